@@ -1,0 +1,212 @@
+"""What a dataset is: its columns, how its table is found, how a row is checked and transformed.
+
+A new kind of input file is a new module here that defines a :class:`Dataset`; the stages are
+generic over it.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Iterator
+
+from ..findings import Finding, column_letter, make_finding
+
+HEADER_SCAN_ROWS = 50
+
+
+def header_key(text: object) -> str:
+    """Headers match ignoring case, spaces and underscores."""
+    return re.sub(r"[\s_]+", "", str(text)).casefold() if text is not None else ""
+
+
+@dataclass(frozen=True)
+class Column:
+    field: str
+    header: str
+    aliases: tuple[str, ...] = ()
+    required: bool = True
+    pii: bool = False
+    #: informational columns the dataset recognises but does not load
+    ignored: bool = False
+
+    @property
+    def keys(self) -> set[str]:
+        return {header_key(self.header), *(header_key(a) for a in self.aliases)}
+
+
+@dataclass
+class Problem:
+    """A rule broken by one cell of a row (turned into a Finding with the cell's location)."""
+
+    code: str
+    message: str
+    field: str
+    value: Any = None
+
+
+@dataclass
+class Table:
+    """Where the data sits: the sheet, the header row and which column holds which field."""
+
+    sheet: str
+    header_row: int
+    positions: dict[str, int]  # field → 0-based column index
+    extra_columns: list[str] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+
+    def letter(self, field_name: str) -> str | None:
+        index = self.positions.get(field_name)
+        return column_letter(index) if index is not None else None
+
+
+@dataclass
+class RowOutcome:
+    """What validation made of one row: exactly one of valid, rejected or skipped."""
+
+    row: int
+    values: dict
+    problems: list[Problem] = field(default_factory=list)
+    skip_reason: str | None = None
+
+
+class Dataset:
+    """Base of the datasets. Subclasses set the class attributes and implement the hooks."""
+
+    name: str = ""
+    title: str = ""
+    columns: tuple[Column, ...] = ()
+    preferred_sheets: tuple[str, ...] = ()
+    entity_order: tuple[str, ...] = ()
+
+    # -- locating the table -------------------------------------------------------------------
+    def match_header(self, values: tuple) -> dict[str, int]:
+        lookup = {key: col for col in self.columns for key in col.keys}
+        found: dict[str, int] = {}
+        for index, value in enumerate(values):
+            column = lookup.get(header_key(value)) if isinstance(value, str) else None
+            if column and column.field not in found:
+                found[column.field] = index
+        return found
+
+    def locate(self, sheet: str, rows: Iterable[tuple[int, tuple]]) -> tuple[Table | None, int]:
+        """Find the header row among the first rows of a sheet.
+
+        Returns the table (or None) and how many required columns the best candidate matched, so
+        that the caller can pick the best sheet.
+        """
+        required = [c for c in self.columns if c.required]
+        best: tuple[int, int, tuple] | None = None
+        for row_number, values in rows:
+            if row_number > HEADER_SCAN_ROWS:
+                break
+            found = self.match_header(values)
+            score = sum(1 for c in required if c.field in found)
+            if score and (best is None or score > best[0]):
+                best = (score, row_number, values)
+                if score == len(required):
+                    break
+        if best is None or best[0] < 2:
+            return None, best[0] if best else 0
+        score, header_row, values = best
+        positions = self.match_header(values)
+        table = Table(sheet=sheet, header_row=header_row, positions=positions)
+        known = {key for c in self.columns for key in c.keys}
+        seen: dict[str, int] = {}
+        for index, value in enumerate(values):
+            if value is None or str(value).strip() == "":
+                continue
+            key = header_key(value)
+            if key not in known:
+                table.extra_columns.append(str(value).strip())
+            elif key in seen:
+                table.findings.append(make_finding(
+                    "duplicate-column", f"column {value!r} appears twice (first in {column_letter(seen[key])})",
+                    sheet=sheet, row=header_row, column=column_letter(index),
+                ))
+            seen.setdefault(key, index)
+        for column in required:
+            if column.field not in positions:
+                table.findings.append(make_finding(
+                    "missing-column", f"required column {column.header!r} is not in the header row",
+                    sheet=sheet, row=header_row, field=column.field,
+                ))
+        return table, score
+
+    # -- rows ---------------------------------------------------------------------------------
+    def row_values(self, table: Table, values: tuple) -> dict:
+        width = len(values)
+        return {
+            name: (values[index] if index < width else None) for name, index in table.positions.items()
+        }
+
+    def skip_reason(self, values: dict) -> str | None:
+        """Why a row is not data (blank, placeholder, totals...), or None for a data row."""
+        return None
+
+    def check_row(self, values: dict, state: dict) -> tuple[dict, list[Problem]]:  # pragma: no cover
+        """Parse and check one row's cells. ``state`` persists across the rows of a file."""
+        raise NotImplementedError
+
+    # -- transform ----------------------------------------------------------------------------
+    def transform(self, rows: Iterator[dict], context: dict) -> "TransformResult":  # pragma: no cover
+        raise NotImplementedError
+
+    def column(self, field_name: str) -> Column:
+        for column in self.columns:
+            if column.field == field_name:
+                return column
+        raise KeyError(field_name)
+
+    def pii_fields(self) -> set[str]:
+        return {c.field for c in self.columns if c.pii}
+
+
+@dataclass
+class TransformResult:
+    """Entities in load order (each a dict with entity, key, values, links, lineage) and notes."""
+
+    entities: Iterator[dict]
+    summary: Callable[[], dict]
+
+
+_registry: dict[str, Callable[[], Dataset]] = {}
+
+
+def register(factory: Callable[[], Dataset]) -> Callable[[], Dataset]:
+    _registry[factory.name] = factory
+    return factory
+
+
+def get_dataset(name: str) -> Dataset:
+    from . import budget_workbook  # noqa: F401  (registers itself)
+
+    try:
+        return _registry[name]()
+    except KeyError:
+        from ..errors import UsageError
+
+        raise UsageError(f"unknown dataset {name!r} (known: {', '.join(sorted(_registry))})") from None
+
+
+def dataset_names() -> list[str]:
+    from . import budget_workbook  # noqa: F401
+
+    return sorted(_registry)
+
+
+def row_ranges(rows: Iterable[int]) -> str:
+    """[14, 15, 16, 20] → "14-16,20": compact lineage of the rows an entity came from."""
+    ordered = sorted(set(rows))
+    parts: list[str] = []
+    start = prev = None
+    for row in ordered:
+        if start is None:
+            start = prev = row
+        elif row == prev + 1:
+            prev = row
+        else:
+            parts.append(f"{start}-{prev}" if start != prev else str(start))
+            start = prev = row
+    if start is not None:
+        parts.append(f"{start}-{prev}" if start != prev else str(start))
+    return ",".join(parts)

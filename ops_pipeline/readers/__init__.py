@@ -1,0 +1,1 @@
+"""Reading workbooks: the pre-open safety gate (``guard``) and the worksheet readers."""

@@ -1,0 +1,266 @@
+"""Reading worksheets as typed rows, with python-calamine (default) or openpyxl (second reader).
+
+Both readers yield the same thing: ``(excel_row_number, values)`` where values is a tuple with
+``None`` for empty cells, ``str``, ``int`` (integral numbers), ``float``, ``bool``,
+``datetime.date`` (date cells at midnight), ``datetime.datetime`` or ``datetime.time``, and
+:class:`CellError` for cells holding an error such as ``#REF!``. Trailing empty cells are dropped.
+Neither reader runs macros or evaluates formulas: a formula cell gives its cached value.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import re
+import warnings
+import zipfile
+from pathlib import Path
+from typing import Iterator
+
+from ..errors import EncryptedFile, UnreadableFile
+
+READERS = ("calamine", "openpyxl")
+
+Row = tuple[int, tuple]
+
+
+class CellError(str):
+    """A spreadsheet error value (``#DIV/0!``, ``#N/A``...) kept distinct from text."""
+
+
+_ERROR_TEXT = {"#DIV/0!", "#N/A", "#NAME?", "#NULL!", "#NUM!", "#REF!", "#VALUE!", "#GETTING_DATA"}
+_MIDNIGHT = dt.time(0, 0)
+
+
+def normalise(value: object) -> object:
+    if value is None or value == "":
+        return None
+    kind = type(value)
+    if kind is str or kind is int or kind is bool:
+        return value
+    if kind is float:
+        return int(value) if value.is_integer() and abs(value) < 2**53 else value
+    if kind is dt.datetime:
+        return value.date() if value.time() == _MIDNIGHT and value.tzinfo is None else value
+    return value
+
+
+def _trim(values: list) -> tuple:
+    end = len(values)
+    while end and values[end - 1] is None:
+        end -= 1
+    return tuple(values[:end])
+
+
+class Workbook:
+    """An open workbook: its worksheet names, date system, and rows per sheet."""
+
+    reader = ""
+
+    def __init__(self, path: Path, display_name: str):
+        self.path = Path(path)
+        self.display_name = display_name
+        self.date1904 = read_date1904(self.path)
+
+    @property
+    def sheet_names(self) -> list[str]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def rows(self, sheet: str) -> Iterator[Row]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self) -> "Workbook":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class CalamineWorkbook(Workbook):
+    reader = "calamine"
+
+    def __init__(self, path: Path, display_name: str):
+        super().__init__(path, display_name)
+        import python_calamine as pc
+
+        self._pc = pc
+        try:
+            self._book = pc.CalamineWorkbook.from_path(str(path))
+        except pc.PasswordError:
+            raise EncryptedFile(
+                "this workbook is encrypted (password protected); save an unencrypted copy",
+                file=display_name,
+            ) from None
+        except (pc.CalamineError, pc.ZipError, pc.XmlError, OSError, ValueError) as exc:
+            raise UnreadableFile(
+                f"is not a readable workbook ({_first_line(exc)})", file=display_name,
+                hint="try --reader openpyxl, or open and re-save it in Excel",
+            ) from None
+        self._sheets = [
+            meta.name for meta in self._book.sheets_metadata
+            if meta.typ == pc.SheetTypeEnum.WorkSheet
+        ]
+
+    @property
+    def sheet_names(self) -> list[str]:
+        return list(self._sheets)
+
+    def rows(self, sheet: str) -> Iterator[Row]:
+        pc = self._pc
+        try:
+            data = self._book.get_sheet_by_name(sheet)
+        except (pc.CalamineError, pc.XmlError, pc.ZipError, ValueError) as exc:
+            raise UnreadableFile(
+                f"cannot read the sheet ({_first_line(exc)})", file=self.display_name, sheet=sheet,
+                hint="try --reader openpyxl, or open and re-save it in Excel",
+            ) from None
+        if data.start is None:
+            return
+        # iter_rows() starts at row 1 but at the first used column: put the columns back.
+        pad = [None] * data.start[1]
+        norm = normalise
+        for index, raw in enumerate(data.iter_rows(), start=1):
+            values = [norm(v) for v in raw]
+            for i, v in enumerate(values):
+                if type(v) is str and v in _ERROR_TEXT:
+                    values[i] = CellError(v)
+            if pad and any(v is not None for v in values):
+                values = pad + values
+            yield index, _trim(values)
+
+    def close(self) -> None:
+        try:
+            self._book.close()
+        except Exception:  # pragma: no cover - closing a closed book
+            pass
+
+
+class OpenpyxlWorkbook(Workbook):
+    reader = "openpyxl"
+
+    def __init__(self, path: Path, display_name: str):
+        super().__init__(path, display_name)
+        import openpyxl
+
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                self._book = openpyxl.load_workbook(
+                    str(path), read_only=True, data_only=True, keep_links=False, keep_vba=False
+                )
+        except zipfile.BadZipFile as exc:
+            raise UnreadableFile(f"is not a readable workbook ({exc})", file=display_name) from None
+        except Exception as exc:  # openpyxl raises KeyError, ValueError, TypeError... on bad parts
+            raise UnreadableFile(
+                f"is not a readable workbook ({_first_line(exc)})", file=display_name,
+                hint="try --reader calamine, or open and re-save it in Excel",
+            ) from None
+        if not self._book.worksheets and _is_strict_ooxml(path):
+            raise UnreadableFile(
+                "is a Strict Open XML workbook, which openpyxl reads as having no sheets",
+                file=display_name, hint="use --reader calamine",
+            )
+
+    @property
+    def sheet_names(self) -> list[str]:
+        return [ws.title for ws in self._book.worksheets]
+
+    def rows(self, sheet: str) -> Iterator[Row]:
+        from openpyxl.cell.read_only import EmptyCell
+
+        ws = self._book[sheet]
+        # A dimension record that is too small makes read-only mode drop rows silently.
+        ws.reset_dimensions()
+        norm = normalise
+        expected = 1
+        for cells in ws.iter_rows():
+            row_number = None
+            values = []
+            for cell in cells:
+                if cell is EmptyCell or getattr(cell, "row", None) is None:
+                    values.append(None)
+                    continue
+                row_number = cell.row
+                value = cell.value
+                if cell.data_type == "e":
+                    value = CellError(value)
+                values.append(norm(value))
+            if row_number is None:
+                row_number = expected
+            expected = row_number + 1
+            yield row_number, _trim(values)
+
+    def close(self) -> None:
+        self._book.close()
+
+
+def open_workbook(path: Path | str, *, reader: str = "calamine", display_name: str | None = None) -> Workbook:
+    path = Path(path)
+    name = display_name or path.name
+    if reader == "calamine":
+        return CalamineWorkbook(path, name)
+    if reader == "openpyxl":
+        return OpenpyxlWorkbook(path, name)
+    raise ValueError(f"unknown reader {reader!r}")
+
+
+_DATE1904 = re.compile(rb"<(?:\w+:)?workbookPr\b[^>]*\bdate1904=\"(1|true)\"")
+
+
+def read_date1904(path: Path) -> bool:
+    """Whether the workbook counts dates from 1904 (old Mac Excel, Numbers)."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            for name in zf.namelist():
+                if name.replace("\\", "/").lower().lstrip("/") == "xl/workbook.xml":
+                    with zf.open(name) as handle:
+                        head = handle.read(64 * 1024)
+                    return bool(_DATE1904.search(head))
+    except (zipfile.BadZipFile, OSError, KeyError, ValueError):
+        return False
+    return False
+
+
+def _is_strict_ooxml(path: Path) -> bool:
+    try:
+        with zipfile.ZipFile(path) as zf:
+            with zf.open("[Content_Types].xml") as handle:
+                return b"purl.oclc.org/ooxml" in handle.read(64 * 1024) or _strict_workbook(zf)
+    except (zipfile.BadZipFile, OSError, KeyError):
+        return False
+
+
+def _strict_workbook(zf: zipfile.ZipFile) -> bool:
+    try:
+        with zf.open("xl/workbook.xml") as handle:
+            return b"purl.oclc.org/ooxml" in handle.read(64 * 1024)
+    except KeyError:
+        return False
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text[:200]
+
+
+_ERROR_CELL = re.compile(rb"""<(?:\w+:)?c\b[^>]*\bt=["']e["']""")
+
+
+def has_error_cells(path: Path, chunk: int = 1 << 20) -> bool:
+    """Whether any worksheet holds an error cell (``t="e"``); a streaming byte scan, no XML parse."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            for info in zf.infolist():
+                name = info.filename.replace("\\", "/").lower()
+                if not (name.startswith("xl/worksheets/") and name.endswith(".xml")):
+                    continue
+                tail = b""
+                with zf.open(info) as handle:
+                    while block := handle.read(chunk):
+                        if _ERROR_CELL.search(tail + block):
+                            return True
+                        tail = block[-256:]
+    except (zipfile.BadZipFile, OSError, KeyError, ValueError, NotImplementedError, EOFError):
+        return False
+    return False

@@ -1,0 +1,76 @@
+"""Money: Decimal with two places, never float arithmetic."""
+from __future__ import annotations
+
+import re
+from decimal import Decimal, InvalidOperation
+
+from . import RuleViolation
+
+CENT = Decimal("0.01")
+#: numeric(12,2): at most ten digits before the point.
+MAX_AMOUNT = Decimal("9999999999.99")
+
+_TEXT = re.compile(
+    r"""^(?P<sign>-)?\s*\$?\s*(?P<sign2>-)?\s*
+        (?P<int>\d{1,3}(?:,\d{3})+|\d+)?
+        (?:\.(?P<frac>\d{1,2}))?$""",
+    re.VERBOSE,
+)
+
+
+def parse_amount(value: object) -> Decimal:
+    """Parse an amount cell into a Decimal with exactly two places.
+
+    Accepts number cells and text such as ``$ 1,234.00``, ``-$5``, ``(500.00)`` (negative).
+    Thousands separators must sit in groups of three: ``234,1552,303.08`` is malformed.
+    """
+    if isinstance(value, bool):
+        raise RuleViolation("bad-amount", f"{value!r} is a true/false cell, not an amount")
+    if isinstance(value, int):
+        amount = Decimal(value)
+    elif isinstance(value, float):
+        if value != value or value in (float("inf"), float("-inf")):
+            raise RuleViolation("bad-amount", "not a finite number")
+        # repr() gives the shortest decimal that round-trips: what Excel shows the user.
+        amount = Decimal(repr(value))
+        rounded = amount.quantize(CENT)
+        if abs(amount - rounded) > Decimal("0.000001"):
+            raise RuleViolation("bad-amount", f"{amount} has more than two decimal places")
+        amount = rounded
+    elif isinstance(value, Decimal):
+        amount = value
+    elif isinstance(value, str):
+        amount = _parse_text(value)
+    else:
+        raise RuleViolation("bad-amount", f"a {type(value).__name__} cell is not an amount")
+    if amount.as_tuple().exponent < -2:
+        raise RuleViolation("bad-amount", f"{amount} has more than two decimal places")
+    amount = amount.quantize(CENT)
+    if abs(amount) > MAX_AMOUNT:
+        raise RuleViolation(
+            "amount-out-of-range", f"{amount} is beyond the largest amount OPS stores ({MAX_AMOUNT})"
+        )
+    return amount
+
+
+def _parse_text(text: str) -> Decimal:
+    raw = " ".join(text.split())
+    negative = False
+    body = raw
+    if body.startswith("(") and body.endswith(")"):
+        negative = True
+        body = body[1:-1].strip()
+    match = _TEXT.match(body)
+    if not match or (match["int"] is None and match["frac"] is None):
+        raise RuleViolation("bad-amount", "not an amount (expected e.g. 1234.56, $ 1,234.00 or (500.00))")
+    if match["sign"] and match["sign2"]:
+        raise RuleViolation("bad-amount", "two minus signs")
+    if negative and (match["sign"] or match["sign2"]):
+        raise RuleViolation("bad-amount", "both parentheses and a minus sign")
+    negative = negative or bool(match["sign"] or match["sign2"])
+    digits = (match["int"] or "0").replace(",", "")
+    try:
+        amount = Decimal(f"{digits}.{match['frac'] or '0'}")
+    except InvalidOperation:  # pragma: no cover - the regex admits only digits
+        raise RuleViolation("bad-amount", "not an amount") from None
+    return -amount if negative else amount

@@ -1,0 +1,312 @@
+"""The run directory: the contract between stages.
+
+Layout::
+
+    runs/20261126T202410Z-3f9c1a/
+      manifest.json        run id, version, dataset, source, per-stage status and files
+      fetch/               immutable copy of the source file
+      validate/            valid_rows.jsonl, findings.jsonl, rejected.jsonl, skipped.jsonl, summary.json
+      transform/           entities.jsonl, summary.json
+      load/                result.json
+      report/              report.json, report.md
+      logs/events.jsonl    structured events of every stage, appended
+
+Every file is written to a temporary name and renamed into place; the manifest is rewritten the
+same way after every change. Directories are 0700 and files 0600 whatever the umask, because the
+staged files hold proprietary data.
+"""
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import hashlib
+import json
+import os
+import secrets
+import tempfile
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+from . import __version__
+from .errors import IntegrityError, StageNotReady, UsageError
+
+STAGES = ("fetch", "validate", "transform", "load", "report")
+MANIFEST = "manifest.json"
+EVENTS = "logs/events.jsonl"
+DIR_MODE = 0o700
+FILE_MODE = 0o600
+
+PENDING, RUNNING, SUCCEEDED, FAILED, STALE = "pending", "running", "succeeded", "failed", "stale"
+
+#: Callables that receive every event as it is logged (the CLI shows them on the terminal).
+EVENT_LISTENERS: list = []
+
+
+def utcnow() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def new_run_id(now: dt.datetime | None = None) -> str:
+    now = now or dt.datetime.now(dt.timezone.utc)
+    return f"{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
+
+
+def sha256_file(path: Path, bufsize: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(bufsize):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def make_private_dir(path: Path) -> None:
+    path.mkdir(parents=True, exist_ok=True)
+    os.chmod(path, DIR_MODE)
+
+
+@contextlib.contextmanager
+def atomic_write(path: Path, mode: str = "w", encoding: str | None = "utf-8") -> Iterator[Any]:
+    """Write ``path`` through a temporary file in the same folder, renamed into place on success.
+
+    On any exception the temporary file is removed and the previous content of ``path`` (if any)
+    stays untouched.
+    """
+    path = Path(path)
+    make_private_dir(path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.fchmod(fd, FILE_MODE)
+    try:
+        kwargs = {"encoding": encoding, "newline": ""} if "b" not in mode else {}
+        with os.fdopen(fd, mode, **kwargs) as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def write_json(path: Path, data: Any) -> None:
+    with atomic_write(path) as handle:
+        json.dump(data, handle, indent=2, sort_keys=False, default=str)
+        handle.write("\n")
+
+
+def read_json(path: Path) -> Any:
+    with open(path, encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+class JsonLinesWriter:
+    """Streams records to a JSON Lines file atomically, counting and hashing as it goes."""
+
+    def __init__(self, handle, path: Path):
+        self._handle = handle
+        self.path = path
+        self.count = 0
+        self._digest = hashlib.sha256()
+        self._dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str).encode
+
+    def write(self, record: Any) -> None:
+        line = self._dumps(record) + "\n"
+        self._handle.write(line)
+        self._digest.update(line.encode("utf-8"))
+        self.count += 1
+
+    @property
+    def sha256(self) -> str:
+        return self._digest.hexdigest()
+
+
+@contextlib.contextmanager
+def write_jsonl(path: Path) -> Iterator[JsonLinesWriter]:
+    with atomic_write(path) as handle:
+        writer = JsonLinesWriter(handle, Path(path))
+        yield writer
+
+
+def read_jsonl(path: Path) -> Iterator[Any]:
+    loads = json.loads
+    with open(path, encoding="utf-8") as handle:
+        for line in handle:
+            if line.strip():
+                yield loads(line)
+
+
+class RunDir:
+    """One run directory and its manifest. Stages go through :meth:`stage` to record themselves."""
+
+    def __init__(self, path: Path | str):
+        self.path = Path(path).resolve()
+        manifest = self.path / MANIFEST
+        if not manifest.is_file():
+            raise UsageError(
+                f"{path} is not a run directory (no {MANIFEST})",
+                hint="create one with: ops-pipeline fetch FILE",
+            )
+        self.manifest = read_json(manifest)
+
+    # -- creation -----------------------------------------------------------------------------
+    @classmethod
+    def create(cls, runs_root: Path | str, *, dataset: str, source: dict) -> "RunDir":
+        root = Path(runs_root)
+        make_private_dir(root)
+        for _ in range(5):
+            run_id = new_run_id()
+            path = root / run_id
+            try:
+                path.mkdir(mode=DIR_MODE)
+                break
+            except FileExistsError:
+                continue
+        else:  # pragma: no cover - five random collisions in one second
+            raise UsageError(f"cannot create a new run directory under {root}")
+        os.chmod(path, DIR_MODE)
+        make_private_dir(path / "logs")
+        manifest = {
+            "run_id": run_id,
+            "tool": "ops-pipeline",
+            "version": __version__,
+            "dataset": dataset,
+            "source": source,
+            "created_at": utcnow(),
+            "stages": {name: {"status": PENDING} for name in STAGES},
+        }
+        write_json(path / MANIFEST, manifest)
+        return cls(path)
+
+    # -- basics -------------------------------------------------------------------------------
+    @property
+    def run_id(self) -> str:
+        return self.manifest["run_id"]
+
+    @property
+    def dataset(self) -> str:
+        return self.manifest["dataset"]
+
+    def stage_dir(self, stage: str) -> Path:
+        path = self.path / stage
+        make_private_dir(path)
+        return path
+
+    def stage_info(self, stage: str) -> dict:
+        return self.manifest["stages"][stage]
+
+    def status(self, stage: str) -> str:
+        return self.stage_info(stage)["status"]
+
+    def save(self) -> None:
+        write_json(self.path / MANIFEST, self.manifest)
+
+    def reload(self) -> None:
+        self.manifest = read_json(self.path / MANIFEST)
+
+    def relpath(self, path: Path) -> str:
+        return str(Path(path).resolve().relative_to(self.path))
+
+    # -- events -------------------------------------------------------------------------------
+    def log_event(self, stage: str, event: str, level: str = "info", **fields: Any) -> dict:
+        record = {"time": utcnow(), "stage": stage, "level": level, "event": event, **fields}
+        path = self.path / EVENTS
+        make_private_dir(path.parent)
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT
+        fd = os.open(path, flags, FILE_MODE)
+        with os.fdopen(fd, "a", encoding="utf-8") as handle:
+            handle.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
+        for listener in EVENT_LISTENERS:
+            listener(record)
+        return record
+
+    def events(self) -> list[dict]:
+        path = self.path / EVENTS
+        return list(read_jsonl(path)) if path.exists() else []
+
+    # -- stage bookkeeping --------------------------------------------------------------------
+    def require(self, stage: str, before: str) -> dict:
+        """Refuse to run ``stage`` unless ``before`` succeeded and its outputs are unchanged."""
+        info = self.stage_info(before)
+        if info["status"] != SUCCEEDED:
+            raise StageNotReady(
+                f"cannot run {stage}: stage {before} is {info['status']}",
+                stage=stage,
+                run_id=self.run_id,
+                hint=f"ops-pipeline {before} {self.path}",
+            )
+        self.verify_outputs(before, for_stage=stage)
+        return info
+
+    def verify_outputs(self, stage: str, for_stage: str | None = None) -> None:
+        for output in self.stage_info(stage).get("outputs", []):
+            path = self.path / output["path"]
+            if not path.exists():
+                raise IntegrityError(
+                    f"{output['path']} recorded by {stage} is missing",
+                    stage=for_stage or stage,
+                    run_id=self.run_id,
+                    hint=f"rerun: ops-pipeline {stage} {self.path}",
+                )
+            actual = sha256_file(path)
+            if actual != output["sha256"]:
+                raise IntegrityError(
+                    f"{output['path']} no longer matches the sha256 recorded by {stage}",
+                    stage=for_stage or stage,
+                    run_id=self.run_id,
+                    hint=f"rerun: ops-pipeline {stage} {self.path}",
+                )
+
+    def begin(self, stage: str) -> None:
+        info = self.manifest["stages"][stage]
+        info.clear()
+        info.update({"status": RUNNING, "started_at": utcnow()})
+        self.save()
+        self.log_event(stage, "stage-started")
+
+    def succeed(self, stage: str, *, inputs: Iterable[dict] = (), outputs: Iterable[dict] = (),
+                counts: dict | None = None, **extra: Any) -> None:
+        info = self.manifest["stages"][stage]
+        info.update(
+            {
+                "status": SUCCEEDED,
+                "finished_at": utcnow(),
+                "inputs": list(inputs),
+                "outputs": list(outputs),
+                "counts": counts or {},
+                **extra,
+            }
+        )
+        self._mark_later_stale(stage)
+        self.save()
+        self.log_event(stage, "stage-succeeded", counts=counts or {})
+
+    def fail(self, stage: str, error: dict, **extra: Any) -> None:
+        info = self.manifest["stages"][stage]
+        info.update({"status": FAILED, "finished_at": utcnow(), "error": error, **extra})
+        info.setdefault("outputs", [])
+        self._mark_later_stale(stage)
+        self.save()
+        self.log_event(stage, "stage-failed", level="error", error=error)
+
+    def _mark_later_stale(self, stage: str) -> None:
+        later = STAGES[STAGES.index(stage) + 1:]
+        for name in later:
+            info = self.manifest["stages"][name]
+            if info["status"] in (SUCCEEDED, FAILED, RUNNING):
+                info["status"] = STALE
+
+    def output_record(self, path: Path, rows: int | None = None, sha256: str | None = None) -> dict:
+        record = {"path": self.relpath(path), "sha256": sha256 or sha256_file(path)}
+        if rows is not None:
+            record["rows"] = rows
+        return record
+
+    def input_record(self, path: Path) -> dict:
+        return {"path": self.relpath(path), "sha256": sha256_file(path)}
+
+
+def find_runs(runs_root: Path | str) -> list[Path]:
+    root = Path(runs_root)
+    if not root.is_dir():
+        return []
+    return sorted(p for p in root.iterdir() if (p / MANIFEST).is_file())

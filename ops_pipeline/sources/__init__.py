@@ -1,0 +1,1 @@
+"""Where the pipeline gets its input files from."""

@@ -1,0 +1,30 @@
+"""The five stages. Each module has one public function that the CLI, behave steps and tests call."""
+from __future__ import annotations
+
+import contextlib
+from typing import Iterator
+
+from ..errors import PipelineError
+from ..redact import scrub_text
+from ..rundir import RunDir
+
+
+@contextlib.contextmanager
+def recorded(run: RunDir, stage: str) -> Iterator[None]:
+    """Mark ``stage`` running; on an error record it as failed in the manifest and re-raise."""
+    run.begin(stage)
+    try:
+        yield
+    except PipelineError as error:
+        error.stage = error.stage or stage
+        error.run_id = error.run_id or run.run_id
+        run.fail(stage, _safe(error.as_dict()))
+        raise
+    except BaseException as error:  # a bug or an interrupt: still leave an honest manifest
+        kind = "interrupted" if isinstance(error, KeyboardInterrupt) else "internal-error"
+        run.fail(stage, {"code": kind, "message": scrub_text(f"{type(error).__name__}: {error}")[:500]})
+        raise
+
+
+def _safe(error: dict) -> dict:
+    return {k: scrub_text(v) if isinstance(v, str) else v for k, v in error.items()}

@@ -1,0 +1,64 @@
+"""fetch: bring a source file into a new run directory, with its checksum."""
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+from ..errors import LimitExceeded, UsageError
+from ..rundir import RunDir, atomic_write
+from . import recorded
+
+DEFAULT_MAX_BYTES = 100 * 1024 * 1024
+
+
+def safe_name(name: str) -> str:
+    """A file name that stays inside the run directory whatever the source called it."""
+    base = name.replace("\\", "/").rsplit("/", 1)[-1]
+    cleaned = "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in base).lstrip(".")
+    if len(cleaned) > 100:
+        stem, dot, ext = cleaned.rpartition(".")
+        cleaned = (stem[: 100 - len(ext) - 1] + "." + ext) if dot and len(ext) <= 10 else cleaned[:100]
+    return cleaned or "source"
+
+
+def fetch(source: str, runs_root: Path | str, *, dataset: str = "budget-workbook",
+          max_bytes: int = DEFAULT_MAX_BYTES) -> RunDir:
+    """Copy a local file (or download an ``s3://`` object) into a new run directory.
+
+    Returns the run directory; the copy is read-only and its sha256 is in the manifest.
+    """
+    if source.startswith("s3://"):
+        from .fetch_s3 import fetch_s3
+
+        return fetch_s3(source, runs_root, dataset=dataset, max_bytes=max_bytes)
+    path = Path(source)
+    if not path.is_file():
+        raise UsageError(f"{source}: no such file", hint="give the path of a workbook or an s3:// URI")
+    size = path.stat().st_size
+    if size > max_bytes:
+        raise LimitExceeded(
+            f"is {size:,} bytes, over the {max_bytes:,}-byte limit", file=path.name,
+            hint="raise it with --max-bytes or OPS_PIPELINE_MAX_BYTES",
+        )
+    run = RunDir.create(runs_root, dataset=dataset, source={"path": str(path.resolve()), "name": path.name})
+    with recorded(run, "fetch"):
+        target = run.stage_dir("fetch") / safe_name(path.name)
+        digest = hashlib.sha256()
+        with open(path, "rb") as src, atomic_write(target, "wb") as dst:
+            while chunk := src.read(1 << 20):
+                digest.update(chunk)
+                dst.write(chunk)
+        os.chmod(target, 0o400)
+        sha = digest.hexdigest()
+        run.manifest["source"].update({"sha256": sha, "size": size})
+        run.succeed("fetch", outputs=[run.output_record(target, sha256=sha)], counts={"bytes": size})
+    return run
+
+
+def source_file(run: RunDir) -> Path:
+    """The fetched copy of the source file."""
+    outputs = run.stage_info("fetch").get("outputs") or []
+    if not outputs:
+        raise UsageError(f"run {run.run_id} has no fetched file", hint="ops-pipeline fetch FILE")
+    return run.path / outputs[0]["path"]

@@ -1,0 +1,118 @@
+"""load: write the run's entities to the database in one transaction, with the run record."""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import time
+
+from sqlalchemy import delete, select
+from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
+
+from ..db.engine import check_schema, connection_error, describe, make_engine, resolve_url
+from ..db.load import LoadContext, Loader, acquire_load_lock
+from ..db.models import Lineage, PipelineRun
+from ..errors import ConcurrentLoad, PipelineError
+from ..rundir import RunDir, read_json, write_json
+from . import recorded
+from .transform import entity_file
+
+RESULT = "result.json"
+
+
+def load(run: RunDir, *, db_url: str | None = None, dry_run: bool = False, lock_wait: float = 300.0) -> dict:
+    """Load the transformed entities: all or nothing, idempotent by natural key.
+
+    With ``dry_run`` the same work is done and rolled back, so the counts are those a real load
+    would give. Returns the result (also written to load/result.json).
+    """
+    info = run.require("load", "transform")
+    url = resolve_url(db_url)
+    database = describe(url)
+    with recorded(run, "load"):
+        run.log_event("load", "connecting", database={k: database.get(k) for k in ("dialect", "host", "database")})
+        tdir = run.path / "transform"
+        order = read_json(tdir / "summary.json")["entity_order"]
+        files = {kind: tdir / entity_file(kind) for kind in order}
+        staged = hashlib.sha256("".join(o["sha256"] for o in info["outputs"]).encode()).hexdigest()
+        started = time.perf_counter()
+        started_at = dt.datetime.now(dt.timezone.utc)
+        engine = make_engine(url)
+        try:
+            counts, relo = _load(engine, run, files, staged, started_at, dry_run, lock_wait, url)
+        finally:
+            engine.dispose()
+        seconds = round(time.perf_counter() - started, 3)
+        result = {
+            "database": {k: database.get(k) for k in ("dialect", "host", "port", "database")},
+            "dry_run": dry_run,
+            "seconds": seconds,
+            "entities": counts,
+            "reloaded": relo,
+        }
+        write_json(run.stage_dir("load") / RESULT, result)
+        run.succeed(
+            "load",
+            inputs=[{"path": o["path"], "sha256": o["sha256"]} for o in info["outputs"]],
+            outputs=[run.output_record(run.path / "load" / RESULT)],
+            counts={k: v for k, v in counts.items()},
+            dry_run=dry_run,
+        )
+    return result
+
+
+def _load(engine, run, files, staged, started_at, dry_run, lock_wait, url):
+    try:
+        with engine.connect() as conn:
+            transaction = conn.begin()
+            try:
+                check_schema(conn)
+                acquire_load_lock(conn, lock_wait)
+                previous = conn.execute(
+                    select(PipelineRun.status, PipelineRun.staged_sha256).where(PipelineRun.id == run.run_id)
+                ).first()
+                reloaded = previous is not None
+                same = previous is not None and previous.staged_sha256 == staged
+                if reloaded and not same:
+                    conn.execute(delete(Lineage).where(Lineage.run_id == run.run_id))
+                record = {
+                    "id": run.run_id,
+                    "dataset": run.dataset,
+                    "source": str(run.manifest["source"].get("uri") or run.manifest["source"].get("name", ""))[:1000],
+                    "file_sha256": run.manifest["source"].get("sha256", ""),
+                    "staged_sha256": staged,
+                    "status": "loaded",
+                    "counts": {},
+                    "started_at": started_at,
+                    "finished_at": started_at,
+                }
+                # The run record goes in first (lineage refers to it) and is completed last, in the
+                # same transaction as the data: there is no "loaded" record without the data.
+                if previous is None:
+                    conn.execute(PipelineRun.__table__.insert().values(**record))
+                context = LoadContext(run_id=run.run_id, file_sha256=record["file_sha256"], write_lineage=not same)
+                counts = Loader(conn, context).load(files)
+                conn.execute(
+                    PipelineRun.__table__.update().where(PipelineRun.id == run.run_id).values(
+                        counts=counts, staged_sha256=staged, status="loaded",
+                        finished_at=dt.datetime.now(dt.timezone.utc),
+                    )
+                )
+                if dry_run:
+                    transaction.rollback()
+                else:
+                    transaction.commit()
+            except BaseException:
+                if transaction.is_active:
+                    transaction.rollback()
+                raise
+        return counts, reloaded
+    except PipelineError:
+        raise
+    except OperationalError as exc:
+        text = str(getattr(exc, "orig", exc)).lower()
+        if "database is locked" in text or "lock timeout" in text or "canceling statement due to lock" in text:
+            raise ConcurrentLoad("another load holds the database lock; try again when it ends",
+                                 hint=f"ops-pipeline load {run.path}") from None
+        raise connection_error(exc, url) from None
+    except (DBAPIError, SQLAlchemyError) as exc:
+        raise connection_error(exc, url) from None

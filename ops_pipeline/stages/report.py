@@ -1,0 +1,272 @@
+"""report: summarise a run for people (terminal, Markdown) and machines (JSON), from one dict.
+
+The report never carries staged values: findings show masked or scrubbed values only, rejected
+rows appear as row numbers and finding codes.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+
+from ..findings import CODES
+from ..redact import scrub_text
+from ..rundir import FAILED, STAGES, SUCCEEDED, RunDir, read_json, read_jsonl, write_json, atomic_write
+
+FIRST_CELLS = 5
+MAX_REJECTED = 50
+FORMATS = ("text", "json", "md")
+
+
+def _seconds(info: dict) -> float | None:
+    try:
+        start = dt.datetime.fromisoformat(info["started_at"].replace("Z", "+00:00"))
+        end = dt.datetime.fromisoformat(info["finished_at"].replace("Z", "+00:00"))
+    except (KeyError, AttributeError, ValueError):
+        return None
+    return round((end - start).total_seconds(), 3)
+
+
+def build_report(run: RunDir) -> dict:
+    """The report as data. Its keys are documented in the README and stable."""
+    run.reload()
+    manifest = run.manifest
+    stages = {}
+    for name in STAGES:
+        info = manifest["stages"][name]
+        entry = {"status": info["status"], "seconds": _seconds(info)}
+        if info.get("error"):
+            entry["error"] = info["error"]
+        if info["status"] == "running" and name != "report":
+            entry["status"] = "interrupted"
+        stages[name] = entry
+
+    report: dict = {
+        "run_id": run.run_id,
+        "status": "incomplete",
+        "dataset": run.dataset,
+        "tool_version": manifest.get("version"),
+        "source": {k: manifest["source"].get(k) for k in ("name", "uri", "sha256", "size") if manifest["source"].get(k)},
+        "stages": stages,
+        "rows": {"read": 0, "valid": 0, "rejected": 0, "skipped": 0},
+        "findings": {},
+        "findings_detail": {},
+        "rejected_rows": [],
+        "skipped": {},
+        "extra_columns": [],
+        "entities": {},
+        "cans_without_portfolio": [],
+        "questions": [],
+        "database": None,
+        "load": None,
+        "outputs": {},
+        "run_dir": str(run.path),
+    }
+
+    vdir = run.path / "validate"
+    if (vdir / "summary.json").exists() and stages["validate"]["status"] in (SUCCEEDED, FAILED, "stale"):
+        summary = read_json(vdir / "summary.json")
+        report["rows"] = summary["rows"]
+        report["findings"] = dict(sorted(summary["findings"].items()))
+        report["extra_columns"] = summary.get("extra_columns", [])
+        report["sheet"] = summary.get("sheet")
+        report["reader"] = summary.get("reader")
+        report["findings_detail"] = _findings_detail(vdir / "findings.jsonl")
+        report["rejected_rows"] = _rejected(vdir / "rejected.jsonl")
+        report["skipped"] = _skipped(vdir / "skipped.jsonl")
+        report["outputs"]["validate"] = str(vdir)
+
+    tdir = run.path / "transform"
+    if (tdir / "summary.json").exists() and stages["transform"]["status"] in (SUCCEEDED, "stale"):
+        summary = read_json(tdir / "summary.json")
+        report["cans_without_portfolio"] = sorted(c["number"] for c in summary["cans_without_portfolio"])
+        report["cans_without_portfolio_detail"] = summary["cans_without_portfolio"]
+        report["questions"] = summary.get("questions", [])
+        report["transformed"] = summary["counts"]
+        report["outputs"]["transform"] = str(tdir)
+
+    ldir = run.path / "load"
+    if (ldir / "result.json").exists() and stages["load"]["status"] == SUCCEEDED:
+        result = read_json(ldir / "result.json")
+        report["entities"] = result["entities"]
+        report["database"] = result["database"]
+        report["load"] = {"seconds": result["seconds"], "dry_run": result["dry_run"]}
+        report["outputs"]["load"] = str(ldir)
+
+    report["status"] = _status(report, stages, manifest)
+    failed = [name for name in STAGES if stages[name]["status"] == FAILED]
+    if failed:
+        report["error"] = {"stage": failed[0], **stages[failed[0]]["error"]}
+    report["outputs"]["report"] = str(run.path / "report")
+    return report
+
+
+def _status(report: dict, stages: dict, manifest: dict) -> str:
+    if any(s["status"] == FAILED for s in stages.values()):
+        return "failed"
+    if stages["load"]["status"] == SUCCEEDED:
+        return "dry-run" if report["load"] and report["load"]["dry_run"] else "succeeded"
+    if stages["validate"]["status"] == SUCCEEDED and manifest["stages"]["validate"].get("outcome") == "invalid":
+        return "invalid"
+    if any(s["status"] == "interrupted" for s in stages.values()):
+        return "interrupted"
+    return "incomplete"
+
+
+def _findings_detail(path) -> dict:
+    detail: dict = {}
+    for finding in read_jsonl(path):
+        entry = detail.setdefault(finding["code"], {
+            "severity": finding.get("severity"),
+            "meaning": CODES.get(finding["code"], ("", ""))[1],
+            "count": 0,
+            "first": [],
+        })
+        entry["count"] += 1
+        if len(entry["first"]) < FIRST_CELLS:
+            entry["first"].append({k: finding[k] for k in ("cell", "message", "value") if k in finding})
+    return dict(sorted(detail.items()))
+
+
+def _rejected(path) -> list:
+    rows = []
+    for record in read_jsonl(path):
+        rows.append({"row": record["row"], "codes": record["codes"]})
+        if len(rows) >= MAX_REJECTED:
+            break
+    return rows
+
+
+def _skipped(path) -> dict:
+    reasons: dict = {}
+    for record in read_jsonl(path):
+        entry = reasons.setdefault(record["reason"], {"count": 0, "first_rows": []})
+        entry["count"] += 1
+        if len(entry["first_rows"]) < FIRST_CELLS:
+            entry["first_rows"].append(record["row"])
+    return reasons
+
+
+def report(run: RunDir) -> dict:
+    """Build the report, write report/report.json and report/report.md, record the stage."""
+    run.begin("report")
+    data = build_report(run)
+    data["stages"]["report"] = {"status": SUCCEEDED, "seconds": None}
+    out = run.stage_dir("report")
+    write_json(out / "report.json", data)
+    with atomic_write(out / "report.md") as handle:
+        handle.write(render_markdown(data))
+    run.succeed("report", outputs=[run.output_record(out / "report.json"), run.output_record(out / "report.md")],
+                counts={"status": data["status"]})
+    return data
+
+
+# -- rendering ---------------------------------------------------------------------------------
+
+
+def render(data: dict, fmt: str) -> str:
+    if fmt == "json":
+        return json.dumps(data, indent=2, default=str)
+    if fmt == "md":
+        return render_markdown(data)
+    return render_text(data)
+
+
+def _entity_rows(data: dict):
+    for kind, counts in data["entities"].items():
+        yield kind, counts["inserted"], counts["updated"], counts["unchanged"]
+
+
+def render_markdown(data: dict) -> str:
+    lines = [f"# ops-pipeline run {data['run_id']}", "", f"**Status:** {data['status']}  ",
+             f"**Dataset:** {data['dataset']}  ", f"**Source:** {data['source'].get('name', '')} "
+             f"(sha256 `{data['source'].get('sha256', '')[:16]}…`)", ""]
+    if data.get("error"):
+        lines += [f"**Error ({data['error']['stage']}):** {scrub_text(data['error'].get('message', ''))}", ""]
+    lines += ["## Stages", "", "| stage | status | seconds |", "|---|---|---|"]
+    for name, stage in data["stages"].items():
+        lines.append(f"| {name} | {stage['status']} | {stage['seconds'] if stage['seconds'] is not None else ''} |")
+    rows = data["rows"]
+    lines += ["", "## Rows", "", f"read {rows['read']} = valid {rows['valid']} + rejected {rows['rejected']} "
+              f"+ skipped {rows['skipped']}", ""]
+    if data["findings_detail"]:
+        lines += ["## Findings", "", "| code | severity | rows | first cells |", "|---|---|---|---|"]
+        for code, entry in data["findings_detail"].items():
+            cells = ", ".join(f"`{f.get('cell', '')}`" for f in entry["first"])
+            lines.append(f"| {code} | {entry['severity']} | {data['findings'].get(code, entry['count'])} | {cells} |")
+        lines.append("")
+    if data["skipped"]:
+        lines += ["## Skipped rows", ""]
+        for reason, entry in data["skipped"].items():
+            lines.append(f"- {reason}: {entry['count']} (rows {', '.join(map(str, entry['first_rows']))})")
+        lines.append("")
+    if data["entities"]:
+        lines += ["## Entities", "", "| entity | inserted | updated | unchanged |", "|---|---|---|---|"]
+        for kind, ins, upd, unc in _entity_rows(data):
+            lines.append(f"| {kind} | {ins} | {upd} | {unc} |")
+        db = data.get("database") or {}
+        lines += ["", f"Database: {db.get('dialect')} {db.get('host') or ''} {db.get('database') or ''}"
+                  f" in {data['load']['seconds']} s{' (dry run, rolled back)' if data['load']['dry_run'] else ''}", ""]
+    if data["cans_without_portfolio"]:
+        lines += ["## CANs needing a portfolio decision", ""]
+        lines += [f"- {c['number']} ({c['description'] or 'no description'})"
+                  for c in data.get("cans_without_portfolio_detail", [])]
+        lines.append("")
+    if data["questions"]:
+        lines += ["## Open questions", ""] + [f"- {q['question']}" for q in data["questions"]] + [""]
+    if data["extra_columns"]:
+        lines += ["## Columns ignored", "", ", ".join(data["extra_columns"]), ""]
+    lines += [f"Run directory: `{data['run_dir']}`", ""]
+    return "\n".join(lines)
+
+
+def render_text(data: dict) -> str:
+    """The terminal report: rich tables, rendered to a string (no colour when not a terminal)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    buffer = io.StringIO()
+    console = Console(file=buffer, width=110, force_terminal=False, color_system=None, highlight=False)
+    console.print(f"Run {data['run_id']}  status: {data['status'].upper()}  dataset: {data['dataset']}")
+    console.print(f"Source: {data['source'].get('name', '')}  sha256 {data['source'].get('sha256', '')[:16]}…")
+    if data.get("error"):
+        console.print(f"Error in {data['error']['stage']}: {scrub_text(data['error'].get('message', ''))}")
+        if data["error"].get("hint"):
+            console.print(f"Hint: {data['error']['hint']}")
+    stages = Table(title="Stages", title_justify="left")
+    for col in ("stage", "status", "seconds"):
+        stages.add_column(col)
+    for name, stage in data["stages"].items():
+        stages.add_row(name, stage["status"], "" if stage["seconds"] is None else f"{stage['seconds']:.2f}")
+    console.print(stages)
+    rows = data["rows"]
+    console.print(f"Rows: read {rows['read']} = valid {rows['valid']} + rejected {rows['rejected']} "
+                  f"+ skipped {rows['skipped']}")
+    if data["findings_detail"]:
+        table = Table(title="Findings (rows per code)", title_justify="left")
+        for col in ("code", "severity", "rows", "first cells"):
+            table.add_column(col)
+        for code, entry in data["findings_detail"].items():
+            cells = ", ".join(f.get("cell", "") for f in entry["first"])
+            table.add_row(code, entry["severity"], str(data["findings"].get(code, entry["count"])), cells)
+        console.print(table)
+    if data["skipped"]:
+        console.print("Skipped: " + "; ".join(f"{r} {e['count']}" for r, e in data["skipped"].items()))
+    if data["entities"]:
+        table = Table(title="Entities", title_justify="left")
+        for col in ("entity", "inserted", "updated", "unchanged"):
+            table.add_column(col)
+        for kind, ins, upd, unc in _entity_rows(data):
+            table.add_row(kind, str(ins), str(upd), str(unc))
+        console.print(table)
+        db = data.get("database") or {}
+        console.print(f"Database: {db.get('dialect')} {db.get('host') or ''} {db.get('database') or ''} "
+                      f"in {data['load']['seconds']:.2f} s{' (dry run, rolled back)' if data['load']['dry_run'] else ''}")
+    if data["cans_without_portfolio"]:
+        console.print("CANs needing a portfolio decision: " + ", ".join(data["cans_without_portfolio"]))
+    for question in data["questions"]:
+        console.print(f"Question: {question['question']}")
+    if data["extra_columns"]:
+        console.print("Columns ignored: " + ", ".join(data["extra_columns"]))
+    console.print(f"Run directory: {data['run_dir']}")
+    return buffer.getvalue()

@@ -1,0 +1,58 @@
+"""transform: apply the business rules to the valid rows; write entities with their lineage."""
+from __future__ import annotations
+
+import contextlib
+
+from ..datasets.base import get_dataset
+from ..errors import DataInvalid
+from ..rundir import RunDir, read_json, read_jsonl, write_json, write_jsonl
+from . import recorded
+
+SUMMARY = "summary.json"
+
+
+def entity_file(kind: str) -> str:
+    return f"{kind}.jsonl"
+
+
+def transform(run: RunDir, *, accept_rejects: bool = False) -> dict:
+    """Turn validate's valid rows into entity records, one JSON Lines file per entity kind.
+
+    Refuses (DataInvalid) when validate rejected rows, unless ``accept_rejects``.
+    """
+    info = run.require("transform", "validate")
+    dataset = get_dataset(run.dataset)
+    rejected = info.get("counts", {}).get("rejected", 0)
+    if rejected and not accept_rejects:
+        raise DataInvalid(
+            f"validate rejected {rejected} row{'s' if rejected != 1 else ''}; nothing is transformed",
+            stage="transform", run_id=run.run_id,
+            hint=f"fix the file, or load the valid rows with: ops-pipeline transform {run.path} --accept-rejects",
+        )
+    with recorded(run, "transform"):
+        vdir = run.path / "validate"
+        vsummary = read_json(vdir / "summary.json")
+        context = {"sheet": vsummary.get("sheet"), "file_sha256": run.manifest["source"].get("sha256")}
+        result = dataset.transform(read_jsonl(vdir / "valid_rows.jsonl"), context)
+        out = run.stage_dir("transform")
+        with contextlib.ExitStack() as stack:
+            writers = {
+                kind: stack.enter_context(write_jsonl(out / entity_file(kind)))
+                for kind in dataset.entity_order
+            }
+            for record in result.entities:
+                writers[record["entity"]].write(record)
+        summary = result.summary()
+        summary["accepted_rejects"] = rejected if accept_rejects else 0
+        summary["entity_order"] = list(dataset.entity_order)
+        write_json(out / SUMMARY, summary)
+        outputs = [
+            run.output_record(w.path, rows=w.count, sha256=w.sha256) for w in writers.values()
+        ] + [run.output_record(out / SUMMARY)]
+        run.succeed(
+            "transform",
+            inputs=[run.input_record(vdir / "valid_rows.jsonl")],
+            outputs=outputs,
+            counts=summary["counts"],
+        )
+    return summary

@@ -1,0 +1,235 @@
+"""validate: read the fetched file, check every cell, write valid rows and findings.
+
+Every data row ends in exactly one of valid_rows.jsonl, rejected.jsonl or skipped.jsonl, so that
+rows read = valid + rejected + skipped. Findings go to findings.jsonl. Trailing empty rows (below
+the last non-empty row) are not data rows and are not counted.
+"""
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+from typing import Iterator
+
+from ..datasets.base import Dataset, Table, get_dataset
+from ..errors import DataInvalid, LimitExceeded
+from ..findings import ERROR, Finding, column_letter, make_finding
+from ..readers.workbook import Workbook, open_workbook
+from ..rundir import RunDir, write_json, write_jsonl
+from . import recorded
+from .fetch import source_file
+
+VALID, REJECTED, SKIPPED, FINDINGS, SUMMARY = (
+    "valid_rows.jsonl", "rejected.jsonl", "skipped.jsonl", "findings.jsonl", "summary.json",
+)
+
+
+def validate(run: RunDir, *, reader: str = "auto", limits=None) -> dict:
+    """Validate the run's fetched file; returns the summary (also written to validate/summary.json).
+
+    The summary's ``outcome`` is ``valid`` when no row was rejected and the table was found,
+    ``invalid`` otherwise. Raises :class:`DataInvalid` when the file has no usable table at all.
+    """
+    run.require("validate", "fetch")
+    dataset = get_dataset(run.dataset)
+    limits = limits or _default_limits()
+    with recorded(run, "validate"):
+        source = source_file(run)
+        display = run.manifest["source"].get("name") or source.name
+        _guard(source, limits, display)
+        with _open(source, reader, display) as workbook:
+            summary = _validate_workbook(run, dataset, workbook, display, limits)
+        outputs = [
+            run.output_record(run.path / "validate" / name, rows=summary["files"].get(name))
+            for name in (VALID, REJECTED, SKIPPED, FINDINGS)
+        ]
+        if summary.get("table_error"):
+            write_json(run.path / "validate" / SUMMARY, summary)
+            raise DataInvalid(summary["table_error"], file=display, hint="check the file is an OPS budget workbook")
+        write_json(run.path / "validate" / SUMMARY, summary)
+        outputs.append(run.output_record(run.path / "validate" / SUMMARY))
+        run.succeed(
+            "validate",
+            inputs=[run.input_record(source)],
+            outputs=outputs,
+            counts=summary["rows"],
+            outcome=summary["outcome"],
+            reader=summary["reader"],
+        )
+    return summary
+
+
+def _default_limits():
+    try:
+        from ..readers.guard import Limits
+    except ImportError:  # pragma: no cover - guard not installed
+        return None
+    return Limits.from_env()
+
+
+def _guard(source: Path, limits, display: str) -> None:
+    try:
+        from ..readers.guard import check_workbook_file
+    except ImportError:  # pragma: no cover
+        return
+    check_workbook_file(source, limits, display_name=display)
+
+
+def _open(source: Path, reader: str, display: str) -> Workbook:
+    if reader != "auto":
+        return open_workbook(source, reader=reader, display_name=display)
+    from ..errors import EncryptedFile, UnreadableFile
+    from ..readers.workbook import has_error_cells
+
+    # calamine is fast but reads error cells (#REF!) as empty: openpyxl keeps them.
+    if has_error_cells(source):
+        return open_workbook(source, reader="openpyxl", display_name=display)
+    try:
+        return open_workbook(source, reader="calamine", display_name=display)
+    except EncryptedFile:
+        raise
+    except UnreadableFile as first:
+        try:
+            return open_workbook(source, reader="openpyxl", display_name=display)
+        except UnreadableFile:
+            raise first from None
+
+
+def _sheet_order(dataset: Dataset, names: list[str]) -> list[str]:
+    preferred = {p.casefold() for p in dataset.preferred_sheets}
+    return [n for n in names if n.strip().casefold() in preferred] + [
+        n for n in names if n.strip().casefold() not in preferred
+    ]
+
+
+def _find_table(dataset: Dataset, workbook: Workbook) -> tuple[Table | None, Iterator | None]:
+    """Pick the sheet and header row; returns the table and the row iterator positioned after it."""
+    best: tuple[int, Table, Iterator, list] | None = None
+    for sheet in _sheet_order(dataset, workbook.sheet_names):
+        rows = workbook.rows(sheet)
+        head = list(itertools.islice(rows, 60))
+        table, score = dataset.locate(sheet, head)
+        if table is None:
+            continue
+        if best is None or score > best[0]:
+            best = (score, table, rows, head)
+        if not any(f.code == "missing-column" for f in table.findings):
+            break
+    if best is None:
+        return None, None
+    _, table, rows, head = best
+    after = [(n, v) for n, v in head if n > table.header_row]
+    return table, itertools.chain(after, rows)
+
+
+def _validate_workbook(run: RunDir, dataset: Dataset, workbook: Workbook, display: str, limits) -> dict:
+    out = run.stage_dir("validate")
+    table, rows = _find_table(dataset, workbook)
+    counts = {"read": 0, "valid": 0, "rejected": 0, "skipped": 0}
+    by_code: dict[str, int] = {}
+    summary = {
+        "file": display,
+        "reader": workbook.reader,
+        "date1904": workbook.date1904,
+        "sheets": workbook.sheet_names,
+        "rows": counts,
+        "findings": by_code,
+        "files": {},
+    }
+    with write_jsonl(out / VALID) as valid, write_jsonl(out / REJECTED) as rejected, \
+            write_jsonl(out / SKIPPED) as skipped, write_jsonl(out / FINDINGS) as findings:
+
+        def add_finding(finding: Finding) -> None:
+            findings.write(finding.as_dict())
+
+        if table is None:
+            names = ", ".join(c.header for c in dataset.columns if c.required)
+            finding = make_finding("no-header", f"no sheet has a header row with the columns {names} "
+                                   f"in its first {60} rows")
+            add_finding(finding)
+            by_code["no-header"] = 1
+            summary["table_error"] = f"no sheet has a budget header row (looked for {names})"
+        else:
+            summary.update({"sheet": table.sheet, "header_row": table.header_row,
+                            "columns": {f: column_letter(i) for f, i in table.positions.items()},
+                            "extra_columns": table.extra_columns})
+            for finding in table.findings:
+                add_finding(finding)
+                by_code[finding.code] = by_code.get(finding.code, 0) + 1
+            fatal = [f for f in table.findings if f.severity == ERROR]
+            if fatal:
+                missing = [f for f in fatal if f.code == "missing-column"]
+                if missing:
+                    headers = ", ".join(repr(dataset.column(f.field).header) for f in missing)
+                    word = "column" if len(missing) == 1 else "columns"
+                    summary["table_error"] = (
+                        f"{table.sheet}!{table.header_row}: required {word} {headers} missing from the header row"
+                    )
+                else:
+                    summary["table_error"] = f"{fatal[0].cell}: {fatal[0].message}"
+            else:
+                _check_rows(dataset, table, rows, workbook, limits, counts, by_code,
+                            valid, rejected, skipped, add_finding)
+    counts["read"] = counts["valid"] + counts["rejected"] + counts["skipped"]
+    summary["files"] = {VALID: valid.count, REJECTED: rejected.count, SKIPPED: skipped.count,
+                        FINDINGS: findings.count}
+    summary["outcome"] = "valid" if not summary.get("table_error") and counts["rejected"] == 0 else "invalid"
+    return summary
+
+
+def _check_rows(dataset, table, rows, workbook, limits, counts, by_code,
+                valid, rejected, skipped, add_finding) -> None:
+    sheet = table.sheet
+    pii = dataset.pii_fields()
+    letters = {f: column_letter(i) for f, i in table.positions.items()}
+    state = {"date1904": workbook.date1904}
+    max_rows = getattr(limits, "max_rows", None) or 1_048_576
+    max_chars = getattr(limits, "max_cell_chars", None) or 32_767
+    blank_run: list[int] = []  # blank rows are data rows only when something follows them
+
+    for row_number, values in rows:
+        if row_number > max_rows:
+            raise LimitExceeded(f"has more than {max_rows:,} rows", file=workbook.display_name, sheet=sheet,
+                                hint="raise OPS_PIPELINE_MAX_ROWS if the file is genuine")
+        if not values:
+            blank_run.append(row_number)
+            continue
+        mapped = dataset.row_values(table, values)
+        for text in mapped.values():
+            if type(text) is str and len(text) > max_chars:
+                raise LimitExceeded(f"a cell holds more than {max_chars:,} characters",
+                                    file=workbook.display_name, sheet=sheet, row=row_number,
+                                    hint="raise OPS_PIPELINE_MAX_CELL_CHARS if the file is genuine")
+        reason = dataset.skip_reason(mapped)
+        if reason == "blank row":
+            blank_run.append(row_number)
+            continue
+        for blank in blank_run:
+            skipped.write({"row": blank, "reason": "blank row"})
+        counts["skipped"] += len(blank_run)
+        blank_run.clear()
+        if reason:
+            skipped.write({"row": row_number, "reason": reason})
+            counts["skipped"] += 1
+            continue
+        state["row"] = row_number
+        parsed, problems = dataset.check_row(mapped, state)
+        errors = 0
+        for problem in problems:
+            finding = make_finding(
+                problem.code, problem.message, value=problem.value, pii=problem.field in pii,
+                sheet=sheet, row=row_number, column=letters.get(problem.field), field=problem.field,
+            )
+            if finding.severity == ERROR:
+                errors += 1
+            add_finding(finding)
+        if errors:
+            codes = sorted({p.code for p in problems})
+            for code in codes:
+                by_code[code] = by_code.get(code, 0) + 1
+            rejected.write({"row": row_number, "codes": codes, "values": mapped})
+            counts["rejected"] += 1
+        else:
+            for code in {p.code for p in problems}:
+                by_code[code] = by_code.get(code, 0) + 1
+            valid.write({"row": row_number, "values": parsed})
+            counts["valid"] += 1
