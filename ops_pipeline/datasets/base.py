@@ -5,6 +5,7 @@ generic over it.
 """
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator
@@ -53,6 +54,10 @@ class Table:
     positions: dict[str, int]  # field → 0-based column index
     extra_columns: list[str] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
+
+    @functools.cached_property
+    def widest(self) -> int:
+        return max(self.positions.values(), default=-1)
 
     def letter(self, field_name: str) -> str | None:
         index = self.positions.get(field_name)
@@ -135,6 +140,8 @@ class Dataset:
     # -- rows ---------------------------------------------------------------------------------
     def row_values(self, table: Table, values: tuple) -> dict:
         width = len(values)
+        if width > table.widest:
+            return {name: values[index] for name, index in table.positions.items()}
         return {
             name: (values[index] if index < width else None) for name, index in table.positions.items()
         }

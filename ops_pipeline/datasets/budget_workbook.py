@@ -65,8 +65,25 @@ class BudgetWorkbook(Dataset):
     )
 
     # -- validation ---------------------------------------------------------------------------
+    def __init__(self) -> None:
+        self._loaded_fields = {c.field for c in self.columns if not c.ignored}
+        # Successful parses of repeated text cells (CANs, statuses, types), to skip the parser.
+        self._can_memo: dict = {}
+        self._status_memo: dict = {}
+        self._type_memo: dict = {}
+        self._agreement_memo: dict = {}
+
     def skip_reason(self, values: dict) -> str | None:
-        used = [v for k, v in values.items() if v is not None and not self.column(k).ignored]
+        can = values.get("can")
+        if can.__class__ is str and can in self._can_memo:
+            # The usual case: the row starts with a CAN already seen, so it is a budget line
+            # unless its CIG Name says Placeholder.
+            name = values.get("agreement_name")
+            if name.__class__ is str and not self._is_agreement(name) and is_placeholder_row(name):
+                return "placeholder row (CIG Name is Placeholder)"
+            return None
+        loaded = self._loaded_fields
+        used = [v for k, v in values.items() if v is not None and k in loaded]
         if not used:
             return "blank row"
         first = next((v for v in values.values() if v is not None), None)
@@ -79,69 +96,139 @@ class BudgetWorkbook(Dataset):
             return "note row"
         return None
 
+    def _is_agreement(self, name: str | None) -> bool:
+        if name is None:
+            return False
+        known = self._agreement_memo.get(name)
+        if known is None:
+            known = is_agreement_name(name)
+            if len(self._agreement_memo) < 65536:
+                self._agreement_memo[name] = known
+        return known
+
     def check_row(self, values: dict, state: dict) -> tuple[dict, list[Problem]]:
+        # The hot loop of validation (100,000 rows in a few seconds): common cell types take an
+        # inline path; anything unusual goes through the full parser in _parse().
         problems: list[Problem] = []
-        out: dict = {}
+        get = values.get
+        parse = self._parse
 
-        def run(field_name, parser, *args, required=False, missing_code="missing-value"):
-            raw = values.get(field_name)
-            if raw is None:
-                if required:
-                    column = self.column(field_name)
-                    problems.append(Problem(missing_code, f"{column.header} is empty", field_name))
-                return None
-            if isinstance(raw, CellError):
-                problems.append(Problem("cell-error", f"the cell holds the error {raw}", field_name, raw))
-                return None
-            try:
-                return parser(raw, *args)
-            except RuleViolation as violation:
-                problems.append(Problem(violation.code, violation.message, field_name, raw))
-                return None
+        raw = get("can")
+        can = self._can_memo.get(raw) if raw.__class__ is str else None
+        if can is None:
+            can = parse("can", raw, parse_can, problems, required=True)
+            if can is not None and raw.__class__ is str and len(self._can_memo) < 4096:
+                self._can_memo[raw] = can
+        if can is not None and can.number == PLACEHOLDER_CAN:
+            problems.append(Problem("placeholder-can", "the placeholder CAN A000000", "can", raw))
 
-        can = run("can", parse_can, required=True)
-        if can:
-            out["can_number"], out["can_description"] = can
-            if can.number == PLACEHOLDER_CAN:
-                problems.append(Problem("placeholder-can", "the placeholder CAN A000000", "can", values["can"]))
-
-        budget_id = run("budget_id", parse_budget_id)
-        out["budget_id"] = budget_id
+        raw = get("budget_id")
+        if raw is None:
+            budget_id = None
+        elif raw.__class__ is int and 0 < raw < 2**31:
+            budget_id = raw
+        else:
+            budget_id = parse("budget_id", raw, parse_budget_id, problems)
         if budget_id is not None:
             seen = state.setdefault("budget_ids", {})
             if budget_id in seen:
                 problems.append(Problem(
                     "duplicate-budget-id", f"budget id {budget_id} is also on row {seen[budget_id]}",
-                    "budget_id", values["budget_id"],
+                    "budget_id", raw,
                 ))
             else:
                 seen[budget_id] = state.get("row")
 
+        texts = []
         for name in ("project_title", "agreement_name", "line_description", "comments"):
-            out[name] = run(name, _text)
-        agreement_type = run("agreement_type", parse_agreement_type)
-        out["agreement_type"] = agreement_type
-        if is_agreement_name(out["agreement_name"]) and agreement_type is None and values.get("agreement_type") is None:
+            raw = get(name)
+            if raw is None:
+                texts.append(None)
+            elif raw.__class__ is str:
+                texts.append(raw.strip() or None)
+            else:
+                texts.append(parse(name, raw, _text, problems))
+        project_title, agreement_name, line_description, comments = texts
+
+        raw = get("agreement_type")
+        agreement_type = self._type_memo.get(raw) if raw.__class__ is str else None
+        if agreement_type is None and raw is not None:
+            agreement_type = parse("agreement_type", raw, parse_agreement_type, problems)
+            if agreement_type is not None and len(self._type_memo) < 256:
+                self._type_memo[raw] = agreement_type
+        is_agreement = self._is_agreement(agreement_name)
+        if agreement_type is None and raw is None and is_agreement:
             problems.append(Problem("missing-value", "CIG Type is empty but CIG Name is given", "agreement_type"))
-        if agreement_type and not is_agreement_name(out["agreement_name"]):
+        if agreement_type and not is_agreement:
             problems.append(Problem("missing-value", "CIG Name is empty but CIG Type is given", "agreement_name"))
 
-        date_needed = run("date_needed", parse_date, state.get("date1904", False))
-        out["date_needed"] = date_needed.isoformat() if date_needed else None
-        amount = run("amount", parse_amount, required=True)
-        out["amount"] = str(amount) if amount is not None else None
-        fee = run("proc_fee_amount", parse_amount)
-        out["proc_fee_amount"] = str(fee) if fee is not None else None
-        out["status"] = run("status", parse_status, required=True)
+        raw = get("date_needed")
+        if raw is None:
+            date_needed = None
+        elif raw.__class__ is dt.date:
+            date_needed = raw.isoformat()
+        else:
+            day = parse("date_needed", raw, parse_date, problems, state.get("date1904", False))
+            date_needed = day.isoformat() if day is not None else None
 
+        amount = self._money("amount", get("amount"), problems, required=True)
+        fee = self._money("proc_fee_amount", get("proc_fee_amount"), problems)
+
+        raw = get("status")
+        status = self._status_memo.get(raw) if raw.__class__ is str else None
+        if status is None:
+            status = parse("status", raw, parse_status, problems, required=True)
+            if status is not None and len(self._status_memo) < 256:
+                self._status_memo[raw] = status
+
+        out = {
+            "can_number": can.number if can else None,
+            "can_description": can.description if can else None,
+            "budget_id": budget_id,
+            "project_title": project_title,
+            "agreement_name": agreement_name,
+            "agreement_type": agreement_type,
+            "line_description": line_description,
+            "comments": comments,
+            "date_needed": date_needed,
+            "amount": amount,
+            "proc_fee_amount": fee,
+            "status": status,
+        }
         for name, limit in MAX_LENGTH.items():
-            text = out.get(name)
-            if text and len(text) > limit:
+            text_value = out[name]
+            if text_value is not None and len(text_value) > limit:
+                source = "can" if name == "can_description" else name
                 problems.append(Problem(
-                    "too-long", f"{len(text)} characters, more than the {limit} OPS stores",
-                    "can" if name == "can_description" else name, values.get(name),
+                    "too-long", f"{len(text_value)} characters, more than the {limit} OPS stores",
+                    source, get(source),
                 ))
         return out, problems
+
+    def _parse(self, field_name, raw, parser, problems, *args, required=False):
+        """The full path for one cell: empty, error cell, or the rule's parser."""
+        if raw is None:
+            if required:
+                problems.append(Problem("missing-value", f"{self.column(field_name).header} is empty", field_name))
+            return None
+        if raw.__class__ is CellError:
+            problems.append(Problem("cell-error", f"the cell holds the error {raw}", field_name, raw))
+            return None
+        try:
+            return parser(raw, *args)
+        except RuleViolation as violation:
+            problems.append(Problem(violation.code, violation.message, field_name, raw))
+            return None
+
+    def _money(self, field_name, raw, problems, required=False) -> str | None:
+        if raw.__class__ is float and -1e10 < raw < 1e10:
+            text = "%.2f" % raw
+            if float(text) == raw:  # exactly two places: what Excel shows is what is stored
+                return "0.00" if text == "-0.00" else text
+        elif raw.__class__ is int and -10**10 < raw < 10**10:
+            return f"{raw}.00"
+        amount = self._parse(field_name, raw, parse_amount, problems, required=required)
+        return str(amount) if amount is not None else None
 
     # -- transform ----------------------------------------------------------------------------
     def transform(self, rows: Iterator[dict], context: dict) -> TransformResult:
@@ -177,6 +264,8 @@ class _BudgetTransform:
         self.opre_rows: list[int] = []
         self.project_portfolios: dict[str, set] = defaultdict(set)
         self.counts = {"budget_line_item": 0}
+        self._title_keys: dict = {}
+        self._agreement_keys: dict = {}
 
     def result(self) -> TransformResult:
         return TransformResult(entities=self._entities(), summary=self._summary)
@@ -217,19 +306,21 @@ class _BudgetTransform:
     def _row(self, row: int, values: dict) -> dict:
         title = values.get("project_title")
         project_title = None
-        if is_project_title(title):
-            key = title_key(title)
+        key = self._title_keys.get(title) if title else None
+        if key is None and title:
+            key = self._title_keys[title] = title_key(title) if is_project_title(title) else ""
+        if key:
             project = self.projects.setdefault(key, {"title": " ".join(title.split()), "rows": []})
             project["rows"].append(row)
             project_title = project["title"]
-        elif title and title.strip().casefold() == "opre":
+        elif title and title_key(title) == "opre":
             self.opre_rows.append(row)
 
         number = values["can_number"]
         description = values.get("can_description")
-        portfolio = portfolio_for(description)
         can = self.cans.get(number)
         if can is None:
+            portfolio = portfolio_for(description)
             can = self.cans[number] = {
                 "number": number, "description": description, "portfolio": portfolio, "rows": [],
             }
@@ -237,30 +328,11 @@ class _BudgetTransform:
             self._question("can-description-conflict", f"CAN {number} has descriptions "
                            f"{can['description']!r} and {description!r}; the first is used", row)
         elif description and not can["description"]:
-            can["description"], can["portfolio"] = description, portfolio
+            can["description"], can["portfolio"] = description, portfolio_for(description)
         can["rows"].append(row)
         if project_title and can["portfolio"]:
             self.project_portfolios[project_title].add(can["portfolio"])
-
-        agreement_link = None
-        name = values.get("agreement_name")
-        if is_agreement_name(name):
-            name = " ".join(name.split())
-            key = agreement_key(name, values["agreement_type"])
-            agreement = self.agreements.get(key)
-            if agreement is None:
-                agreement = self.agreements[key] = {
-                    "name": name, "agreement_type": values["agreement_type"],
-                    "project": project_title, "rows": [],
-                }
-            elif project_title and agreement["project"] and title_key(project_title) != title_key(agreement["project"]):
-                self._question("agreement-in-several-projects",
-                               f"agreement {agreement['name']!r} appears under projects "
-                               f"{agreement['project']!r} and {project_title!r}; the first is used", row)
-            elif project_title and not agreement["project"]:
-                agreement["project"] = project_title
-            agreement["rows"].append(row)
-            agreement_link = {"name": agreement["name"], "agreement_type": agreement["agreement_type"]}
+        agreement_link = self._agreement_row(values, project_title, row)
 
         self.counts["budget_line_item"] += 1
         date_needed = values.get("date_needed")
@@ -279,6 +351,33 @@ class _BudgetTransform:
             "links": {"can": {"number": number}, "agreement": agreement_link},
             "lineage": {"sheet": self.sheet, "rows": str(row)},
         }
+
+    def _agreement_row(self, values: dict, project_title: str | None, row: int) -> dict | None:
+        raw = values.get("agreement_name")
+        if not raw:
+            return None
+        cached = self._agreement_keys.get((raw, values["agreement_type"]))
+        if cached is None:
+            if not is_agreement_name(raw):
+                return None
+            name = " ".join(raw.split())
+            cached = self._agreement_keys[(raw, values["agreement_type"])] = (
+                name, agreement_key(name, values["agreement_type"]))
+        name, key = cached
+        agreement = self.agreements.get(key)
+        if agreement is None:
+            agreement = self.agreements[key] = {
+                "name": name, "agreement_type": values["agreement_type"],
+                "project": project_title, "rows": [],
+            }
+        elif project_title and agreement["project"] and project_title != agreement["project"]:
+            self._question("agreement-in-several-projects",
+                           f"agreement {agreement['name']!r} appears under projects "
+                           f"{agreement['project']!r} and {project_title!r}; the first is used", row)
+        elif project_title and not agreement["project"]:
+            agreement["project"] = project_title
+        agreement["rows"].append(row)
+        return {"name": agreement["name"], "agreement_type": agreement["agreement_type"]}
 
     def _question(self, code: str, text: str, row: int) -> None:
         if len(self.questions) < 200:

@@ -119,15 +119,20 @@ class CalamineWorkbook(Workbook):
             return
         # iter_rows() starts at row 1 but at the first used column: put the columns back.
         pad = [None] * data.start[1]
-        norm = normalise
+        # calamine gives "" for empty cells, floats for numbers and date/datetime for date cells;
+        # error cells arrive as "" too, which is why validate sends workbooks with errors to openpyxl.
         for index, raw in enumerate(data.iter_rows(), start=1):
-            values = [norm(v) for v in raw]
-            for i, v in enumerate(values):
-                if type(v) is str and v in _ERROR_TEXT:
-                    values[i] = CellError(v)
-            if pad and any(v is not None for v in values):
+            values = [
+                None if v == "" else (int(v) if v.__class__ is float and v.is_integer() and -2**53 < v < 2**53 else
+                                      (normalise(v) if v.__class__ is dt.datetime else v))
+                for v in raw
+            ]
+            if pad and values:
                 values = pad + values
-            yield index, _trim(values)
+            end = len(values)
+            while end and values[end - 1] is None:
+                end -= 1
+            yield index, tuple(values[:end])
 
     def close(self) -> None:
         try:
@@ -244,11 +249,9 @@ def _first_line(exc: BaseException) -> str:
     return text[:200]
 
 
-_ERROR_CELL = re.compile(rb"""<(?:\w+:)?c\b[^>]*\bt=["']e["']""")
-
-
 def has_error_cells(path: Path, chunk: int = 1 << 20) -> bool:
-    """Whether any worksheet holds an error cell (``t="e"``); a streaming byte scan, no XML parse."""
+    """Whether any worksheet holds an error cell (``t="e"``): a streaming byte scan, no XML parse."""
+    needles = (b' t="e"', b" t='e'")
     try:
         with zipfile.ZipFile(path) as zf:
             for info in zf.infolist():
@@ -258,9 +261,10 @@ def has_error_cells(path: Path, chunk: int = 1 << 20) -> bool:
                 tail = b""
                 with zf.open(info) as handle:
                     while block := handle.read(chunk):
-                        if _ERROR_CELL.search(tail + block):
+                        window = tail + block
+                        if needles[0] in window or needles[1] in window:
                             return True
-                        tail = block[-256:]
+                        tail = block[-8:]
     except (zipfile.BadZipFile, OSError, KeyError, ValueError, NotImplementedError, EOFError):
         return False
     return False

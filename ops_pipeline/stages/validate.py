@@ -39,9 +39,11 @@ def validate(run: RunDir, *, reader: str = "auto", limits=None) -> dict:
         with _open(source, reader, display) as workbook:
             summary = _validate_workbook(run, dataset, workbook, display, limits)
         outputs = [
-            run.output_record(run.path / "validate" / name, rows=summary["files"].get(name))
+            run.output_record(run.path / "validate" / name, rows=summary["files"][name],
+                              sha256=summary["hashes"].pop(name))
             for name in (VALID, REJECTED, SKIPPED, FINDINGS)
         ]
+        del summary["hashes"]
         if summary.get("table_error"):
             write_json(run.path / "validate" / SUMMARY, summary)
             raise DataInvalid(summary["table_error"], file=display, hint="check the file is an OPS budget workbook")
@@ -49,7 +51,7 @@ def validate(run: RunDir, *, reader: str = "auto", limits=None) -> dict:
         outputs.append(run.output_record(run.path / "validate" / SUMMARY))
         run.succeed(
             "validate",
-            inputs=[run.input_record(source)],
+            inputs=[{"path": run.relpath(source), "sha256": run.manifest["source"].get("sha256")}],
             outputs=outputs,
             counts=summary["rows"],
             outcome=summary["outcome"],
@@ -172,6 +174,7 @@ def _validate_workbook(run: RunDir, dataset: Dataset, workbook: Workbook, displa
     counts["read"] = counts["valid"] + counts["rejected"] + counts["skipped"]
     summary["files"] = {VALID: valid.count, REJECTED: rejected.count, SKIPPED: skipped.count,
                         FINDINGS: findings.count}
+    summary["hashes"] = {w.path.name: w.sha256 for w in (valid, rejected, skipped, findings)}
     summary["outcome"] = "valid" if not summary.get("table_error") and counts["rejected"] == 0 else "invalid"
     return summary
 
