@@ -161,6 +161,28 @@ class Lineage(Base):
     rows: Mapped[str] = mapped_column(Text)
 
 
+class SourceFile(Base):
+    """The ledger of source files: each file (by content) is processed once.
+
+    ``sha256`` identifies the content wherever it was uploaded; ``location`` + ``version_id`` /
+    ``etag`` identify an object version in storage. ``outcome`` is the result of its run.
+    """
+
+    __tablename__ = "ops_pipeline_source_file"
+    __table_args__ = (UniqueConstraint("location", "version_key", name="uq_source_file_version"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    location: Mapped[str] = mapped_column(String(1100))  # s3://bucket/key or a local path
+    version_key: Mapped[str] = mapped_column(String(200))  # version id, else ETag, else sha256
+    version_id: Mapped[str | None] = mapped_column(String(200))
+    etag: Mapped[str | None] = mapped_column(String(200))
+    size: Mapped[int | None] = mapped_column(Integer)
+    sha256: Mapped[str | None] = mapped_column(String(64), index=True)
+    run_id: Mapped[str | None] = mapped_column(String(40))
+    outcome: Mapped[str] = mapped_column(String(20))  # processing, succeeded, invalid, failed, duplicate
+    first_seen_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
 ENTITY_MODELS = {
     "project": Project,
     "can": CAN,

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Every test on a fresh machine: the virtualenv and package, a throwaway PostgreSQL server,
+# then pytest (SQLite and PostgreSQL) and behave. .ci/run calls exactly this.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+export OPS_PIPELINE_REQUIRE_PG=1
+export PYTHONDONTWRITEBYTECODE=1
+scripts/with-postgres.sh bash -c '
+    set -euo pipefail
+    .venv/bin/python -m pytest -q -p no:cacheprovider "$@"
+    .venv/bin/behave --format progress --no-capture-stderr features
+' -- "$@"
