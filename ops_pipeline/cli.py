@@ -225,6 +225,10 @@ def load(run, db_url: str | None, dry_run: bool, lock_wait: float, as_json: bool
             click.echo("dry run: rolled back, nothing written", err=True)
 
 
+def _echo_report(text: str) -> None:
+    click.echo(text, nl=not text.endswith("\n"))
+
+
 def format_option(func):
     return click.option("--format", "fmt", type=click.Choice(["text", "json", "md"]), default="text",
                         show_default=True, help="Report format.")(func)
@@ -238,7 +242,7 @@ def report(run, fmt: str) -> None:
     from .stages.report import render, report as do_report
 
     data = do_report(run)
-    click.echo(render(data, fmt), nl=fmt != "text")
+    _echo_report(render(data, fmt))
 
 
 @cli.command("run")
@@ -259,7 +263,7 @@ def run_command(ctx, source, db_url, dataset, accept_rejects, dry_run, reader, f
 
     outcome = run_pipeline(source, runs_root=ctx.obj["runs_root"], db_url=db_url, dataset=dataset,
                            accept_rejects=accept_rejects, dry_run=dry_run, reader=reader, max_bytes=max_bytes)
-    click.echo(render(outcome.report, fmt), nl=fmt != "text")
+    _echo_report(render(outcome.report, fmt))
     if outcome.error is not None:
         raise outcome.error
 

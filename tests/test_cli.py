@@ -1,0 +1,189 @@
+"""The CLI: exit codes, one-line errors, stdout contracts, and --json equal to the library."""
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from ops_pipeline.cli import cli
+from ops_pipeline.rundir import RunDir
+from ops_pipeline.stages.report import build_report
+
+from .conftest import good_row
+
+
+@pytest.fixture
+def invoke(runs_root):
+    runner = CliRunner()
+
+    def call(*args):
+        return runner.invoke(cli, ["--runs-root", str(runs_root), "-q", *map(str, args)], catch_exceptions=False)
+
+    return call
+
+
+def test_fetch_prints_only_the_run_directory(invoke, make_workbook, runs_root):
+    result = invoke("fetch", make_workbook([good_row()]))
+    assert result.exit_code == 0
+    path = Path(result.stdout.strip())
+    assert result.stdout == f"{path}\n"
+    assert path.parent == runs_root.resolve()
+    assert (path / "manifest.json").is_file()
+
+
+def test_stage_by_stage_then_report_json(invoke, make_workbook, db_url):
+    run = invoke("fetch", make_workbook([good_row(budget_id=1), good_row(budget_id=2)])).stdout.strip()
+    assert invoke("validate", run).exit_code == 0
+    assert invoke("transform", run).exit_code == 0
+    load = invoke("load", run, "--db", db_url, "--json")
+    assert load.exit_code == 0
+    assert json.loads(load.stdout)["entities"]["budget_line_item"] == {"inserted": 2, "updated": 0, "unchanged": 0}
+    result = invoke("report", run, "--format", "json")
+    assert result.exit_code == 0
+    data = json.loads(result.stdout)
+    assert data["status"] == "succeeded"
+    assert data["rows"] == {"read": 2, "valid": 2, "rejected": 0, "skipped": 0}
+    assert data["entities"]["can"] == {"inserted": 1, "updated": 0, "unchanged": 0}
+    assert data["cans_without_portfolio"] == []
+    again = invoke("load", run, "--db", db_url, "--json")
+    assert json.loads(again.stdout)["entities"]["budget_line_item"] == {"inserted": 0, "updated": 0, "unchanged": 2}
+
+
+def test_validate_json_equals_the_library_result(invoke, make_workbook):
+    run = invoke("fetch", make_workbook([good_row()])).stdout.strip()
+    result = invoke("validate", run, "--json")
+    from ops_pipeline.rundir import read_json
+
+    assert json.loads(result.stdout) == read_json(Path(run) / "validate" / "summary.json")
+
+
+def test_report_json_equals_build_report(invoke, make_workbook):
+    run = invoke("fetch", make_workbook([good_row()])).stdout.strip()
+    invoke("validate", run)
+    data = json.loads(invoke("report", run, "--format", "json").stdout)
+    assert data == json.loads(json.dumps(build_report(RunDir(run)) | {"stages": data["stages"]}, default=str))
+    assert data["status"] == "incomplete"
+
+
+def test_rejected_rows_exit_1_with_the_hint(invoke, make_workbook):
+    run = invoke("fetch", make_workbook([good_row(status="Pending review")])).stdout.strip()
+    result = invoke("validate", run)
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[-1] == (
+        f"error: validate: 1 row rejected; see {run}/validate/findings.jsonl "
+        f"(hint: fix the file, or continue with: ops-pipeline transform {run} --accept-rejects)")
+
+
+def test_run_stops_at_the_first_failed_stage_and_still_reports(invoke, make_workbook, sqlite_url):
+    result = invoke("run", make_workbook([good_row(amount="$ 234,1552,303.08")]), "--db", sqlite_url,
+                    "--format", "json")
+    assert result.exit_code == 1
+    data = json.loads(result.stdout)
+    assert data["status"] == "invalid"
+    assert data["findings"] == {"bad-amount": 1}
+    assert data["stages"]["load"]["status"] == "pending"
+    assert result.stderr.strip().endswith("(hint: fix the file, or load the valid rows with --accept-rejects)")
+
+
+def test_run_with_accept_rejects_loads_the_valid_rows(invoke, make_workbook, sqlite_url):
+    result = invoke("run", make_workbook([good_row(budget_id=1), good_row(budget_id=2, status="bogus")]),
+                    "--db", sqlite_url, "--accept-rejects", "--format", "json")
+    assert result.exit_code == 0
+    data = json.loads(result.stdout)
+    assert data["status"] == "succeeded"
+    assert data["rows"]["rejected"] == 1
+    assert data["rejected_rows"] == [{"row": 3, "codes": ["unknown-status"]}]
+    assert data["entities"]["budget_line_item"]["inserted"] == 1
+
+
+def test_dry_run_writes_nothing(invoke, make_workbook, sqlite_url):
+    from sqlalchemy import create_engine, text
+
+    result = invoke("run", make_workbook([good_row()]), "--db", sqlite_url, "--dry-run", "--format", "json")
+    assert result.exit_code == 0
+    data = json.loads(result.stdout)
+    assert data["status"] == "dry-run"
+    assert data["entities"]["budget_line_item"]["inserted"] == 1
+    with create_engine(sqlite_url).connect() as conn:
+        assert conn.execute(text("select count(*) from budget_line_item")).scalar() == 0
+        assert conn.execute(text("select count(*) from ops_pipeline_run")).scalar() == 0
+
+
+def test_missing_file_is_a_usage_error(invoke, tmp_path):
+    result = invoke("fetch", tmp_path / "nope.xlsx")
+    assert result.exit_code == 2
+    assert result.stderr == f"error: {tmp_path / 'nope.xlsx'}: no such file (hint: give the path of a workbook or an s3:// URI)\n"
+    assert result.stdout == ""
+
+
+def test_no_database_given(invoke, make_workbook, monkeypatch):
+    monkeypatch.delenv("OPS_PIPELINE_DB_URL", raising=False)
+    monkeypatch.delenv("VCAP_SERVICES", raising=False)
+    run = invoke("fetch", make_workbook([good_row()])).stdout.strip()
+    invoke("validate", run)
+    invoke("transform", run)
+    result = invoke("load", run)
+    assert result.exit_code == 2
+    assert result.stderr == "error: no database given (hint: pass --db URL or set OPS_PIPELINE_DB_URL (e.g. sqlite:///ops.db))\n"
+
+
+def test_missing_schema_says_how_to_create_it(invoke, make_workbook, tmp_path):
+    run = invoke("fetch", make_workbook([good_row()])).stdout.strip()
+    invoke("validate", run)
+    invoke("transform", run)
+    result = invoke("load", run, "--db", f"sqlite:///{tmp_path / 'empty.db'}")
+    assert result.exit_code == 3
+    assert result.stderr == ("error: load: the database has no ops-pipeline schema "
+                             "(hint: create it with: ops-pipeline db init --db URL)\n")
+    assert RunDir(run).status("load") == "failed"
+
+
+def test_unreachable_database_is_one_line_and_the_run_records_it(invoke, make_workbook):
+    run = invoke("fetch", make_workbook([good_row()])).stdout.strip()
+    invoke("validate", run)
+    invoke("transform", run)
+    result = invoke("load", run, "--db", "postgresql+psycopg://ops:hunter2secret@127.0.0.1:9/ops")
+    assert result.exit_code == 3
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert result.stderr.startswith("error: load: cannot use the postgresql at 127.0.0.1:")
+    assert "hunter2secret" not in result.stderr
+    manifest = (Path(run) / "manifest.json").read_text()
+    assert "hunter2secret" not in manifest
+    assert RunDir(run).stage_info("load")["error"]["code"] == "database"
+
+
+def test_debug_shows_the_traceback(runs_root, tmp_path):
+    result = CliRunner().invoke(cli, ["--runs-root", str(runs_root), "--debug", "fetch", str(tmp_path / "x.xlsx")])
+    assert result.exit_code == 2
+    assert "Traceback (most recent call last)" in result.stderr
+    quiet = CliRunner().invoke(cli, ["--runs-root", str(runs_root), "fetch", str(tmp_path / "x.xlsx")])
+    assert "Traceback" not in quiet.stderr
+
+
+def test_a_run_can_be_named_by_its_id(invoke, make_workbook, runs_root):
+    run = Path(invoke("fetch", make_workbook([good_row()])).stdout.strip())
+    assert invoke("validate", run.name).exit_code == 0
+
+
+def test_db_init_is_idempotent(invoke, tmp_path):
+    url = f"sqlite:///{tmp_path / 'fresh.db'}"
+    first = json.loads(invoke("db", "init", "--db", url, "--json").stdout)
+    second = json.loads(invoke("db", "init", "--db", url, "--json").stdout)
+    assert first["seeded"] == {"division": 5, "portfolio": 10}
+    assert second["seeded"] == {"division": 0, "portfolio": 0}
+    assert second["tables_created"] == []
+
+
+def test_text_and_markdown_reports(invoke, make_workbook, sqlite_url):
+    book = make_workbook([good_row(budget_id=1, can="G99SRAE (SRAE Disc)"), good_row(budget_id=2, status="x")])
+    result = invoke("run", book, "--db", sqlite_url, "--accept-rejects")
+    assert result.exit_code == 0
+    assert "status: SUCCEEDED" in result.stdout
+    assert "unknown-status" in result.stdout and "All Budget - Cur!J3" in result.stdout
+    assert "CANs needing a portfolio decision: G99SRAE" in result.stdout
+    run = Path(result.stdout.split("Run directory: ")[1].strip())
+    md = invoke("report", run, "--format", "md").stdout
+    assert md.startswith(f"# ops-pipeline run {run.name}")
+    assert "| unknown-status | error | 1 | `All Budget - Cur!J3` |" in md
+    assert "- G99SRAE (SRAE Disc)" in md
+    assert (run / "report" / "report.md").read_text() == md

@@ -1,0 +1,126 @@
+"""The stage contract: order, reruns that mark later stages stale, refusal on tampered inputs,
+atomic outputs and the manifest."""
+import json
+import os
+import stat
+
+import pytest
+
+from ops_pipeline.errors import DataInvalid, IntegrityError, StageNotReady
+from ops_pipeline.rundir import RunDir, read_json
+from ops_pipeline.stages.fetch import fetch
+from ops_pipeline.stages.load import load
+from ops_pipeline.stages.report import report
+from ops_pipeline.stages.transform import transform
+from ops_pipeline.stages.validate import validate
+
+from .conftest import good_row
+
+
+@pytest.fixture
+def run(make_workbook, runs_root):
+    return fetch(str(make_workbook([good_row(budget_id=1), good_row(budget_id=2, desc="Year 2")])), runs_root)
+
+
+def test_fetch_makes_a_private_run_directory_with_a_read_only_copy(run):
+    assert stat.S_IMODE(run.path.stat().st_mode) == 0o700
+    manifest = read_json(run.path / "manifest.json")
+    assert manifest["stages"]["fetch"]["status"] == "succeeded"
+    [output] = manifest["stages"]["fetch"]["outputs"]
+    copy = run.path / output["path"]
+    assert stat.S_IMODE(copy.stat().st_mode) == 0o400
+    assert output["sha256"] == manifest["source"]["sha256"]
+    assert stat.S_IMODE((run.path / "manifest.json").stat().st_mode) == 0o600
+    assert all(s["status"] == "pending" for n, s in manifest["stages"].items() if n != "fetch")
+
+
+def test_stages_refuse_to_run_out_of_order(run):
+    with pytest.raises(StageNotReady) as caught:
+        transform(run)
+    assert caught.value.one_line() == (
+        f"transform: cannot run transform: stage validate is pending (hint: ops-pipeline validate {run.path})")
+
+
+def test_rerunning_a_stage_marks_the_later_ones_stale(run, sqlite_url):
+    validate(run)
+    transform(run)
+    load(run, db_url=sqlite_url)
+    validate(run)
+    run.reload()
+    assert [run.status(s) for s in ("validate", "transform", "load")] == ["succeeded", "stale", "stale"]
+    with pytest.raises(StageNotReady, match="stage transform is stale"):
+        load(run, db_url=sqlite_url)
+    transform(run)
+    assert load(run, db_url=sqlite_url)["entities"]["budget_line_item"]["unchanged"] == 2
+
+
+def test_a_tampered_input_is_refused(run):
+    validate(run)
+    staged = run.path / "validate" / "valid_rows.jsonl"
+    staged.write_text(staged.read_text().replace("1234.50", "9234.50"))
+    with pytest.raises(IntegrityError) as caught:
+        transform(run)
+    assert "valid_rows.jsonl no longer matches the sha256 recorded by validate" in caught.value.one_line()
+    run.reload()
+    assert run.status("transform") == "pending"
+
+
+def test_a_tampered_source_copy_is_refused(run):
+    copy = run.path / run.stage_info("fetch")["outputs"][0]["path"]
+    os.chmod(copy, 0o600)
+    copy.write_bytes(copy.read_bytes() + b"x")
+    with pytest.raises(IntegrityError, match="sha256 recorded by fetch"):
+        validate(run)
+
+
+def test_transform_refuses_rejected_rows_unless_accepted(make_workbook, runs_root):
+    run = fetch(str(make_workbook([good_row(budget_id=1), good_row(budget_id=2, status="???")])), runs_root)
+    validate(run)
+    with pytest.raises(DataInvalid) as caught:
+        transform(run)
+    assert caught.value.exit_code == 1
+    assert "--accept-rejects" in caught.value.one_line()
+    summary = transform(run, accept_rejects=True)
+    assert summary["counts"]["budget_line_item"] == 1
+    assert summary["accepted_rejects"] == 1
+
+
+def test_a_failed_stage_keeps_the_previous_good_outputs(run, monkeypatch):
+    validate(run)
+    good = (run.path / "validate" / "valid_rows.jsonl").read_bytes()
+    from ops_pipeline.datasets import budget_workbook
+
+    def explode(self, values, state):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(budget_workbook.BudgetWorkbook, "check_row", explode)
+    with pytest.raises(RuntimeError):
+        validate(run)
+    assert (run.path / "validate" / "valid_rows.jsonl").read_bytes() == good
+    assert not [p for p in (run.path / "validate").iterdir() if p.name.endswith(".tmp")]
+    run.reload()
+    assert run.stage_info("validate")["error"]["code"] == "internal-error"
+
+
+def test_the_manifest_records_outputs_with_checksums_and_counts(run):
+    validate(run)
+    transform(run)
+    manifest = read_json(run.path / "manifest.json")
+    outputs = {o["path"]: o for o in manifest["stages"]["transform"]["outputs"]}
+    assert outputs["transform/budget_line_item.jsonl"]["rows"] == 2
+    assert outputs["transform/project.jsonl"]["rows"] == 1
+    RunDir(run.path).verify_outputs("transform")
+    assert manifest["stages"]["validate"]["counts"] == {"read": 2, "valid": 2, "rejected": 0, "skipped": 0}
+
+
+def test_events_are_logged_for_every_stage(run, sqlite_url):
+    validate(run)
+    transform(run)
+    load(run, db_url=sqlite_url)
+    report(run)
+    events = [(e["stage"], e["event"]) for e in run.events()]
+    for stage in ("fetch", "validate", "transform", "load", "report"):
+        assert (stage, "stage-started") in events
+        assert (stage, "stage-succeeded") in events
+    assert all({"time", "stage", "level", "event"} <= set(e) for e in run.events())
+    assert json.loads((run.path / "logs" / "events.jsonl").read_text().splitlines()[0])["stage"] == "fetch"

@@ -1,0 +1,214 @@
+"""validate: every row ends valid, rejected or skipped; findings name the cell; PII is masked."""
+import datetime as dt
+import json
+
+import pytest
+
+from ops_pipeline.errors import DataInvalid, EncryptedFile, UnreadableFile
+from ops_pipeline.rundir import read_jsonl
+from ops_pipeline.stages.fetch import fetch
+from ops_pipeline.stages.validate import validate
+
+from .conftest import good_row
+
+SHEET = "All Budget - Cur"
+
+
+def _validate(path, runs_root, **kwargs):
+    run = fetch(str(path), runs_root)
+    return run, validate(run, **kwargs)
+
+
+def _findings(run):
+    return list(read_jsonl(run.path / "validate" / "findings.jsonl"))
+
+
+def test_header_below_title_rows_and_every_row_accounted_for(make_workbook, runs_root):
+    rows = [good_row(budget_id=1), [], good_row(budget_id=2, amount="$ 234,1552,303.08"),
+            good_row(budget_id=None, cig_name="Placeholder"), good_row(budget_id=3), [],
+            ["Total", None, None, None, None, None, None, 999]]
+    path = make_workbook(rows, before=[["OPRE budget FY25"], ["draft - do not share"], []])
+    run, summary = _validate(path, runs_root)
+    assert summary["header_row"] == 4
+    assert summary["rows"] == {"read": 7, "valid": 2, "rejected": 1, "skipped": 4}
+    assert summary["outcome"] == "invalid"
+    valid = [r["row"] for r in read_jsonl(run.path / "validate" / "valid_rows.jsonl")]
+    rejected = [r["row"] for r in read_jsonl(run.path / "validate" / "rejected.jsonl")]
+    skipped = {r["row"]: r["reason"] for r in read_jsonl(run.path / "validate" / "skipped.jsonl")}
+    assert valid == [5, 9]
+    assert rejected == [7]
+    assert skipped == {6: "blank row", 8: "placeholder row (CIG Name is Placeholder)", 10: "blank row",
+                       11: "totals row"}
+    assert sorted(valid + rejected + list(skipped)) == list(range(5, 12))
+
+
+def test_a_finding_names_the_cell_as_excel_shows_it(make_workbook, runs_root):
+    path = make_workbook([good_row(), good_row(budget_id=2, amount="$ 234,1552,303.08", status="Pending")])
+    run, summary = _validate(path, runs_root)
+    findings = {f["code"]: f for f in _findings(run)}
+    assert findings["bad-amount"]["cell"] == f"{SHEET}!H3"
+    assert findings["bad-amount"]["value"] == "$ 234,1552,303.08"
+    assert findings["unknown-status"]["cell"] == f"{SHEET}!J3"
+    assert summary["findings"] == {"bad-amount": 1, "unknown-status": 1}
+
+
+def test_valid_rows_carry_typed_values(make_workbook, runs_root):
+    path = make_workbook([good_row(amount="(500.00)", date="2/22/25", status="obl", cig_type="Grants",
+                                   can="G99ABCD(  HS-TA  )", budget_id="new")])
+    run, _ = _validate(path, runs_root)
+    [record] = list(read_jsonl(run.path / "validate" / "valid_rows.jsonl"))
+    assert record["row"] == 2
+    assert record["values"] == {
+        "can_number": "G99ABCD", "can_description": "HS-TA", "budget_id": None,
+        "project_title": "Child Care Research Partnerships", "agreement_name": "CCRP Contract",
+        "agreement_type": "GRANT", "line_description": "Year 1 evaluation", "comments": "Per Jordan Alvarez",
+        "date_needed": "2025-02-22", "amount": "-500.00", "proc_fee_amount": "61.73", "status": "OBLIGATED",
+    }
+
+
+def test_upper_snake_headers_and_loose_spelling_match(make_workbook, runs_root):
+    header = ["can", "SYS_BUDGET_ID", "project_title", "CIG_NAME", "cig type", "LINE_DESC", "Date_Needed",
+              "AMOUNT", "PROC_FEE_AMOUNT", "STATUS", "COMMENTS", "WHO_UPDATED", "Mystery"]
+    path = make_workbook([good_row() + ["someone", "x"]], header=header, sheet="FY25")
+    _, summary = _validate(path, runs_root)
+    assert summary["rows"]["valid"] == 1
+    assert summary["sheet"] == "FY25"
+    assert summary["extra_columns"] == ["Mystery"]
+
+
+def test_missing_required_column_is_one_finding_that_names_it(make_workbook, runs_root):
+    header = ["CAN", "Sys_Budget_ID", "Project Title", "CIG Name", "CIG Type", "Line Desc", "Date Needed",
+              "PSCFee Amount", "Status", "Comments"]
+    row = good_row()
+    del row[7]
+    path = make_workbook([row], header=header, name="budget.xlsx")
+    run = fetch(str(path), runs_root)
+    with pytest.raises(DataInvalid) as caught:
+        validate(run)
+    assert caught.value.one_line() == (
+        "validate: budget.xlsx: All Budget - Cur!1: required column 'Amount' missing from the header row "
+        "(hint: check the file is an OPS budget workbook)")
+    findings = _findings(run)
+    assert [(f["code"], f["field"]) for f in findings] == [("missing-column", "amount")]
+    run.reload()
+    assert run.status("validate") == "failed"
+
+
+def test_a_workbook_without_the_budget_header(make_workbook, runs_root):
+    path = make_workbook([["a", "b"], [1, 2]], header=["Name", "Value"], sheet="Other")
+    run = fetch(str(path), runs_root)
+    with pytest.raises(DataInvalid, match="no sheet has a budget header row"):
+        validate(run)
+    assert [f["code"] for f in _findings(run)] == ["no-header"]
+
+
+def test_the_budget_sheet_is_preferred_then_the_first_sheet_with_the_header(tmp_path, runs_root):
+    from openpyxl import Workbook
+
+    from .conftest import HEADER
+
+    book = Workbook()
+    book.active.title = "Notes"
+    book.active.append(["Read me first"])
+    other = book.create_sheet("Scratch")
+    other.append(HEADER)
+    other.append(good_row(budget_id=7))
+    path = tmp_path / "two.xlsx"
+    book.save(path)
+    _, summary = _validate(path, runs_root)
+    assert summary["sheet"] == "Scratch"
+    book.create_sheet("All Budget - Cur").append(HEADER)
+    book.save(path)
+    _, summary = _validate(path, runs_root)
+    assert summary["sheet"] == "All Budget - Cur"
+
+
+def test_duplicate_budget_ids_are_rejected(make_workbook, runs_root):
+    path = make_workbook([good_row(budget_id=5), good_row(budget_id=5)])
+    run, summary = _validate(path, runs_root)
+    [finding] = _findings(run)
+    assert finding["code"] == "duplicate-budget-id"
+    assert finding["message"] == "budget id 5 is also on row 2"
+    assert finding["cell"] == f"{SHEET}!B3"
+
+
+def test_pii_values_are_masked_in_findings(make_workbook, runs_root):
+    secret = "Call Jordan Alvarez " + "x" * 4000
+    path = make_workbook([good_row(comments=secret, desc="reach me at jordan.alvarez@example.gov", amount="oops")])
+    run, _ = _validate(path, runs_root)
+    text = (run.path / "validate" / "findings.jsonl").read_text()
+    findings = {f["code"]: f for f in _findings(run)}
+    assert findings["too-long"]["value"] == "***"
+    assert "Jordan" not in text
+    rejected = (run.path / "validate" / "rejected.jsonl").read_text()
+    assert "Jordan Alvarez" in rejected  # the staged data keeps values; only derived outputs mask them
+
+
+def test_blank_rows_after_the_data_are_not_rows(make_workbook, runs_root):
+    path = make_workbook([good_row()] + [[None] * 3] * 5)
+    _, summary = _validate(path, runs_root)
+    assert summary["rows"] == {"read": 1, "valid": 1, "rejected": 0, "skipped": 0}
+
+
+def test_date_serials_follow_the_workbook_date_system(tmp_path, runs_root):
+    from openpyxl import Workbook
+
+    from .conftest import HEADER
+
+    book = Workbook()
+    book.epoch = __import__("openpyxl").utils.datetime.MAC_EPOCH
+    ws = book.active
+    ws.title = SHEET
+    ws.append(HEADER)
+    ws.append(good_row(date=44196))
+    path = tmp_path / "mac.xlsx"
+    book.save(path)
+    run, summary = _validate(path, runs_root)
+    assert summary["date1904"] is True
+    [record] = list(read_jsonl(run.path / "validate" / "valid_rows.jsonl"))
+    assert record["values"]["date_needed"] == "2025-01-01"
+
+
+@pytest.mark.parametrize("reader", ["calamine", "openpyxl"])
+def test_both_readers_give_the_same_staged_rows(sample_workbook, runs_root, reader):
+    run, summary = _validate(sample_workbook, runs_root, reader=reader)
+    reference_run, reference = _validate(sample_workbook, runs_root, reader="auto")
+    assert summary["rows"] == reference["rows"]
+    assert summary["reader"] == reader
+    mine = (run.path / "validate" / "valid_rows.jsonl").read_bytes()
+    theirs = (reference_run.path / "validate" / "valid_rows.jsonl").read_bytes()
+    assert mine == theirs
+
+
+def test_not_a_workbook_is_one_clear_line(tmp_path, runs_root):
+    path = tmp_path / "budget.xlsx"
+    path.write_text("CAN,Amount\nG99XXX1,5\n")
+    run = fetch(str(path), runs_root)
+    with pytest.raises(UnreadableFile) as caught:
+        validate(run)
+    assert "\n" not in caught.value.one_line()
+    assert "budget.xlsx" in caught.value.one_line()
+    run.reload()
+    assert run.stage_info("validate")["error"]["code"] == "unreadable-file"
+
+
+def test_encrypted_workbook_says_so(corpus_dir, runs_root):
+    run = fetch(str(corpus_dir / "calamine__pass_protected.xlsx"), runs_root)
+    with pytest.raises(EncryptedFile, match="encrypted"):
+        validate(run)
+
+
+def test_summary_records_columns_and_reader(make_workbook, runs_root):
+    path = make_workbook([good_row()])
+    run, summary = _validate(path, runs_root)
+    on_disk = json.loads((run.path / "validate" / "summary.json").read_text())
+    assert on_disk == summary
+    assert summary["columns"]["amount"] == "H"
+    assert summary["reader"] == "calamine"
+
+
+def test_date_cells_with_time_keep_the_day(make_workbook, runs_root):
+    path = make_workbook([good_row(date=dt.datetime(2025, 10, 2, 15, 45))])
+    run, _ = _validate(path, runs_root)
+    [record] = list(read_jsonl(run.path / "validate" / "valid_rows.jsonl"))
+    assert record["values"]["date_needed"] == "2025-10-02"
