@@ -1,0 +1,278 @@
+"""Steps that run workbooks through the stages: the same library functions the CLI calls."""
+import datetime as dt
+from decimal import Decimal
+
+from behave import given, then, when
+from openpyxl import Workbook
+from sqlalchemy import create_engine, select, text
+from sqlalchemy.orm import Session
+
+from ops_pipeline.db.engine import init_schema
+from ops_pipeline.db.models import CAN, Agreement, BudgetLineItem, Lineage, Portfolio, Project
+from ops_pipeline.errors import PipelineError
+from ops_pipeline.pipeline import run_pipeline
+from ops_pipeline.rundir import read_jsonl
+from ops_pipeline.stages.fetch import fetch
+from ops_pipeline.stages.load import load
+from ops_pipeline.stages.transform import transform
+from ops_pipeline.stages.validate import validate
+
+HEADER = ["CAN", "Sys_Budget_ID", "Project Title", "CIG Name", "CIG Type", "Line Desc", "Date Needed",
+          "Amount", "PSCFee Amount", "Status", "Comments"]
+
+
+def _db(context) -> str:
+    if not getattr(context, "db_url", None):
+        context.db_url = f"sqlite:///{context.tmp / 'ops.db'}"
+        init_schema(context.db_url)
+    return context.db_url
+
+
+def _write(context, rows: list[dict], name: str) -> str:
+    book = Workbook()
+    ws = book.active
+    ws.title = "All Budget - Cur"
+    ws.append(HEADER)
+    for row in rows:
+        ws.append([row.get(column) or None for column in HEADER])
+    path = context.tmp / name
+    book.save(path)
+    return str(path)
+
+
+def _rows(table) -> list[dict]:
+    return [{heading: row[heading] for heading in table.headings} for row in table]
+
+
+def _pipeline(context, path: str):
+    context.outcome = run_pipeline(path, runs_root=context.runs_root, db_url=_db(context))
+    assert context.outcome.error is None, context.outcome.error.one_line()
+    context.report = context.outcome.report
+
+
+def _session(context) -> Session:
+    return Session(create_engine(_db(context)))
+
+
+@given("a budget workbook with these rows:")
+def step_workbook_rows(context):
+    context.rows = _rows(context.table)
+    context.workbook = _write(context, context.rows, "budget.xlsx")
+
+
+@given('the database already has a research project "{title}"')
+def step_existing_project(context, title):
+    with _session(context) as session, session.begin():
+        session.add(Project(title=title, project_type="RESEARCH"))
+
+
+@when("the workbook goes through the pipeline into the database")
+def step_pipeline(context):
+    _pipeline(context, context.workbook)
+
+
+@when("the same workbook goes through the pipeline again")
+def step_pipeline_again(context):
+    _pipeline(context, context.workbook)
+
+
+@when("the amount of budget id {budget_id} is changed to {amount} in a new workbook that goes through the pipeline")
+def step_changed_amount(context, budget_id, amount):
+    rows = [dict(row, Amount=amount) if row.get("Sys_Budget_ID") == budget_id else row for row in context.rows]
+    _pipeline(context, _write(context, rows, "budget-v2.xlsx"))
+
+
+@then("the database has {count:d} {what}")
+def step_database_count(context, count, what):
+    model = {"CANs": CAN, "project": Project, "projects": Project, "budget line": BudgetLineItem,
+             "budget lines": BudgetLineItem}[what]
+    with _session(context) as session:
+        assert session.query(model).count() == count, session.query(model).count()
+
+
+@then('the CANs needing a portfolio decision are "{numbers}"')
+def step_cans_without_portfolio(context, numbers):
+    assert context.report["cans_without_portfolio"] == [n.strip() for n in numbers.split(",")], \
+        context.report["cans_without_portfolio"]
+
+
+@then('CAN "{number}" belongs to portfolio "{portfolio}"')
+def step_can_portfolio(context, number, portfolio):
+    with _session(context) as session:
+        found = session.execute(select(Portfolio.abbreviation).join(CAN, CAN.portfolio_id == Portfolio.id)
+                                .where(CAN.number == number)).scalar()
+    assert found == portfolio, found
+
+
+@then('CAN "{number}" has no portfolio')
+def step_can_no_portfolio(context, number):
+    with _session(context) as session:
+        can = session.execute(select(CAN).where(CAN.number == number)).scalar_one()
+        assert can.portfolio_id is None
+
+
+@then("the database has these projects:")
+def step_projects(context):
+    with _session(context) as session:
+        found = [{"title": p.title, "project_type": p.project_type} for p in session.query(Project).order_by(Project.id)]
+    assert found == _rows(context.table), found
+
+
+@then("the report asks whether the OPRE rows are one project or several")
+def step_opre_question(context):
+    codes = [q["code"] for q in context.report["questions"]]
+    assert "opre-rows" in codes, codes
+
+
+@then("the load reports {entity} inserted {inserted:d}, updated {updated:d}, unchanged {unchanged:d}")
+def step_load_counts(context, entity, inserted, updated, unchanged):
+    assert context.report["entities"][entity] == {"inserted": inserted, "updated": updated,
+                                                  "unchanged": unchanged}, context.report["entities"][entity]
+
+
+@then("the database has these agreements:")
+def step_agreements(context):
+    with _session(context) as session:
+        rows = session.execute(select(Agreement.name, Agreement.agreement_type, Project.title)
+                               .join(Project, Agreement.project_id == Project.id, isouter=True)
+                               .order_by(Agreement.id)).all()
+    found = [{"name": n, "agreement_type": t, "project": p or ""} for n, t, p in rows]
+    assert found == _rows(context.table), found
+
+
+@then('{count:d} row is skipped as "{reason}"')
+def step_skipped(context, count, reason):
+    assert context.report["skipped"][reason]["count"] == count, context.report["skipped"]
+
+
+@then("the database has these budget lines:")
+def step_budget_lines(context):
+    with _session(context) as session:
+        rows = session.execute(
+            select(BudgetLineItem, CAN.number, Agreement.name)
+            .join(CAN, BudgetLineItem.can_id == CAN.id)
+            .join(Agreement, BudgetLineItem.agreement_id == Agreement.id, isouter=True)
+            .order_by(BudgetLineItem.line_description)).all()
+        found = [{
+            "id": str(line.id), "can": number, "agreement": name or "", "line_description": line.line_description,
+            "date_needed": line.date_needed.isoformat() if line.date_needed else "",
+            "amount": str(Decimal(line.amount).quantize(Decimal("0.01"))), "status": line.status,
+            "fiscal_year": str(line.fiscal_year),
+        } for line, number, name in rows]
+    expected = _rows(context.table)
+    for row, want in zip(found, expected):
+        if want["id"] == "*":
+            row["id"] = "*"
+    assert found == expected, found
+
+
+@then("every budget line traces back to its spreadsheet row")
+def step_lineage(context):
+    run = context.outcome.run
+    lines = list(read_jsonl(run.path / "transform" / "budget_line_item.jsonl"))
+    with _session(context) as session:
+        traces = session.execute(select(Lineage).where(Lineage.entity == "budget_line_item")).scalars().all()
+        assert len(traces) == len(lines), (len(traces), len(lines))
+        for trace in traces:
+            assert trace.run_id == run.run_id
+            assert trace.file_sha256 == run.manifest["source"]["sha256"]
+            assert trace.sheet == "All Budget - Cur"
+            assert session.get(BudgetLineItem, trace.entity_id) is not None
+        assert sorted(int(t.rows) for t in traces) == [int(line["lineage"]["rows"]) for line in lines]
+
+
+@then("budget line {line_id:d} has amount {amount}")
+def step_line_amount(context, line_id, amount):
+    with _session(context) as session:
+        line = session.get(BudgetLineItem, line_id)
+        assert line is not None
+        assert Decimal(line.amount) == Decimal(amount), line.amount
+
+
+# -- the stage contract ---------------------------------------------------------------------------
+
+def _fetched(context, amounts):
+    rows = [{"CAN": "G99CC01 (CC)", "Sys_Budget_ID": str(100 + i), "Project Title": "CC Study",
+             "CIG Name": "CC Contract", "CIG Type": "contract", "Amount": amount, "Status": "planned"}
+            for i, amount in enumerate(amounts)]
+    context.run = fetch(_write(context, rows, "contract.xlsx"), context.runs_root)
+
+
+@given("a fetched budget workbook with {count:d} good rows")
+def step_fetched_good(context, count):
+    _fetched(context, [f"{100 * (i + 1)}.00" for i in range(count)])
+
+
+@given('a fetched budget workbook where 1 of 3 rows has the amount "{amount}"')
+def step_fetched_bad(context, amount):
+    _fetched(context, ["100.00", amount, "300.00"])
+
+
+def _refusal(call) -> str:
+    try:
+        call()
+    except PipelineError as error:
+        return error.one_line()
+    raise AssertionError("the stage ran instead of refusing")
+
+
+@when("the operator runs transform before validate")
+def step_transform_first(context):
+    context.refusal = _refusal(lambda: transform(context.run))
+
+
+@then('transform refuses because "{reason}"')
+def step_transform_refuses(context, reason):
+    message = _refusal(lambda: transform(context.run))
+    assert reason in message, message
+
+
+@then('load refuses because "{reason}"')
+def step_load_refuses(context, reason):
+    message = _refusal(lambda: load(context.run, db_url=_db(context)))
+    assert reason in message, message
+
+
+@given("validate and transform have succeeded")
+def step_validated_transformed(context):
+    validate(context.run)
+    transform(context.run)
+
+
+@given("validate has succeeded")
+def step_validated(context):
+    validate(context.run)
+
+
+@when("the operator reruns validate")
+def step_rerun_validate(context):
+    validate(context.run)
+
+
+@when("the operator validates it")
+def step_validates(context):
+    context.summary = validate(context.run)
+
+
+@then('the transform stage is "{status}"')
+def step_transform_status(context, status):
+    context.run.reload()
+    assert context.run.status("transform") == status, context.run.status("transform")
+
+
+@when("someone edits the validated rows file")
+def step_edit_staged(context):
+    path = context.run.path / "validate" / "valid_rows.jsonl"
+    path.write_text(path.read_text().replace("100.00", "900.00"))
+
+
+@then("validation reports {valid:d} valid and {rejected:d} rejected rows")
+def step_validation_counts(context, valid, rejected):
+    rows = context.summary["rows"]
+    assert (rows["valid"], rows["rejected"]) == (valid, rejected), rows
+
+
+@then("transform with accepted rejects produces {count:d} budget lines")
+def step_accept_rejects(context, count):
+    summary = transform(context.run, accept_rejects=True)
+    assert summary["counts"]["budget_line_item"] == count, summary["counts"]
