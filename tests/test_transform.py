@@ -29,7 +29,7 @@ def test_projects_cans_agreements_and_lines(make_workbook, runs_root):
     assert summary["counts"] == {"project": 1, "can": 4, "agreement": 2, "budget_line_item": 5}
     [project] = _entities(run, "project")
     assert project["values"] == {"title": "Healthy Marriage Evaluation", "project_type": "RESEARCH"}
-    assert project["lineage"] == {"sheet": "All Budget - Cur", "rows": "2-3"}
+    assert project["lineage"] == {"file": run.manifest["source"]["sha256"], "sheet": "All Budget - Cur", "rows": "2-3"}
     cans = {c["key"]["number"]: c for c in _entities(run, "can")}
     assert cans["G99HRF2"]["links"]["portfolio"] == {"abbreviation": "HMRF"}
     assert cans["G99SRAE"]["links"]["portfolio"] is None

@@ -257,6 +257,7 @@ class _BudgetTransform:
     def __init__(self, rows: Iterator[dict], context: dict):
         self.rows = rows
         self.sheet = context.get("sheet")
+        self.file = context.get("file_sha256")
         self.projects: dict[str, dict] = {}
         self.cans: dict[str, dict] = {}
         self.agreements: dict[tuple, dict] = {}
@@ -283,7 +284,7 @@ class _BudgetTransform:
                 "key": {"title": project["title"]},
                 "values": {"title": project["title"], "project_type": "RESEARCH"},
                 "links": {},
-                "lineage": {"sheet": self.sheet, "rows": row_ranges(project["rows"])},
+                "lineage": {"file": self.file, "sheet": self.sheet, "rows": row_ranges(project["rows"])},
             }
         for can in self.cans.values():
             yield {
@@ -291,7 +292,7 @@ class _BudgetTransform:
                 "key": {"number": can["number"]},
                 "values": {"number": can["number"], "description": can["description"]},
                 "links": {"portfolio": {"abbreviation": can["portfolio"]} if can["portfolio"] else None},
-                "lineage": {"sheet": self.sheet, "rows": row_ranges(can["rows"])},
+                "lineage": {"file": self.file, "sheet": self.sheet, "rows": row_ranges(can["rows"])},
             }
         for agreement in self.agreements.values():
             project = agreement["project"]
@@ -300,7 +301,7 @@ class _BudgetTransform:
                 "key": {"name": agreement["name"], "agreement_type": agreement["agreement_type"]},
                 "values": {"name": agreement["name"], "agreement_type": agreement["agreement_type"]},
                 "links": {"project": {"title": project} if project else None},
-                "lineage": {"sheet": self.sheet, "rows": row_ranges(agreement["rows"])},
+                "lineage": {"file": self.file, "sheet": self.sheet, "rows": row_ranges(agreement["rows"])},
             }
 
     def _row(self, row: int, values: dict) -> dict:
@@ -349,7 +350,7 @@ class _BudgetTransform:
                 "status": values["status"],
             },
             "links": {"can": {"number": number}, "agreement": agreement_link},
-            "lineage": {"sheet": self.sheet, "rows": str(row)},
+            "lineage": {"file": self.file, "sheet": self.sheet, "rows": str(row)},
         }
 
     def _agreement_row(self, values: dict, project_title: str | None, row: int) -> dict | None:
