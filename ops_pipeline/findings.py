@@ -78,7 +78,15 @@ def make_finding(code: str, message: str, *, value: object = None, pii: bool = F
     shown = None
     if value is not None and value != "":
         shown = mask_value(value) if pii else scrub_text(_printable(value))
-    return Finding(code=code, message=message, severity=severity or CODES[code][0], value=shown, **where)
+        if pii and str(value).strip() and str(value).strip() in message:
+            # A rule's message may quote the cell ("the cell holds the error ..."): never a PII
+            # value; the code's generic meaning says the same without it.
+            message = CODES[code][1]
+    # The sheet name and header texts come from the file too: scrubbed like any free text.
+    if where.get("sheet"):
+        where["sheet"] = scrub_text(where["sheet"])
+    return Finding(code=code, message=scrub_text(message), severity=severity or CODES[code][0], value=shown,
+                   **where)
 
 
 def _printable(value: object, limit: int = 80) -> str:

@@ -31,6 +31,7 @@ import orjson
 
 from . import __version__
 from .errors import IntegrityError, StageNotReady, UsageError
+from .redact import scrub_data
 
 STAGES = ("fetch", "validate", "transform", "load", "report")
 MANIFEST = "manifest.json"
@@ -91,6 +92,14 @@ def atomic_write(path: Path, mode: str = "w", encoding: str | None = "utf-8") ->
 
 
 def write_json(path: Path, data: Any) -> None:
+    """Write a JSON document of the run (manifest, summaries, results, report).
+
+    None of these is staged data, so every string in them is scrubbed of anything that looks
+    like an e-mail address, a phone number or an SSN (file and sheet names, quoted titles...);
+    except ``path`` values, which must keep naming the files they name (fetch names its copy
+    from the scrubbed source name).
+    """
+    data = scrub_data(json.loads(json.dumps(data, default=str)), keep=frozenset({"path"}))
     with atomic_write(path) as handle:
         json.dump(data, handle, indent=2, sort_keys=False, default=str)
         handle.write("\n")
@@ -118,15 +127,32 @@ class JsonLinesWriter:
         self.path = path
         self.count = 0
         self._digest = hashlib.sha256()
+        self._pending: list[bytes] = []
 
     def write(self, record: Any) -> None:
-        line = orjson.dumps(record, default=_default, option=self._OPTIONS)
-        self._handle.write(line)
-        self._digest.update(line)
+        self._pending.append(orjson.dumps(record, default=_default, option=self._OPTIONS))
         self.count += 1
+        if len(self._pending) >= 1024:
+            self.flush()
+
+    def write_line(self, line: bytes) -> None:
+        """Write one record already encoded as a JSON line (by a worker process)."""
+        self._pending.append(line)
+        self.count += 1
+        if len(self._pending) >= 1024:
+            self.flush()
+
+    def flush(self) -> None:
+        # Lines go out in blocks: one write and one hash update per block, not per row.
+        if self._pending:
+            block = b"".join(self._pending)
+            self._pending.clear()
+            self._handle.write(block)
+            self._digest.update(block)
 
     @property
     def sha256(self) -> str:
+        self.flush()
         return self._digest.hexdigest()
 
 
@@ -135,6 +161,7 @@ def write_jsonl(path: Path) -> Iterator[JsonLinesWriter]:
     with atomic_write(path, "wb", encoding=None) as handle:
         writer = JsonLinesWriter(handle, Path(path))
         yield writer
+        writer.flush()
 
 
 def read_jsonl(path: Path) -> Iterator[Any]:
@@ -218,7 +245,7 @@ class RunDir:
 
     # -- events -------------------------------------------------------------------------------
     def log_event(self, stage: str, event: str, level: str = "info", **fields: Any) -> dict:
-        record = {"time": utcnow(), "stage": stage, "level": level, "event": event, **fields}
+        record = scrub_data({"time": utcnow(), "stage": stage, "level": level, "event": event, **fields})
         path = self.path / EVENTS
         make_private_dir(path.parent)
         flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT
@@ -250,6 +277,14 @@ class RunDir:
     def verify_outputs(self, stage: str, for_stage: str | None = None) -> None:
         for output in self.stage_info(stage).get("outputs", []):
             path = self.path / output["path"]
+            if not path.exists() and self.manifest.get("purged_at"):
+                raise IntegrityError(
+                    f"the staged data of this run was purged on {self.manifest['purged_at']} "
+                    f"({output['path']} is gone); its manifest, report and event log remain",
+                    stage=for_stage or stage,
+                    run_id=self.run_id,
+                    hint="fetch the source file again into a new run: ops-pipeline fetch FILE",
+                )
             if not path.exists():
                 raise IntegrityError(
                     f"{output['path']} recorded by {stage} is missing",

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Iterator
 
 from ..errors import EncryptedFile, UnreadableFile
+from ..redact import safe_reason
 
 READERS = ("calamine", "openpyxl")
 
@@ -26,7 +27,6 @@ class CellError(str):
     """A spreadsheet error value (``#DIV/0!``, ``#N/A``...) kept distinct from text."""
 
 
-_ERROR_TEXT = {"#DIV/0!", "#N/A", "#NAME?", "#NULL!", "#NUM!", "#REF!", "#VALUE!", "#GETTING_DATA"}
 _MIDNIGHT = dt.time(0, 0)
 
 
@@ -84,6 +84,7 @@ class CalamineWorkbook(Workbook):
         super().__init__(path, display_name)
         import python_calamine as pc
 
+        _refuse_shared_string_bomb(self.path, display_name)
         self._pc = pc
         try:
             self._book = pc.CalamineWorkbook.from_path(str(path))
@@ -172,11 +173,26 @@ class OpenpyxlWorkbook(Workbook):
         return [ws.title for ws in self._book.worksheets]
 
     def rows(self, sheet: str) -> Iterator[Row]:
-        from openpyxl.cell.read_only import EmptyCell
-
         ws = self._book[sheet]
         # A dimension record that is too small makes read-only mode drop rows silently.
         ws.reset_dimensions()
+        last = 0
+        try:
+            for row in self._rows(ws):
+                last = row[0]
+                yield row
+        except (ValueError, TypeError, KeyError, IndexError, AttributeError, OverflowError) as exc:
+            # A cell whose content does not fit its type (text in a number cell...). openpyxl's
+            # message quotes the cell, which may hold PII: say where, not what.
+            raise UnreadableFile(
+                f"cannot read the sheet: a malformed cell after row {last} ({type(exc).__name__})",
+                file=self.display_name, sheet=sheet,
+                hint="try --reader calamine, or open and re-save it in Excel",
+            ) from None
+
+    def _rows(self, ws) -> Iterator[Row]:
+        from openpyxl.cell.read_only import EmptyCell
+
         norm = normalise
         expected = 1
         for cells in ws.iter_rows():
@@ -245,8 +261,9 @@ def _strict_workbook(zf: zipfile.ZipFile) -> bool:
 
 
 def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return text[:200]
+    # The readers' messages quote cell text ("Unrecognized boolean cell value: <the cell>"),
+    # which may be a name from a PII column: keep the message, drop what it quotes.
+    return safe_reason(exc)
 
 
 def has_error_cells(path: Path, chunk: int = 1 << 20) -> bool:
@@ -268,3 +285,88 @@ def has_error_cells(path: Path, chunk: int = 1 << 20) -> bool:
     except (zipfile.BadZipFile, OSError, KeyError, ValueError, NotImplementedError, EOFError):
         return False
     return False
+
+
+# calamine copies a shared string into every cell that refers to it: one 1 MB string used by
+# 12,000 cells (poi__poc-shared-strings.xlsx, a 100 KB file) needs 12 GB, and a failed allocation
+# aborts the process. openpyxl shares one string object. Before calamine opens a workbook, the
+# text its cells would hold is added up (streaming, without parsing or expanding anything).
+_SI_END = re.compile(rb"</(?:\w+:)?si>")
+#: A value cell's <v>digits<: a shared-string cell's index. Numeric cells match too, which only
+#: makes the sum an upper bound; attributes on <v> cannot hide a reference from it.
+_V_INDEX = re.compile(rb"v[^<>]{0,4096}>\s*(\d{1,10})\s*<")
+
+
+def shared_text_bytes(path: Path, stop_above: int) -> int:
+    """An upper bound of the bytes of cell text the workbook's cells hold once every shared-string
+    reference is replaced by its string; counting stops once above ``stop_above``."""
+    from array import array
+
+    try:
+        with zipfile.ZipFile(path) as zf:
+            parts = {info.filename.replace("\\", "/").lower().lstrip("/"): info for info in zf.infolist()}
+            sst = parts.pop("xl/sharedstrings.xml", None)
+            if sst is None:
+                return 0
+            lengths = array("Q")
+            previous = 0
+            for offset, buf, start in _blocks(zf, sst, _SI_END):
+                for match in _SI_END.finditer(buf, start):
+                    lengths.append(offset + match.end() - previous)
+                    previous = offset + match.end()
+            longest = max(lengths, default=0)
+            if longest <= 64:
+                return 0  # short strings only: no amplification worth counting
+            sheets = [info for name, info in parts.items() if name.startswith("xl/") and name.endswith(".xml")]
+            # Cheap bound first: every value cell closes a </v> (counted in C, at memory speed).
+            closings = sum(buf.count(b"v>", start) for info in sheets for _, buf, start in _blocks(zf, info, None))
+            if closings * longest <= stop_above:
+                return closings * longest
+            count, total = len(lengths), 0
+            for info in sheets:
+                for _, buf, start in _blocks(zf, info, _V_INDEX):
+                    total += sum(lengths[i] for i in map(int, _V_INDEX.findall(buf, start)) if i < count)
+                    if total > stop_above:
+                        return total
+            return total
+    except (zipfile.BadZipFile, OSError, KeyError, ValueError, NotImplementedError, EOFError, RuntimeError):
+        return 0  # the reader reports what is wrong with the file
+
+
+def _blocks(zf: zipfile.ZipFile, info: zipfile.ZipInfo, pattern: re.Pattern | None, block: int = 1 << 20,
+            keep: int = 4200):
+    """``(offset, buffer, start)`` over an entry, block by block: matches of ``pattern`` found
+    from ``start`` in one buffer are never found again in the next one, and a match cut by a
+    block boundary (shorter than ``keep``) is found whole in the next. Without a pattern, the
+    buffers overlap by one byte (for counting a two-byte needle)."""
+    offset, buf, start = 0, b"", 0
+    with zf.open(info) as handle:
+        while chunk := handle.read(block):
+            buf += chunk
+            yield offset, buf, start
+            if pattern is None:
+                cut = len(buf) - 1
+            else:
+                last_end = start
+                for match in pattern.finditer(buf, max(start, len(buf) - keep)):
+                    last_end = match.end()
+                cut = max(len(buf) - keep, last_end)
+            offset += cut
+            buf = buf[cut:]
+            start = 0 if pattern is None else max(0, last_end - cut)
+    return
+
+
+def _refuse_shared_string_bomb(path: Path, display_name: str) -> None:
+    from ..errors import LimitExceeded
+    from .guard import ENV_VARS, Limits, _size
+
+    limit = Limits.from_env().max_uncompressed_bytes
+    total = shared_text_bytes(path, limit)
+    if total > limit:
+        raise LimitExceeded(
+            f"its shared strings expand to more than {_size(limit)} of cell text in memory (a shared-string "
+            f"amplification; max_uncompressed_bytes, set {ENV_VARS['max_uncompressed_bytes']} to raise it)",
+            file=display_name,
+            hint="read it with --reader openpyxl, which does not copy shared strings",
+        )

@@ -5,7 +5,7 @@ import contextlib
 from typing import Iterator
 
 from ..errors import PipelineError
-from ..redact import scrub_text
+from ..redact import known_secrets, safe_reason, scrub_secrets, scrub_text
 from ..rundir import RunDir
 
 
@@ -22,9 +22,12 @@ def recorded(run: RunDir, stage: str) -> Iterator[None]:
         raise
     except BaseException as error:  # a bug or an interrupt: still leave an honest manifest
         kind = "interrupted" if isinstance(error, KeyboardInterrupt) else "internal-error"
-        run.fail(stage, {"code": kind, "message": scrub_text(f"{type(error).__name__}: {error}")[:500]})
+        # A library's message may quote cell text or a connection string: drop what it quotes.
+        message = scrub_secrets(f"{type(error).__name__}: {safe_reason(error, 500)}", known_secrets())
+        run.fail(stage, {"code": kind, "message": message})
         raise
 
 
 def _safe(error: dict) -> dict:
-    return {k: scrub_text(v) if isinstance(v, str) else v for k, v in error.items()}
+    secrets = known_secrets()
+    return {k: scrub_secrets(scrub_text(v), secrets) if isinstance(v, str) else v for k, v in error.items()}

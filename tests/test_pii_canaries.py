@@ -1,0 +1,281 @@
+"""PII never leaks: canary values planted in a workbook never reach anything but the staged data.
+
+The workbook carries canaries in a PII column (Comments: a name, which no regex can recognise),
+in free-text columns (an e-mail address, an SSN-like number and a phone number in Line Desc,
+Project Title, CIG Name and a CAN description), in cells that produce findings (a malformed amount
+holding the e-mail, a status holding the SSN, a CIG Type holding the phone number, a too-long and
+a true/false Comments cell), in the sheet name and in the file name. Every stage and every report
+format then runs through the CLI, including failing runs, and every file the run wrote outside
+the staged data -- and everything printed -- is searched for the canaries.
+
+Staged data (exempt, it holds values as they are): ``fetch/`` (the source copy),
+``validate/valid_rows.jsonl``, ``validate/rejected.jsonl``, ``validate/skipped.jsonl`` and
+``transform/*.jsonl``. Everything else -- manifest.json, logs/events.jsonl,
+validate/findings.jsonl, validate/summary.json, transform/summary.json, load/result.json,
+report/* -- must be clean.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from ops_pipeline.cli import cli
+from tests.conftest import HEADER, good_row, write_workbook
+
+NAME = "Zebulon Canaryfield"
+EMAIL = "zebulon.canary@example.gov"
+SSN = "078-05-1120"
+PHONE = "(202) 555-0143"
+
+#: What must never be found outside the staged data (case-insensitive). The SSN and phone
+#: number are also searched without their separators' spacing, as a renderer might re-wrap them.
+NEEDLES = ("zebulon", "canaryfield", "zebulon.canary", "example.gov", "078-05-1120", "555-0143",
+           "078051120", "2025550143")
+
+#: The file name carries machine-detectable canaries; names cannot be recognised in a file name.
+CANARY_FILE_NAME = f"FY25 budget {EMAIL} {SSN} {PHONE}.xlsx"
+#: A sheet name holding a canary (31 characters at most; no : \ / ? * [ ]).
+CANARY_SHEET = EMAIL
+
+STAGED = re.compile(r"^(fetch/.*|validate/(valid_rows|rejected|skipped)\.jsonl|transform/[^/]+\.jsonl)$")
+
+
+def canary_rows() -> list[list]:
+    """Valid and invalid rows, in HEADER order, carrying every canary. Names (which no pattern
+    recognises) are planted only in the PII column, Comments: in any other column a name is
+    out of reach of masking (see SECURITY.md)."""
+    rows = [
+        # PII column: a name (only masking protects it), and detectable canaries too.
+        good_row(budget_id=15001, comments=f"Per {NAME}, call {PHONE} or mail {EMAIL}, SSN {SSN}"),
+        # Free text in a non-PII column: detectable canaries only.
+        good_row(budget_id=15002, desc=f"Contact {EMAIL} re {SSN}, {PHONE}", comments=NAME),
+        # A project title and an agreement name that end up in report questions, and a CAN
+        # description that ends up in "CANs needing a portfolio decision".
+        good_row(budget_id=15003, project=f"Study run by {EMAIL}", can="G99ABCD (HS-TA)",
+                 cig_name=f"Agreement {SSN}", comments=NAME),
+        good_row(budget_id=15004, project=f"Study run by {EMAIL}", can="G99WR01 (WR)",
+                 cig_name=f"Agreement {SSN}", comments=NAME),
+        good_row(budget_id=15005, can="G99NEW1 (call 202-555-0143)", comments=NAME),
+        # Rejected rows: bad cells holding canaries, and canaries in every other cell.
+        good_row(budget_id=15006, amount=EMAIL, comments=NAME),
+        good_row(budget_id=15007, status=SSN, comments=f"{NAME} {EMAIL}"),
+        good_row(budget_id=15008, cig_type=PHONE, desc=f"{EMAIL}?", comments=NAME),
+        good_row(budget_id=15009, date=f"{EMAIL} {SSN}", comments=NAME),
+        good_row(budget_id=15010, comments=f"{NAME} " * 400),  # too long for OPS (4000)
+        good_row(budget_id=15011, comments=True, amount="twelve"),  # bad-text in a PII column
+        good_row(budget_id=15012, can=f"{EMAIL}", fee=f"{SSN}"),
+        good_row(budget_id=f"{SSN}", comments=NAME),
+    ]
+    return rows
+
+
+def _scan_run(run_dir: Path) -> dict[str, list[str]]:
+    hits: dict[str, list[str]] = {}
+    for path in sorted(run_dir.rglob("*")):
+        if not path.is_file():
+            continue
+        rel = path.relative_to(run_dir).as_posix()
+        if STAGED.match(rel):
+            continue
+        # Every non-staged file a run writes is text (JSON, JSON Lines, Markdown).
+        found = _needles_in(path.read_text(encoding="utf-8"))
+        if found:
+            hits[rel] = found
+    return hits
+
+
+def _needles_in(text: str) -> list[str]:
+    lowered = text.lower()
+    compact = re.sub(r"[\s()\-]", "", lowered)
+    return sorted({n for n in NEEDLES if n in lowered or (n.isdigit() and n in compact)})
+
+
+def _invoke(runner: CliRunner, args: list[str]):
+    result = runner.invoke(cli, args, catch_exceptions=False)
+    printed = result.stdout + result.stderr
+    return result, printed
+
+
+@pytest.fixture
+def canary_workbook(tmp_path) -> Path:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    return write_workbook(folder / CANARY_FILE_NAME, canary_rows(), sheet=CANARY_SHEET)
+
+
+def _assert_clean(runs_root: Path, printed: dict[str, str]) -> None:
+    leaks = {}
+    for run_dir in sorted(p for p in runs_root.iterdir() if p.is_dir()):
+        for rel, found in _scan_run(run_dir).items():
+            leaks[f"{run_dir.name}/{rel}"] = found
+    for what, text in printed.items():
+        found = _needles_in(text)
+        if found:
+            leaks[f"printed by: {what}"] = found
+    assert leaks == {}, "canaries leaked:\n" + json.dumps(leaks, indent=1)
+
+
+def test_canary_workbook_is_what_the_test_thinks(canary_workbook, runs_root):
+    """Guard against a test that passes because nothing was read: the canaries are in the staged
+    data, the PII column holds the name, and the rows are rejected for the planted reasons."""
+    from ops_pipeline.stages.fetch import fetch
+    from ops_pipeline.stages.validate import validate
+
+    run = fetch(str(canary_workbook), runs_root)
+    summary = validate(run)
+    assert summary["rows"] == {"read": 13, "valid": 5, "rejected": 8, "skipped": 0}
+    assert {"bad-amount", "unknown-status", "unknown-agreement-type", "bad-date", "too-long", "bad-text",
+            "bad-can"} <= set(summary["findings"])
+    staged = (run.path / "validate" / "valid_rows.jsonl").read_text() + \
+        (run.path / "validate" / "rejected.jsonl").read_text()
+    for needle in (NAME, EMAIL, SSN, PHONE):
+        assert needle in staged
+    # The source copy is byte-for-byte the file (staged data is never masked).
+    copy = next((run.path / "fetch").iterdir())
+    assert copy.read_bytes() == canary_workbook.read_bytes()
+
+
+def test_no_canary_leaks_from_any_stage_or_report_format(canary_workbook, runs_root, sqlite_url):
+    runner = CliRunner()
+    base = ["--runs-root", str(runs_root)]
+    printed: dict[str, str] = {}
+
+    # The whole pipeline, in every report format, accepting the rejected rows.
+    for fmt in ("text", "json", "md"):
+        result, out = _invoke(runner, base + ["run", str(canary_workbook), "--db", sqlite_url,
+                                              "--accept-rejects", "--format", fmt])
+        assert result.exit_code == 0, out
+        printed[f"run --accept-rejects --format {fmt}"] = out
+
+    # Stage by stage, with --json wherever a command has it.
+    result, out = _invoke(runner, base + ["fetch", str(canary_workbook)])
+    assert result.exit_code == 0, out
+    printed["fetch"] = out
+    run_dir = result.stdout.strip()
+    result, out = _invoke(runner, base + ["validate", run_dir, "--json"])
+    assert result.exit_code == 1, out  # rows rejected
+    printed["validate --json"] = out
+    result, out = _invoke(runner, base + ["validate", run_dir, "--reader", "openpyxl"])
+    assert result.exit_code == 1, out
+    printed["validate --reader openpyxl"] = out
+    result, out = _invoke(runner, base + ["transform", run_dir])
+    assert result.exit_code == 1, out  # refuses without --accept-rejects
+    printed["transform (refused)"] = out
+    for extra in ([], ["--json"]):
+        result, out = _invoke(runner, base + ["transform", run_dir, "--accept-rejects", *extra])
+        assert result.exit_code == 0, out
+        printed[f"transform --accept-rejects {extra}"] = out
+    for extra in (["--dry-run"], ["--json"], []):
+        result, out = _invoke(runner, base + ["load", run_dir, "--db", sqlite_url, *extra])
+        assert result.exit_code == 0, out
+        printed[f"load {extra}"] = out
+    for fmt in ("text", "json", "md"):
+        result, out = _invoke(runner, base + ["report", run_dir, "--format", fmt])
+        assert result.exit_code == 0, out
+        printed[f"report --format {fmt}"] = out
+
+    # Failing runs: rejected rows without --accept-rejects, with --debug too.
+    for extra in ([], ["--debug"]):
+        result, out = _invoke(runner, base + extra + ["run", str(canary_workbook), "--db", sqlite_url])
+        assert result.exit_code == 1, out
+        printed[f"run (rejected) {extra}"] = out
+
+    # An unreachable database.
+    result, out = _invoke(runner, base + ["--debug", "run", str(canary_workbook), "--accept-rejects", "--db",
+                                          "postgresql+psycopg://ops@127.0.0.1:9/ops?connect_timeout=2"])
+    assert result.exit_code == 3, out
+    printed["run (database unreachable)"] = out
+
+    _assert_clean(runs_root, printed)
+    # The report still says what happened, with masked values.
+    report = json.loads(next(runs_root.iterdir()).joinpath("report", "report.json").read_text())
+    assert report["rows"]["rejected"] == 8
+    assert report["findings_detail"]["bad-amount"]["first"][0]["value"] == "<email>"
+
+
+def test_no_canary_leaks_when_a_required_column_is_missing(tmp_path, runs_root):
+    header = [h for h in HEADER if h != "Amount"]
+    rows = [[v for h, v in zip(HEADER, good_row(comments=f"{NAME} {EMAIL}", desc=f"{SSN} {PHONE}"))
+             if h != "Amount"]]
+    # The header row itself holds a canary: an unknown column named after a person's e-mail.
+    path = write_workbook(tmp_path / CANARY_FILE_NAME, rows, header=header + [EMAIL], sheet=CANARY_SHEET)
+    runner = CliRunner()
+    printed = {}
+    for fmt in ("text", "json", "md"):
+        result, out = _invoke(runner, ["--runs-root", str(runs_root), "run", str(path), "--db", "sqlite://",
+                                       "--format", fmt])
+        assert result.exit_code == 1, out
+        assert "required column 'Amount' missing" in out
+        printed[fmt] = out
+    _assert_clean(runs_root, printed)
+
+
+def test_no_canary_leaks_when_a_header_is_duplicated(tmp_path, runs_root):
+    """The duplicate-column finding quotes the header text; a header holding an e-mail is masked."""
+    header = HEADER + ["Comments"]
+    header[5] = f"Line Desc {EMAIL}"
+    path = write_workbook(tmp_path / "dup.xlsx", [good_row() + ["x"]], header=header + [f"{SSN}", f"{SSN}"])
+    result, out = _invoke(CliRunner(), ["--runs-root", str(runs_root), "run", str(path), "--db", "sqlite://"])
+    assert result.exit_code == 1, out
+    _assert_clean(runs_root, {"run": out})
+
+
+def _patch_sheet_xml(src: Path, dst: Path, old: bytes, new: bytes) -> Path:
+    import zipfile
+
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w", zipfile.ZIP_DEFLATED) as zout:
+        for info in zin.infolist():
+            data = zin.read(info.filename)
+            if info.filename == "xl/worksheets/sheet1.xml":
+                assert old in data
+                data = data.replace(old, new)
+            zout.writestr(info, data)
+    return dst
+
+
+@pytest.mark.parametrize("cell_type", ["n", "b", "e", "s", "d"])
+@pytest.mark.parametrize("reader", ["calamine", "openpyxl", "auto"])
+def test_a_malformed_cell_is_not_quoted_in_the_error(tmp_path, runs_root, sqlite_url, cell_type, reader):
+    """A Comments cell (PII) whose XML holds a name where its type says number, boolean, error,
+    shared-string index or date makes the readers fail or misread, and their exception messages
+    quote the text. The error the operator sees -- and the manifest, event log and findings --
+    must not: the value of a PII column is only ever masked."""
+    src = write_workbook(tmp_path / "src.xlsx", [good_row(comments=7)])
+    path = _patch_sheet_xml(src, tmp_path / "book.xlsx", b'<c r="K2" t="n"><v>7</v>',
+                            f'<c r="K2" t="{cell_type}"><v>{NAME}</v>'.encode())
+    runner = CliRunner()
+    printed = {}
+    for extra in ([], ["--debug"]):
+        result, out = _invoke(runner, ["--runs-root", str(runs_root), *extra, "run", str(path), "--db", sqlite_url,
+                                       "--reader", reader, "--format", "json"])
+        # A finding or a clear data error -- never a crash. calamine reads a t="d" cell holding
+        # text as that text (a Comments value like any other), so that run succeeds.
+        assert result.exit_code == (0 if (cell_type, reader) in {("d", "calamine"), ("d", "auto")} else 1), out
+        if not extra:
+            assert "internal error" not in out and "Traceback" not in out, out
+        printed[f"{extra}"] = out
+    _assert_clean(runs_root, printed)
+
+
+def test_notification_of_a_canary_run_is_clean(canary_workbook, runs_root, sqlite_url):
+    from ops_pipeline.notify import notification_from_report, render_text
+    from ops_pipeline.pipeline import run_pipeline
+
+    outcome = run_pipeline(str(canary_workbook), runs_root=runs_root, db_url=sqlite_url, accept_rejects=True)
+    subject, body = render_text(notification_from_report(outcome.report))
+    assert _needles_in(json.dumps(notification_from_report(outcome.report)) + subject + body) == []
+
+
+def test_scrubbing_does_not_touch_ordinary_values():
+    """What the masking must leave alone: dates, amounts, CANs, run ids, sha256 digests."""
+    from ops_pipeline.redact import scrub_text
+
+    for text in ("2025-03-11", "$ 1,234.00", "(500.00)", "G994648 (CC - SB - 5 YR)", "20261126T202410Z-3f9c1a",
+                 "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855", "All Budget - Cur!H14",
+                 str(dt.date(2025, 10, 1))):
+        assert scrub_text(text) == text
