@@ -5,7 +5,6 @@ generic over it.
 """
 from __future__ import annotations
 
-import functools
 import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator
@@ -13,6 +12,8 @@ from typing import Any, Callable, Iterable, Iterator
 from ..findings import Finding, column_letter, make_finding
 
 HEADER_SCAN_ROWS = 50
+#: Longer cell text is never a header (see match_header).
+MAX_HEADER_CHARS = 200
 
 
 def header_key(text: object) -> str:
@@ -55,9 +56,8 @@ class Table:
     extra_columns: list[str] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
 
-    @functools.cached_property
-    def widest(self) -> int:
-        return max(self.positions.values(), default=-1)
+    #: (field, column index) of the columns the dataset loads, in header order
+    loaded: list[tuple[str, int]] = field(default_factory=list)
 
     def letter(self, field_name: str) -> str | None:
         index = self.positions.get(field_name)
@@ -88,7 +88,10 @@ class Dataset:
         lookup = {key: col for col in self.columns for key in col.keys}
         found: dict[str, int] = {}
         for index, value in enumerate(values):
-            column = lookup.get(header_key(value)) if isinstance(value, str) else None
+            # A header is a few words: long text (a 32,000-character cell repeated across the
+            # first rows of a hostile sheet) is never normalised, which would take minutes.
+            column = lookup.get(header_key(value)) if isinstance(value, str) and len(value) <= MAX_HEADER_CHARS \
+                else None
             if column and column.field not in found:
                 found[column.field] = index
         return found
@@ -114,12 +117,15 @@ class Dataset:
             return None, best[0] if best else 0
         score, header_row, values = best
         positions = self.match_header(values)
-        table = Table(sheet=sheet, header_row=header_row, positions=positions)
+        table = Table(sheet=sheet, header_row=header_row, positions=positions,
+                      loaded=[(f, i) for f, i in positions.items() if not self.column(f).ignored])
         known = {key for c in self.columns for key in c.keys}
         seen: dict[str, int] = {}
         for index, value in enumerate(values):
             if value is None or str(value).strip() == "":
                 continue
+            if isinstance(value, str) and len(value) > MAX_HEADER_CHARS:
+                value = value[:MAX_HEADER_CHARS] + "..."  # not a header; shown shortened
             key = header_key(value)
             if key not in known:
                 table.extra_columns.append(str(value).strip())
@@ -139,12 +145,9 @@ class Dataset:
 
     # -- rows ---------------------------------------------------------------------------------
     def row_values(self, table: Table, values: tuple) -> dict:
+        """The row's cells by field name, for the columns the dataset loads (not informational ones)."""
         width = len(values)
-        if width > table.widest:
-            return {name: values[index] for name, index in table.positions.items()}
-        return {
-            name: (values[index] if index < width else None) for name, index in table.positions.items()
-        }
+        return {name: (values[index] if index < width else None) for name, index in table.loaded}
 
     def skip_reason(self, values: dict) -> str | None:
         """Why a row is not data (blank, placeholder, totals...), or None for a data row."""

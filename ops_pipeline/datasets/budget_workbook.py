@@ -34,6 +34,9 @@ MAX_LENGTH = {
     "can_description": 255,
 }
 
+#: Cell types whose parse results are memoised (not bool: True == 1 would share a key with 1).
+_MEMO_TYPES = (str, int, float)
+
 _CHANGE_LOG = (
     "EFFECTIVE_DATE", "REQUESTED_BY", "HOW_REQUESTED", "CHANGE_REASONS", "WHO_UPDATED",
     "FISCAL_YEAR", "NEW_VS_CONTINUING", "APPLIED_RESEARCH_VS_EVALUATIVE", "PROC_SHOP",
@@ -72,6 +75,7 @@ class BudgetWorkbook(Dataset):
         self._status_memo: dict = {}
         self._type_memo: dict = {}
         self._agreement_memo: dict = {}
+        self._date_memo: dict = {}  # date serials and texts repeat; valid per workbook (date system)
 
     def skip_reason(self, values: dict) -> str | None:
         can = values.get("can")
@@ -168,8 +172,13 @@ class BudgetWorkbook(Dataset):
         elif raw.__class__ is dt.date:
             date_needed = raw.isoformat()
         else:
-            day = parse("date_needed", raw, parse_date, problems, state.get("date1904", False))
-            date_needed = day.isoformat() if day is not None else None
+            memo = raw.__class__ in _MEMO_TYPES
+            date_needed = self._date_memo.get(raw) if memo else None
+            if date_needed is None:
+                day = parse("date_needed", raw, parse_date, problems, state.get("date1904", False))
+                date_needed = day.isoformat() if day is not None else None
+                if date_needed is not None and memo and len(self._date_memo) < 65536:
+                    self._date_memo[raw] = date_needed
 
         amount = self._money("amount", get("amount"), problems, required=True)
         fee = self._money("proc_fee_amount", get("proc_fee_amount"), problems)

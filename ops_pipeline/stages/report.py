@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
+import time
 
 from ..findings import CODES
 from ..redact import scrub_text
@@ -149,9 +150,10 @@ def _skipped(path) -> dict:
 
 def report(run: RunDir) -> dict:
     """Build the report, write report/report.json and report/report.md, record the stage."""
+    started = time.perf_counter()
     run.begin("report")
     data = build_report(run)
-    data["stages"]["report"] = {"status": SUCCEEDED, "seconds": None}
+    data["stages"]["report"] = {"status": SUCCEEDED, "seconds": round(time.perf_counter() - started, 3)}
     out = run.stage_dir("report")
     write_json(out / "report.json", data)
     with atomic_write(out / "report.md") as handle:

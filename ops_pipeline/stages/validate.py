@@ -17,13 +17,14 @@ from ..readers.workbook import Workbook, open_workbook
 from ..rundir import RunDir, write_json, write_jsonl
 from . import recorded
 from .fetch import source_file
+from .rows import RowJudge, judge_rows
 
 VALID, REJECTED, SKIPPED, FINDINGS, SUMMARY = (
     "valid_rows.jsonl", "rejected.jsonl", "skipped.jsonl", "findings.jsonl", "summary.json",
 )
 
 
-def validate(run: RunDir, *, reader: str = "auto", limits=None) -> dict:
+def validate(run: RunDir, *, reader: str = "auto", limits=None, parallel: bool = True) -> dict:
     """Validate the run's fetched file; returns the summary (also written to validate/summary.json).
 
     The summary's ``outcome`` is ``valid`` when no row was rejected and the table was found,
@@ -37,7 +38,7 @@ def validate(run: RunDir, *, reader: str = "auto", limits=None) -> dict:
         display = run.manifest["source"].get("name") or source.name
         _guard(source, limits, display)
         with _open(source, reader, display) as workbook:
-            summary = _validate_workbook(run, dataset, workbook, display, limits)
+            summary = _validate_workbook(run, dataset, workbook, display, limits, parallel)
         outputs = [
             run.output_record(run.path / "validate" / name, rows=summary["files"][name],
                               sha256=summary["hashes"].pop(name))
@@ -123,7 +124,8 @@ def _find_table(dataset: Dataset, workbook: Workbook) -> tuple[Table | None, Ite
     return table, itertools.chain(after, rows)
 
 
-def _validate_workbook(run: RunDir, dataset: Dataset, workbook: Workbook, display: str, limits) -> dict:
+def _validate_workbook(run: RunDir, dataset: Dataset, workbook: Workbook, display: str, limits,
+                       parallel: bool = True) -> dict:
     out = run.stage_dir("validate")
     table, rows = _find_table(dataset, workbook)
     counts = {"read": 0, "valid": 0, "rejected": 0, "skipped": 0}
@@ -170,7 +172,7 @@ def _validate_workbook(run: RunDir, dataset: Dataset, workbook: Workbook, displa
                     summary["table_error"] = f"{fatal[0].cell}: {fatal[0].message}"
             else:
                 _check_rows(dataset, table, rows, workbook, limits, counts, by_code,
-                            valid, rejected, skipped, add_finding)
+                            valid, rejected, skipped, findings, parallel=parallel)
     counts["read"] = counts["valid"] + counts["rejected"] + counts["skipped"]
     summary["files"] = {VALID: valid.count, REJECTED: rejected.count, SKIPPED: skipped.count,
                         FINDINGS: findings.count}
@@ -180,59 +182,58 @@ def _validate_workbook(run: RunDir, dataset: Dataset, workbook: Workbook, displa
 
 
 def _check_rows(dataset, table, rows, workbook, limits, counts, by_code,
-                valid, rejected, skipped, add_finding) -> None:
-    sheet = table.sheet
-    pii = dataset.pii_fields()
-    letters = {f: column_letter(i) for f, i in table.positions.items()}
-    state = {"date1904": workbook.date1904}
-    max_rows = getattr(limits, "max_rows", None) or 1_048_576
-    max_chars = getattr(limits, "max_cell_chars", None) or 32_767
+                valid, rejected, skipped, findings, parallel=True) -> None:
+    judge = RowJudge(dataset, table, date1904=workbook.date1904, display_name=workbook.display_name,
+                     max_chars=getattr(limits, "max_cell_chars", None) or 32_767)
     blank_run: list[int] = []  # blank rows are data rows only when something follows them
-
-    for row_number, values in rows:
-        if row_number > max_rows:
-            raise LimitExceeded(f"has more than {max_rows:,} rows", file=workbook.display_name, sheet=sheet,
-                                hint="raise OPS_PIPELINE_MAX_ROWS if the file is genuine")
-        if not values:
-            blank_run.append(row_number)
-            continue
-        mapped = dataset.row_values(table, values)
-        for text in mapped.values():
-            if type(text) is str and len(text) > max_chars:
-                raise LimitExceeded(f"a cell holds more than {max_chars:,} characters",
-                                    file=workbook.display_name, sheet=sheet, row=row_number,
-                                    hint="raise OPS_PIPELINE_MAX_CELL_CHARS if the file is genuine")
-        reason = dataset.skip_reason(mapped)
-        if reason == "blank row":
+    for row_number, verdict in judge_rows(judge, _within_limits(rows, table, workbook, limits), parallel=parallel):
+        kind = verdict[0]
+        if kind == "blank":
             blank_run.append(row_number)
             continue
         for blank in blank_run:
             skipped.write({"row": blank, "reason": "blank row"})
         counts["skipped"] += len(blank_run)
         blank_run.clear()
-        if reason:
-            skipped.write({"row": row_number, "reason": reason})
+        if kind == "skip":
+            skipped.write({"row": row_number, "reason": verdict[1]})
             counts["skipped"] += 1
             continue
-        state["row"] = row_number
-        parsed, problems = dataset.check_row(mapped, state)
-        errors = 0
-        for problem in problems:
-            finding = make_finding(
-                problem.code, problem.message, value=problem.value, pii=problem.field in pii,
-                sheet=sheet, row=row_number, column=letters.get(problem.field), field=problem.field,
-            )
-            if finding.severity == ERROR:
-                errors += 1
-            add_finding(finding)
-        if errors:
-            codes = sorted({p.code for p in problems})
-            for code in codes:
-                by_code[code] = by_code.get(code, 0) + 1
-            rejected.write({"row": row_number, "codes": codes, "values": mapped})
+        _, line, finding_lines, codes = verdict
+        for finding_line in finding_lines:
+            findings.write_line(finding_line)
+        for code in codes:
+            by_code[code] = by_code.get(code, 0) + 1
+        if kind == "rejected":
+            rejected.write_line(line)
             counts["rejected"] += 1
         else:
-            for code in {p.code for p in problems}:
-                by_code[code] = by_code.get(code, 0) + 1
-            valid.write({"row": row_number, "values": parsed})
+            valid.write_line(line)
             counts["valid"] += 1
+
+
+def _within_limits(rows, table, workbook, limits):
+    """The rows, refusing a sheet over the row, column or cell limits as soon as it shows."""
+    sheet = table.sheet
+    max_rows = getattr(limits, "max_rows", None) or 1_048_576
+    max_columns = getattr(limits, "max_columns", None) or 16_384
+    max_cells = getattr(limits, "max_cells", None) or 50_000_000
+    cells = 0
+    for row_number, values in rows:
+        cells += len(values)
+        if len(values) > max_columns or cells > max_cells:
+            _raise_size_limit(values, cells, max_columns, max_cells, workbook, sheet, row_number)
+        if row_number > max_rows:
+            raise LimitExceeded(f"has more than {max_rows:,} rows", file=workbook.display_name, sheet=sheet,
+                                hint="raise OPS_PIPELINE_MAX_ROWS if the file is genuine")
+        yield row_number, values
+
+
+def _raise_size_limit(values, cells, max_columns, max_cells, workbook, sheet, row_number) -> None:
+    """Columns per row and cells per sheet (trailing empty cells are not counted)."""
+    if len(values) > max_columns:
+        raise LimitExceeded(f"row {row_number} has {len(values):,} columns, more than {max_columns:,}",
+                            file=workbook.display_name, sheet=sheet, row=row_number,
+                            hint="raise OPS_PIPELINE_MAX_COLUMNS if the file is genuine")
+    raise LimitExceeded(f"has more than {max_cells:,} cells", file=workbook.display_name, sheet=sheet,
+                        row=row_number, hint="raise OPS_PIPELINE_MAX_CELLS if the file is genuine")

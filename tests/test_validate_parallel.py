@@ -1,0 +1,46 @@
+"""Judging rows in a worker process gives exactly the outputs of judging them here."""
+import pytest
+
+from ops_pipeline.errors import LimitExceeded
+from ops_pipeline.readers.guard import Limits
+from ops_pipeline.sample import write_sample_workbook
+from ops_pipeline.stages import rows
+from ops_pipeline.stages.fetch import fetch
+from ops_pipeline.stages.validate import validate
+
+from .conftest import good_row
+
+OUTPUTS = ("valid_rows.jsonl", "rejected.jsonl", "skipped.jsonl", "findings.jsonl")
+
+
+@pytest.fixture
+def small_batches(monkeypatch):
+    monkeypatch.setattr(rows, "SEQUENTIAL_ROWS", 37)
+    monkeypatch.setattr(rows, "BATCH", 16)
+
+
+def test_worker_and_in_process_outputs_are_identical(tmp_path, small_batches):
+    book = write_sample_workbook(tmp_path / "b.xlsx", rows=400, seed=3)
+    here = fetch(str(book), tmp_path / "runs")
+    there = fetch(str(book), tmp_path / "runs")
+    assert validate(here, parallel=False)["rows"] == validate(there, parallel=True)["rows"]
+    for name in OUTPUTS:
+        assert (here.path / "validate" / name).read_bytes() == (there.path / "validate" / name).read_bytes(), name
+
+
+def test_the_worker_inherits_budget_ids_seen_before_it_started(make_workbook, runs_root, small_batches):
+    lines = [good_row(budget_id=i, desc=f"line {i}") for i in range(1, 80)] + [good_row(budget_id=5)]
+    run = fetch(str(make_workbook(lines)), runs_root)
+    summary = validate(run, parallel=True)
+    assert summary["findings"] == {"duplicate-budget-id": 1}
+    assert summary["rows"]["rejected"] == 1
+
+
+def test_a_limit_hit_in_the_worker_is_the_same_one_line_error(make_workbook, runs_root, small_batches):
+    lines = [good_row(budget_id=i) for i in range(1, 80)] + [good_row(budget_id=99, desc="x" * 500)]
+    run = fetch(str(make_workbook(lines, name="big.xlsx")), runs_root)
+    with pytest.raises(LimitExceeded) as caught:
+        validate(run, limits=Limits(max_cell_chars=400), parallel=True)
+    assert caught.value.one_line() == (
+        "validate: big.xlsx: All Budget - Cur!81: a cell holds more than 400 characters "
+        "(hint: raise OPS_PIPELINE_MAX_CELL_CHARS if the file is genuine)")
