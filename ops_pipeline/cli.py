@@ -16,7 +16,7 @@ import click
 
 from . import __version__
 from .errors import ExitCode, PipelineError, UsageError
-from .redact import scrub_text
+from .redact import known_secrets, safe_reason, scrub_data, scrub_secrets, scrub_text
 
 RUNS_ENV = "OPS_PIPELINE_RUNS"
 
@@ -30,32 +30,72 @@ class PipelineGroup(click.Group):
         except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise
         except PipelineError as error:
-            _debug_traceback(ctx)
-            click.echo(f"error: {error.one_line()}", err=True)
+            _debug_traceback(ctx, error)
+            click.echo(f"error: {_safe_text(ctx, error.one_line())}", err=True)
             ctx.exit(int(error.exit_code))
         except KeyboardInterrupt:
             click.echo("error: interrupted", err=True)
             ctx.exit(int(ExitCode.RUN_FAILED))
         except Exception as error:  # a bug: still one line unless --debug
-            _debug_traceback(ctx)
-            message = scrub_text(f"{type(error).__name__}: {error}".splitlines()[0])[:300]
+            _debug_traceback(ctx, error)
+            message = _safe_text(ctx, f"{type(error).__name__}: {safe_reason(error, 300)}")
             click.echo(f"error: internal error: {message} (rerun with --debug for the traceback)", err=True)
             ctx.exit(int(ExitCode.RUN_FAILED))
 
 
-def _debug_traceback(ctx: click.Context) -> None:
-    if (ctx.obj or {}).get("debug"):
-        traceback.print_exc(file=sys.stderr)
+def _safe_text(ctx: click.Context, text: str) -> str:
+    """Text for the terminal: no known secret (database password, S3 or SMTP secret, webhook
+    secret) and no e-mail address, phone number or SSN."""
+    urls = tuple((ctx.obj or {}).get("secret_urls", ()))
+    return scrub_secrets(scrub_text(text), known_secrets(urls=urls))
+
+
+def _debug_traceback(ctx: click.Context, error: BaseException) -> None:
+    """The traceback for --debug: frames as usual, but each exception's message is the one-line
+    message of a PipelineError or the library's message without what it quotes (cell text, a
+    connection string), and known secrets are masked."""
+    if not (ctx.obj or {}).get("debug"):
+        return
+    chain, seen, current = [], set(), error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        chain.append(current)
+        current = current.__cause__ or (None if current.__suppress_context__ else current.__context__)
+    parts = []
+    for index, exc in enumerate(reversed(chain)):
+        if index:
+            parts.append("\nThe above exception led to the following one:\n\n")
+        parts.append("Traceback (most recent call last):\n")
+        parts.extend(traceback.format_tb(exc.__traceback__))
+        message = exc.one_line() if isinstance(exc, PipelineError) else safe_reason(exc, 1000)
+        parts.append(f"{type(exc).__module__}.{type(exc).__qualname__}: {message}\n")
+    click.echo(_safe_text(ctx, "".join(parts)), err=True, nl=False)
+
+
+def _remember_secret_url(ctx: click.Context, _param, value):
+    """The --db URL's password is a secret to mask in every message and traceback."""
+    if value:
+        root = ctx.find_root()
+        if isinstance(root.obj, dict):
+            root.obj.setdefault("secret_urls", []).append(value)
+        authority = value.split("://", 1)[-1].split("/", 1)[0]
+        if authority.count("@") > 1:
+            # A parser would split the password at an "@": part of it would become the host
+            # name, shown in messages and sent to DNS. Refuse without echoing the URL.
+            raise click.BadParameter("the password holds an unencoded '@': percent-encode it as %40 "
+                                     "(and '/' as %2F, ':' as %3A)", ctx=ctx, param=_param)
+    return value
 
 
 def _json_out(data) -> None:
-    click.echo(json.dumps(data, indent=2, default=str))
+    click.echo(json.dumps(scrub_data(data), indent=2, default=str))
 
 
 # -- shared options ------------------------------------------------------------------------------
 
 def db_option(func):
     return click.option("--db", "db_url", metavar="URL", envvar="OPS_PIPELINE_DB_URL", show_envvar=True,
+                        callback=_remember_secret_url,
                         help="Database URL, e.g. sqlite:///ops.db or postgresql+psycopg://host/db "
                              "(else cloud.gov VCAP_SERVICES).")(func)
 
@@ -67,6 +107,46 @@ def json_option(func):
 def reader_option(func):
     return click.option("--reader", type=click.Choice(["auto", "calamine", "openpyxl"]), default="auto",
                         show_default=True, help="Workbook reader (auto: calamine, openpyxl where needed).")(func)
+
+
+def endpoint_option(func):
+    return click.option("--endpoint-url", metavar="URL", envvar="OPS_PIPELINE_S3_ENDPOINT_URL", show_envvar=True,
+                        help="S3-compatible endpoint (else the VCAP_SERVICES s3 binding's, else AWS's).")(func)
+
+
+def notify_option(func):
+    return click.option("--notify", "notify_channels", multiple=True, metavar="CHANNELS",
+                        help="Send the run's outcome (no data, only counts and codes): email, webhook or "
+                             "email,webhook; configured by OPS_PIPELINE_SMTP_* / OPS_PIPELINE_WEBHOOK_*.")(func)
+
+
+def _notify_targets(channels):
+    from .notify import parse_notify_targets
+
+    return parse_notify_targets(channels)
+
+
+def _show_notified(outcomes: list[dict]) -> bool:
+    for outcome in outcomes:
+        state = "sent" if outcome["ok"] else f"failed: {outcome['error']}"
+        click.echo(f"notify {outcome['channel']}: {state}", err=True)
+    return all(outcome["ok"] for outcome in outcomes)
+
+
+def _notify_run(data: dict, targets) -> bool:
+    """Send the run's notification to ``targets``; print each outcome; True if all were sent."""
+    if not targets:
+        return True
+    from .poll import send_notification
+
+    return _show_notified(send_notification(data, targets))
+
+
+def _notify_failed():
+    from .errors import NotifyError
+
+    return NotifyError("the notification could not be sent",
+                       hint="check the OPS_PIPELINE_SMTP_* / OPS_PIPELINE_WEBHOOK_* settings")
 
 
 def run_argument(func):
@@ -109,6 +189,15 @@ def cli(ctx: click.Context, runs_root: str, debug: bool, quiet: bool) -> None:
     ctx.obj.update({"runs_root": runs_root, "debug": debug})
     if not quiet:
         _show_events()
+    else:
+        _hide_events()
+
+
+def _hide_events() -> None:
+    """-q: no terminal listener left over from an earlier invocation in this process."""
+    from . import rundir
+
+    rundir.EVENT_LISTENERS[:] = [f for f in rundir.EVENT_LISTENERS if not getattr(f, "cli_terminal", False)]
 
 
 def _show_events() -> None:
@@ -125,9 +214,9 @@ def _show_events() -> None:
         console.print(f"[{style}]{event['stage']:>9} {event['event']}[/] {scrub_text(detail)}", markup=True,
                       soft_wrap=True)
 
-    if show not in rundir.EVENT_LISTENERS:
-        rundir.EVENT_LISTENERS.clear()
-        rundir.EVENT_LISTENERS.append(show)
+    show.cli_terminal = True
+    _hide_events()
+    rundir.EVENT_LISTENERS.append(show)
 
 
 # -- stage commands ------------------------------------------------------------------------------
@@ -137,16 +226,30 @@ def _show_events() -> None:
 @click.option("--dataset", default="budget-workbook", show_default=True, help="What kind of file SOURCE is.")
 @click.option("--max-bytes", type=int, envvar="OPS_PIPELINE_MAX_BYTES", default=100 * 1024 * 1024,
               show_default=True, help="Refuse sources larger than this.")
+@endpoint_option
+@click.option("--next", "take_next", is_flag=True,
+              help="SOURCE is an s3:// prefix: fetch its oldest object not yet processed (per the ledger in --db).")
+@db_option
 @click.pass_context
-def fetch(ctx: click.Context, source: str, dataset: str, max_bytes: int) -> None:
+def fetch(ctx: click.Context, source: str, dataset: str, max_bytes: int, endpoint_url: str | None,
+          take_next: bool, db_url: str | None) -> None:
     """Copy SOURCE (a path or s3://bucket/key) into a new run directory.
 
     Prints the run directory's path on stdout and nothing else, so that
-    RUN=$(ops-pipeline fetch budget.xlsx) works.
+    RUN=$(ops-pipeline fetch budget.xlsx) works. With --next and nothing new under the prefix it
+    prints nothing, says so on stderr and exits 0.
     """
     from .stages.fetch import fetch as do_fetch
+    from .stages.fetch_s3 import fetch_next
 
-    run = do_fetch(source, ctx.obj["runs_root"], dataset=dataset, max_bytes=max_bytes)
+    if take_next:
+        run = fetch_next(source, ctx.obj["runs_root"], db_url=db_url, dataset=dataset, max_bytes=max_bytes,
+                         endpoint_url=endpoint_url)
+        if run is None:
+            click.echo(f"nothing new under {source}", err=True)
+            return
+    else:
+        run = do_fetch(source, ctx.obj["runs_root"], dataset=dataset, max_bytes=max_bytes, endpoint_url=endpoint_url)
     click.echo(str(run.path))
 
 
@@ -226,6 +329,7 @@ def load(run, db_url: str | None, dry_run: bool, lock_wait: float, as_json: bool
 
 
 def _echo_report(text: str) -> None:
+    text = scrub_text(text)
     click.echo(text, nl=not text.endswith("\n"))
 
 
@@ -237,12 +341,19 @@ def format_option(func):
 @cli.command()
 @run_argument
 @format_option
-def report(run, fmt: str) -> None:
-    """Summarise the run (stages, rows, findings, entities, decisions needed)."""
+@notify_option
+def report(run, fmt: str, notify_channels: tuple[str, ...]) -> None:
+    """Summarise the run (stages, rows, findings, entities, decisions needed).
+
+    With --notify, also send the outcome; exits 3 if a notification could not be sent.
+    """
     from .stages.report import render, report as do_report
 
+    targets = _notify_targets(notify_channels)
     data = do_report(run)
     _echo_report(render(data, fmt))
+    if not _notify_run(data, targets):
+        raise _notify_failed()
 
 
 @cli.command("run")
@@ -255,17 +366,83 @@ def report(run, fmt: str) -> None:
 @format_option
 @click.option("--max-bytes", type=int, envvar="OPS_PIPELINE_MAX_BYTES", default=100 * 1024 * 1024,
               show_default=True)
+@notify_option
 @click.pass_context
-def run_command(ctx, source, db_url, dataset, accept_rejects, dry_run, reader, fmt, max_bytes) -> None:
+def run_command(ctx, source, db_url, dataset, accept_rejects, dry_run, reader, fmt, max_bytes,
+                notify_channels) -> None:
     """Run all five stages on SOURCE, stopping at the first failure; always ends with the report."""
     from .pipeline import run_pipeline
     from .stages.report import render
 
+    targets = _notify_targets(notify_channels)
     outcome = run_pipeline(source, runs_root=ctx.obj["runs_root"], db_url=db_url, dataset=dataset,
                            accept_rejects=accept_rejects, dry_run=dry_run, reader=reader, max_bytes=max_bytes)
     _echo_report(render(outcome.report, fmt))
+    notified = _notify_run(outcome.report, targets)
     if outcome.error is not None:
         raise outcome.error
+    if not notified:
+        raise _notify_failed()
+
+
+@cli.command()
+@click.argument("source", metavar="S3_PREFIX")
+@db_option
+@click.option("--every", metavar="INTERVAL", help="Poll every INTERVAL (30s, 5m, 1h) until SIGTERM or Ctrl-C.")
+@click.option("--once", is_flag=True, help="Make one pass and exit (for cron and CI).")
+@click.option("--dataset", default="budget-workbook", show_default=True)
+@click.option("--accept-rejects", is_flag=True, help="Load the valid rows of files that have rejected rows.")
+@notify_option
+@click.option("--move", is_flag=True, help="Copy each finished object, with its report (server-side encrypted), "
+                                           "to processed/ or rejected/ next to S3_PREFIX.")
+@click.option("--max-bytes", type=int, envvar="OPS_PIPELINE_MAX_BYTES", default=100 * 1024 * 1024,
+              show_default=True, help="Refuse objects larger than this (recorded as refused, not downloaded).")
+@endpoint_option
+@reader_option
+@json_option
+@click.pass_context
+def poll(ctx, source, db_url, every, once, dataset, accept_rejects, notify_channels, move, max_bytes, endpoint_url,
+         reader, as_json) -> None:
+    """Process each new object under S3_PREFIX through all five stages, once, oldest first.
+
+    The ledger in the database (see `db init`) records every object version and its outcome: a
+    version is processed once (a failed run is retried on the next pass); content already loaded
+    is not loaded again, even under another name; a new upload of an invalid file is validated
+    again. One bad file never stops the others. SIGTERM or Ctrl-C lets the
+    running stage finish, records the file as interrupted (the next start retries it) and exits;
+    a second signal interrupts at once.
+
+    Exit codes of --once: 0 every file processed succeeded, or nothing was new; 1 a file was
+    invalid or refused (over --max-bytes); 3 a run failed, or the object store or database
+    could not be reached. With --every: 0 when stopped by a signal.
+    """
+    from .poll import PollOptions, StopRequest, parse_interval, poll as do_poll, stop_on_signals
+
+    if once == bool(every):
+        raise UsageError("give exactly one of --once and --every INTERVAL")
+    options = PollOptions(runs_root=ctx.obj["runs_root"], db_url=db_url, dataset=dataset,
+                          accept_rejects=accept_rejects, max_bytes=max_bytes, endpoint_url=endpoint_url,
+                          reader=reader, move=move, notify=_notify_targets(notify_channels))
+    interval = parse_interval(every) if every else None
+
+    def show_result(result) -> None:
+        click.echo(json.dumps(result.as_dict(), default=str) if as_json else result.line())
+        _show_notified(result.notified)
+        if result.move_error:
+            click.echo(f"move: {result.move_error}", err=True)
+
+    def show_pass(result) -> None:
+        counts = ", ".join(f"{n} {k}" for k, n in result.counts().items() if n)
+        click.echo(f"pass over {result.source}: {counts or 'nothing new'}", err=True)
+        if result.error is not None:
+            click.echo(f"error: {result.error.one_line()}", err=True)
+
+    stop = StopRequest()
+    with stop_on_signals(stop):
+        code = do_poll(source, options, every=interval, stop=stop, on_pass=show_pass, on_result=show_result)
+    if stop:
+        click.echo(f"stopped on {stop.reason}; an interrupted file is retried on the next start", err=True)
+    ctx.exit(int(code))
 
 
 # -- database and helpers ------------------------------------------------------------------------
@@ -288,7 +465,8 @@ def db_init(db_url: str | None, as_json: bool) -> None:
     else:
         where = result["database"]
         click.echo(f"schema version {result['schema_version']} ready in {where.get('dialect')} "
-                   f"{where.get('host') or ''}{where.get('database') or ''}; created {len(result['tables_created'])} "
+                   f"{'/'.join(p for p in (where.get('host'), where.get('database')) if p)}; "
+                   f"created {len(result['tables_created'])} "
                    f"tables, seeded {result['seeded']['division']} divisions and "
                    f"{result['seeded']['portfolio']} portfolios", err=True)
 
@@ -305,6 +483,54 @@ def sample(path: str, rows: int, seed: int, clean: bool, headers: str) -> None:
 
     write_sample_workbook(path, rows=rows, seed=seed, dirty=not clean, headers=headers)
     click.echo(path)
+
+
+# -- retention and exports ----------------------------------------------------------------------
+
+@cli.command()
+@click.option("--older-than", "older_than", required=True, metavar="AGE",
+              help="Purge runs created longer ago than this: a number and h, d or w (e.g. 30d).")
+@click.option("--dry-run", is_flag=True, help="List what would be removed; remove nothing.")
+@json_option
+@click.pass_context
+def purge(ctx: click.Context, older_than: str, dry_run: bool, as_json: bool) -> None:
+    """Remove the staged data (source copy, rows, entities) of runs older than AGE.
+
+    Keeps each run's manifest, report, event log and summaries, so its history and lineage stay
+    auditable; records the purge in the manifest and the event log.
+    """
+    from .purge import purge as do_purge
+
+    result = do_purge(ctx.obj["runs_root"], older_than, dry_run=dry_run)
+    if as_json:
+        _json_out(result)
+        return
+    for run in result["runs"]:
+        for name in run["files"]:
+            click.echo(f"{run['path']}/{name}")
+    verb = "would remove" if dry_run else "removed"
+    click.echo(f"{verb} {result['files']} files ({result['bytes']:,} bytes) from {len(result['runs'])} runs "
+               f"created before {result['cutoff']}; {result['runs_kept']} newer runs kept", err=True)
+
+
+@cli.command()
+@run_argument
+@click.option("--output", "-o", required=True, type=click.Path(dir_okay=False),
+              help="The file to write: .csv or .xlsx.")
+@json_option
+def rejects(run, output: str, as_json: bool) -> None:
+    """Export the rejected rows of RUN (row, finding codes, cell values) for the sender to fix.
+
+    The file holds the workbook's values as they are (PII included) and is written 0600; text
+    that a spreadsheet would run as a formula is prefixed with an apostrophe.
+    """
+    from .export import export_rejects
+
+    result = export_rejects(run, output)
+    if as_json:
+        _json_out(result)
+    else:
+        click.echo(f"{result['rows']} rejected rows written to {result['path']}", err=True)
 
 
 def main() -> None:

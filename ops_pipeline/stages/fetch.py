@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 from ..errors import LimitExceeded, UsageError
+from ..redact import scrub_text
 from ..rundir import RunDir, atomic_write
 from . import recorded
 
@@ -23,7 +24,7 @@ def safe_name(name: str) -> str:
 
 
 def fetch(source: str, runs_root: Path | str, *, dataset: str = "budget-workbook",
-          max_bytes: int = DEFAULT_MAX_BYTES) -> RunDir:
+          max_bytes: int = DEFAULT_MAX_BYTES, endpoint_url: str | None = None) -> RunDir:
     """Copy a local file (or download an ``s3://`` object) into a new run directory.
 
     Returns the run directory; the copy is read-only and its sha256 is in the manifest.
@@ -31,7 +32,7 @@ def fetch(source: str, runs_root: Path | str, *, dataset: str = "budget-workbook
     if source.startswith("s3://"):
         from .fetch_s3 import fetch_s3
 
-        return fetch_s3(source, runs_root, dataset=dataset, max_bytes=max_bytes)
+        return fetch_s3(source, runs_root, dataset=dataset, max_bytes=max_bytes, endpoint_url=endpoint_url)
     path = Path(source)
     if not path.is_file():
         raise UsageError(f"{source}: no such file", hint="give the path of a workbook or an s3:// URI")
@@ -41,9 +42,15 @@ def fetch(source: str, runs_root: Path | str, *, dataset: str = "budget-workbook
             f"is {size:,} bytes, over the {max_bytes:,}-byte limit", file=path.name,
             hint="raise it with --max-bytes or OPS_PIPELINE_MAX_BYTES",
         )
-    run = RunDir.create(runs_root, dataset=dataset, source={"path": str(path.resolve()), "name": path.name})
+    # A file name is scrubbed like free text (an e-mail address or SSN in it is masked) in the
+    # manifest and in the name of the copy, since both are shown in reports and messages.
+    run = RunDir.create(runs_root, dataset=dataset,
+                        source={"path": scrub_text(str(path.resolve())), "name": scrub_text(path.name)})
     with recorded(run, "fetch"):
-        target = run.stage_dir("fetch") / safe_name(path.name)
+        copy_name = safe_name(scrub_text(path.name))
+        if scrub_text(copy_name) != copy_name:  # pragma: no cover - truncation re-formed a pattern
+            copy_name = "source" + "".join(path.suffixes[-1:])
+        target = run.stage_dir("fetch") / copy_name
         digest = hashlib.sha256()
         with open(path, "rb") as src, atomic_write(target, "wb") as dst:
             while chunk := src.read(1 << 20):
