@@ -67,8 +67,21 @@ def describe(url: str) -> dict:
         "host": parsed.host,
         "port": parsed.port,
         "database": parsed.database,
-        "url": parsed.render_as_string(hide_password=True),
+        "url": redact_url(parsed.render_as_string(hide_password=True)),
     }
+
+
+def _secrets(url: str) -> list[str]:
+    """The secret values a URL carries: its password, and any password-like query option."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return []
+    found = [parsed.password] if parsed.password else []
+    for key, value in parsed.query.items():
+        if any(word in key.lower() for word in ("password", "secret", "token", "key")):
+            found.extend([value] if isinstance(value, str) else value)
+    return [str(s) for s in found if s]
 
 
 def make_engine(url: str) -> Engine:
@@ -112,14 +125,9 @@ def connection_error(exc: BaseException, url: str) -> DatabaseError:
     target = f"{where.get('dialect', 'database')} at {where.get('host') or where.get('database') or '?'}"
     original = getattr(exc, "orig", None) or exc
     text = str(original).strip().splitlines()[0] if str(original).strip() else type(original).__name__
-    parsed_password = None
-    try:
-        parsed_password = make_url(url).password
-    except ArgumentError:
-        pass
-    if parsed_password:
-        text = text.replace(str(parsed_password), "***")
-    return DatabaseError(f"cannot use the {target}: {text[:300]}", hint="check --db / OPS_PIPELINE_DB_URL")
+    for secret in _secrets(url):
+        text = text.replace(secret, "***")
+    return DatabaseError(f"cannot use the {target}: {text[:300]}", hint=f"check --db / {ENV_URL}")
 
 
 def init_schema(url: str) -> dict:

@@ -1,15 +1,16 @@
 """load: write the run's entities to the database in one transaction, with the run record."""
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import time
 
 from sqlalchemy import delete, select
-from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
-from ..db.engine import check_schema, connection_error, describe, make_engine, resolve_url
-from ..db.load import LoadContext, Loader, acquire_load_lock
+from ..db.engine import ENV_URL, check_schema, connection_error, describe, make_engine, resolve_url
+from ..db.load import LoadContext, Loader, acquire_load_lock, concurrent_message, prepare_connection
 from ..db.models import Lineage, PipelineRun
 from ..errors import ConcurrentLoad, PipelineError
 from ..rundir import RunDir, read_json, write_json
@@ -63,12 +64,13 @@ def load(run: RunDir, *, db_url: str | None = None, dry_run: bool = False, lock_
 def _load(engine, run, files, staged, started_at, dry_run, lock_wait, url):
     try:
         with engine.connect() as conn:
+            prepare_connection(conn, lock_wait)
             transaction = conn.begin()
             try:
                 check_schema(conn)
                 acquire_load_lock(conn, lock_wait)
                 previous = conn.execute(
-                    select(PipelineRun.status, PipelineRun.staged_sha256).where(PipelineRun.id == run.run_id)
+                    select(PipelineRun.staged_sha256).where(PipelineRun.id == run.run_id)
                 ).first()
                 reloaded = previous is not None
                 same = previous is not None and previous.staged_sha256 == staged
@@ -102,17 +104,42 @@ def _load(engine, run, files, staged, started_at, dry_run, lock_wait, url):
                 else:
                     transaction.commit()
             except BaseException:
-                if transaction.is_active:
-                    transaction.rollback()
+                _abandon(conn, transaction)
                 raise
         return counts, reloaded
-    except PipelineError:
+    except PipelineError as error:
+        if isinstance(error, ConcurrentLoad):
+            error.hint = error.hint or f"ops-pipeline load {run.path}"
         raise
-    except OperationalError as exc:
-        text = str(getattr(exc, "orig", exc)).lower()
-        if "database is locked" in text or "lock timeout" in text or "canceling statement due to lock" in text:
-            raise ConcurrentLoad("another load holds the database lock; try again when it ends",
-                                 hint=f"ops-pipeline load {run.path}") from None
-        raise connection_error(exc, url) from None
-    except (DBAPIError, SQLAlchemyError) as exc:
-        raise connection_error(exc, url) from None
+    except Exception as exc:
+        # COPY runs on the driver's own cursor, so driver errors arrive unwrapped as well.
+        if not isinstance(exc, (DBAPIError, SQLAlchemyError, engine.dialect.dbapi.Error)):
+            raise
+        if _lock_not_available(exc):
+            raise ConcurrentLoad(concurrent_message(lock_wait), hint=f"ops-pipeline load {run.path}") from None
+        error = connection_error(exc, url)
+        error.hint = f"nothing was written; check the database and --db / {ENV_URL}, then rerun: ops-pipeline load {run.path}"
+        raise error from None
+
+
+def _abandon(conn, transaction) -> None:
+    """Roll back after a failure. When the connection is gone the rollback fails too (the server
+    has rolled back on its own): then drop the connection rather than hand it back to the pool,
+    whose own clean-up would print a second error."""
+    try:
+        if transaction.is_active:
+            transaction.rollback()
+    except Exception:
+        with contextlib.suppress(Exception):
+            conn.invalidate()
+
+
+# PostgreSQL: lock_not_available (lock_timeout), deadlock_detected, serialization_failure.
+_CONCURRENCY_SQLSTATES = {"55P03", "40P01", "40001"}
+
+
+def _lock_not_available(exc: BaseException) -> bool:
+    original = getattr(exc, "orig", None) or exc
+    if getattr(original, "sqlstate", None) in _CONCURRENCY_SQLSTATES:
+        return True
+    return "database is locked" in str(original).lower()  # SQLite's busy timeout ran out

@@ -1,0 +1,128 @@
+"""PostgreSQL bulk path: large inserts check their foreign keys once, in one join, and the
+constraints come back exactly as they were (or were never touched)."""
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.pool import NullPool
+
+from ops_pipeline.db import bulk
+from ops_pipeline.db.load import BLI_FIELDS
+from ops_pipeline.db.models import BudgetLineItem, Lineage
+from ops_pipeline.sample import write_sample_workbook
+from ops_pipeline.stages.fetch import fetch
+from ops_pipeline.stages.load import load
+from ops_pipeline.stages.transform import transform
+from ops_pipeline.stages.validate import validate
+
+pytestmark = pytest.mark.postgres
+
+FOREIGN_KEYS = """
+    SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid), convalidated
+    FROM pg_constraint WHERE contype = 'f' ORDER BY 1, 2
+"""
+
+
+def foreign_keys(url: str) -> list[tuple]:
+    engine = create_engine(url, poolclass=NullPool)
+    try:
+        with engine.connect() as conn:
+            return [tuple(row) for row in conn.execute(text(FOREIGN_KEYS))]
+    finally:
+        engine.dispose()
+
+
+def record_choices(monkeypatch) -> list:
+    """Record, per table, whether the bulk path checked its keys once (True) or per row (False)."""
+    choices = []
+    real = bulk.foreign_keys_checked_once
+
+    class Spy:
+        def __init__(self, conn, table, new_rows):
+            self.table, self.manager = table, real(conn, table, new_rows)
+
+        def __enter__(self):
+            once = self.manager.__enter__()
+            choices.append((self.table.name, once))
+            return once
+
+        def __exit__(self, *exc):
+            return self.manager.__exit__(*exc)
+
+    monkeypatch.setattr(bulk, "foreign_keys_checked_once", Spy)
+    return choices
+
+
+def staged(tmp_path, runs_root, rows: int):
+    workbook = write_sample_workbook(tmp_path / f"budget-{rows}.xlsx", rows=rows, seed=12, dirty=False)
+    run = fetch(str(workbook), runs_root)
+    validate(run)
+    transform(run)
+    return run
+
+
+def test_a_bulk_load_checks_keys_once_and_restores_them_exactly(pg_schema_url, runs_root, tmp_path, monkeypatch):
+    monkeypatch.setattr(bulk, "BULK_FOREIGN_KEYS", 100)
+    before = foreign_keys(pg_schema_url)
+    assert ("budget_line_item", "budget_line_item_can_id_fkey", "FOREIGN KEY (can_id) REFERENCES can(id)", True) \
+        in before
+    dropped = record_choices(monkeypatch)
+    result = load(staged(tmp_path, runs_root, 300), db_url=pg_schema_url)
+    assert result["entities"]["budget_line_item"]["inserted"] == 300
+    assert dropped == [("budget_line_item", True), ("ops_pipeline_lineage", True)]
+    assert foreign_keys(pg_schema_url) == before
+
+
+def test_a_bad_key_in_a_bulk_insert_still_fails_and_leaves_the_keys(pg_schema_url, monkeypatch):
+    monkeypatch.setattr(bulk, "BULK_FOREIGN_KEYS", 100)
+    before = foreign_keys(pg_schema_url)
+    engine = create_engine(pg_schema_url, poolclass=NullPool)
+    rows = [(i, f"line {i}", None, "1.00", None, "2025-01-01", 2025, "DRAFT", 424242, None) for i in range(1, 301)]
+    try:
+        with engine.connect() as conn:
+            with pytest.raises(IntegrityError, match="budget_line_item_can_id_fkey"):
+                with conn.begin():
+                    with bulk.foreign_keys_checked_once(conn, BudgetLineItem.__table__, len(rows)) as once:
+                        assert once is True
+                        bulk.insert_rows(conn, BudgetLineItem.__table__, ("id",) + BLI_FIELDS, rows)
+            assert conn.execute(text("SELECT COUNT(*) FROM budget_line_item")).scalar() == 0
+    finally:
+        engine.dispose()
+    assert foreign_keys(pg_schema_url) == before
+
+
+def test_a_reader_holding_the_tables_makes_the_load_check_per_row_instead(pg_schema_url, runs_root, tmp_path,
+                                                                         monkeypatch):
+    # OPS itself reading CANs in a long transaction: the load must not queue behind it (and make
+    # every later reader queue behind the load) for more than BULK_LOCK_WAIT.
+    monkeypatch.setattr(bulk, "BULK_FOREIGN_KEYS", 100)
+    monkeypatch.setattr(bulk, "BULK_LOCK_WAIT", 0.3)
+    before = foreign_keys(pg_schema_url)
+    choices = record_choices(monkeypatch)
+    reader = create_engine(pg_schema_url, poolclass=NullPool)
+    try:
+        with reader.connect() as conn, conn.begin():
+            conn.execute(text("SELECT COUNT(*) FROM can"))  # holds ACCESS SHARE on can until the end
+            conn.execute(text("SELECT COUNT(*) FROM ops_pipeline_run"))
+            result = load(staged(tmp_path, runs_root, 300), db_url=pg_schema_url)
+            assert result["entities"]["budget_line_item"]["inserted"] == 300
+            assert conn.execute(text("SELECT COUNT(*) FROM can")).scalar() == 12  # never blocked
+    finally:
+        reader.dispose()
+    assert choices == [("budget_line_item", False), ("ops_pipeline_lineage", False)]
+    assert foreign_keys(pg_schema_url) == before
+
+
+def test_small_loads_and_sqlite_never_touch_the_constraints(pg_schema_url, sqlite_url):
+    for url in (pg_schema_url, sqlite_url):
+        engine = create_engine(url, poolclass=NullPool)
+        try:
+            with engine.connect() as conn, conn.begin():
+                with bulk.foreign_keys_checked_once(conn, Lineage.__table__, bulk.BULK_FOREIGN_KEYS - 1) as once:
+                    assert once is False
+                if url == sqlite_url:
+                    with bulk.foreign_keys_checked_once(conn, Lineage.__table__, 10**6) as once:
+                        assert once is False
+        finally:
+            engine.dispose()
