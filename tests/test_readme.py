@@ -8,6 +8,8 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, text
 
+from .s3_server import aws_env, moto_server, s3_endpoint  # noqa: F401  (fixtures)
+
 REPO = Path(__file__).resolve().parents[1]
 README = (REPO / "README.md").read_text()
 
@@ -43,7 +45,7 @@ def test_the_demo_loads_the_sample_and_shows_its_rejected_rows(tmp_path):
 
 
 def test_the_bash_examples_run_and_the_sql_finds_the_lineage(tmp_path):
-    [script] = _blocks("bash")
+    script = _blocks("bash")[0]
     result = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=tmp_path, capture_output=True,
                             text=True, env=_env(), timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
@@ -77,3 +79,30 @@ def test_the_documented_report_keys_are_the_report_keys(tmp_path):
     failed = run_pipeline(str(broken), runs_root=tmp_path / "runs", db_url=url)
     assert failed.report["status"] == "failed"
     assert set(failed.report["error"]) >= {"stage", "code", "message"}
+
+
+def test_the_object_storage_examples_run_against_an_s3_endpoint(tmp_path, s3_endpoint, aws_env):
+    import boto3
+
+    from ops_pipeline.sample import write_sample_workbook
+
+    client = boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1")
+    client.create_bucket(Bucket="ops-budget")
+    client.upload_file(str(write_sample_workbook(tmp_path / "a.xlsx", rows=60, seed=1)), "ops-budget",
+                       "incoming/budget.xlsx")
+    client.upload_file(str(write_sample_workbook(tmp_path / "b.xlsx", rows=60, seed=2)), "ops-budget",
+                       "incoming/second.xlsx")
+    work = tmp_path / "work"
+    work.mkdir()
+    script = _blocks("bash")[1]
+    env = _env() | {k: v for k, v in os.environ.items() if k.startswith("AWS_")}
+    env["OPS_PIPELINE_S3_ENDPOINT_URL"] = s3_endpoint
+    result = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=work, capture_output=True,
+                            text=True, env=env, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "pass over s3://ops-budget/incoming/: 2 skipped" in result.stderr
+    assert (work / "rejects.csv").read_text().count("\n") >= 2
+    with create_engine(f"sqlite:///{work / 'ops.db'}").connect() as conn:
+        outcomes = dict(conn.execute(text("select location, outcome from ops_pipeline_source_file")).all())
+    assert outcomes == {"s3://ops-budget/incoming/budget.xlsx": "succeeded",
+                        "s3://ops-budget/incoming/second.xlsx": "succeeded"}
