@@ -87,7 +87,13 @@ class CalamineWorkbook(Workbook):
         _refuse_shared_string_bomb(self.path, display_name)
         self._pc = pc
         try:
-            self._book = pc.CalamineWorkbook.from_path(str(path))
+            if _extension_lies(self.path):
+                # calamine picks its format from the extension; from content, a .xls or .ods
+                # saved under an .xlsx name reads as what it is.
+                with open(self.path, "rb") as handle:
+                    self._book = pc.CalamineWorkbook.from_filelike(handle)
+            else:
+                self._book = pc.CalamineWorkbook.from_path(str(path))
         except pc.PasswordError:
             raise EncryptedFile(
                 "this workbook is encrypted (password protected); save an unencrypted copy",
@@ -258,6 +264,23 @@ def _strict_workbook(zf: zipfile.ZipFile) -> bool:
             return b"purl.oclc.org/ooxml" in handle.read(64 * 1024)
     except KeyError:
         return False
+
+
+def _extension_lies(path: Path) -> bool:
+    """An .xlsx/.xlsm name on a file that is really BIFF (.xls) or OpenDocument (.ods)."""
+    if path.suffix.lower() not in (".xlsx", ".xlsm"):
+        return False
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(8)
+        if head.startswith(b"\xd0\xcf\x11\xe0"):
+            return True
+        if head.startswith(b"PK"):
+            with zipfile.ZipFile(path) as zf:
+                return "mimetype" in zf.namelist() and "[Content_Types].xml" not in zf.namelist()
+    except (OSError, zipfile.BadZipFile, ValueError):
+        return False
+    return False
 
 
 def _first_line(exc: BaseException) -> str:
