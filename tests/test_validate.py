@@ -212,3 +212,13 @@ def test_date_cells_with_time_keep_the_day(make_workbook, runs_root):
     run, _ = _validate(path, runs_root)
     [record] = list(read_jsonl(run.path / "validate" / "valid_rows.jsonl"))
     assert record["values"]["date_needed"] == "2025-10-02"
+
+
+def test_error_cells_are_findings_not_empty_cells(make_workbook, runs_root):
+    # calamine would read #REF! as an empty cell; auto mode notices and reads with openpyxl.
+    run = fetch(str(make_workbook([good_row(budget_id=1), good_row(budget_id=2, amount="#REF!")])), runs_root)
+    summary = validate(run)
+    assert summary["reader"] == "openpyxl"
+    [finding] = _findings(run)
+    assert (finding["code"], finding["cell"]) == ("cell-error", f"{SHEET}!H3")
+    assert summary["rows"]["valid"] == 1

@@ -3,6 +3,7 @@ import pytest
 
 from ops_pipeline.errors import LimitExceeded
 from ops_pipeline.readers.guard import Limits
+from ops_pipeline.rundir import read_jsonl
 from ops_pipeline.sample import write_sample_workbook
 from ops_pipeline.stages import rows
 from ops_pipeline.stages.fetch import fetch
@@ -34,6 +35,20 @@ def test_the_worker_inherits_budget_ids_seen_before_it_started(make_workbook, ru
     summary = validate(run, parallel=True)
     assert summary["findings"] == {"duplicate-budget-id": 1}
     assert summary["rows"]["rejected"] == 1
+
+
+def test_repeats_that_two_workers_see_separately_are_found_in_order(make_workbook, runs_root, small_batches):
+    lines = [good_row(budget_id=i, desc=f"line {i}") for i in range(1, 200)]
+    lines[120][1] = 60  # row 122 repeats the id of row 61; batches of 16 put them in different workers
+    lines[150][1] = 60  # and row 152 again: "also on row 61", not on 122
+    run = fetch(str(make_workbook(lines)), runs_root)
+    in_process = fetch(str(make_workbook(lines)), runs_root)
+    summary = validate(run, parallel=True)
+    assert summary == validate(in_process, parallel=False) | {"file": summary["file"]}
+    messages = [f["message"] for f in read_jsonl(run.path / "validate" / "findings.jsonl")]
+    assert messages == ["budget id 60 is also on row 61", "budget id 60 is also on row 61"]
+    for name in OUTPUTS:
+        assert (run.path / "validate" / name).read_bytes() == (in_process.path / "validate" / name).read_bytes()
 
 
 def test_a_limit_hit_in_the_worker_is_the_same_one_line_error(make_workbook, runs_root, small_batches):

@@ -154,8 +154,13 @@ class Dataset:
         return None
 
     def check_row(self, values: dict, state: dict) -> tuple[dict, list[Problem]]:  # pragma: no cover
-        """Parse and check one row's cells. ``state`` persists across the rows of a file."""
+        """Parse and check one row's cells. ``state`` persists across the rows of a file;
+        ``state["seen"]`` maps each of :meth:`row_keys` already met to the row it was first on."""
         raise NotImplementedError
+
+    def row_keys(self, parsed: dict) -> tuple:
+        """The values of a row that must be unique in the file, as hashable keys."""
+        return ()
 
     # -- transform ----------------------------------------------------------------------------
     def transform(self, rows: Iterator[dict], context: dict) -> "TransformResult":  # pragma: no cover

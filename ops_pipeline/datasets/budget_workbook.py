@@ -134,14 +134,15 @@ class BudgetWorkbook(Dataset):
         else:
             budget_id = parse("budget_id", raw, parse_budget_id, problems)
         if budget_id is not None:
-            seen = state.setdefault("budget_ids", {})
-            if budget_id in seen:
+            seen = state.setdefault("seen", {})
+            key = ("budget_id", budget_id)
+            if key in seen:
                 problems.append(Problem(
-                    "duplicate-budget-id", f"budget id {budget_id} is also on row {seen[budget_id]}",
+                    "duplicate-budget-id", f"budget id {budget_id} is also on row {seen[key]}",
                     "budget_id", raw,
                 ))
             else:
-                seen[budget_id] = state.get("row")
+                seen[key] = state.get("row")
 
         texts = []
         for name in ("project_title", "agreement_name", "line_description", "comments"):
@@ -213,6 +214,10 @@ class BudgetWorkbook(Dataset):
                     source, get(source),
                 ))
         return out, problems
+
+    def row_keys(self, parsed: dict) -> tuple:
+        budget_id = parsed.get("budget_id")
+        return (("budget_id", budget_id),) if budget_id is not None else ()
 
     def _parse(self, field_name, raw, parser, problems, *args, required=False):
         """The full path for one cell: empty, error cell, or the rule's parser."""

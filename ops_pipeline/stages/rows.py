@@ -1,10 +1,12 @@
 """Judging data rows for validate: each row becomes a verdict (blank, skipped, valid, rejected).
 
-The verdicts are computed in order by a :class:`RowJudge`. Large sheets hand the judging to one
-worker process after the first rows: the worker is forked from the judge, so it inherits what the
-judge has learned (memoised cells, budget ids seen so far), and it judges the remaining rows in
-order while this process reads the workbook and writes the results. The output is byte for byte
-the same as judging everything here; it just uses the second core.
+The verdicts are computed in order by a :class:`RowJudge`. Large sheets hand the judging to two
+worker processes after the first rows, so that all cores work while this process reads the
+workbook and writes the results. The workers are forked from the judge, so they inherit what it
+has learned (memoised cells, the keys seen so far); a key that must be unique across rows (a
+budget id) and that a worker could not know about is settled here: the row is judged again in
+this process, in order, with every key seen so far. The output is byte for byte the same as
+judging everything here (tested).
 """
 from __future__ import annotations
 
@@ -18,10 +20,11 @@ import orjson
 from ..errors import LimitExceeded
 from ..findings import ERROR, column_letter, make_finding
 
-#: Rows judged here before a worker takes over (small files never start a process).
-SEQUENTIAL_ROWS = 20_000
+#: Rows judged here before the workers take over (small files never start a process).
+SEQUENTIAL_ROWS = 5_000
+WORKERS = 2
 BATCH = 2_000
-IN_FLIGHT = 4
+IN_FLIGHT = 6
 
 _DUMP_OPTIONS = orjson.OPT_APPEND_NEWLINE | orjson.OPT_NON_STR_KEYS
 
@@ -44,8 +47,9 @@ class RowJudge:
         self.display_name = display_name
 
     def judge(self, row_number: int, values: tuple) -> tuple:
-        """``("blank",)``, ``("skip", reason)``, or ``(kind, record_line, finding_lines, codes)`` where
-        kind is ``valid`` or ``rejected``, lines are JSON Lines bytes and codes the findings' codes."""
+        """``("blank",)``, ``("skip", reason)``, or ``(kind, record_line, finding_lines, codes, keys)``
+        where kind is ``valid`` or ``rejected``, lines are JSON Lines bytes, codes the findings'
+        codes and keys the row's values that must be unique in the file."""
         if not values:
             return ("blank",)
         dataset = self.dataset
@@ -62,8 +66,9 @@ class RowJudge:
             return ("skip", reason)
         self.state["row"] = row_number
         parsed, problems = dataset.check_row(mapped, self.state)
+        keys = dataset.row_keys(parsed)
         if not problems:
-            return ("valid", _dump({"row": row_number, "values": parsed}), (), ())
+            return ("valid", _dump({"row": row_number, "values": parsed}), (), (), keys)
         errors = 0
         lines = []
         for problem in problems:
@@ -75,8 +80,8 @@ class RowJudge:
             lines.append(_dump(finding.as_dict()))
         codes = sorted({p.code for p in problems})
         if errors:
-            return ("rejected", _dump({"row": row_number, "codes": codes, "values": mapped}), lines, codes)
-        return ("valid", _dump({"row": row_number, "values": parsed}), lines, codes)
+            return ("rejected", _dump({"row": row_number, "codes": codes, "values": mapped}), lines, codes, keys)
+        return ("valid", _dump({"row": row_number, "values": parsed}), lines, codes, keys)
 
 
 def judge_rows(judge: RowJudge, rows: Iterable[tuple[int, tuple]], *, parallel: bool = True,
@@ -117,32 +122,44 @@ def _judge_batch(batch: list) -> list:
 
 
 def _judge_in_worker(judge: RowJudge, rows: Iterator) -> Iterator[tuple[int, tuple]]:
-    # fork: the worker starts as a copy of this process, judge state included, with no pickling.
+    # fork: each worker starts as a copy of this process, judge state included, with no pickling.
     context = multiprocessing.get_context("fork")
     pending: deque = deque()
-    with ProcessPoolExecutor(max_workers=1, mp_context=context, initializer=_adopt, initargs=(judge,)) as pool:
+    seen = judge.state.setdefault("seen", {})
+    with ProcessPoolExecutor(max_workers=WORKERS, mp_context=context, initializer=_adopt,
+                             initargs=(judge,)) as pool:
         try:
             batch = []
             for item in rows:
                 batch.append(item)
                 if len(batch) >= BATCH:
-                    pending.append(pool.submit(_judge_batch, batch))
+                    pending.append((pool.submit(_judge_batch, batch), batch))
                     batch = []
                     while len(pending) >= IN_FLIGHT:
-                        yield from _unpack(pending.popleft().result(), judge)
+                        yield from _settle(*pending.popleft(), judge, seen)
             if batch:
-                pending.append(pool.submit(_judge_batch, batch))
+                pending.append((pool.submit(_judge_batch, batch), batch))
             while pending:
-                yield from _unpack(pending.popleft().result(), judge)
+                yield from _settle(*pending.popleft(), judge, seen)
         finally:
-            for future in pending:
+            for future, _ in pending:
                 future.cancel()
 
 
-def _unpack(results: list, judge: RowJudge) -> Iterator[tuple[int, tuple]]:
-    for row_number, verdict in results:
+def _settle(future, batch: list, judge: RowJudge, seen: dict) -> Iterator[tuple[int, tuple]]:
+    """A worker's verdicts, in order, with unique keys checked against every row before them."""
+    results = future.result()
+    for (row_number, verdict), (_, values) in zip(results, batch):
         if verdict[0] == "limit":
             info = verdict[2]
             raise LimitExceeded(verdict[1], file=info.get("file"), sheet=info.get("sheet"), row=info.get("row"),
                                 hint=info.get("hint"))
+        if len(verdict) == 5 and verdict[4]:
+            if any(key in seen for key in verdict[4]):
+                # A repeat, perhaps of a row the worker never saw: judge it here, where every key
+                # before it is known (judge() records nothing new for a repeated key).
+                verdict = judge.judge(row_number, values)
+            else:
+                for key in verdict[4]:
+                    seen[key] = row_number
         yield row_number, verdict

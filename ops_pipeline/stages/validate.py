@@ -7,6 +7,7 @@ the last non-empty row) are not data rows and are not counted.
 from __future__ import annotations
 
 import itertools
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Iterator
 
@@ -38,7 +39,12 @@ def validate(run: RunDir, *, reader: str = "auto", limits=None, parallel: bool =
         display = run.manifest["source"].get("name") or source.name
         _guard(source, limits, display)
         with _open(source, reader, display) as workbook:
-            summary = _validate_workbook(run, dataset, workbook, display, limits, parallel)
+            try:
+                summary = _validate_workbook(run, dataset, workbook, display, limits, parallel)
+            except _ErrorCellsFound:
+                workbook.close()
+                with open_workbook(source, reader="openpyxl", display_name=display) as book:
+                    summary = _validate_workbook(run, dataset, book, display, limits, parallel)
         outputs = [
             run.output_record(run.path / "validate" / name, rows=summary["files"][name],
                               sha256=summary["hashes"].pop(name))
@@ -77,17 +83,23 @@ def _guard(source: Path, limits, display: str) -> None:
     check_workbook_file(source, limits, display_name=display)
 
 
+class _ErrorCellsFound(Exception):
+    """calamine was reading a workbook that holds error cells: read it with openpyxl instead."""
+
+
 def _open(source: Path, reader: str, display: str) -> Workbook:
     if reader != "auto":
         return open_workbook(source, reader=reader, display_name=display)
     from ..errors import EncryptedFile, UnreadableFile
     from ..readers.workbook import has_error_cells
 
-    # calamine is fast but reads error cells (#REF!) as empty: openpyxl keeps them.
-    if has_error_cells(source):
-        return open_workbook(source, reader="openpyxl", display_name=display)
+    # calamine is fast but reads error cells (#REF!) as empty: openpyxl keeps them. The scan for
+    # error cells runs beside calamine's parse (both release the GIL); see _validate_workbook.
+    scan = ThreadPoolExecutor(max_workers=1)
+    error_cells = scan.submit(has_error_cells, source)
+    scan.shutdown(wait=False)
     try:
-        return open_workbook(source, reader="calamine", display_name=display)
+        workbook = open_workbook(source, reader="calamine", display_name=display)
     except EncryptedFile:
         raise
     except UnreadableFile as first:
@@ -95,6 +107,8 @@ def _open(source: Path, reader: str, display: str) -> Workbook:
             return open_workbook(source, reader="openpyxl", display_name=display)
         except UnreadableFile:
             raise first from None
+    workbook.error_cells = error_cells
+    return workbook
 
 
 def _sheet_order(dataset: Dataset, names: list[str]) -> list[str]:
@@ -128,6 +142,9 @@ def _validate_workbook(run: RunDir, dataset: Dataset, workbook: Workbook, displa
                        parallel: bool = True) -> dict:
     out = run.stage_dir("validate")
     table, rows = _find_table(dataset, workbook)
+    error_cells = getattr(workbook, "error_cells", None)
+    if error_cells is not None and error_cells.result():
+        raise _ErrorCellsFound()
     counts = {"read": 0, "valid": 0, "rejected": 0, "skipped": 0}
     by_code: dict[str, int] = {}
     summary = {
@@ -199,7 +216,7 @@ def _check_rows(dataset, table, rows, workbook, limits, counts, by_code,
             skipped.write({"row": row_number, "reason": verdict[1]})
             counts["skipped"] += 1
             continue
-        _, line, finding_lines, codes = verdict
+        _, line, finding_lines, codes, _keys = verdict
         for finding_line in finding_lines:
             findings.write_line(finding_line)
         for code in codes:
