@@ -203,6 +203,8 @@ def _hide_events() -> None:
 def _show_events() -> None:
     from rich.console import Console
 
+    from rich.markup import escape
+
     from . import rundir
 
     console = Console(stderr=True, highlight=False)
@@ -211,8 +213,9 @@ def _show_events() -> None:
         fields = {k: v for k, v in event.items() if k not in ("time", "stage", "level", "event")}
         detail = " ".join(f"{k}={json.dumps(v, default=str)}" for k, v in fields.items())
         style = {"error": "red", "warning": "yellow"}.get(event["level"], "dim")
-        console.print(f"[{style}]{event['stage']:>9} {event['event']}[/] {scrub_text(detail)}", markup=True,
-                      soft_wrap=True)
+        # Event fields can quote file and sheet names: escape them so "[/x]" is text, not markup.
+        console.print(f"[{style}]{event['stage']:>9} {event['event']}[/] {escape(scrub_text(detail))}",
+                      markup=True, soft_wrap=True)
 
     show.cli_terminal = True
     _hide_events()

@@ -187,3 +187,13 @@ def test_text_and_markdown_reports(invoke, make_workbook, sqlite_url):
     assert "| unknown-status | error | 1 | `All Budget - Cur!J3` |" in md
     assert "- G99SRAE (SRAE Disc)" in md
     assert (run / "report" / "report.md").read_text() == md
+
+
+def test_stage_events_with_markup_like_text_are_shown_as_text(runs_root, make_workbook):
+    # Not -q: the terminal listener renders events with rich; a file name is not markup.
+    book = make_workbook([["x"]], header=["Name"], name="[bold]budget.xlsx")
+    result = CliRunner().invoke(cli, ["--runs-root", str(runs_root), "run", str(book), "--db", "sqlite:///:memory:"])
+    assert result.exit_code == 1
+    assert "MarkupError" not in result.stderr
+    assert '"file": "[bold]budget.xlsx"' in result.stderr.split("error: validate")[0]
+    assert result.stderr.strip().splitlines()[-1].startswith("error: validate: [bold]budget.xlsx: no sheet")
