@@ -20,11 +20,12 @@ def small_batches(monkeypatch):
     monkeypatch.setattr(rows, "BATCH", 16)
 
 
-def test_worker_and_in_process_outputs_are_identical(tmp_path, small_batches):
+@pytest.mark.parametrize("reader", ["calamine", "openpyxl"])  # workers read the rows / are sent them
+def test_worker_and_in_process_outputs_are_identical(tmp_path, small_batches, reader):
     book = write_sample_workbook(tmp_path / "b.xlsx", rows=400, seed=3)
     here = fetch(str(book), tmp_path / "runs")
     there = fetch(str(book), tmp_path / "runs")
-    assert validate(here, parallel=False)["rows"] == validate(there, parallel=True)["rows"]
+    assert validate(here, parallel=False)["rows"] == validate(there, parallel=True, reader=reader)["rows"]
     for name in OUTPUTS:
         assert (here.path / "validate" / name).read_bytes() == (there.path / "validate" / name).read_bytes(), name
 
@@ -37,14 +38,16 @@ def test_the_worker_inherits_budget_ids_seen_before_it_started(make_workbook, ru
     assert summary["rows"]["rejected"] == 1
 
 
-def test_repeats_that_two_workers_see_separately_are_found_in_order(make_workbook, runs_root, small_batches):
+@pytest.mark.parametrize("reader", ["calamine", "openpyxl"])
+def test_repeats_that_two_workers_see_separately_are_found_in_order(make_workbook, runs_root, small_batches,
+                                                                     reader):
     lines = [good_row(budget_id=i, desc=f"line {i}") for i in range(1, 200)]
     lines[120][1] = 60  # row 122 repeats the id of row 61; batches of 16 put them in different workers
     lines[150][1] = 60  # and row 152 again: "also on row 61", not on 122
     run = fetch(str(make_workbook(lines)), runs_root)
     in_process = fetch(str(make_workbook(lines)), runs_root)
-    summary = validate(run, parallel=True)
-    assert summary == validate(in_process, parallel=False) | {"file": summary["file"]}
+    summary = validate(run, parallel=True, reader=reader)
+    assert summary == validate(in_process, parallel=False, reader=reader) | {"file": summary["file"]}
     messages = [f["message"] for f in read_jsonl(run.path / "validate" / "findings.jsonl")]
     assert messages == ["budget id 60 is also on row 61", "budget id 60 is also on row 61"]
     for name in OUTPUTS:
