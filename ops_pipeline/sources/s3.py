@@ -32,6 +32,7 @@ from urllib.parse import urlsplit
 
 from ops_pipeline.errors import LimitExceeded, StorageError, UsageError
 from ops_pipeline.redact import redact_url
+from ops_pipeline.sources import safe_filename  # noqa: F401  (part of this module's API)
 
 __all__ = [
     "ObjectInfo",
@@ -58,9 +59,6 @@ ENV_MAX_BYTES = "OPS_PIPELINE_MAX_BYTES"
 #: Bytes read from the response body at a time.
 CHUNK_SIZE = 1024 * 1024
 
-MAX_NAME_LENGTH = 100
-_MAX_EXTENSION_LENGTH = 16
-_UNSAFE_CHARS = re.compile(r"[^A-Za-z0-9._-]")
 _BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]")
 _MD5_HEX = re.compile(r"[0-9a-f]{32}")
 _MAX_BYTES_HINT = f"raise --max-bytes / {ENV_MAX_BYTES} if this file is expected"
@@ -101,28 +99,6 @@ def parse_s3_uri(uri: str) -> tuple[str, str]:
     if len(key.encode("utf-8", "surrogatepass")) > 1024:
         raise UsageError(f"S3 key longer than 1024 bytes: {shown[:120]}...")
     return bucket, key
-
-
-def safe_filename(key: str) -> str:
-    """A single, safe local file name component for an untrusted object key.
-
-    Takes the last path segment (splitting on ``/`` and ``\\``), drops control characters, maps
-    anything outside ``[A-Za-z0-9._-]`` to ``_``, strips leading dots and caps the length at 100
-    characters keeping the extension. Never empty (``object``), never ``.`` or ``..``.
-    """
-    name = re.split(r"[/\\]", str(key))[-1]
-    name = "".join(ch for ch in name if unicodedata.category(ch) not in ("Cc", "Cf"))
-    name = _UNSAFE_CHARS.sub("_", name)
-    name = name.lstrip(".")
-    if len(name) > MAX_NAME_LENGTH:
-        stem, dot, ext = name.rpartition(".")
-        if dot and stem and len(ext) <= _MAX_EXTENSION_LENGTH:
-            name = stem[: MAX_NAME_LENGTH - len(ext) - 1] + "." + ext
-        else:
-            name = name[:MAX_NAME_LENGTH]
-    if name in ("", ".", ".."):
-        return "object"
-    return name
 
 
 # --------------------------------------------------------------------------------------------

@@ -8,19 +8,10 @@ from pathlib import Path
 from ..errors import LimitExceeded, UsageError
 from ..redact import scrub_text
 from ..rundir import RunDir, atomic_write
+from ..sources import safe_filename
 from . import recorded
 
 DEFAULT_MAX_BYTES = 100 * 1024 * 1024
-
-
-def safe_name(name: str) -> str:
-    """A file name that stays inside the run directory whatever the source called it."""
-    base = name.replace("\\", "/").rsplit("/", 1)[-1]
-    cleaned = "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in base).lstrip(".")
-    if len(cleaned) > 100:
-        stem, dot, ext = cleaned.rpartition(".")
-        cleaned = (stem[: 100 - len(ext) - 1] + "." + ext) if dot and len(ext) <= 10 else cleaned[:100]
-    return cleaned or "source"
 
 
 def fetch(source: str, runs_root: Path | str, *, dataset: str = "budget-workbook",
@@ -47,7 +38,7 @@ def fetch(source: str, runs_root: Path | str, *, dataset: str = "budget-workbook
     run = RunDir.create(runs_root, dataset=dataset,
                         source={"path": scrub_text(str(path.resolve())), "name": scrub_text(path.name)})
     with recorded(run, "fetch"):
-        copy_name = safe_name(scrub_text(path.name))
+        copy_name = safe_filename(scrub_text(path.name))
         if scrub_text(copy_name) != copy_name:  # pragma: no cover - truncation re-formed a pattern
             copy_name = "source" + "".join(path.suffixes[-1:])
         target = run.stage_dir("fetch") / copy_name
