@@ -1,10 +1,9 @@
 """Steps that run workbooks through the stages: the same library functions the CLI calls."""
-import datetime as dt
 from decimal import Decimal
 
 from behave import given, then, when
 from openpyxl import Workbook
-from sqlalchemy import create_engine, select, text
+from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
 from ops_pipeline.db.engine import init_schema
