@@ -142,6 +142,15 @@ class JsonLinesWriter:
         if len(self._pending) >= 1024:
             self.flush()
 
+    def write_lines(self, lines: list[bytes]) -> None:
+        """Write records already encoded as JSON lines (by a worker process)."""
+        if lines:
+            self.flush()
+            block = b"".join(lines)
+            self._handle.write(block)
+            self._digest.update(block)
+            self.count += len(lines)
+
     def flush(self) -> None:
         # Lines go out in blocks: one write and one hash update per block, not per row.
         if self._pending:

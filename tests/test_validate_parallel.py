@@ -16,8 +16,8 @@ OUTPUTS = ("valid_rows.jsonl", "rejected.jsonl", "skipped.jsonl", "findings.json
 
 @pytest.fixture
 def small_batches(monkeypatch):
-    monkeypatch.setattr(rows, "SEQUENTIAL_ROWS", 37)
-    monkeypatch.setattr(rows, "BATCH", 16)
+    monkeypatch.setattr(rows, "PARALLEL_MIN_ROWS", 37)
+    monkeypatch.setattr(rows, "CHUNK_ROWS", 16)
 
 
 @pytest.mark.parametrize("reader", ["calamine", "openpyxl"])  # workers read the rows / are sent them

@@ -162,6 +162,14 @@ class Dataset:
         """The values of a row that must be unique in the file, as hashable keys."""
         return ()
 
+    def quick_check(self, table: Table, state: dict, max_chars: int) -> Callable[[tuple, int], dict | None] | None:
+        """An optional fast path for validation: a function of (row cells, row number) that returns
+        the parsed values of a plainly valid data row, exactly as check_row would (and records its
+        unique keys in ``state["seen"]``), or None to send the row through skip_reason and
+        check_row: for any text longer than ``max_chars`` (refused by the caller), and whenever in
+        doubt. It must never decide anything the full path would decide otherwise (tested)."""
+        return None
+
     # -- transform ----------------------------------------------------------------------------
     def transform(self, rows: Iterator[dict], context: dict) -> "TransformResult":  # pragma: no cover
         raise NotImplementedError

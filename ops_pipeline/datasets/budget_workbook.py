@@ -78,10 +78,9 @@ class BudgetWorkbook(Dataset):
         self._date_memo: dict = {}  # date serials and texts repeat; valid per workbook (date system)
 
     def skip_reason(self, values: dict) -> str | None:
-        can = values.get("can")
-        if can.__class__ is str and can in self._can_memo:
-            # The usual case: the row starts with a CAN already seen, so it is a budget line
-            # unless its CIG Name says Placeholder.
+        if self._holds_can(values.get("can")):
+            # A row with a CAN is a budget line (whatever its other cells say) unless its CIG
+            # Name says Placeholder: never a totals row or a note.
             name = values.get("agreement_name")
             if name.__class__ is str and not self._is_agreement(name) and is_placeholder_row(name):
                 return "placeholder row (CIG Name is Placeholder)"
@@ -99,6 +98,20 @@ class BudgetWorkbook(Dataset):
             # A sentence in the first column below or above the table: a note, not a budget line.
             return "note row"
         return None
+
+    def _holds_can(self, raw: object) -> bool:
+        """Whether the cell holds a well-formed CAN (the parse is remembered for check_row)."""
+        if raw.__class__ is not str:
+            return False
+        if raw in self._can_memo:
+            return True
+        try:
+            can = parse_can(raw)
+        except RuleViolation:
+            return False
+        if len(self._can_memo) < 4096:
+            self._can_memo[raw] = can
+        return True
 
     def _is_agreement(self, name: str | None) -> bool:
         if name is None:
@@ -215,6 +228,159 @@ class BudgetWorkbook(Dataset):
                 ))
         return out, problems
 
+    def quick_check(self, table, state: dict, max_chars: int):
+        """The fast path for a plain valid row (most of a real file): see Dataset.quick_check.
+
+        The text columns that repeat from row to row (CAN, Project Title, CIG Name, CIG Type,
+        Status) are judged once per combination, by skip_reason and check_row themselves; the
+        cells that vary (budget id, descriptions, date, amounts) take inline paths. Any cell out
+        of the ordinary sends the row to the full path.
+        """
+        positions = table.positions
+        fields = ("can", "project_title", "agreement_name", "agreement_type", "status",
+                  "budget_id", "line_description", "comments", "date_needed", "amount", "proc_fee_amount")
+        width = max(positions.values()) + 2
+        # A missing optional column reads as the empty cell past the end of the padded row.
+        (i_can, i_title, i_name, i_type, i_status, i_id, i_desc, i_comments, i_date, i_amount,
+         i_fee) = (positions.get(name, width - 1) for name in fields)
+        pad = (None,) * width
+        combos: dict = {}
+        seen = state.setdefault("seen", {})
+        date1904 = state.get("date1904", False)
+        date_memo = self._date_memo
+        money = _quick_money
+        date_class, str_class, int_class = dt.date, str, int
+        limit_desc = min(MAX_LENGTH["line_description"], max_chars)
+        limit_comments = min(MAX_LENGTH["comments"], max_chars)
+        combo_of = self._combo
+
+        def quick(values: tuple, row_number: int) -> dict | None:
+            if len(values) < width:
+                values = values + pad[len(values):]
+            key = (values[i_can], values[i_title], values[i_name], values[i_type], values[i_status])
+            combo = combos.get(key)
+            if combo is None:
+                combo = combo_of(key, max_chars)
+                if len(combos) < 65536:
+                    combos[key] = combo
+            if combo is False:
+                return None
+
+            raw = values[i_id]
+            if raw is None:
+                budget_id = None
+            else:
+                if raw.__class__ is int_class and 0 < raw < 2**31:
+                    budget_id = raw
+                elif raw.__class__ is str_class and len(raw) <= max_chars:  # "new", or a number as text
+                    try:
+                        budget_id = parse_budget_id(raw)
+                    except RuleViolation:
+                        return None
+                else:
+                    return None
+                if budget_id is not None and ("budget_id", budget_id) in seen:
+                    return None
+
+            raw = values[i_desc]
+            if raw is None:
+                line_description = None
+            elif raw.__class__ is str_class:
+                line_description = raw.strip() or None
+                if line_description is not None and len(line_description) > limit_desc:
+                    return None
+            else:
+                return None
+            raw = values[i_comments]
+            if raw is None:
+                comments = None
+            elif raw.__class__ is str_class:
+                comments = raw.strip() or None
+                if comments is not None and len(comments) > limit_comments:
+                    return None
+            else:
+                return None
+
+            raw = values[i_date]
+            if raw is None:
+                date_needed = None
+            elif raw.__class__ is date_class:
+                date_needed = raw.isoformat()
+            elif raw.__class__ in _MEMO_TYPES:  # a serial number or date text: they repeat
+                date_needed = date_memo.get(raw)
+                if date_needed is None:
+                    if raw.__class__ is str_class and len(raw) > max_chars:
+                        return None
+                    try:
+                        date_needed = parse_date(raw, date1904).isoformat()
+                    except RuleViolation:
+                        return None
+                    if len(date_memo) < 65536:
+                        date_memo[raw] = date_needed
+            else:
+                return None
+
+            raw = values[i_amount]
+            amount = money(raw)
+            if amount is None:
+                if raw.__class__ is not str_class or len(raw) > max_chars:
+                    return None
+                try:
+                    amount = str(parse_amount(raw))
+                except RuleViolation:
+                    return None
+            raw = values[i_fee]
+            if raw is None:
+                fee = None
+            else:
+                fee = money(raw)
+                if fee is None:
+                    if raw.__class__ is not str_class or len(raw) > max_chars:
+                        return None
+                    try:
+                        fee = str(parse_amount(raw))
+                    except RuleViolation:
+                        return None
+
+            if budget_id is not None:
+                seen[("budget_id", budget_id)] = row_number
+            can_number, can_description, project_title, agreement_name, agreement_type, status = combo
+            return {
+                "can_number": can_number,
+                "can_description": can_description,
+                "budget_id": budget_id,
+                "project_title": project_title,
+                "agreement_name": agreement_name,
+                "agreement_type": agreement_type,
+                "line_description": line_description,
+                "comments": comments,
+                "date_needed": date_needed,
+                "amount": amount,
+                "proc_fee_amount": fee,
+                "status": status,
+            }
+
+        return quick
+
+    def _combo(self, key: tuple, max_chars: int):
+        """The parsed repeating cells of a row, or False when they need the full path.
+
+        Judged by skip_reason and check_row on a row holding only these cells (and an amount):
+        none of the rules that involve them looks at another cell.
+        """
+        can, title, name, agreement_type, status = key
+        if can is None or not all(v is None or (v.__class__ is str and len(v) <= max_chars) for v in key):
+            return False
+        values = {"can": can, "project_title": title, "agreement_name": name,
+                  "agreement_type": agreement_type, "status": status, "amount": 0}
+        if self.skip_reason(values) is not None:
+            return False
+        parsed, problems = self.check_row(values, {"seen": {}})
+        if problems:
+            return False
+        return tuple(parsed[f] for f in ("can_number", "can_description", "project_title", "agreement_name",
+                                         "agreement_type", "status"))
+
     def row_keys(self, parsed: dict) -> tuple:
         budget_id = parsed.get("budget_id")
         return (("budget_id", budget_id),) if budget_id is not None else ()
@@ -235,18 +401,26 @@ class BudgetWorkbook(Dataset):
             return None
 
     def _money(self, field_name, raw, problems, required=False) -> str | None:
-        if raw.__class__ is float and -1e10 < raw < 1e10:
-            text = "%.2f" % raw
-            if float(text) == raw:  # exactly two places: what Excel shows is what is stored
-                return "0.00" if text == "-0.00" else text
-        elif raw.__class__ is int and -10**10 < raw < 10**10:
-            return f"{raw}.00"
+        quick = _quick_money(raw)
+        if quick is not None:
+            return quick
         amount = self._parse(field_name, raw, parse_amount, problems, required=required)
         return str(amount) if amount is not None else None
 
     # -- transform ----------------------------------------------------------------------------
     def transform(self, rows: Iterator[dict], context: dict) -> TransformResult:
         return _BudgetTransform(rows, context).result()
+
+
+def _quick_money(raw: object) -> str | None:
+    """A number cell that is plainly an amount, as text with two places; None for the full parser."""
+    if raw.__class__ is float and -1e10 < raw < 1e10:
+        text = "%.2f" % raw
+        if float(text) == raw:  # exactly two places: what Excel shows is what is stored
+            return "0.00" if text == "-0.00" else text
+    elif raw.__class__ is int and -10**10 < raw < 10**10:
+        return f"{raw}.00"
+    return None
 
 
 def _text(value: object) -> str | None:

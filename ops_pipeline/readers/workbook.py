@@ -9,6 +9,7 @@ Neither reader runs macros or evaluates formulas: a formula cell gives its cache
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import re
 import warnings
 import zipfile
@@ -67,6 +68,11 @@ class Workbook:
     def rows(self, sheet: str) -> Iterator[Row]:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def row_reader(self, sheet: str) -> "SheetRows | None":
+        """A reader of the sheet's rows that can start at any row cheaply (the sheet is in memory),
+        or None when this reader streams the file (openpyxl) or the sheet is empty."""
+        return None
+
     def close(self) -> None:
         pass
 
@@ -104,6 +110,7 @@ class CalamineWorkbook(Workbook):
                 f"is not a readable workbook ({_first_line(exc)})", file=display_name,
                 hint="try --reader openpyxl, or open and re-save it in Excel",
             ) from None
+        self._parsed: dict = {}
         self._sheets = [
             meta.name for meta in self._book.sheets_metadata
             if meta.typ == pc.SheetTypeEnum.WorkSheet
@@ -114,24 +121,72 @@ class CalamineWorkbook(Workbook):
         return list(self._sheets)
 
     def rows(self, sheet: str) -> Iterator[Row]:
+        reader = self.row_reader(sheet)
+        return reader.rows() if reader is not None else iter(())
+
+    def row_reader(self, sheet: str) -> "SheetRows | None":
+        """The sheet's rows from any row on; the sheet is parsed once and kept in memory."""
         pc = self._pc
-        try:
-            data = self._book.get_sheet_by_name(sheet)
-        except (pc.CalamineError, pc.XmlError, pc.ZipError, ValueError) as exc:
-            raise UnreadableFile(
-                f"cannot read the sheet ({_first_line(exc)})", file=self.display_name, sheet=sheet,
-                hint="try --reader openpyxl, or open and re-save it in Excel",
-            ) from None
+        data = self._parsed.get(sheet)
+        if data is None:
+            try:
+                data = self._book.get_sheet_by_name(sheet)
+            except (pc.CalamineError, pc.XmlError, pc.ZipError, ValueError) as exc:
+                raise UnreadableFile(
+                    f"cannot read the sheet ({_first_line(exc)})", file=self.display_name, sheet=sheet,
+                    hint="try --reader openpyxl, or open and re-save it in Excel",
+                ) from None
+            self._parsed = {sheet: data}  # one sheet at a time: a big one is most of the memory
         if data.start is None:
-            return
+            return None
+        return SheetRows(data)
+
+    def close(self) -> None:
+        try:
+            self._book.close()
+        except Exception:  # pragma: no cover - closing a closed book
+            pass
+
+
+class SheetRows:
+    """Rows of a sheet that calamine has parsed, read forward from any row (see Workbook.row_reader)."""
+
+    def __init__(self, data):
+        self._data = data
+        self._raw = data.iter_rows()
+        self._next = 1  # the row number next(self._raw) gives
         # iter_rows() starts at row 1 but at the first used column: put the columns back.
-        pad = [None] * data.start[1]
+        self._pad = [None] * data.start[1]
+
+    @property
+    def last_row(self) -> int:
+        return self._data.end[0] + 1
+
+    def rows(self) -> Iterator[Row]:
+        """The remaining rows, as ``(row number, values)``."""
+        return self._convert(self._raw)
+
+    def between(self, first: int, last: int) -> list[Row]:
+        """Rows ``first`` to ``last`` (a later call must start after ``last``)."""
+        if first < self._next:
+            raise ValueError(f"row {first} was read already")
+        skip = first - self._next
+        if skip:
+            next(itertools.islice(self._raw, skip - 1, None), None)  # unconverted: cheap
+            self._next = first
+        return list(self._convert(itertools.islice(self._raw, last - first + 1)))
+
+    def _convert(self, raw_rows) -> Iterator[Row]:
+        pad = self._pad
+        datetime_class = dt.datetime
         # calamine gives "" for empty cells, floats for numbers and date/datetime for date cells;
         # error cells arrive as "" too, which is why validate sends workbooks with errors to openpyxl.
-        for index, raw in enumerate(data.iter_rows(), start=1):
+        for raw in raw_rows:
+            index = self._next
+            self._next = index + 1
             values = [
                 None if v == "" else (int(v) if v.__class__ is float and v.is_integer() and -2**53 < v < 2**53 else
-                                      (normalise(v) if v.__class__ is dt.datetime else v))
+                                      (normalise(v) if v.__class__ is datetime_class else v))
                 for v in raw
             ]
             if pad and values:
@@ -140,12 +195,6 @@ class CalamineWorkbook(Workbook):
             while end and values[end - 1] is None:
                 end -= 1
             yield index, tuple(values[:end])
-
-    def close(self) -> None:
-        try:
-            self._book.close()
-        except Exception:  # pragma: no cover - closing a closed book
-            pass
 
 
 class OpenpyxlWorkbook(Workbook):

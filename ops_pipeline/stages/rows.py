@@ -1,30 +1,33 @@
 """Judging data rows for validate: each row becomes a verdict (blank, skipped, valid, rejected).
 
-The verdicts are computed in order by a :class:`RowJudge`. Large sheets hand the judging to two
-worker processes after the first rows, so that all cores work while this process reads the
-workbook and writes the results. The workers are forked from the judge, so they inherit what it
-has learned (memoised cells, the keys seen so far); a key that must be unique across rows (a
-budget id) and that a worker could not know about is settled here: the row is judged again in
-this process, in order, with every key seen so far. The output is byte for byte the same as
-judging everything here (tested).
+A :class:`RowJudge` judges rows in order and :func:`judge_into` files the verdicts. A large sheet
+that the reader holds in memory (calamine) is judged in chunks of rows by two worker processes,
+forked once the sheet is parsed so that they read its rows themselves: this process only writes
+what they return, in order. A worker knows the unique keys (budget ids) seen before it was forked
+and in its own chunk, not those of the chunks other workers judged: a chunk that repeats one of
+them, or that runs past a size limit counted over the whole sheet, is judged again here, in order,
+with everything before it known. The output is byte for byte that of judging every row here
+(tested).
 """
 from __future__ import annotations
 
 import multiprocessing
 from collections import deque
 from concurrent.futures import ProcessPoolExecutor
-from typing import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Iterable
 
 import orjson
 
 from ..errors import LimitExceeded
 from ..findings import ERROR, column_letter, make_finding
 
-#: Rows judged here before the workers take over (small files never start a process).
-SEQUENTIAL_ROWS = 5_000
+#: Sheets with fewer data rows are judged here (starting a process costs more than it saves).
+PARALLEL_MIN_ROWS = 5_000
 WORKERS = 2
-BATCH = 2_000
-IN_FLIGHT = 6
+CHUNK_ROWS = 10_000
+#: Chunks judged or waiting to be written at once (bounds the memory they hold).
+IN_FLIGHT = 4
 
 _DUMP_OPTIONS = orjson.OPT_APPEND_NEWLINE | orjson.OPT_NON_STR_KEYS
 
@@ -45,6 +48,7 @@ class RowJudge:
         self.state = {"date1904": date1904}
         self.max_chars = max_chars
         self.display_name = display_name
+        self.quick = dataset.quick_check(table, self.state, max_chars)
 
     def judge(self, row_number: int, values: tuple) -> tuple:
         """``("blank",)``, ``("skip", reason)``, or ``(kind, record_line, finding_lines, codes, keys)``
@@ -53,6 +57,10 @@ class RowJudge:
         if not values:
             return ("blank",)
         dataset = self.dataset
+        if self.quick is not None:
+            parsed = self.quick(values, row_number)
+            if parsed is not None:
+                return ("valid", _dump({"row": row_number, "values": parsed}), (), (), dataset.row_keys(parsed))
         mapped = dataset.row_values(self.table, values)
         for text in mapped.values():
             if text.__class__ is str and len(text) > self.max_chars:
@@ -84,82 +92,148 @@ class RowJudge:
         return ("valid", _dump({"row": row_number, "values": parsed}), lines, codes, keys)
 
 
-def judge_rows(judge: RowJudge, rows: Iterable[tuple[int, tuple]], *, parallel: bool = True,
-               sequential_rows: int | None = None) -> Iterator[tuple[int, tuple]]:
-    """Yield ``(row_number, verdict)`` for every row, in order."""
-    if sequential_rows is None:
-        sequential_rows = SEQUENTIAL_ROWS
-    rows = iter(rows)
-    for count, (row_number, values) in enumerate(rows, start=1):
-        yield row_number, judge.judge(row_number, values)
-        if parallel and count >= sequential_rows:
-            break
-    else:
-        return
-    yield from _judge_in_worker(judge, rows)
+@dataclass
+class Outputs:
+    """Where verdicts go: the stage's JSON Lines writers, or a chunk's lists (anything with
+    ``write_line``), with the counts of rows and of rows per finding code."""
+
+    valid: object
+    rejected: object
+    skipped: object
+    findings: object
+    counts: dict = field(default_factory=lambda: {"valid": 0, "rejected": 0, "skipped": 0})
+    by_code: dict = field(default_factory=dict)
+    #: blank rows not yet filed: they are data rows (skipped) only when a row follows them
+    blanks: list = field(default_factory=list)
+    #: (key, row) of the rows' unique keys, collected for a chunk's caller to check (when a list)
+    keys: list | None = None
 
 
-# -- the worker ----------------------------------------------------------------------------------
+def judge_into(judge: RowJudge, rows: Iterable[tuple[int, tuple]], out: Outputs) -> None:
+    """Judge rows in order and file each verdict in ``out``."""
+    counts, by_code, blanks, keys = out.counts, out.by_code, out.blanks, out.keys
+    for row_number, values in rows:
+        verdict = judge.judge(row_number, values)
+        kind = verdict[0]
+        if kind == "blank":
+            blanks.append(row_number)
+            continue
+        if blanks:
+            for blank in blanks:
+                out.skipped.write_line(_dump({"row": blank, "reason": "blank row"}))
+            counts["skipped"] += len(blanks)
+            blanks.clear()
+        if kind == "skip":
+            out.skipped.write_line(_dump({"row": row_number, "reason": verdict[1]}))
+            counts["skipped"] += 1
+            continue
+        _, line, finding_lines, codes, row_keys = verdict
+        for finding_line in finding_lines:
+            out.findings.write_line(finding_line)
+        for code in codes:
+            by_code[code] = by_code.get(code, 0) + 1
+        if row_keys and keys is not None:
+            keys.extend((key, row_number) for key in row_keys)
+        if kind == "rejected":
+            out.rejected.write_line(line)
+            counts["rejected"] += 1
+        else:
+            out.valid.write_line(line)
+            counts["valid"] += 1
 
-_worker_judge: RowJudge | None = None
+
+# -- chunks judged by worker processes ----------------------------------------------------------
+
+class _Lines(list):
+    write_line = list.append
 
 
-def _adopt(judge: RowJudge) -> None:
-    global _worker_judge
-    _worker_judge = judge
+@dataclass
+class Chunk:
+    first: int
+    last: int
+    out: Outputs
+    cells: int = 0
+    #: why the chunk must be judged again here (a limit was hit...), or None
+    redo: str | None = None
 
 
-def _judge_batch(batch: list) -> list:
-    judge = _worker_judge
-    out = []
-    for row_number, values in batch:
-        try:
-            out.append((row_number, judge.judge(row_number, values)))
-        except LimitExceeded as error:  # keyword-only fields do not survive pickling: send them
-            out.append((row_number, ("limit", error.message, error.as_dict())))
-            break
-    return out
+def judge_in_chunks(judge: RowJudge, row_reader, first: int, last: int, out: Outputs, check_size) -> None:
+    """Judge rows ``first`` to ``last`` in chunks in worker processes; file the verdicts in ``out``.
 
-
-def _judge_in_worker(judge: RowJudge, rows: Iterator) -> Iterator[tuple[int, tuple]]:
-    # fork: each worker starts as a copy of this process, judge state included, with no pickling.
-    context = multiprocessing.get_context("fork")
-    pending: deque = deque()
+    ``row_reader()`` gives a new reader of the sheet's rows (see Workbook.row_reader);
+    ``check_size(rows, cells_before)`` checks rows against the size limits, counting cells on from
+    ``cells_before``: it raises :class:`LimitExceeded` past one, else returns the cells counted.
+    """
     seen = judge.state.setdefault("seen", {})
+    cells = 0
+    pending: deque = deque()
+    context = multiprocessing.get_context("fork")  # each worker starts as a copy of this process
     with ProcessPoolExecutor(max_workers=WORKERS, mp_context=context, initializer=_adopt,
-                             initargs=(judge,)) as pool:
+                             initargs=(judge, row_reader, check_size)) as pool:
         try:
-            batch = []
-            for item in rows:
-                batch.append(item)
-                if len(batch) >= BATCH:
-                    pending.append((pool.submit(_judge_batch, batch), batch))
-                    batch = []
-                    while len(pending) >= IN_FLIGHT:
-                        yield from _settle(*pending.popleft(), judge, seen)
-            if batch:
-                pending.append((pool.submit(_judge_batch, batch), batch))
+            for start in range(first, last + 1, CHUNK_ROWS):
+                pending.append(pool.submit(_judge_chunk, start, min(start + CHUNK_ROWS - 1, last)))
+                while len(pending) >= IN_FLIGHT:
+                    cells = _file_chunk(pending.popleft().result(), judge, row_reader, check_size, out, seen, cells)
             while pending:
-                yield from _settle(*pending.popleft(), judge, seen)
+                cells = _file_chunk(pending.popleft().result(), judge, row_reader, check_size, out, seen, cells)
         finally:
-            for future, _ in pending:
+            for future in pending:
                 future.cancel()
 
 
-def _settle(future, batch: list, judge: RowJudge, seen: dict) -> Iterator[tuple[int, tuple]]:
-    """A worker's verdicts, in order, with unique keys checked against every row before them."""
-    results = future.result()
-    for (row_number, verdict), (_, values) in zip(results, batch):
-        if verdict[0] == "limit":
-            info = verdict[2]
-            raise LimitExceeded(verdict[1], file=info.get("file"), sheet=info.get("sheet"), row=info.get("row"),
-                                hint=info.get("hint"))
-        if len(verdict) == 5 and verdict[4]:
-            if any(key in seen for key in verdict[4]):
-                # A repeat, perhaps of a row the worker never saw: judge it here, where every key
-                # before it is known (judge() records nothing new for a repeated key).
-                verdict = judge.judge(row_number, values)
-            else:
-                for key in verdict[4]:
-                    seen[key] = row_number
-        yield row_number, verdict
+def _file_chunk(chunk: Chunk, judge: RowJudge, row_reader, check_size, out: Outputs, seen: dict,
+                cells: int) -> int:
+    """File a worker's chunk in ``out``; returns the cells counted so far."""
+    theirs = chunk.out
+    redo = chunk.redo is not None or any(key in seen for key, _ in theirs.keys)
+    if not redo:
+        try:
+            check_size((), cells + chunk.cells)  # the cell limit counts over the whole sheet
+        except LimitExceeded:
+            redo = True
+    if redo:
+        # Judge it again here, where every row before it is known: the same verdicts, or the
+        # duplicate or the limit found at its row.
+        rows = row_reader().between(chunk.first, chunk.last)
+        cells = check_size(rows, cells)
+        judge_into(judge, rows, out)
+        return cells
+    if out.blanks and (theirs.valid or theirs.rejected or theirs.skipped):
+        # blank rows before this chunk, which has rows after them: they are data rows
+        out.skipped.write_lines([_dump({"row": blank, "reason": "blank row"}) for blank in out.blanks])
+        out.counts["skipped"] += len(out.blanks)
+        out.blanks.clear()
+    for name in ("valid", "rejected", "skipped", "findings"):
+        getattr(out, name).write_lines(getattr(theirs, name))
+    for name, count in theirs.counts.items():
+        out.counts[name] += count
+    for code, count in theirs.by_code.items():
+        out.by_code[code] = out.by_code.get(code, 0) + count
+    out.blanks.extend(theirs.blanks)
+    for key, row in theirs.keys:
+        seen.setdefault(key, row)
+    return cells + chunk.cells
+
+
+_worker: dict = {}
+
+
+def _adopt(judge: RowJudge, row_reader, check_size) -> None:
+    _worker.update(judge=judge, row_reader=row_reader, check_size=check_size, reader=None)
+
+
+def _judge_chunk(first: int, last: int) -> Chunk:
+    # A worker's chunks come in order: its reader goes on from where the last one ended.
+    reader = _worker["reader"]
+    if reader is None:
+        reader = _worker["reader"] = _worker["row_reader"]()
+    rows = reader.between(first, last)
+    chunk = Chunk(first, last, Outputs(_Lines(), _Lines(), _Lines(), _Lines(), keys=[]))
+    try:
+        chunk.cells = _worker["check_size"](rows, 0)
+        judge_into(_worker["judge"], rows, chunk.out)
+    except LimitExceeded as exc:
+        chunk.redo = exc.message
+    return chunk

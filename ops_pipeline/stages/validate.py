@@ -18,7 +18,8 @@ from ..readers.workbook import Workbook, open_workbook
 from ..rundir import RunDir, write_json, write_jsonl
 from . import recorded
 from .fetch import source_file
-from .rows import RowJudge, judge_rows
+from . import rows as row_judging
+from .rows import Outputs, RowJudge, judge_in_chunks, judge_into
 
 VALID, REJECTED, SKIPPED, FINDINGS, SUMMARY = (
     "valid_rows.jsonl", "rejected.jsonl", "skipped.jsonl", "findings.jsonl", "summary.json",
@@ -202,48 +203,49 @@ def _check_rows(dataset, table, rows, workbook, limits, counts, by_code,
                 valid, rejected, skipped, findings, parallel=True) -> None:
     judge = RowJudge(dataset, table, date1904=workbook.date1904, display_name=workbook.display_name,
                      max_chars=getattr(limits, "max_cell_chars", None) or 32_767)
-    blank_run: list[int] = []  # blank rows are data rows only when something follows them
-    for row_number, verdict in judge_rows(judge, _within_limits(rows, table, workbook, limits), parallel=parallel):
-        kind = verdict[0]
-        if kind == "blank":
-            blank_run.append(row_number)
-            continue
-        for blank in blank_run:
-            skipped.write({"row": blank, "reason": "blank row"})
-        counts["skipped"] += len(blank_run)
-        blank_run.clear()
-        if kind == "skip":
-            skipped.write({"row": row_number, "reason": verdict[1]})
-            counts["skipped"] += 1
-            continue
-        _, line, finding_lines, codes, _keys = verdict
-        for finding_line in finding_lines:
-            findings.write_line(finding_line)
-        for code in codes:
-            by_code[code] = by_code.get(code, 0) + 1
-        if kind == "rejected":
-            rejected.write_line(line)
-            counts["rejected"] += 1
-        else:
-            valid.write_line(line)
-            counts["valid"] += 1
+    out = Outputs(valid, rejected, skipped, findings, counts=counts, by_code=by_code)
+    size = _SizeLimits(table, workbook, limits)
+    reader = workbook.row_reader(table.sheet) if parallel else None
+    first = table.header_row + 1
+    if reader is not None and reader.last_row - first + 1 >= row_judging.PARALLEL_MIN_ROWS:
+        judge_in_chunks(judge, lambda: workbook.row_reader(table.sheet), first, reader.last_row, out, size.check)
+    else:
+        judge_into(judge, size.within(rows), out)
 
 
-def _within_limits(rows, table, workbook, limits):
-    """The rows, refusing a sheet over the row, column or cell limits as soon as it shows."""
-    sheet = table.sheet
-    max_rows = getattr(limits, "max_rows", None) or 1_048_576
-    max_columns = getattr(limits, "max_columns", None) or 16_384
-    max_cells = getattr(limits, "max_cells", None) or 50_000_000
-    cells = 0
-    for row_number, values in rows:
-        cells += len(values)
-        if len(values) > max_columns or cells > max_cells:
-            _raise_size_limit(values, cells, max_columns, max_cells, workbook, sheet, row_number)
-        if row_number > max_rows:
-            raise LimitExceeded(f"has more than {max_rows:,} rows", file=workbook.display_name, sheet=sheet,
-                                hint="raise OPS_PIPELINE_MAX_ROWS if the file is genuine")
-        yield row_number, values
+class _SizeLimits:
+    """The row, column and cell limits of a sheet, refused as soon as a row shows them."""
+
+    def __init__(self, table, workbook, limits):
+        self.sheet = table.sheet
+        self.workbook = workbook
+        self.max_rows = getattr(limits, "max_rows", None) or 1_048_576
+        self.max_columns = getattr(limits, "max_columns", None) or 16_384
+        self.max_cells = getattr(limits, "max_cells", None) or 50_000_000
+
+    def within(self, rows):
+        """The rows, checked one by one."""
+        cells = 0
+        check = self.check
+        for row in rows:
+            cells = check((row,), cells)
+            yield row
+
+    def check(self, rows, cells: int) -> int:
+        """Check rows, counting cells on from ``cells`` (trailing empty cells are not counted);
+        returns the count."""
+        for row_number, values in rows:
+            cells += len(values)
+            if len(values) > self.max_columns or cells > self.max_cells:
+                _raise_size_limit(values, cells, self.max_columns, self.max_cells, self.workbook, self.sheet,
+                                  row_number)
+            if row_number > self.max_rows:
+                raise LimitExceeded(f"has more than {self.max_rows:,} rows", file=self.workbook.display_name,
+                                    sheet=self.sheet, hint="raise OPS_PIPELINE_MAX_ROWS if the file is genuine")
+        if cells > self.max_cells:
+            raise LimitExceeded(f"has more than {self.max_cells:,} cells", file=self.workbook.display_name,
+                                sheet=self.sheet, hint="raise OPS_PIPELINE_MAX_CELLS if the file is genuine")
+        return cells
 
 
 def _raise_size_limit(values, cells, max_columns, max_cells, workbook, sheet, row_number) -> None:
