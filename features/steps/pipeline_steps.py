@@ -275,3 +275,15 @@ def step_validation_counts(context, valid, rejected):
 def step_accept_rejects(context, count):
     summary = transform(context.run, accept_rejects=True)
     assert summary["counts"]["budget_line_item"] == count, summary["counts"]
+
+
+@then("the report asks these questions:")
+def step_questions(context):
+    found = [{"code": q["code"], "row": str(q.get("row") or ""), "question": q["question"]}
+             for q in context.report["questions"]]
+    assert found == _rows(context.table), found
+
+
+@then("the report asks no questions")
+def step_no_questions(context):
+    assert context.report["questions"] == [], context.report["questions"]

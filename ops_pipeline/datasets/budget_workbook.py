@@ -455,6 +455,7 @@ class _BudgetTransform:
         self.counts = {"budget_line_item": 0}
         self._title_keys: dict = {}
         self._agreement_keys: dict = {}
+        self._asked = 0  # questions raised, also past the 200 kept
 
     def result(self) -> TransformResult:
         return TransformResult(entities=self._entities(), summary=self._summary)
@@ -462,10 +463,7 @@ class _BudgetTransform:
     def _entities(self) -> Iterator[dict]:
         # Budget lines stream out first (the caller files each kind separately); the entities they
         # refer to are complete once every row has been seen.
-        for record in self.rows:
-            line = self._row(record["row"], record["values"])
-            if line:
-                yield line
+        yield from self._lines()
         for project in self.projects.values():
             yield {
                 "entity": "project",
@@ -492,17 +490,83 @@ class _BudgetTransform:
                 "lineage": {"file": self.file, "sheet": self.sheet, "rows": row_ranges(agreement["rows"])},
             }
 
-    def _row(self, row: int, values: dict) -> dict:
+    def _lines(self) -> Iterator[dict]:
+        """One budget line per row. The project, CAN and agreement of a row are related to it by
+        _relate(); a row repeating the project, CAN and agreement cells of an earlier row that
+        raised no question relates to the same ones, which is most rows and is done inline."""
+        related: dict[tuple, tuple] = {}
+        fiscal_years: dict[str, int] = {}
+        file, sheet = self.file, self.sheet
+        opre_rows, project_portfolios = self.opre_rows, self.project_portfolios
+        count = 0
+        for record in self.rows:
+            row = record["row"]
+            values = record["values"]
+            get = values.get
+            cells = (get("project_title"), values["can_number"], get("can_description"), get("agreement_name"),
+                     get("agreement_type"))
+            relation = related.get(cells)
+            if relation is None:
+                asked = self._asked
+                relation = self._relate(values, row)
+                if self._asked == asked and len(related) < 65536:
+                    related[cells] = relation
+            else:
+                project_title, project_rows, opre, can, links, agreement_rows = relation
+                if project_rows is not None:
+                    project_rows.append(row)
+                elif opre:
+                    opre_rows.append(row)
+                can["rows"].append(row)
+                if project_title and can["portfolio"]:
+                    project_portfolios[project_title].add(can["portfolio"])
+                if agreement_rows is not None:
+                    agreement_rows.append(row)
+            count += 1
+            date_needed = get("date_needed")
+            if date_needed:
+                year = fiscal_years.get(date_needed)
+                if year is None:
+                    year = fiscal_years[date_needed] = fiscal_year(dt.date.fromisoformat(date_needed))
+            else:
+                year = None
+            budget_id = get("budget_id")
+            yield {
+                "entity": "budget_line_item",
+                "key": {"id": budget_id} if budget_id is not None else None,
+                "values": {
+                    "line_description": get("line_description"),
+                    "comments": get("comments"),
+                    "amount": values["amount"],
+                    "proc_shop_fee_amount": get("proc_fee_amount"),
+                    "date_needed": date_needed,
+                    "fiscal_year": year,
+                    "status": values["status"],
+                },
+                "links": relation[4],
+                "lineage": {"file": file, "sheet": sheet, "rows": str(row)},
+            }
+        self.counts["budget_line_item"] += count
+
+    def _relate(self, values: dict, row: int) -> tuple:
+        """Find or make the row's project, CAN and agreement, and add the row to each.
+
+        Returns (project title, the project's rows or None, whether the title is OPRE, the CAN,
+        the budget line's links, the agreement's rows or None).
+        """
         title = values.get("project_title")
-        project_title = None
+        project_title = project_rows = None
+        opre = False
         key = self._title_keys.get(title) if title else None
         if key is None and title:
             key = self._title_keys[title] = title_key(title) if is_project_title(title) else ""
         if key:
             project = self.projects.setdefault(key, {"title": " ".join(title.split()), "rows": []})
-            project["rows"].append(row)
+            project_rows = project["rows"]
+            project_rows.append(row)
             project_title = project["title"]
         elif title and title_key(title) == "opre":
+            opre = True
             self.opre_rows.append(row)
 
         number = values["can_number"]
@@ -512,6 +576,7 @@ class _BudgetTransform:
             portfolio = portfolio_for(description)
             can = self.cans[number] = {
                 "number": number, "description": description, "portfolio": portfolio, "rows": [],
+                "link": {"number": number},
             }
         elif description and can["description"] and description != can["description"]:
             self._question("can-description-conflict", f"CAN {number} has descriptions "
@@ -521,25 +586,9 @@ class _BudgetTransform:
         can["rows"].append(row)
         if project_title and can["portfolio"]:
             self.project_portfolios[project_title].add(can["portfolio"])
-        agreement_link = self._agreement_row(values, project_title, row)
-
-        self.counts["budget_line_item"] += 1
-        date_needed = values.get("date_needed")
-        return {
-            "entity": "budget_line_item",
-            "key": {"id": values["budget_id"]} if values.get("budget_id") is not None else None,
-            "values": {
-                "line_description": values.get("line_description"),
-                "comments": values.get("comments"),
-                "amount": values["amount"],
-                "proc_shop_fee_amount": values.get("proc_fee_amount"),
-                "date_needed": date_needed,
-                "fiscal_year": fiscal_year(dt.date.fromisoformat(date_needed)) if date_needed else None,
-                "status": values["status"],
-            },
-            "links": {"can": {"number": number}, "agreement": agreement_link},
-            "lineage": {"file": self.file, "sheet": self.sheet, "rows": str(row)},
-        }
+        agreement = self._agreement_row(values, project_title, row)
+        links = {"can": can["link"], "agreement": agreement["link"] if agreement else None}
+        return project_title, project_rows, opre, can, links, agreement["rows"] if agreement else None
 
     def _agreement_row(self, values: dict, project_title: str | None, row: int) -> dict | None:
         raw = values.get("agreement_name")
@@ -558,6 +607,7 @@ class _BudgetTransform:
             agreement = self.agreements[key] = {
                 "name": name, "agreement_type": values["agreement_type"],
                 "project": project_title, "rows": [],
+                "link": {"name": name, "agreement_type": values["agreement_type"]},
             }
         elif project_title and agreement["project"] and project_title != agreement["project"]:
             self._question("agreement-in-several-projects",
@@ -566,9 +616,10 @@ class _BudgetTransform:
         elif project_title and not agreement["project"]:
             agreement["project"] = project_title
         agreement["rows"].append(row)
-        return {"name": agreement["name"], "agreement_type": agreement["agreement_type"]}
+        return agreement
 
     def _question(self, code: str, text: str, row: int) -> None:
+        self._asked += 1
         if len(self.questions) < 200:
             self.questions.append({"code": code, "question": text, "row": row})
 
