@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ops_pipeline.rules import RuleViolation
-from ops_pipeline.rules.money import MAX_AMOUNT, parse_amount
+from ops_pipeline.rules.money import MAX_AMOUNT, parse_amount, plain_amount_text
 
 
 @pytest.mark.parametrize("cell, expected", [
@@ -78,3 +78,33 @@ def test_thousands_groups_must_have_three_digits(groups, bad_width):
 
 def test_largest_amount_is_accepted():
     assert parse_amount(str(MAX_AMOUNT)) == MAX_AMOUNT
+
+
+def _parsed_text(text):
+    try:
+        return str(parse_amount(text))
+    except RuleViolation:
+        return None
+
+
+amount_texts = st.one_of(
+    st.integers(min_value=0, max_value=10**12 + 5).map(lambda cents: f"{cents // 100:,}.{cents % 100:02d}"),
+    st.integers(min_value=0, max_value=10**12 + 5).map(lambda cents: f"$ {cents // 100:,}.{cents % 100:02d}"),
+    st.integers(min_value=0, max_value=10**12 + 5).map(lambda cents: f"${cents // 100}.{cents % 100:02d}"),
+    st.text(alphabet="$ 0123456789,.-()", max_size=16),
+)
+
+
+@given(amount_texts)
+def test_the_shortcut_for_plain_amount_text_agrees_with_the_parser(text):
+    """validate's fast path reads '$ 1,234.56' without the parser: the same amount, or no answer."""
+    plain = plain_amount_text(text)
+    assert plain is None or plain == _parsed_text(text)
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("$ 1,234.56", "1234.56"), ("1234.56", "1234.56"), ("$0.05", "0.05"), ("9,999,999,999.99", "9999999999.99"),
+    ("10,000,000,000.00", None), ("01.00", None), ("$  1.00", None), ("1,23.00", None), ("1.5", None),
+])
+def test_the_shortcut_takes_only_the_plainest_forms(text, expected):
+    assert plain_amount_text(text) == expected

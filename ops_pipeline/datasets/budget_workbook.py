@@ -21,7 +21,7 @@ from ..rules.budget import (
 from ..rules.can import PLACEHOLDER_CAN, parse_can
 from ..rules.codes import parse_agreement_type, parse_budget_id, parse_status
 from ..rules.dates import fiscal_year, parse_date
-from ..rules.money import parse_amount
+from ..rules.money import parse_amount, plain_amount_text
 from ..rules.portfolios import portfolio_for
 from .base import Column, Dataset, Problem, TransformResult, register, row_ranges
 
@@ -249,7 +249,7 @@ class BudgetWorkbook(Dataset):
         date1904 = state.get("date1904", False)
         date_memo = self._date_memo
         money = _quick_money
-        date_class, str_class, int_class = dt.date, str, int
+        date_class, str_class, int_class, float_class = dt.date, str, int, float
         limit_desc = min(MAX_LENGTH["line_description"], max_chars)
         limit_comments = min(MAX_LENGTH["comments"], max_chars)
         combo_of = self._combo
@@ -321,14 +321,23 @@ class BudgetWorkbook(Dataset):
                 return None
 
             raw = values[i_amount]
-            amount = money(raw)
-            if amount is None:
-                if raw.__class__ is not str_class or len(raw) > max_chars:
+            if raw.__class__ is float_class and -1e10 < raw < 1e10:
+                amount = "%.2f" % raw
+                if float(amount) != raw:  # more than two places: the full path says so
                     return None
-                try:
-                    amount = str(parse_amount(raw))
-                except RuleViolation:
-                    return None
+                if amount == "-0.00":
+                    amount = "0.00"
+            else:
+                amount = money(raw)
+                if amount is None:
+                    if raw.__class__ is not str_class or len(raw) > max_chars:
+                        return None
+                    amount = plain_amount_text(raw)
+                    if amount is None:
+                        try:
+                            amount = str(parse_amount(raw))
+                        except RuleViolation:
+                            return None
             raw = values[i_fee]
             if raw is None:
                 fee = None
@@ -337,10 +346,12 @@ class BudgetWorkbook(Dataset):
                 if fee is None:
                     if raw.__class__ is not str_class or len(raw) > max_chars:
                         return None
-                    try:
-                        fee = str(parse_amount(raw))
-                    except RuleViolation:
-                        return None
+                    fee = plain_amount_text(raw)
+                    if fee is None:
+                        try:
+                            fee = str(parse_amount(raw))
+                        except RuleViolation:
+                            return None
 
             if budget_id is not None:
                 seen[("budget_id", budget_id)] = row_number

@@ -53,6 +53,19 @@ def parse_amount(value: object) -> Decimal:
     return amount
 
 
+_PLAIN_TEXT = re.compile(r"\$? ?([1-9]\d{0,2}(?:,\d{3})*|[1-9]\d*|0)\.(\d\d)")
+
+
+def plain_amount_text(text: str) -> str | None:
+    """The usual amount text (``1234.56``, ``$ 1,234.56``) as parse_amount would give it, as text;
+    None for any other form, which parse_amount then reads or refuses."""
+    match = _PLAIN_TEXT.fullmatch(text)
+    if match is None:
+        return None
+    digits = match[1].replace(",", "")
+    return f"{digits}.{match[2]}" if len(digits) <= 10 else None
+
+
 def _parse_text(text: str) -> Decimal:
     raw = " ".join(text.split())
     negative = False

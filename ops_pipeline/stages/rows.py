@@ -11,6 +11,7 @@ with everything before it known. The output is byte for byte that of judging eve
 """
 from __future__ import annotations
 
+import itertools
 import multiprocessing
 from collections import deque
 from concurrent.futures import ProcessPoolExecutor
@@ -54,13 +55,17 @@ class RowJudge:
         """``("blank",)``, ``("skip", reason)``, or ``(kind, record_line, finding_lines, codes, keys)``
         where kind is ``valid`` or ``rejected``, lines are JSON Lines bytes, codes the findings'
         codes and keys the row's values that must be unique in the file."""
+        if values and self.quick is not None:
+            parsed = self.quick(values, row_number)
+            if parsed is not None:
+                return ("valid", _dump({"row": row_number, "values": parsed}), (), (), self.dataset.row_keys(parsed))
+        return self.judge_fully(row_number, values)
+
+    def judge_fully(self, row_number: int, values: tuple) -> tuple:
+        """:meth:`judge` without the dataset's fast path."""
         if not values:
             return ("blank",)
         dataset = self.dataset
-        if self.quick is not None:
-            parsed = self.quick(values, row_number)
-            if parsed is not None:
-                return ("valid", _dump({"row": row_number, "values": parsed}), (), (), dataset.row_keys(parsed))
         mapped = dataset.row_values(self.table, values)
         for text in mapped.values():
             if text.__class__ is str and len(text) > self.max_chars:
@@ -110,42 +115,67 @@ class Outputs:
 
 
 def judge_into(judge: RowJudge, rows: Iterable[tuple[int, tuple]], out: Outputs) -> None:
-    """Judge rows in order and file each verdict in ``out``."""
+    """Judge rows in order and file each verdict in ``out``.
+
+    The unique keys of rows that take the dataset's fast path are in ``judge.state["seen"]``;
+    ``out.keys`` (when a list) collects those of the other rows.
+    """
     counts, by_code, blanks, keys = out.counts, out.by_code, out.blanks, out.keys
-    for row_number, values in rows:
-        verdict = judge.judge(row_number, values)
-        kind = verdict[0]
-        if kind == "blank":
-            blanks.append(row_number)
-            continue
-        if blanks:
-            for blank in blanks:
-                out.skipped.write_line(_dump({"row": blank, "reason": "blank row"}))
-            counts["skipped"] += len(blanks)
-            blanks.clear()
-        if kind == "skip":
-            out.skipped.write_line(_dump({"row": row_number, "reason": verdict[1]}))
-            counts["skipped"] += 1
-            continue
-        _, line, finding_lines, codes, row_keys = verdict
-        for finding_line in finding_lines:
-            out.findings.write_line(finding_line)
-        for code in codes:
-            by_code[code] = by_code.get(code, 0) + 1
-        if row_keys and keys is not None:
-            keys.extend((key, row_number) for key in row_keys)
-        if kind == "rejected":
-            out.rejected.write_line(line)
-            counts["rejected"] += 1
-        else:
-            out.valid.write_line(line)
-            counts["valid"] += 1
+    quick = judge.quick
+    write_valid = out.valid.write_line
+    dumps, options = orjson.dumps, _DUMP_OPTIONS
+    plain = 0  # valid rows of the fast path
+    try:
+        for row_number, values in rows:
+            if quick is not None and values:
+                parsed = quick(values, row_number)
+                if parsed is not None:
+                    if blanks:
+                        _file_blanks(out)
+                    write_valid(dumps({"row": row_number, "values": parsed}, default=str, option=options))
+                    plain += 1
+                    continue
+            verdict = judge.judge_fully(row_number, values)
+            kind = verdict[0]
+            if kind == "blank":
+                blanks.append(row_number)
+                continue
+            if blanks:
+                _file_blanks(out)
+            if kind == "skip":
+                out.skipped.write_line(_dump({"row": row_number, "reason": verdict[1]}))
+                counts["skipped"] += 1
+                continue
+            _, line, finding_lines, codes, row_keys = verdict
+            for finding_line in finding_lines:
+                out.findings.write_line(finding_line)
+            for code in codes:
+                by_code[code] = by_code.get(code, 0) + 1
+            if row_keys and keys is not None:
+                for key in row_keys:
+                    keys.append((key, row_number))
+            if kind == "rejected":
+                out.rejected.write_line(line)
+                counts["rejected"] += 1
+            else:
+                write_valid(line)
+                counts["valid"] += 1
+    finally:
+        counts["valid"] += plain
+
+
+def _file_blanks(out: Outputs) -> None:
+    """Blank rows followed by a row are data rows: skipped, and said so."""
+    out.skipped.write_lines([_dump({"row": blank, "reason": "blank row"}) for blank in out.blanks])
+    out.counts["skipped"] += len(out.blanks)
+    out.blanks.clear()
 
 
 # -- chunks judged by worker processes ----------------------------------------------------------
 
 class _Lines(list):
     write_line = list.append
+    write_lines = list.extend
 
 
 @dataclass
@@ -201,10 +231,7 @@ def _file_chunk(chunk: Chunk, judge: RowJudge, row_reader, check_size, out: Outp
         judge_into(judge, rows, out)
         return cells
     if out.blanks and (theirs.valid or theirs.rejected or theirs.skipped):
-        # blank rows before this chunk, which has rows after them: they are data rows
-        out.skipped.write_lines([_dump({"row": blank, "reason": "blank row"}) for blank in out.blanks])
-        out.counts["skipped"] += len(out.blanks)
-        out.blanks.clear()
+        _file_blanks(out)  # blank rows before this chunk, which has rows after them
     for name in ("valid", "rejected", "skipped", "findings"):
         getattr(out, name).write_lines(getattr(theirs, name))
     for name, count in theirs.counts.items():
@@ -230,10 +257,15 @@ def _judge_chunk(first: int, last: int) -> Chunk:
     if reader is None:
         reader = _worker["reader"] = _worker["row_reader"]()
     rows = reader.between(first, last)
+    judge = _worker["judge"]
     chunk = Chunk(first, last, Outputs(_Lines(), _Lines(), _Lines(), _Lines(), keys=[]))
+    seen = judge.state.setdefault("seen", {})
+    known = len(seen)
     try:
         chunk.cells = _worker["check_size"](rows, 0)
-        judge_into(_worker["judge"], rows, chunk.out)
+        judge_into(judge, rows, chunk.out)
     except LimitExceeded as exc:
         chunk.redo = exc.message
+    # the keys this chunk's rows met first (seen keeps its order), besides those judge_into listed
+    chunk.out.keys.extend(itertools.islice(seen.items(), known, None))
     return chunk
