@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import hashlib
+import itertools
 import json
 import os
 import secrets
@@ -133,6 +135,15 @@ class JsonLinesWriter:
         self._pending.append(orjson.dumps(record, default=_default, option=self._OPTIONS))
         self.count += 1
         if len(self._pending) >= 1024:
+            self.flush()
+
+    def write_all(self, records: Iterable[Any]) -> None:
+        """Write every record of an iterable (faster than write() one by one)."""
+        encode = functools.partial(orjson.dumps, default=_default, option=self._OPTIONS)
+        records = iter(records)
+        while block := list(map(encode, itertools.islice(records, 1024))):
+            self._pending.extend(block)
+            self.count += len(block)
             self.flush()
 
     def write_line(self, line: bytes) -> None:

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
+import operator
 
 from ..datasets.base import get_dataset
 from ..errors import DataInvalid
@@ -40,8 +42,8 @@ def transform(run: RunDir, *, accept_rejects: bool = False) -> dict:
                 kind: stack.enter_context(write_jsonl(out / entity_file(kind)))
                 for kind in dataset.entity_order
             }
-            for record in result.entities:
-                writers[record["entity"]].write(record)
+            for kind, records in itertools.groupby(result.entities, key=operator.itemgetter("entity")):
+                writers[kind].write_all(records)
         summary = result.summary()
         summary["accepted_rejects"] = rejected if accept_rejects else 0
         summary["entity_order"] = list(dataset.entity_order)
