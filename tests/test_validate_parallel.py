@@ -62,3 +62,19 @@ def test_a_limit_hit_in_the_worker_is_the_same_one_line_error(make_workbook, run
     assert caught.value.one_line() == (
         "validate: big.xlsx: All Budget - Cur!81: a cell holds more than 400 characters "
         "(hint: raise OPS_PIPELINE_MAX_CELL_CHARS if the file is genuine)")
+
+
+def test_blank_rows_across_chunk_edges_are_filed_as_in_one_process(make_workbook, runs_root, small_batches):
+    """Blank rows are data rows (skipped) only when a row follows them, whichever chunk it is in."""
+    lines = [good_row(budget_id=i, desc=f"line {i}") for i in range(1, 120)]
+    for index in [14, 15, 16, 17, 30] + list(range(40, 75)):  # over chunk edges; whole chunks blank
+        lines[index] = [None] * 11
+    lines[90] = good_row(budget_id=91, amount="234,1552,303.08")  # a rejected row in a later chunk
+    lines += [[None] * 11] * 20 + [good_row(budget_id=500)] + [[None] * 11] * 18  # blanks at the end
+    run = fetch(str(make_workbook(lines)), runs_root)
+    in_process = fetch(str(make_workbook(lines)), runs_root)
+    summary = validate(run, parallel=True)
+    assert summary == validate(in_process, parallel=False) | {"file": summary["file"]}
+    assert summary["rows"]["skipped"] == 5 + 35 + 20
+    for name in OUTPUTS:
+        assert (run.path / "validate" / name).read_bytes() == (in_process.path / "validate" / name).read_bytes()
