@@ -239,7 +239,7 @@ class BudgetWorkbook(Dataset):
         positions = table.positions
         fields = ("can", "project_title", "agreement_name", "agreement_type", "status",
                   "budget_id", "line_description", "comments", "date_needed", "amount", "proc_fee_amount")
-        width = max(positions.values()) + 2
+        width = max(positions[name] for name in fields if name in positions) + 2
         # A missing optional column reads as the empty cell past the end of the padded row.
         (i_can, i_title, i_name, i_type, i_status, i_id, i_desc, i_comments, i_date, i_amount,
          i_fee) = (positions.get(name, width - 1) for name in fields)

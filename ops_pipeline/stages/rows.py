@@ -26,9 +26,9 @@ from ..findings import ERROR, column_letter, make_finding
 #: Sheets with fewer data rows are judged here (starting a process costs more than it saves).
 PARALLEL_MIN_ROWS = 5_000
 WORKERS = 2
-CHUNK_ROWS = 10_000
+CHUNK_ROWS = 5_000
 #: Chunks judged or waiting to be written at once (bounds the memory they hold).
-IN_FLIGHT = 4
+IN_FLIGHT = 6
 
 _DUMP_OPTIONS = orjson.OPT_APPEND_NEWLINE | orjson.OPT_NON_STR_KEYS
 
