@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import json
 import traceback
+import warnings
 from pathlib import Path
 
 import click
@@ -185,6 +186,10 @@ def cli(ctx: click.Context, runs_root: str, debug: bool, quiet: bool) -> None:
     """
     ctx.ensure_object(dict)
     ctx.obj.update({"runs_root": runs_root, "debug": debug})
+    if not debug:
+        # openpyxl warns about workbook parts it drops (extensions, odd headers and footers): noise
+        # to an operator, as it concerns nothing validate reads. --debug shows them.
+        warnings.filterwarnings("ignore", category=UserWarning, module="openpyxl")
     if not quiet:
         _show_events()
     else:

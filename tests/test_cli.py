@@ -197,3 +197,22 @@ def test_stage_events_with_markup_like_text_are_shown_as_text(runs_root, make_wo
     assert "MarkupError" not in result.stderr
     assert '"file": "[bold]budget.xlsx"' in result.stderr.split("error: validate")[0]
     assert result.stderr.strip().splitlines()[-1].startswith("error: validate: [bold]budget.xlsx: no sheet")
+
+
+def test_openpyxl_warnings_about_parts_it_drops_reach_stderr_only_with_debug(tmp_path, corpus_dir):
+    """An operator sees one line about the file, not openpyxl's notes on extensions it ignores."""
+    import subprocess
+    import sys
+
+    book = corpus_dir / "poi__simple-monthly-budget.xlsx"
+
+    def validate(*flags):
+        base = [sys.executable, "-m", "ops_pipeline", "--runs-root", str(tmp_path / "runs"), *flags]
+        run = subprocess.run(base + ["fetch", str(book)], capture_output=True, text=True, check=True).stdout.strip()
+        return subprocess.run(base + ["validate", run, "--reader", "openpyxl"], capture_output=True, text=True)
+
+    plain = validate()
+    assert plain.returncode == 1
+    assert "UserWarning" not in plain.stderr
+    assert [line for line in plain.stderr.splitlines() if line.startswith("error:")] == [plain.stderr.splitlines()[-1]]
+    assert "UserWarning: Unknown extension" in validate("--debug").stderr
