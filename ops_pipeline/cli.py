@@ -372,9 +372,10 @@ def report(run, fmt: str, notify_channels: tuple[str, ...]) -> None:
 @format_option
 @click.option("--max-bytes", type=int, envvar="OPS_PIPELINE_MAX_BYTES", default=100 * 1024 * 1024,
               show_default=True)
+@endpoint_option
 @notify_option
 @click.pass_context
-def run_command(ctx, source, db_url, dataset, accept_rejects, dry_run, reader, fmt, max_bytes,
+def run_command(ctx, source, db_url, dataset, accept_rejects, dry_run, reader, fmt, max_bytes, endpoint_url,
                 notify_channels) -> None:
     """Run all five stages on SOURCE, stopping at the first failure; always ends with the report."""
     from .pipeline import run_pipeline
@@ -382,7 +383,8 @@ def run_command(ctx, source, db_url, dataset, accept_rejects, dry_run, reader, f
 
     targets = _notify_targets(notify_channels)
     outcome = run_pipeline(source, runs_root=ctx.obj["runs_root"], db_url=db_url, dataset=dataset,
-                           accept_rejects=accept_rejects, dry_run=dry_run, reader=reader, max_bytes=max_bytes)
+                           accept_rejects=accept_rejects, dry_run=dry_run, reader=reader, max_bytes=max_bytes,
+                           endpoint_url=endpoint_url)
     _echo_report(render(outcome.report, fmt))
     notified = _notify_run(outcome.report, targets)
     if outcome.error is not None:

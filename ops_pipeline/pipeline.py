@@ -28,9 +28,9 @@ class Outcome:
 
 def run_pipeline(source: str, *, runs_root: Path | str, db_url: str | None = None, dataset: str = "budget-workbook",
                  accept_rejects: bool = False, dry_run: bool = False, reader: str = "auto",
-                 max_bytes: int = DEFAULT_MAX_BYTES) -> Outcome:
+                 max_bytes: int = DEFAULT_MAX_BYTES, endpoint_url: str | None = None) -> Outcome:
     """fetch → validate → transform → load → report. Errors before a run directory exists raise."""
-    run = fetch(source, runs_root, dataset=dataset, max_bytes=max_bytes)
+    run = fetch(source, runs_root, dataset=dataset, max_bytes=max_bytes, endpoint_url=endpoint_url)
     error: PipelineError | None = None
     try:
         summary = validate(run, reader=reader)

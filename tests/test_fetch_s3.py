@@ -172,6 +172,16 @@ def test_cli_endpoint_from_the_environment(s3_bucket, s3_endpoint, tmp_path):
     assert len(find_runs(tmp_path / "runs")) == 1
 
 
+def test_cli_run_takes_an_object_from_the_endpoint_given(s3_bucket, s3_endpoint, sqlite_url, tmp_path):
+    client, bucket = s3_bucket
+    client.put_object(Bucket=bucket, Key="in/budget.xlsx", Body=workbook_bytes(tmp_path, seed=4))
+    result = invoke("--runs-root", str(tmp_path / "runs"), "run", f"s3://{bucket}/in/budget.xlsx",
+                    "--endpoint-url", s3_endpoint, "--db", sqlite_url, "--accept-rejects", "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["status"] == "succeeded" and report["rows"]["valid"] > 0
+
+
 def test_cli_fetch_next_with_nothing_new_exits_cleanly(s3_bucket, s3_endpoint, sqlite_url, tmp_path):
     _, bucket = s3_bucket
     result = invoke("--runs-root", str(tmp_path / "runs"), "fetch", f"s3://{bucket}/incoming/", "--next",
