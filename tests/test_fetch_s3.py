@@ -16,6 +16,7 @@ from ops_pipeline.ledger import SUCCEEDED, Ledger, version_key
 from ops_pipeline.rundir import FAILED, SUCCEEDED as STAGE_SUCCEEDED, RunDir, find_runs
 from ops_pipeline.sample import write_sample_workbook
 from ops_pipeline.stages.fetch import fetch, source_file
+from ops_pipeline.sources.s3 import head
 from ops_pipeline.stages.fetch_s3 import fetch_next, fetch_s3
 from tests.s3_server import *  # noqa: F401,F403  (fixtures)
 from tests.s3_server import closed_port_url
@@ -144,6 +145,20 @@ def test_fetch_next_takes_the_oldest_not_yet_processed(s3_bucket, s3_endpoint, s
                 nxt = fetch_next(f"s3://{bucket}/incoming/", runs, db_url=sqlite_url, endpoint_url=s3_endpoint)
                 assert nxt.manifest["source"]["key"] == "incoming/b.xlsx"
     assert fetch_next(f"s3://{bucket}/incoming/", runs, db_url=sqlite_url, endpoint_url=s3_endpoint) is None
+
+
+def test_an_object_key_holding_an_email_address_does_not_name_the_copy_or_reach_the_files(
+        s3_bucket, s3_endpoint, tmp_path):
+    client, bucket = s3_bucket
+    key = "incoming/from jane.doe@agency.gov 555-867-5309.xlsx"
+    client.put_object(Bucket=bucket, Key=key, Body=workbook_bytes(tmp_path, seed=5))
+    # as the poller fetches a listed key (a typed URI may not hold '@')
+    info = head(client, bucket, key)
+    run = fetch_s3(info.uri, tmp_path / "runs", client=client, info=info)
+    copy = source_file(run)
+    assert copy.suffix == ".xlsx" and copy.parent == run.path / "fetch"
+    for text in [copy.name] + [p.read_text() for p in run.path.rglob("*.json")]:
+        assert "jane.doe" not in text and "867-5309" not in text
 
 
 # -- the command line --------------------------------------------------------------------------

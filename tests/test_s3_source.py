@@ -593,3 +593,15 @@ def test_secrets_never_in_error_text(aws_env, monkeypatch, s3_endpoint, tmp_path
         text = error_texts(error)
         assert FAKE_SECRET not in text and FAKE_TOKEN not in text, text
     assert "no such object" in str(errors[0]) and "cannot reach" in str(errors[-1])
+
+
+@pytest.mark.parametrize("name, expected", [
+    ("budget.xlsx", "budget.xlsx"),
+    ("in/from jane.doe@agency.gov.xlsx", "from__email_.xlsx"),  # the extension is not the address's
+    ("in/budget 555-867-5309.xlsm", "budget__phone_.xlsm"),
+    ("123-45-6789", "_ssn_"),
+])
+def test_the_copy_of_a_fetched_file_is_named_without_what_looks_like_pii(name, expected):
+    from ops_pipeline.sources import copy_name
+
+    assert copy_name(name) == expected

@@ -29,3 +29,19 @@ def safe_filename(key: str) -> str:
     if name in ("", ".", ".."):
         return "object"
     return name
+
+
+def copy_name(source_name: str) -> str:
+    """The local name of a fetched copy: :func:`safe_filename`, with anything that looks like an
+    e-mail address, phone number or SSN masked first (the name shows in reports and messages).
+    The extension is kept apart, or ``name@agency.gov.xlsx`` would lose it to the address."""
+    from ..redact import scrub_text
+
+    last = re.split(r"[/\\]", str(source_name))[-1]
+    stem, dot, extension = last.rpartition(".")
+    if not (dot and stem and extension.isalnum() and len(extension) <= _MAX_EXTENSION_LENGTH):
+        stem, extension = last, ""
+    name = safe_filename(scrub_text(stem) + (f".{extension}" if extension else ""))
+    if scrub_text(name) != name:  # the mapping or the length cap formed a pattern again
+        name = "source" + (f".{extension}" if extension else "")
+    return name

@@ -355,8 +355,9 @@ def list_objects(client, bucket: str, prefix: str) -> list[ObjectInfo]:
     return [row[2] for row in found]
 
 
-def download(client, info: ObjectInfo, dest_dir: Path, *, max_bytes: int) -> dict:
-    """Download one object into ``dest_dir / safe_filename(info.key)``, verified and read-only.
+def download(client, info: ObjectInfo, dest_dir: Path, *, max_bytes: int, name: str | None = None) -> dict:
+    """Download one object into ``dest_dir / name`` (default ``safe_filename(info.key)``), verified
+    and read-only.
 
     Refuses before any GET when ``info.size > max_bytes``, and stops if more than ``max_bytes``
     arrive anyway (:class:`LimitExceeded`). The GET asks for the exact version when known and
@@ -382,7 +383,7 @@ def download(client, info: ObjectInfo, dest_dir: Path, *, max_bytes: int) -> dic
             file=uri,
         )
     dest_dir = Path(dest_dir)
-    final = dest_dir / safe_filename(info.key)
+    final = dest_dir / (safe_filename(name) if name is not None else safe_filename(info.key))
     try:
         dest_dir.mkdir(parents=True, exist_ok=True)
         fd, tmp_name = tempfile.mkstemp(prefix=".s3-download-", suffix=".part", dir=dest_dir)

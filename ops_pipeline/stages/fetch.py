@@ -8,7 +8,7 @@ from pathlib import Path
 from ..errors import LimitExceeded, UsageError
 from ..redact import scrub_text
 from ..rundir import RunDir, atomic_write
-from ..sources import safe_filename
+from ..sources import copy_name
 from . import recorded
 
 DEFAULT_MAX_BYTES = 100 * 1024 * 1024
@@ -38,10 +38,7 @@ def fetch(source: str, runs_root: Path | str, *, dataset: str = "budget-workbook
     run = RunDir.create(runs_root, dataset=dataset,
                         source={"path": scrub_text(str(path.resolve())), "name": scrub_text(path.name)})
     with recorded(run, "fetch"):
-        copy_name = safe_filename(scrub_text(path.name))
-        if scrub_text(copy_name) != copy_name:  # pragma: no cover - truncation re-formed a pattern
-            copy_name = "source" + "".join(path.suffixes[-1:])
-        target = run.stage_dir("fetch") / copy_name
+        target = run.stage_dir("fetch") / copy_name(path.name)
         digest = hashlib.sha256()
         with open(path, "rb") as src, atomic_write(target, "wb") as dst:
             while chunk := src.read(1 << 20):

@@ -1,7 +1,7 @@
 """fetch from S3-compatible object storage (cloud.gov brokered buckets) into a new run directory.
 
-The object key is untrusted: the local copy is named by :func:`~ops_pipeline.sources.s3.safe_filename`
-inside the run's ``fetch/`` folder, whatever the key says. The manifest's ``source`` records the
+The object key is untrusted: the local copy is named by :func:`~ops_pipeline.sources.copy_name`
+(safe, PII-looking text masked) inside the run's ``fetch/`` folder, whatever the key says. The manifest's ``source`` records the
 URI, bucket, key, version id, ETag, size, last modified time, the sha256 computed while
 downloading and which store checksum was verified -- never the endpoint's credentials.
 """
@@ -12,7 +12,8 @@ from pathlib import Path
 
 from ..errors import LimitExceeded, UsageError
 from ..rundir import RunDir
-from ..sources.s3 import ObjectInfo, download, head, list_objects, make_client, parse_s3_uri, safe_filename
+from ..sources import copy_name
+from ..sources.s3 import ObjectInfo, download, head, list_objects, make_client, parse_s3_uri
 from . import recorded
 
 DEFAULT_MAX_BYTES = 100 * 1024 * 1024
@@ -75,7 +76,7 @@ def fetch_s3(source: str, runs_root: Path | str, *, dataset: str = "budget-workb
     described = {
         "uri": info.uri, "bucket": info.bucket, "key": info.key, "version_id": info.version_id,
         "etag": info.etag, "size": info.size, "last_modified": info.last_modified,
-        "name": safe_filename(info.key),
+        "name": copy_name(info.key),
     }
     run = RunDir.create(runs_root, dataset=dataset, source=described)
     with recorded(run, "fetch"):
@@ -85,7 +86,7 @@ def fetch_s3(source: str, runs_root: Path | str, *, dataset: str = "budget-workb
                 "refused before download",
                 file=described["name"], hint="raise it with --max-bytes or OPS_PIPELINE_MAX_BYTES",
             )
-        meta = download(client, info, run.stage_dir("fetch"), max_bytes=int(max_bytes))
+        meta = download(client, info, run.stage_dir("fetch"), max_bytes=int(max_bytes), name=described["name"])
         path = Path(meta["path"])
         run.manifest["source"].update({name: meta.get(name) for name in SOURCE_FIELDS})
         run.succeed("fetch", outputs=[run.output_record(path, sha256=meta["sha256"])],
