@@ -13,7 +13,7 @@ Transport rules:
   fallback to plain text and no unauthenticated sending.
 * A webhook is POSTed only to an ``https://`` URL (plain ``http://`` only to a loopback host and
   only when ``allow_http_loopback`` is set, for tests). Redirects are not followed. The body is
-  signed: ``X-OPS-Signature: sha256=HMAC_SHA256(secret, f"{timestamp}." + body)``.
+  signed: ``X-OPS-Signature: sha256=HMAC_SHA256(secret, f"{timestamp}.{delivery_id}." + body)``.
   :func:`verify_webhook` is the receiving side.
 
 Secrets (the SMTP password, the webhook secret) never appear in ``repr`` of the settings nor in
@@ -453,9 +453,14 @@ def webhook_body(notification: Mapping[str, Any]) -> bytes:
     return json.dumps(n, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode("ascii")
 
 
-def sign_webhook(secret: str, timestamp: str | int, body: bytes) -> str:
-    """The ``X-OPS-Signature`` value: ``sha256=<hex HMAC-SHA256(secret, f"{timestamp}." + body)>``."""
-    mac = hmac.new(secret.encode("utf-8"), f"{timestamp}.".encode("ascii") + body, hashlib.sha256)
+def sign_webhook(secret: str, timestamp: str | int, body: bytes, delivery: str) -> str:
+    """The ``X-OPS-Signature`` value:
+    ``sha256=<hex HMAC-SHA256(secret, f"{timestamp}.{delivery}." + body)>``.
+
+    The delivery id is signed so that two identical notifications sent in the same second differ,
+    and a replay under another id does not verify."""
+    signed = f"{timestamp}.{delivery}.".encode("ascii", errors="replace") + body
+    mac = hmac.new(secret.encode("utf-8"), signed, hashlib.sha256)
     return "sha256=" + mac.hexdigest()
 
 
@@ -511,14 +516,15 @@ def send_webhook(notification: Mapping[str, Any], settings: WebhookSettings) -> 
         raise _fail("webhook: no secret configured; refusing to send unsigned", settings)
     body = webhook_body(notification)
     timestamp = str(int(time.time()))
+    # The same delivery id on every attempt: a retry is the same delivery, so receivers that
+    # already got it reject the duplicate.
+    delivery = str(uuid.uuid4())
     headers = {
         "Content-Type": "application/json",
         "User-Agent": "ops-pipeline-notify",
         H_TIMESTAMP: timestamp,
-        H_SIGNATURE: sign_webhook(settings.secret, timestamp, body),
-        # The same delivery id on every attempt: a retry is the same delivery, so receivers
-        # that already got it reject the duplicate.
-        H_DELIVERY: str(uuid.uuid4()),
+        H_SIGNATURE: sign_webhook(settings.secret, timestamp, body, delivery),
+        H_DELIVERY: delivery,
     }
     handlers: list[urllib.request.BaseHandler] = [_NoRedirect()]
     if host in LOOPBACK_HOSTS:
@@ -583,9 +589,9 @@ def verify_webhook(
 
     Checks the HMAC signature (constant-time), that the timestamp is within
     ``tolerance_seconds`` of ``now`` (either direction), and -- when ``seen`` is given -- that
-    neither the delivery id nor the signature was accepted before. Only an accepted delivery is
-    added to ``seen``, so forged requests cannot block a genuine one. The signature does not
-    cover the delivery-id header; remembering signatures too stops a replay that changes it.
+    the delivery id was not accepted before. Only an accepted delivery is added to ``seen``, so
+    forged requests cannot block a genuine one. The signature covers the delivery id, so a
+    replay under a new id does not verify.
     """
     if not secret:
         raise UsageError("webhook secret is empty: cannot verify deliveries")
@@ -597,7 +603,7 @@ def verify_webhook(
         return False
     if not isinstance(body, (bytes, bytearray)):
         return False
-    expected = sign_webhook(secret, timestamp, bytes(body))
+    expected = sign_webhook(secret, timestamp, bytes(body), delivery)
     if not hmac.compare_digest(expected.encode("ascii"), signature.encode("ascii")):
         return False
     current = time.time() if now is None else now
@@ -606,10 +612,9 @@ def verify_webhook(
     if seen is not None:
         if not _DELIVERY_RE.match(delivery):
             return False
-        if ("delivery", delivery) in seen or ("signature", signature) in seen:
+        if ("delivery", delivery) in seen:
             return False
         seen.add(("delivery", delivery))
-        seen.add(("signature", signature))
     return True
 
 

@@ -458,10 +458,20 @@ def test_webhook_https_delivery_is_signed(webhook_receiver):
     assert headers["content-type"] == "application/json"
     timestamp = headers["x-ops-timestamp"]
     assert before <= int(timestamp) <= int(time.time())
-    expected_sig = sign_webhook(WEBHOOK_SECRET, timestamp, delivery.body)
+    expected_sig = sign_webhook(WEBHOOK_SECRET, timestamp, delivery.body, headers["x-ops-delivery"])
     assert headers["x-ops-signature"] == expected_sig
     assert expected_sig.startswith("sha256=") and len(expected_sig) == 7 + 64
     assert uuid.UUID(headers["x-ops-delivery"]).version == 4
+
+
+def test_two_identical_notifications_in_the_same_second_are_both_accepted(webhook_receiver, monkeypatch):
+    """Two runs of the same file can end within a second: neither is a replay of the other."""
+    monkeypatch.setattr(time, "time", lambda: 1_800_000_000.5)  # the receiver's clock too
+    for _ in range(2):
+        send_webhook(notification_from_report(sample_report()), webhook_settings(webhook_receiver))
+    first, second = webhook_receiver.deliveries
+    assert first.body == second.body
+    assert [first.accepted, second.accepted] == [True, True]
 
 
 def test_webhook_http_loopback_only_when_allowed(webhook_receiver_http):
@@ -576,7 +586,8 @@ def test_receiver_rejects_tampered_body(webhook_receiver):
 def test_receiver_rejects_wrong_secret_signature(webhook_receiver):
     body, headers = _one_accepted_delivery(webhook_receiver)
     headers["X-Ops-Delivery"] = str(uuid.uuid4())
-    headers["X-Ops-Signature"] = sign_webhook("some-other-secret", headers["X-Ops-Timestamp"], body)
+    headers["X-Ops-Signature"] = sign_webhook("some-other-secret", headers["X-Ops-Timestamp"], body,
+                                              headers["X-Ops-Delivery"])
     assert post_raw(webhook_receiver.url, body, headers, webhook_receiver.ca_file) == 401
     assert webhook_receiver.deliveries[-1].accepted is False
 
@@ -585,11 +596,12 @@ def test_receiver_rejects_old_timestamp(webhook_receiver):
     body = b'{"run_id":"r","status":"succeeded"}'
     old = str(int(time.time()) - 3600)
     headers = {"Content-Type": "application/json", "X-OPS-Timestamp": old,
-               "X-OPS-Signature": sign_webhook(WEBHOOK_SECRET, old, body),  # correctly signed
                "X-OPS-Delivery": str(uuid.uuid4())}
+    headers["X-OPS-Signature"] = sign_webhook(WEBHOOK_SECRET, old, body, headers["X-OPS-Delivery"])  # correct
     assert post_raw(webhook_receiver.url, body, headers, webhook_receiver.ca_file) == 401
     fresh = str(int(time.time()))
-    headers.update({"X-OPS-Timestamp": fresh, "X-OPS-Signature": sign_webhook(WEBHOOK_SECRET, fresh, body)})
+    headers.update({"X-OPS-Timestamp": fresh,
+                    "X-OPS-Signature": sign_webhook(WEBHOOK_SECRET, fresh, body, headers["X-OPS-Delivery"])})
     assert post_raw(webhook_receiver.url, body, headers, webhook_receiver.ca_file) == 204
     assert [d.accepted for d in webhook_receiver.deliveries] == [False, True]
 
@@ -606,7 +618,7 @@ def test_receiver_rejects_repeated_delivery(webhook_receiver):
 
 def _signed(secret=WEBHOOK_SECRET, timestamp=1_800_000_000, body=b'{"a":1}', delivery="d-1"):
     return body, {"X-OPS-Timestamp": str(timestamp),
-                  "X-OPS-Signature": sign_webhook(secret, str(timestamp), body),
+                  "X-OPS-Signature": sign_webhook(secret, str(timestamp), body, delivery),
                   "X-OPS-Delivery": delivery}
 
 
