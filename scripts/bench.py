@@ -41,7 +41,9 @@ from ops_pipeline.stages.report import report  # noqa: E402
 from ops_pipeline.stages.transform import transform  # noqa: E402
 from ops_pipeline.stages.validate import validate  # noqa: E402
 
-TARGETS = {"load": 4.0, "load again": 3.0, "fetch to report": 10.0}
+#: issue 2: validate + transform; issue 3: PostgreSQL loads and fetch to report
+TARGETS = {"validate+transform": 6.0, "load": 4.0, "load again": 3.0, "fetch to report": 10.0}
+PEAK_MB_TARGET = 300
 
 
 def in_child(func, *args, **kwargs) -> dict:
@@ -154,7 +156,9 @@ def bench_database(kind: str, workbook: Path, work: Path, args) -> bool:
         print(f"{name:<11} {res['seconds']:>8.2f} {rate:>10,.0f} {res['peak_mb']:>8.0f}{target}")
     vt = figures["validate"]["seconds"] + figures["transform"]["seconds"]
     total = sum(r["seconds"] for n, r in figures.items() if n != "load again")
-    print(f"validate+transform: {vt:.2f} s, peak {max(figures['validate']['peak_mb'], figures['transform']['peak_mb']):.0f} MB")
+    peak = max(figures["validate"]["peak_mb"], figures["transform"]["peak_mb"])
+    print(f"validate+transform: {vt:.2f} s (target < {TARGETS['validate+transform']:g} s), "
+          f"peak {peak:.0f} MB (target < {PEAK_MB_TARGET} MB)")
     print(f"fetch to report, stage by stage (without the repeat load): {total:.2f} s "
           f"(target < {TARGETS['fetch to report']:g} s)")
     if "load" in figures:
