@@ -519,6 +519,8 @@ def purge(ctx: click.Context, older_than: str, dry_run: bool, as_json: bool) -> 
     verb = "would remove" if dry_run else "removed"
     click.echo(f"{verb} {result['files']} files ({result['bytes']:,} bytes) from {len(result['runs'])} runs "
                f"created before {result['cutoff']}; {result['runs_kept']} newer runs kept", err=True)
+    for path in result.get("busy", []):
+        click.echo(f"skipped {path}: another ops-pipeline command is working on it; purge again later", err=True)
 
 
 @cli.command()

@@ -18,7 +18,7 @@ import os
 import re
 from pathlib import Path
 
-from .errors import UsageError
+from .errors import StageNotReady, UsageError
 from .rundir import MANIFEST, RunDir, find_runs, utcnow
 
 #: Where staged data lives in a run directory: every file under these folders matching these
@@ -85,6 +85,7 @@ def purge(runs_root: Path | str, older_than: str | dt.timedelta, *, dry_run: boo
         "bytes": 0,
         "runs_kept": 0,
         "unreadable": [],
+        "busy": [],
     }
     for path in find_runs(runs_root):
         try:
@@ -106,7 +107,12 @@ def purge(runs_root: Path | str, older_than: str | dt.timedelta, *, dry_run: boo
             "bytes": sum(f.lstat().st_size for f in files),
         }
         if not dry_run:
-            _remove(run, files, entry)
+            try:
+                with run.exclusive("purge"):  # not while a command works on it
+                    _remove(run, files, entry)
+            except StageNotReady:
+                result["busy"].append(str(path))
+                continue
         result["runs"].append(entry)
         result["files"] += len(files)
         result["bytes"] += entry["bytes"]

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import fcntl
 import functools
 import hashlib
 import itertools
@@ -266,6 +267,41 @@ class RunDir:
 
     def reload(self) -> None:
         self.manifest = read_json(self.path / MANIFEST)
+
+    @contextlib.contextmanager
+    def exclusive(self, stage: str) -> Iterator[None]:
+        """Hold this run directory while ``stage`` runs; re-read the manifest once held.
+
+        A second ops-pipeline command on the same run directory (two loads started by two CI
+        jobs...) fails at once instead of interleaving manifest writes with this one. The lock is
+        the kernel's (flock on the directory), so a crashed command never leaves it behind.
+        """
+        if getattr(self, "_held", False):
+            yield
+            return
+        fd = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                self.reload()
+                busy = [name for name, info in self.manifest.get("stages", {}).items()
+                        if info.get("status") == RUNNING]
+                doing = f"running {', '.join(busy)}" if busy else "working"
+                raise StageNotReady(
+                    f"cannot run {stage}: another ops-pipeline command is {doing} on this run directory",
+                    stage=stage, run_id=self.run_id, hint="wait for it to finish, then rerun this stage",
+                ) from None
+            except OSError:  # a file system without locks: go on unlocked, as before
+                pass
+            self.reload()
+            self._held = True
+            try:
+                yield
+            finally:
+                self._held = False
+        finally:
+            os.close(fd)  # releases the lock
 
     def relpath(self, path: Path) -> str:
         return str(Path(path).resolve().relative_to(self.path))

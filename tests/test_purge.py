@@ -186,3 +186,13 @@ def test_hours_and_weeks_use_the_manifest_time(make_workbook, runs_root):
 
 def test_empty_or_missing_runs_root(tmp_path):
     assert purge(tmp_path / "nothing", "30d")["runs"] == []
+
+
+def test_purge_leaves_a_run_that_a_command_is_working_on(two_runs, runs_root):
+    old, _ = two_runs
+    before = _files(old)
+    with RunDir(old.path).exclusive("report"):  # a command is at work on the old run
+        result = purge(runs_root, "30d")
+    assert result["busy"] == [str(old.path)] and result["runs"] == []
+    assert _files(old) == before
+    assert [r["run_id"] for r in purge(runs_root, "30d")["runs"]] == [old.run_id]  # once it is done

@@ -124,3 +124,32 @@ def test_events_are_logged_for_every_stage(run, sqlite_url):
         assert (stage, "stage-succeeded") in events
     assert all({"time", "stage", "level", "event"} <= set(e) for e in run.events())
     assert json.loads((run.path / "logs" / "events.jsonl").read_text().splitlines()[0])["stage"] == "fetch"
+
+
+def test_a_second_command_on_a_busy_run_directory_fails_at_once(run, sqlite_url):
+    """Two commands never interleave their writes to one run directory (two CI jobs, say)."""
+    import subprocess
+    import sys
+
+    validate(run)
+    holder = subprocess.Popen(  # another process holds the run directory, as a running stage does
+        [sys.executable, "-c", "import fcntl, os, sys, time; fd = os.open(sys.argv[1], os.O_RDONLY);"
+         "fcntl.flock(fd, fcntl.LOCK_EX); print('held', flush=True); time.sleep(30)", str(run.path)],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        before = (run.path / "manifest.json").read_bytes()
+        with pytest.raises(StageNotReady) as caught:
+            transform(RunDir(run.path))
+        assert "another ops-pipeline command is working on this run directory" in caught.value.one_line()
+        assert (run.path / "manifest.json").read_bytes() == before  # nothing written
+    finally:
+        holder.kill()
+        holder.wait()
+    transform(RunDir(run.path))  # free again
+
+
+def test_a_stage_sees_what_another_command_recorded_since_the_run_directory_was_opened(run):
+    opened_early = RunDir(run.path)
+    validate(RunDir(run.path))  # another command
+    assert transform(opened_early)["counts"]["budget_line_item"] > 0

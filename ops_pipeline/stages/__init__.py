@@ -2,11 +2,24 @@
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator
+import functools
+from typing import Any, Callable, Iterator
 
 from ..errors import PipelineError
 from ..redact import known_secrets, safe_reason, scrub_secrets, scrub_text
 from ..rundir import RunDir
+
+
+def exclusive(stage: str) -> Callable:
+    """Decorate a stage function ``f(run, ...)``: it runs holding the run directory
+    (:meth:`RunDir.exclusive`), so two commands never work on one run directory at once."""
+    def decorate(func: Callable) -> Callable:
+        @functools.wraps(func)
+        def run_stage(run: RunDir, *args: Any, **kwargs: Any) -> Any:
+            with run.exclusive(stage):
+                return func(run, *args, **kwargs)
+        return run_stage
+    return decorate
 
 
 @contextlib.contextmanager

@@ -14,12 +14,13 @@ from ..db.load import LoadContext, Loader, acquire_load_lock, concurrent_message
 from ..db.models import Lineage, PipelineRun
 from ..errors import ConcurrentLoad, PipelineError
 from ..rundir import RunDir, read_json, write_json
-from . import recorded
+from . import exclusive, recorded
 from .transform import entity_file
 
 RESULT = "result.json"
 
 
+@exclusive("load")
 def load(run: RunDir, *, db_url: str | None = None, dry_run: bool = False, lock_wait: float = 300.0) -> dict:
     """Load the transformed entities: all or nothing, idempotent by natural key.
 

@@ -13,6 +13,7 @@ import time
 from ..findings import CODES
 from ..redact import scrub_text
 from ..rundir import FAILED, STAGES, SUCCEEDED, RunDir, read_json, read_jsonl, write_json, atomic_write
+from . import exclusive
 
 FIRST_CELLS = 5
 MAX_REJECTED = 50
@@ -148,6 +149,7 @@ def _skipped(path) -> dict:
     return reasons
 
 
+@exclusive("report")
 def report(run: RunDir) -> dict:
     """Build the report, write report/report.json and report/report.md, record the stage."""
     started = time.perf_counter()

@@ -8,7 +8,7 @@ import operator
 from ..datasets.base import get_dataset
 from ..errors import DataInvalid
 from ..rundir import RunDir, read_json, read_jsonl, write_json, write_jsonl
-from . import recorded
+from . import exclusive, recorded
 
 SUMMARY = "summary.json"
 
@@ -17,6 +17,7 @@ def entity_file(kind: str) -> str:
     return f"{kind}.jsonl"
 
 
+@exclusive("transform")
 def transform(run: RunDir, *, accept_rejects: bool = False) -> dict:
     """Turn validate's valid rows into entity records, one JSON Lines file per entity kind.
 

@@ -16,7 +16,7 @@ from ..errors import DataInvalid, LimitExceeded
 from ..findings import ERROR, Finding, column_letter, make_finding
 from ..readers.workbook import Workbook, open_workbook
 from ..rundir import RunDir, write_json, write_jsonl
-from . import recorded
+from . import exclusive, recorded
 from .fetch import source_file
 from . import rows as row_judging
 from .rows import Outputs, RowJudge, judge_in_chunks, judge_into
@@ -26,6 +26,7 @@ VALID, REJECTED, SKIPPED, FINDINGS, SUMMARY = (
 )
 
 
+@exclusive("validate")
 def validate(run: RunDir, *, reader: str = "auto", limits=None, parallel: bool = True) -> dict:
     """Validate the run's fetched file; returns the summary (also written to validate/summary.json).
 
