@@ -78,3 +78,28 @@ def test_blank_rows_across_chunk_edges_are_filed_as_in_one_process(make_workbook
     assert summary["rows"]["skipped"] == 5 + 35 + 20
     for name in OUTPUTS:
         assert (run.path / "validate" / name).read_bytes() == (in_process.path / "validate" / name).read_bytes()
+
+
+def test_a_table_that_starts_below_and_right_of_a1_is_judged_alike(tmp_path, runs_root, small_batches):
+    """Workers read rows by number from the parsed sheet: row and column offsets must survive."""
+    from openpyxl import Workbook
+
+    from .conftest import HEADER
+
+    book = Workbook()
+    sheet = book.active
+    sheet.title = "All Budget - Cur"
+    sheet["C2"] = "FY26 budget"  # a title, two rows down and two columns in
+    for offset, values in enumerate([HEADER] + [good_row(budget_id=i, desc=f"line {i}") for i in range(1, 90)]):
+        for column, value in enumerate(values, start=2):  # the table starts in column B, row 4
+            sheet.cell(row=4 + offset, column=column, value=value)
+    path = tmp_path / "offset.xlsx"
+    book.save(path)
+    run, in_process = fetch(str(path), runs_root), fetch(str(path), runs_root)
+    summary = validate(run, parallel=True)
+    assert summary["rows"] == {"read": 89, "valid": 89, "rejected": 0, "skipped": 0}
+    assert summary == validate(in_process, parallel=False) | {"file": summary["file"]}
+    for name in OUTPUTS:
+        assert (run.path / "validate" / name).read_bytes() == (in_process.path / "validate" / name).read_bytes()
+    first = next(read_jsonl(run.path / "validate" / "valid_rows.jsonl"))
+    assert first["row"] == 5 and first["values"]["budget_id"] == 1
