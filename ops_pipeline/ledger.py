@@ -18,7 +18,9 @@ outcome         meaning                                                         
 ``refused``     over the size limit, refused before download                          skipped while
                                                                                       still over the
                                                                                       limit
-``failed``      the run could not complete (storage, database, a bug)                 retried
+``crashed``     ops-pipeline itself failed on this file (a bug): the same bytes       skipped
+                would crash it again, and a retry each pass would notify each pass
+``failed``      the run could not complete (storage or database unreachable...)       retried
 ``interrupted`` the poller was stopped (SIGTERM, Ctrl-C) between stages               retried
 ``processing``  left behind by a poller that was killed                               retried
 ==============  ====================================================================  ============
@@ -47,13 +49,14 @@ INVALID = "invalid"
 DUPLICATE = "duplicate"
 REFUSED = "refused"
 FAILED = "failed"
+CRASHED = "crashed"
 INTERRUPTED = "interrupted"
 
 #: Outcomes after which the same object version is never processed again.
-FINAL = (SUCCEEDED, INVALID, DUPLICATE)
+FINAL = (SUCCEEDED, INVALID, DUPLICATE, CRASHED)
 #: Outcomes that the next poll retries.
 RETRIED = (FAILED, INTERRUPTED, PROCESSING)
-OUTCOMES = (PROCESSING, SUCCEEDED, INVALID, DUPLICATE, REFUSED, FAILED, INTERRUPTED)
+OUTCOMES = (PROCESSING, SUCCEEDED, INVALID, DUPLICATE, REFUSED, FAILED, CRASHED, INTERRUPTED)
 
 _VERSION_KEY_MAX = 200
 

@@ -34,8 +34,8 @@ from pathlib import Path
 from typing import Any
 
 from .errors import DataInvalid, DatabaseError, ExitCode, LimitExceeded, PipelineError, StorageError, UsageError
-from .ledger import (DUPLICATE, FAILED, INTERRUPTED, INVALID, PROCESSING, REFUSED, SUCCEEDED, Entry, Ledger,
-                     version_key)
+from .ledger import (CRASHED, DUPLICATE, FAILED, INTERRUPTED, INVALID, PROCESSING, REFUSED, SUCCEEDED, Entry,
+                     Ledger, version_key)
 from .notify import Target, notify
 from .redact import scrub_text
 from .rundir import RunDir
@@ -132,7 +132,7 @@ class PassResult:
         if self.error is not None:
             return ExitCode.RUN_FAILED
         outcomes = {r.outcome for r in self.results}
-        if outcomes & {FAILED, INTERRUPTED, PROCESSING}:
+        if outcomes & {FAILED, CRASHED, INTERRUPTED, PROCESSING}:
             return ExitCode.RUN_FAILED
         if outcomes & {INVALID, REFUSED}:
             return ExitCode.DATA_INVALID
@@ -426,8 +426,8 @@ def _stages(run: RunDir, options: PollOptions, db_url: str,
         return INVALID, exc
     except PipelineError as exc:
         return FAILED, exc
-    except Exception as exc:  # a bug: this file failed, the others go on
-        return FAILED, exc
+    except Exception as exc:  # a bug: this file crashed, the others go on; not retried every pass
+        return CRASHED, exc
     return SUCCEEDED, None
 
 

@@ -224,6 +224,36 @@ def test_one_bad_file_does_not_stop_the_others(s3_bucket, sqlite_url, tmp_path):
     assert outcomes(raised) == [("a-huge.xlsx", "invalid")]
 
 
+def test_a_file_that_crashes_the_pipeline_is_not_retried_every_pass(s3_bucket, sqlite_url, tmp_path, monkeypatch):
+    """A bug that one file triggers would crash (and notify) on every pass: it is recorded once."""
+    import ops_pipeline.poll as poll_module
+
+    client, bucket = s3_bucket
+    uri = f"s3://{bucket}/incoming/"
+    put(client, bucket, "incoming/a-crashes.xlsx", workbook(tmp_path, 5))
+    put(client, bucket, "incoming/b-good.xlsx", workbook(tmp_path, 6))
+    real_transform = poll_module.transform
+
+    def transform(run, **kwargs):
+        if run.manifest["source"]["key"].endswith("a-crashes.xlsx"):
+            raise ZeroDivisionError("a bug in a rule")
+        return real_transform(run, **kwargs)
+
+    monkeypatch.setattr(poll_module, "transform", transform)
+    first = poll_pass(uri, options(tmp_path, sqlite_url), client=client)
+    assert outcomes(first) == [("a-crashes.xlsx", "crashed"), ("b-good.xlsx", "succeeded")]
+    assert first.exit_code == ExitCode.RUN_FAILED
+    assert first.results[0].error == {"code": "internal-error", "message": "ZeroDivisionError: a bug in a rule"}
+
+    again = poll_pass(uri, options(tmp_path, sqlite_url), client=client)
+    assert again.results == [] and again.skipped == 2 and again.exit_code == ExitCode.OK
+
+    monkeypatch.setattr(poll_module, "transform", real_transform)  # the bug fixed, the file sent again
+    put(client, bucket, "incoming/a-crashes.xlsx", workbook(tmp_path, 7))
+    fixed = poll_pass(uri, options(tmp_path, sqlite_url), client=client)
+    assert outcomes(fixed) == [("a-crashes.xlsx", "succeeded")]
+
+
 def test_an_evil_key_stays_inside_the_run_directory(s3_bucket, sqlite_url, tmp_path):
     client, bucket = s3_bucket
     put(client, bucket, "incoming/../../evil.xlsx", workbook(tmp_path, 5))
