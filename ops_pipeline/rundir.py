@@ -409,8 +409,15 @@ class RunDir:
             record["rows"] = rows
         return record
 
-    def input_record(self, path: Path) -> dict:
-        return {"path": self.relpath(path), "sha256": sha256_file(path)}
+    def input_record(self, path: Path, stage: str | None = None) -> dict:
+        """The path and sha256 of an input; when ``stage`` wrote it (and :meth:`require` checked it),
+        the sha256 it recorded."""
+        relpath = self.relpath(path)
+        if stage is not None:
+            for output in self.stage_info(stage).get("outputs", []):
+                if output["path"] == relpath:
+                    return {"path": relpath, "sha256": output["sha256"]}
+        return {"path": relpath, "sha256": sha256_file(path)}
 
 
 def find_runs(runs_root: Path | str) -> list[Path]:

@@ -54,7 +54,7 @@ def transform(run: RunDir, *, accept_rejects: bool = False) -> dict:
         ] + [run.output_record(out / SUMMARY)]
         run.succeed(
             "transform",
-            inputs=[run.input_record(vdir / "valid_rows.jsonl")],
+            inputs=[run.input_record(vdir / "valid_rows.jsonl", stage="validate")],
             outputs=outputs,
             counts=summary["counts"],
         )
