@@ -11,6 +11,7 @@ with everything before it known. The output is byte for byte that of judging eve
 """
 from __future__ import annotations
 
+import gc
 import itertools
 import multiprocessing
 from collections import deque
@@ -199,18 +200,25 @@ def judge_in_chunks(judge: RowJudge, row_reader, first: int, last: int, out: Out
     cells = 0
     pending: deque = deque()
     context = multiprocessing.get_context("fork")  # each worker starts as a copy of this process
-    with ProcessPoolExecutor(max_workers=WORKERS, mp_context=context, initializer=_adopt,
-                             initargs=(judge, row_reader, check_size)) as pool:
-        try:
-            for start in range(first, last + 1, CHUNK_ROWS):
-                pending.append(pool.submit(_judge_chunk, start, min(start + CHUNK_ROWS - 1, last)))
-                while len(pending) >= IN_FLIGHT:
+    # The objects this process has now are the workers' too, shared copy-on-write; the garbage
+    # collector would touch (and so copy) every page of them in each worker: keep it off them.
+    gc.freeze()
+    try:
+        with ProcessPoolExecutor(max_workers=WORKERS, mp_context=context, initializer=_adopt,
+                                 initargs=(judge, row_reader, check_size)) as pool:
+            try:
+                for start in range(first, last + 1, CHUNK_ROWS):
+                    pending.append(pool.submit(_judge_chunk, start, min(start + CHUNK_ROWS - 1, last)))
+                    while len(pending) >= IN_FLIGHT:
+                        cells = _file_chunk(pending.popleft().result(), judge, row_reader, check_size, out, seen,
+                                            cells)
+                while pending:
                     cells = _file_chunk(pending.popleft().result(), judge, row_reader, check_size, out, seen, cells)
-            while pending:
-                cells = _file_chunk(pending.popleft().result(), judge, row_reader, check_size, out, seen, cells)
-        finally:
-            for future in pending:
-                future.cancel()
+            finally:
+                for future in pending:
+                    future.cancel()
+    finally:
+        gc.unfreeze()
 
 
 def _file_chunk(chunk: Chunk, judge: RowJudge, row_reader, check_size, out: Outputs, seen: dict,
