@@ -248,8 +248,8 @@ class BudgetWorkbook(Dataset):
         seen = state.setdefault("seen", {})
         date1904 = state.get("date1904", False)
         date_memo = self._date_memo
-        money = _quick_money
-        date_class, str_class, int_class, float_class = dt.date, str, int, float
+        money, text = _quick_amount, _quick_text
+        date_class, str_class, int_class = dt.date, str, int
         limit_desc = min(MAX_LENGTH["line_description"], max_chars)
         limit_comments = min(MAX_LENGTH["comments"], max_chars)
         combo_of = self._combo
@@ -282,23 +282,11 @@ class BudgetWorkbook(Dataset):
                 if budget_id is not None and ("budget_id", budget_id) in seen:
                     return None
 
-            raw = values[i_desc]
-            if raw is None:
-                line_description = None
-            elif raw.__class__ is str_class:
-                line_description = raw.strip() or None
-                if line_description is not None and len(line_description) > limit_desc:
-                    return None
-            else:
+            line_description = text(values[i_desc], limit_desc)
+            if line_description is _FULL:
                 return None
-            raw = values[i_comments]
-            if raw is None:
-                comments = None
-            elif raw.__class__ is str_class:
-                comments = raw.strip() or None
-                if comments is not None and len(comments) > limit_comments:
-                    return None
-            else:
+            comments = text(values[i_comments], limit_comments)
+            if comments is _FULL:
                 return None
 
             raw = values[i_date]
@@ -320,38 +308,16 @@ class BudgetWorkbook(Dataset):
             else:
                 return None
 
-            raw = values[i_amount]
-            if raw.__class__ is float_class and -1e10 < raw < 1e10:
-                amount = "%.2f" % raw
-                if float(amount) != raw:  # more than two places: the full path says so
-                    return None
-                if amount == "-0.00":
-                    amount = "0.00"
-            else:
-                amount = money(raw)
-                if amount is None:
-                    if raw.__class__ is not str_class or len(raw) > max_chars:
-                        return None
-                    amount = plain_amount_text(raw)
-                    if amount is None:
-                        try:
-                            amount = str(parse_amount(raw))
-                        except RuleViolation:
-                            return None
+            amount = money(values[i_amount], max_chars)
+            if amount is None:  # required: the full path says so
+                return None
             raw = values[i_fee]
             if raw is None:
                 fee = None
             else:
-                fee = money(raw)
+                fee = money(raw, max_chars)
                 if fee is None:
-                    if raw.__class__ is not str_class or len(raw) > max_chars:
-                        return None
-                    fee = plain_amount_text(raw)
-                    if fee is None:
-                        try:
-                            fee = str(parse_amount(raw))
-                        except RuleViolation:
-                            return None
+                    return None
 
             if budget_id is not None:
                 seen[("budget_id", budget_id)] = row_number
@@ -432,6 +398,36 @@ def _quick_money(raw: object) -> str | None:
     elif raw.__class__ is int and -10**10 < raw < 10**10:
         return f"{raw}.00"
     return None
+
+
+#: What the fast path's cell readers return for a cell that the full path must judge.
+_FULL = object()
+
+
+def _quick_amount(raw: object, max_chars: int) -> str | None:
+    """An amount cell as check_row gives it (number, or text such as ``$ 1,234.56``), or None
+    when the full path must judge it (empty, malformed, too long...)."""
+    amount = _quick_money(raw)
+    if amount is not None or raw.__class__ is not str or len(raw) > max_chars:
+        return amount
+    amount = plain_amount_text(raw)
+    if amount is None:
+        try:
+            amount = str(parse_amount(raw))
+        except RuleViolation:
+            return None
+    return amount
+
+
+def _quick_text(raw: object, limit: int) -> object:
+    """A free-text cell as check_row keeps it (trimmed, or None), or _FULL when it is not text or
+    is longer than ``limit``."""
+    if raw is None:
+        return None
+    if raw.__class__ is not str:
+        return _FULL
+    text = raw.strip() or None
+    return _FULL if text is not None and len(text) > limit else text
 
 
 def _text(value: object) -> str | None:
