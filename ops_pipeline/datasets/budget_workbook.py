@@ -322,7 +322,7 @@ class BudgetWorkbook(Dataset):
             if budget_id is not None:
                 seen[("budget_id", budget_id)] = row_number
             can_number, can_description, project_title, agreement_name, agreement_type, status = combo
-            return {
+            return {  # check_row's keys in check_row's order: the staged lines are the same bytes
                 "can_number": can_number,
                 "can_description": can_description,
                 "budget_id": budget_id,
