@@ -81,8 +81,9 @@ def build_report(run: RunDir) -> dict:
     tdir = run.path / "transform"
     if (tdir / "summary.json").exists() and stages["transform"]["status"] in (SUCCEEDED, "stale"):
         summary = read_json(tdir / "summary.json")
-        report["cans_without_portfolio"] = sorted(c["number"] for c in summary["cans_without_portfolio"])
-        report["cans_without_portfolio_detail"] = summary["cans_without_portfolio"]
+        unmapped = summary.get("cans_without_portfolio", [])  # a dataset without CANs has none
+        report["cans_without_portfolio"] = sorted(c["number"] for c in unmapped)
+        report["cans_without_portfolio_detail"] = unmapped
         report["questions"] = summary.get("questions", [])
         report["transformed"] = summary["counts"]
         report["outputs"]["transform"] = str(tdir)
