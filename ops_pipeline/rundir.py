@@ -156,12 +156,9 @@ class JsonLinesWriter:
 
     def write_lines(self, lines: list[bytes]) -> None:
         """Write records already encoded as JSON lines (by a worker process)."""
-        if lines:
-            self.flush()
-            block = b"".join(lines)
-            self._handle.write(block)
-            self._digest.update(block)
-            self.count += len(lines)
+        self._pending.extend(lines)
+        self.count += len(lines)
+        self.flush()
 
     def flush(self) -> None:
         # Lines go out in blocks: one write and one hash update per block, not per row.
@@ -212,6 +209,7 @@ class RunDir:
                 hint="create one with: ops-pipeline fetch FILE",
             )
         self.manifest = read_json(manifest)
+        self._held = False  # by exclusive()
 
     # -- creation -----------------------------------------------------------------------------
     @classmethod
@@ -276,7 +274,7 @@ class RunDir:
         jobs...) fails at once instead of interleaving manifest writes with this one. The lock is
         the kernel's (flock on the directory), so a crashed command never leaves it behind.
         """
-        if getattr(self, "_held", False):
+        if self._held:
             yield
             return
         fd = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY)
