@@ -292,3 +292,32 @@ def test_the_text_report_is_not_wrapped_in_a_file_and_fits_the_terminal(invoke, 
     narrow = render(build_report(RunDir(run)), "text", width=80)
     assert max(len(line) for line in narrow.splitlines()) <= 80
     assert "unknown-status" in narrow and "All Budget - Cur!J2" in narrow
+
+
+def test_a_nul_cell_is_a_finding_and_never_reaches_the_database(invoke, make_workbook, db_url):
+    """PostgreSQL refuses NUL in text: the cell is a finding of validate (exit 1, the data), never
+    a load error blaming the database; with --accept-rejects the other rows load."""
+    from sqlalchemy import create_engine, text
+
+    from .test_validate import _xl
+
+    book = make_workbook([good_row(budget_id=1), good_row(budget_id=2, desc=_xl("Year\x001")),
+                          good_row(budget_id=3, can=_xl("G994648\x00"), comments=_xl("\x00"))])
+    result = invoke("run", book, "--db", db_url, "--format", "json")
+    assert result.exit_code == 1
+    data = json.loads(result.stdout)
+    assert data["findings"] == {"control-character": 2}  # rows
+    assert data["findings_detail"]["control-character"]["count"] == 3  # cells
+    assert [f["cell"] for f in data["findings_detail"]["control-character"]["first"]] == [
+        "All Budget - Cur!F3", "All Budget - Cur!A4", "All Budget - Cur!K4"]
+    assert data["stages"]["load"]["status"] == "pending"
+    assert result.stderr.splitlines()[-1] == (
+        "error: validate rejected 2 rows; nothing was loaded "
+        "(hint: fix the file, or load the valid rows with --accept-rejects)")
+    accepted = invoke("run", book, "--db", db_url, "--accept-rejects", "--format", "json")
+    assert accepted.exit_code == 0, accepted.stderr
+    assert json.loads(accepted.stdout)["entities"]["budget_line_item"]["inserted"] == 1
+    engine = create_engine(db_url)
+    with engine.connect() as conn:
+        assert conn.execute(text("select id from budget_line_item")).scalars().all() == [1]
+    engine.dispose()
