@@ -43,12 +43,12 @@ class PipelineGroup(click.Group):
             ctx.exit(int(ExitCode.RUN_FAILED))
 
 
-def _safe_text(ctx: click.Context, text: str) -> str:
+def _safe_text(ctx: click.Context, text: str, *, lines: bool = False) -> str:
     """Text for the terminal: no known secret (database password, S3 or SMTP secret, webhook
     secret) and no e-mail address, phone number or SSN."""
     urls = tuple((ctx.obj or {}).get("secret_urls", ()))
     # A file or sheet name quoted in a message is shown with its control characters escaped.
-    return printable(scrub_secrets(scrub_text(text), known_secrets(urls=urls)))
+    return printable(scrub_secrets(scrub_text(text), known_secrets(urls=urls)), lines=lines)
 
 
 def _debug_traceback(ctx: click.Context, error: BaseException) -> None:
@@ -70,7 +70,7 @@ def _debug_traceback(ctx: click.Context, error: BaseException) -> None:
         parts.extend(traceback.format_tb(exc.__traceback__))
         message = exc.one_line() if isinstance(exc, PipelineError) else safe_reason(exc, 1000)
         parts.append(f"{type(exc).__module__}.{type(exc).__qualname__}: {message}\n")
-    click.echo(_safe_text(ctx, "".join(parts)), err=True, nl=False)
+    click.echo(_safe_text(ctx, "".join(parts), lines=True), err=True, nl=False)
 
 
 def _remember_secret_url(ctx: click.Context, _param, value):

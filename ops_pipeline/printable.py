@@ -12,6 +12,7 @@ import re
 from typing import Any
 
 _UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+_UNSAFE_BUT_LINES = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 
 
 def _escape(match: re.Match) -> str:
@@ -19,9 +20,12 @@ def _escape(match: re.Match) -> str:
     return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
-def printable(text: str) -> str:
-    """``text`` with every control character and bidi control shown as an escape, on one line."""
-    return _UNSAFE.sub(_escape, text) if text else text
+def printable(text: str, *, lines: bool = False) -> str:
+    """``text`` with every control character and bidi control shown as an escape, on one line;
+    with ``lines``, line feeds are kept (a traceback)."""
+    if not text:
+        return text
+    return (_UNSAFE_BUT_LINES if lines else _UNSAFE).sub(_escape, text)
 
 
 def printable_data(value: Any) -> Any:

@@ -156,6 +156,7 @@ def test_debug_shows_the_traceback(runs_root, tmp_path):
     result = CliRunner().invoke(cli, ["--runs-root", str(runs_root), "--debug", "fetch", str(tmp_path / "x.xlsx")])
     assert result.exit_code == 2
     assert "Traceback (most recent call last)" in result.stderr
+    assert "\\x0a" not in result.stderr and result.stderr.count("\n") > 3  # lines kept, controls escaped
     quiet = CliRunner().invoke(cli, ["--runs-root", str(runs_root), "fetch", str(tmp_path / "x.xlsx")])
     assert "Traceback" not in quiet.stderr
 
