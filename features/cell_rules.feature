@@ -62,6 +62,56 @@ Feature: Statuses, agreement types, amounts and dates
       | 12.345            | bad-amount          |
       | twelve            | bad-amount          |
       | 12345678901.00    | amount-out-of-range |
+      | 111111111111111111111111111111.00 | amount-out-of-range |
+      | (99999999999999999999999999999) | amount-out-of-range |
+
+  Scenario Outline: An amount too large for OPS is an error, however it is written
+    OPS keeps amounts below ten billion dollars, to the cent. A larger number cell, even one
+    Excel shows in scientific notation, rejects the row; it never stops the pipeline.
+
+    When the <column> cell holds the number <number>
+    Then the row is rejected with "amount-out-of-range"
+
+    Examples:
+      | column        | number        |
+      | Amount        | 1e27          |
+      | Amount        | -1e27         |
+      | Amount        | 10000000000   |
+      | PSCFee Amount | 1e300         |
+      | PSCFee Amount | -1.5e20       |
+
+  Scenario: An amount too small to show in cents reads as zero
+    When the Amount cell holds the number 1e-30
+    Then the amount is 0.00
+
+  Scenario Outline: A cell holding an invisible control character is an error, in any column
+    Control characters (NUL, escape and the like) are never typed text: they come from broken
+    exports and hostile files, and the database refuses some of them. The row is rejected with a
+    finding naming the cell, so that someone can clean it in Excel; nothing is silently removed.
+
+    When the <column> cell reads "<text>" with a <character> in it
+    Then the row is rejected with "control-character"
+    And the finding names the cell All Budget - Cur!<cell>
+
+    Examples:
+      | column        | text          | character    | cell |
+      | CAN           | G994648       | NUL          | A2   |
+      | Sys_Budget_ID | 17            | vertical tab | B2   |
+      | Project Title | Child Care    | ESC          | C2   |
+      | Line Desc     | Year 1        | NUL          | F2   |
+      | Date Needed   | 2025-03-11    | form feed    | G2   |
+      | Amount        | $ 1,234.00    | BEL          | H2   |
+      | Status        | draft         | DEL          | J2   |
+      | Comments      | call back     | NUL          | K2   |
+
+  Scenario Outline: Tabs and line breaks in text are kept as text
+    When the Line Desc cell reads "Year 1 evaluation" with a <character> in it
+    Then the row is valid
+
+    Examples:
+      | character  |
+      | tab        |
+      | line break |
 
   Scenario Outline: Dates needed in the forms budget staff type
     When the Date Needed cell reads "<cell>"

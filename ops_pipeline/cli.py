@@ -15,6 +15,7 @@ import click
 
 from . import __version__
 from .errors import ExitCode, PipelineError, UsageError
+from .printable import printable
 from .redact import known_secrets, safe_reason, scrub_data, scrub_secrets, scrub_text
 
 RUNS_ENV = "OPS_PIPELINE_RUNS"
@@ -42,11 +43,12 @@ class PipelineGroup(click.Group):
             ctx.exit(int(ExitCode.RUN_FAILED))
 
 
-def _safe_text(ctx: click.Context, text: str) -> str:
+def _safe_text(ctx: click.Context, text: str, *, lines: bool = False) -> str:
     """Text for the terminal: no known secret (database password, S3 or SMTP secret, webhook
     secret) and no e-mail address, phone number or SSN."""
     urls = tuple((ctx.obj or {}).get("secret_urls", ()))
-    return scrub_secrets(scrub_text(text), known_secrets(urls=urls))
+    # A file or sheet name quoted in a message is shown with its control characters escaped.
+    return printable(scrub_secrets(scrub_text(text), known_secrets(urls=urls)), lines=lines)
 
 
 def _debug_traceback(ctx: click.Context, error: BaseException) -> None:
@@ -68,7 +70,7 @@ def _debug_traceback(ctx: click.Context, error: BaseException) -> None:
         parts.extend(traceback.format_tb(exc.__traceback__))
         message = exc.one_line() if isinstance(exc, PipelineError) else safe_reason(exc, 1000)
         parts.append(f"{type(exc).__module__}.{type(exc).__qualname__}: {message}\n")
-    click.echo(_safe_text(ctx, "".join(parts)), err=True, nl=False)
+    click.echo(_safe_text(ctx, "".join(parts), lines=True), err=True, nl=False)
 
 
 def _remember_secret_url(ctx: click.Context, _param, value):
@@ -210,7 +212,11 @@ def _show_events() -> None:
 
     from . import rundir
 
-    console = Console(stderr=True, highlight=False)
+    import os
+
+    # NO_COLOR (https://no-color.org): no escape codes at all, dim and bold included.
+    plain = bool(os.environ.get("NO_COLOR"))
+    console = Console(stderr=True, highlight=False, no_color=plain, color_system=None if plain else "auto")
 
     def show(event: dict) -> None:
         fields = {k: v for k, v in event.items() if k not in ("time", "stage", "level", "event")}
@@ -334,6 +340,14 @@ def load(run, db_url: str | None, dry_run: bool, lock_wait: float, as_json: bool
             click.echo("dry run: rolled back, nothing written", err=True)
 
 
+def _terminal_width() -> int | None:
+    """The terminal's width when the report goes to one; None for a file or pipe (no wrapping)."""
+    import shutil
+    import sys
+
+    return shutil.get_terminal_size().columns if sys.stdout.isatty() else None
+
+
 def _echo_report(text: str) -> None:
     text = scrub_text(text)
     click.echo(text, nl=not text.endswith("\n"))
@@ -357,7 +371,7 @@ def report(run, fmt: str, notify_channels: tuple[str, ...]) -> None:
 
     targets = _notify_targets(notify_channels)
     data = do_report(run)
-    _echo_report(render(data, fmt))
+    _echo_report(render(data, fmt, _terminal_width()))
     if not _notify_run(data, targets):
         raise _notify_failed()
 
@@ -385,7 +399,7 @@ def run_command(ctx, source, db_url, dataset, accept_rejects, dry_run, reader, f
     outcome = run_pipeline(source, runs_root=ctx.obj["runs_root"], db_url=db_url, dataset=dataset,
                            accept_rejects=accept_rejects, dry_run=dry_run, reader=reader, max_bytes=max_bytes,
                            endpoint_url=endpoint_url)
-    _echo_report(render(outcome.report, fmt))
+    _echo_report(render(outcome.report, fmt, _terminal_width()))
     notified = _notify_run(outcome.report, targets)
     if outcome.error is not None:
         raise outcome.error

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import enum
 
+from .printable import printable
+
 
 class ExitCode(enum.IntEnum):
     """The process exit codes, documented in the README."""
@@ -79,7 +81,8 @@ class PipelineError(Exception):
             text = f"{self.stage}: {text}"
         if self.hint:
             text = f"{text} (hint: {self.hint})"
-        return " ".join(text.split())
+        # A file, sheet or S3 key name may hold control characters: shown escaped, on one line.
+        return printable(" ".join(text.split()))
 
     def as_dict(self) -> dict:
         """The error as recorded in the manifest."""

@@ -5,8 +5,10 @@ A finding has a stable code, a severity, a cell reference a person can find
 """
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass
 
+from .printable import printable
 from .redact import mask_value, scrub_text
 
 ERROR, WARNING, INFO = "error", "warning", "info"
@@ -29,6 +31,7 @@ CODES: dict[str, tuple[str, str]] = {
     "too-long": (ERROR, "text longer than the database column"),
     "bad-text": (ERROR, "a text cell holds a number, date or error"),
     "cell-error": (ERROR, "the cell holds a spreadsheet error such as #REF!"),
+    "control-character": (ERROR, "a cell holds a control character (such as NUL), which OPS does not store"),
     "placeholder-can": (WARNING, "the placeholder CAN A000000"),
 }
 
@@ -77,19 +80,27 @@ def make_finding(code: str, message: str, *, value: object = None, pii: bool = F
     """Build a finding, rendering and masking the offending value."""
     shown = None
     if value is not None and value != "":
-        shown = mask_value(value) if pii else scrub_text(_printable(value))
+        shown = mask_value(value) if pii else _printable(value)
         if pii and str(value).strip() and str(value).strip() in message:
             # A rule's message may quote the cell ("the cell holds the error ..."): never a PII
             # value; the code's generic meaning says the same without it.
             message = CODES[code][1]
     # The sheet name and header texts come from the file too: scrubbed like any free text.
+    # Control characters and bidi controls are shown escaped: findings reach terminals and reports.
     if where.get("sheet"):
-        where["sheet"] = scrub_text(where["sheet"])
-    return Finding(code=code, message=scrub_text(message), severity=severity or CODES[code][0], value=shown,
+        where["sheet"] = printable(scrub_text(where["sheet"]))
+    return Finding(code=code, message=printable(scrub_text(message)), severity=severity or CODES[code][0], value=shown,
                    **where)
 
 
 def _printable(value: object, limit: int = 80) -> str:
+    if isinstance(value, int) and value.bit_length() > 200:  # str() refuses past 4,300 digits
+        value = f"a number of about {int(value.bit_length() * 0.30103)} digits"
     text = value if isinstance(value, str) else repr(value) if isinstance(value, float) else str(value)
-    text = " ".join(text.split())
+    # Spaces, tabs and line breaks run together; any other control character is shown escaped
+    # (\x00), never dropped: it may be the finding.
+    text = printable(" ".join(_SPACES.split(scrub_text(text).strip(" \t\n\r"))))
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+_SPACES = re.compile(r"[ \t\n\r]+")

@@ -37,6 +37,7 @@ from .errors import DataInvalid, DatabaseError, ExitCode, LimitExceeded, Pipelin
 from .ledger import (CRASHED, DUPLICATE, FAILED, INTERRUPTED, INVALID, PROCESSING, REFUSED, SUCCEEDED, Entry,
                      Ledger, version_key)
 from .notify import Target, notify
+from .printable import printable
 from .redact import scrub_text
 from .rundir import RunDir
 from .sources.s3 import ObjectInfo, _printable, _raise_storage, head, list_objects, safe_filename
@@ -108,7 +109,7 @@ class ObjectResult:
         elif self.run_id:
             text += f" run {self.run_id}"
         if self.error:
-            text += f": {self.error['code']}: {self.error['message']}"
+            text += f": {self.error['code']}: {printable(self.error['message'])}"
         return text
 
 

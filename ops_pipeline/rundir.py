@@ -34,6 +34,7 @@ import orjson
 
 from . import __version__
 from .errors import IntegrityError, StageNotReady, UsageError
+from .printable import printable_data
 from .redact import scrub_data
 
 STAGES = ("fetch", "validate", "transform", "load", "report")
@@ -306,7 +307,9 @@ class RunDir:
 
     # -- events -------------------------------------------------------------------------------
     def log_event(self, stage: str, event: str, level: str = "info", **fields: Any) -> dict:
-        record = scrub_data({"time": utcnow(), "stage": stage, "level": level, "event": event, **fields})
+        # Events quote file and sheet names: stored and shown with control characters escaped.
+        record = printable_data(scrub_data({"time": utcnow(), "stage": stage, "level": level, "event": event,
+                                            **fields}))
         path = self.path / EVENTS
         make_private_dir(path.parent)
         flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT

@@ -9,7 +9,7 @@ from ops_pipeline.cli import cli
 from ops_pipeline.rundir import RunDir
 from ops_pipeline.stages.report import build_report
 
-from .conftest import good_row
+from .conftest import HEADER, good_row
 
 
 @pytest.fixture
@@ -156,6 +156,7 @@ def test_debug_shows_the_traceback(runs_root, tmp_path):
     result = CliRunner().invoke(cli, ["--runs-root", str(runs_root), "--debug", "fetch", str(tmp_path / "x.xlsx")])
     assert result.exit_code == 2
     assert "Traceback (most recent call last)" in result.stderr
+    assert "\\x0a" not in result.stderr and result.stderr.count("\n") > 3  # lines kept, controls escaped
     quiet = CliRunner().invoke(cli, ["--runs-root", str(runs_root), "fetch", str(tmp_path / "x.xlsx")])
     assert "Traceback" not in quiet.stderr
 
@@ -216,3 +217,108 @@ def test_openpyxl_warnings_about_parts_it_drops_reach_stderr_only_with_debug(tmp
     assert "UserWarning" not in plain.stderr
     assert [line for line in plain.stderr.splitlines() if line.startswith("error:")] == [plain.stderr.splitlines()[-1]]
     assert "UserWarning: Unknown extension" in validate("--debug").stderr
+
+
+HOSTILE = ["[/x]", "[bold]b[/bold]", "[link=https://evil.example]c[/link]", ":smile:", "\x1b[2J\x1b[31mred",
+           "\x1b]8;;https://evil.example\x07link\x1b]8;;\x07", "\u202eabc", "\x9b31m", "a | b ` c <b>"]
+
+
+def _hostile_book(make_workbook):
+    from .test_validate import _xl
+
+    header = list(HEADER) + [_xl(text) for text in HOSTILE]
+    rows = [good_row(budget_id=1), good_row(budget_id=2, desc=_xl("\x1b[31mred"), status="[/x]")]
+    return make_workbook(rows, header=header, sheet="All Budget - Cur")
+
+
+@pytest.mark.parametrize("fmt", ["text", "md", "json"])
+def test_file_text_is_never_markup_or_an_escape_sequence_in_any_report(invoke, make_workbook, fmt):
+    """Header cells (rich markup, ANSI/CSI/OSC sequences, bidi overrides) are shown as text,
+    escaped, by report and run, in every format and in the report files."""
+    run = invoke("fetch", _hostile_book(make_workbook)).stdout.strip()
+    assert invoke("validate", run).exit_code == 1
+    result = invoke("report", run, "--format", fmt)
+    assert result.exit_code == 0, result.output
+    assert "MarkupError" not in result.output
+    for raw in ("\x1b", "\x07", "\x9b", "\u202e"):
+        assert raw not in result.stdout
+        assert raw not in (Path(run) / "report" / "report.md").read_text()
+        assert raw not in (Path(run) / "report" / "report.json").read_text()
+    data = build_report(RunDir(run))
+    assert data["extra_columns"] == ["[/x]", "[bold]b[/bold]", "[link=https://evil.example]c[/link]", ":smile:",
+                                     "\\x1b[2J\\x1b[31mred", "\\x1b]8;;https://evil.example\\x07link\\x1b]8;;\\x07",
+                                     "\\u202eabc", "\\x9b31m", "a | b ` c <b>"]
+    if fmt == "text":
+        assert ("Columns ignored: [/x], [bold]b[/bold], [link=https://evil.example]c[/link], :smile:, "
+                "\\x1b[2J\\x1b[31mred, \\x1b]8;;https://evil.example\\x07link\\x1b]8;;\\x07, \\u202eabc, \\x9b31m, "
+                "a | b ` c <b>\n") in result.stdout
+    if fmt == "md":
+        assert ("\\[/x\\], \\[bold\\]b\\[/bold\\], \\[link=https://evil.example\\]c\\[/link\\], :smile:, "
+                "\\\\x1b\\[2J\\\\x1b\\[31mred, \\\\x1b\\]8;;https://evil.example\\\\x07link\\\\x1b\\]8;;\\\\x07, "
+                "\\\\u202eabc, \\\\x9b31m, a \\| b \\` c \\<b\\>\n") in result.stdout
+
+
+def test_a_file_name_with_escape_sequences_is_shown_escaped_in_errors_and_events(runs_root, tmp_path):
+    book = tmp_path / "b\x1b[31m\u202e.xlsx"
+    book.write_text("CAN,Amount\n")
+    result = CliRunner().invoke(cli, ["--runs-root", str(runs_root), "run", str(book), "--db", "sqlite:///:memory:"])
+    assert result.exit_code == 1
+    for raw in ("\x1b", "\u202e"):
+        assert raw not in result.output
+        for events in runs_root.glob("*/logs/events.jsonl"):
+            assert raw not in events.read_text()
+    assert result.stderr.splitlines()[-1].startswith("error: validate: b")
+
+
+def test_no_color_means_no_escape_codes_in_stage_events(runs_root, make_workbook):
+    """NO_COLOR (no-color.org) even where colour is forced: no dim or bold either."""
+    env = {"FORCE_COLOR": "1", "NO_COLOR": "1", "TERM": "xterm-256color"}
+    result = CliRunner(env=env).invoke(cli, ["--runs-root", str(runs_root), "fetch", str(make_workbook([good_row()]))])
+    assert result.exit_code == 0
+    assert "fetch stage-started" in result.stderr
+    assert "\x1b" not in result.stderr
+    coloured = CliRunner(env={"FORCE_COLOR": "1", "TERM": "xterm-256color"}).invoke(
+        cli, ["--runs-root", str(runs_root), "fetch", str(make_workbook([good_row()]))])
+    assert "\x1b[" in coloured.stderr  # the check above can fail
+
+
+def test_the_text_report_is_not_wrapped_in_a_file_and_fits_the_terminal(invoke, make_workbook):
+    from ops_pipeline.stages.report import render
+
+    long_header = "A column whose header is a long sentence " * 4
+    run = invoke("fetch", make_workbook([good_row(status="bogus")], header=list(HEADER) + [long_header])).stdout.strip()
+    invoke("validate", run)
+    text = invoke("report", run).stdout
+    assert f"Columns ignored: {long_header.strip()}\n" in text  # one line, however long
+    narrow = render(build_report(RunDir(run)), "text", width=80)
+    assert max(len(line) for line in narrow.splitlines()) <= 80
+    assert "unknown-status" in narrow and "All Budget - Cur!J2" in narrow
+
+
+def test_a_nul_cell_is_a_finding_and_never_reaches_the_database(invoke, make_workbook, db_url):
+    """PostgreSQL refuses NUL in text: the cell is a finding of validate (exit 1, the data), never
+    a load error blaming the database; with --accept-rejects the other rows load."""
+    from sqlalchemy import create_engine, text
+
+    from .test_validate import _xl
+
+    book = make_workbook([good_row(budget_id=1), good_row(budget_id=2, desc=_xl("Year\x001")),
+                          good_row(budget_id=3, can=_xl("G994648\x00"), comments=_xl("\x00"))])
+    result = invoke("run", book, "--db", db_url, "--format", "json")
+    assert result.exit_code == 1
+    data = json.loads(result.stdout)
+    assert data["findings"] == {"control-character": 2}  # rows
+    assert data["findings_detail"]["control-character"]["count"] == 3  # cells
+    assert [f["cell"] for f in data["findings_detail"]["control-character"]["first"]] == [
+        "All Budget - Cur!F3", "All Budget - Cur!A4", "All Budget - Cur!K4"]
+    assert data["stages"]["load"]["status"] == "pending"
+    assert result.stderr.splitlines()[-1] == (
+        "error: validate rejected 2 rows; nothing was loaded "
+        "(hint: fix the file, or load the valid rows with --accept-rejects)")
+    accepted = invoke("run", book, "--db", db_url, "--accept-rejects", "--format", "json")
+    assert accepted.exit_code == 0, accepted.stderr
+    assert json.loads(accepted.stdout)["entities"]["budget_line_item"]["inserted"] == 1
+    engine = create_engine(db_url)
+    with engine.connect() as conn:
+        assert conn.execute(text("select id from budget_line_item")).scalars().all() == [1]
+    engine.dispose()

@@ -231,6 +231,36 @@ def test_text_limits_of_validation_are_the_column_lengths():
     assert {name: column.type.length for name, column in columns.items()} == MAX_LENGTH
 
 
+def test_the_sheet_name_limit_of_validation_is_the_lineage_column_length():
+    from ops_pipeline.datasets.base import MAX_SHEET_NAME
+    from ops_pipeline.db.models import Lineage
+
+    assert Lineage.__table__.c.sheet.type.length == MAX_SHEET_NAME
+
+
+def test_a_sheet_name_longer_than_the_lineage_column_is_a_finding_not_a_load_error(db_url, runs_root, tmp_path):
+    """Excel allows 31 characters; a crafted file may hold 150, which PostgreSQL refused at load."""
+    import zipfile
+
+    from .conftest import write_workbook
+
+    plain = write_workbook(tmp_path / "plain.xlsx", [good_row()])
+    crafted = tmp_path / "crafted.xlsx"
+    with zipfile.ZipFile(plain) as zin, zipfile.ZipFile(crafted, "w") as zout:
+        for item in zin.infolist():
+            data = zin.read(item.filename)
+            if item.filename == "xl/workbook.xml":
+                data = data.replace(b'name="All Budget - Cur"', b'name="' + b"S" * 150 + b'"')
+            zout.writestr(item, data)
+    result = CliRunner().invoke(cli, ["-q", "--runs-root", str(runs_root), "run", str(crafted), "--db", db_url,
+                                      "--accept-rejects"])
+    assert result.exit_code == 1, result.output
+    assert result.stderr.splitlines()[-1] == (
+        f"error: validate: crafted.xlsx: {'S' * 100}…: the sheet name has 150 characters, more than the 100 OPS "
+        "stores (Excel allows 31) (hint: check the file is an OPS budget workbook)")
+    assert table_counts(db_url)["budget_line_item"] == 0
+
+
 def test_the_amount_limit_of_validation_is_the_column_precision():
     for column in (BudgetLineItem.__table__.c.amount, BudgetLineItem.__table__.c.proc_shop_fee_amount):
         digits, places = column.type.precision, column.type.scale

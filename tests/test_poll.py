@@ -192,6 +192,21 @@ def test_an_invalid_file_is_not_retried_but_a_new_upload_is(s3_bucket, sqlite_ur
         ("fy25-resent.xlsx", "invalid"), ("fy25.xlsx", "invalid"), ("fy25.xlsx", "succeeded")]
 
 
+def test_huge_numbers_and_nul_cells_are_invalid_files_never_crashed_or_retried(s3_bucket, sqlite_url, tmp_path):
+    """A 1e27 amount, a 30-digit amount text, a 1e300 fee and a NUL (_x0000_) cell: findings, so
+    the file is invalid once and for all; not crashed, not a database error retried every pass."""
+    client, bucket = s3_bucket
+    uri = f"s3://{bucket}/incoming/"
+    rows = [good_row(budget_id=1, amount=1e27), good_row(budget_id=2, amount="1" * 30),
+            good_row(budget_id=3, fee=1e300), good_row(budget_id=4, desc="Year_x0000_1"), good_row(budget_id=5)]
+    put(client, bucket, "incoming/odd.xlsx", write_workbook(tmp_path / "odd.xlsx", rows).read_bytes())
+    first = poll_pass(uri, options(tmp_path, sqlite_url), client=client)
+    assert outcomes(first) == [("odd.xlsx", "invalid")] and first.exit_code == ExitCode.DATA_INVALID
+    assert first.results[0].error == {"code": "data-invalid", "message": "validate rejected 4 rows; nothing was loaded"}
+    assert poll_pass(uri, options(tmp_path, sqlite_url), client=client).results == []
+    assert count(sqlite_url, BudgetLineItem) == 0
+
+
 # -- bad files, evil keys ------------------------------------------------------------------------
 
 

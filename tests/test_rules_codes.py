@@ -48,3 +48,11 @@ def test_bad_budget_ids(cell):
     with pytest.raises(RuleViolation) as caught:
         parse_budget_id(cell)
     assert caught.value.code == "bad-budget-id"
+
+
+@pytest.mark.parametrize("cell", ["²", "1²", "٣", "9" * 5000, float("nan"), float("inf"), 1e300, 2**31, 10**400])
+def test_budget_ids_that_are_not_plain_whole_numbers_are_findings(cell):
+    """Never a ValueError from int(): superscript and non-ASCII digits, 5,000 digits, NaN."""
+    with pytest.raises(RuleViolation) as caught:
+        parse_budget_id(cell)
+    assert caught.value.code == "bad-budget-id"

@@ -59,3 +59,17 @@ def test_text_forms_agree(day):
 ])
 def test_october_to_december_belong_to_the_next_fiscal_year(day, year):
     assert fiscal_year(day) == year
+
+
+@pytest.mark.parametrize("date1904", [False, True])
+@pytest.mark.parametrize("cell", [float("nan"), float("inf"), float("-inf"), -1e300, 1e300, 10**400, -(10**30),
+                                  2958465.5 + 1, 2958000, 0.5, "0000-01-01", "2/22/0000", "١/٢/٢٠٢٥",
+                                  "2025-\uff10\uff13-11"])
+def test_huge_negative_non_finite_and_unicode_date_cells_are_bad_dates(cell, date1904):
+    """Including the serials the 1900 system has and the 1904 system does not (past 9999-12-31)."""
+    if cell == 2958000 and not date1904:
+        assert parse_date(cell) == dt.date(9998, 9, 22)
+        return
+    with pytest.raises(RuleViolation) as caught:
+        parse_date(cell, date1904)
+    assert caught.value.code == "bad-date"

@@ -108,3 +108,46 @@ def test_the_shortcut_for_plain_amount_text_agrees_with_the_parser(text):
 ])
 def test_the_shortcut_takes_only_the_plainest_forms(text, expected):
     assert plain_amount_text(text) == expected
+
+
+@pytest.mark.parametrize("cell", [
+    1e27, -1e27, 1e300, -1e300, 1.7976931348623157e308, 1e10, -1e10, 10000000000.004,
+    10**27, -(10**40), 10**5000,
+    "1" * 30, "-" + "9" * 30, "$ 1" + ",000" * 12 + ".00", "(" + "9" * 5000 + ")", "0" * 3 + "1" + "0" * 10,
+    Decimal("1E+27"), Decimal("-1E+300"), Decimal("1E+999999"),
+], ids=lambda cell: f"{type(cell).__name__}-{len(repr(cell)) if not isinstance(cell, int) else cell.bit_length()}")
+def test_huge_amounts_in_any_form_are_out_of_range(cell):
+    with pytest.raises(RuleViolation) as caught:
+        parse_amount(cell)
+    assert caught.value.code == "amount-out-of-range"
+    assert len(caught.value.message) < 80  # never quotes a 5,000-digit number
+
+
+@pytest.mark.parametrize("cell, expected", [
+    (1e-30, "0.00"), (-1e-30, "0.00"), (9999999999.99, "9999999999.99"), (-9999999999.99, "-9999999999.99"),
+    ("0000000000009999999999.99", "9999999999.99"), (Decimal("1E+2"), "100.00"), (Decimal("-0"), "0.00"),
+])
+def test_amounts_at_the_edges_of_the_range(cell, expected):
+    assert str(parse_amount(cell)) == expected
+
+
+@pytest.mark.parametrize("cell", [
+    float("inf"), float("-inf"), Decimal("NaN"), Decimal("sNaN"), Decimal("Infinity"), Decimal("1E-30"),
+    "1e27", "1E+27", "inf", "NaN", "١٢٣.00", "１２.00", "12.\u0663",
+])
+def test_non_finite_scientific_and_non_ascii_amounts_are_bad_amounts(cell):
+    with pytest.raises(RuleViolation) as caught:
+        parse_amount(cell)
+    assert caught.value.code == "bad-amount"
+
+
+@given(st.one_of(st.floats(), st.integers(), st.text(alphabet="0123456789$,.()- eE", max_size=60),
+                 st.decimals()))
+def test_parse_amount_never_fails_otherwise_than_with_a_finding(cell):
+    """Whatever the cell, an amount within numeric(12,2) or a finding; never a Decimal exception."""
+    try:
+        amount = parse_amount(cell)
+    except RuleViolation as violation:
+        assert violation.code in ("bad-amount", "amount-out-of-range")
+    else:
+        assert abs(amount) <= MAX_AMOUNT and amount.as_tuple().exponent == -2

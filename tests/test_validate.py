@@ -222,3 +222,67 @@ def test_error_cells_are_findings_not_empty_cells(make_workbook, runs_root):
     [finding] = _findings(run)
     assert (finding["code"], finding["cell"]) == ("cell-error", f"{SHEET}!H3")
     assert summary["rows"]["valid"] == 1
+
+
+def _xl(text):
+    """A cell text as the workbook's XML escapes a control character (``_x0000_``): openpyxl will
+    not write the character itself, calamine reads the escape back as the character."""
+    import re
+
+    return re.sub("[\x00-\x08\x0b\x0c\x0e-\x1f]", lambda m: f"_x{ord(m[0]):04X}_", text)
+
+
+#: (field of good_row, its column letter, a cell holding a NUL in that column)
+NUL_CELLS = [
+    ("can", "A", "G994648\x00 (CC)"), ("budget_id", "B", "17\x00"), ("project", "C", "Child\x00Care"),
+    ("cig_name", "D", "CCRP\x00"), ("cig_type", "E", "contract\x00"), ("desc", "F", "Year\x001"),
+    ("date", "G", "2025-03-11\x00"), ("amount", "H", "$ 1,234.00\x00"), ("fee", "I", "\x0061.73"),
+    ("status", "J", "draft\x00"), ("comments", "K", "ok\x00"),
+]
+
+
+def test_a_nul_in_any_column_is_a_control_character_finding_naming_the_cell(make_workbook, runs_root):
+    rows = [good_row(**{"budget_id": None, name: _xl(cell)}) for name, _, cell in NUL_CELLS] + [good_row(budget_id=None)]
+    run, summary = _validate(make_workbook(rows), runs_root)
+    assert summary["rows"] == {"read": 12, "valid": 1, "rejected": 11, "skipped": 0}
+    assert summary["findings"] == {"control-character": 11}
+    findings = _findings(run)
+    assert [f["cell"] for f in findings] == [f"{SHEET}!{letter}{row}" for row, (_, letter, _) in
+                                             enumerate(NUL_CELLS, start=2)]
+    assert findings[0]["message"] == "the cell holds the control character U+0000 (NUL), which OPS does not store"
+    assert findings[0]["value"] == "G994648\\x00 (CC)"
+    assert findings[10]["value"] == "***"  # Comments is PII: masked as ever
+    staged = (run.path / "validate" / "valid_rows.jsonl").read_text()
+    assert "\\u0000" not in staged and "\x00" not in staged
+
+
+@pytest.mark.parametrize("char", ["\x01", "\x07", "\x08", "\x0b", "\x0c", "\x1b", "\x1f", "\x7f", "\x85", "\x9b"])
+def test_other_control_characters_are_findings_too(make_workbook, runs_root, char):
+    """C0 (but tab, line feed, carriage return), DEL and C1: never typed text, and an escape
+    sequence wherever the data is shown. Even where the column's rule would trim it away."""
+    rows = [good_row(desc=_xl(f"Year {char}1")), good_row(budget_id=2, can=_xl(f"G994648{char}")),
+            good_row(budget_id=3, amount=_xl(f"{char}12.00"))]
+    run, summary = _validate(make_workbook(rows), runs_root)
+    assert summary["rows"]["rejected"] == 3
+    assert [(f["code"], f["cell"]) for f in _findings(run)] == [
+        ("control-character", f"{SHEET}!F2"), ("control-character", f"{SHEET}!A3"), ("control-character", f"{SHEET}!H4")]
+
+
+def test_tabs_and_line_breaks_in_text_are_text(make_workbook, runs_root):
+    run, summary = _validate(make_workbook([good_row(desc="Year 1\tphase\r\nsecond line")]), runs_root)
+    assert summary["rows"]["valid"] == 1
+    assert summary["findings"] == {}
+
+
+def test_huge_and_non_finite_numbers_are_findings_not_internal_errors(make_workbook, runs_root):
+    rows = [good_row(budget_id=1, amount=1e27), good_row(budget_id=2, amount="1" * 30), good_row(budget_id=3, fee=1e300),
+            good_row(budget_id=4, amount=-1e27), good_row(budget_id=5, amount=10_000_000_000),
+            good_row(budget_id=6, amount="-" + "9" * 28 + ".00"), good_row(budget_id=7, fee=" (" + "9" * 40 + ")"),
+            good_row(budget_id=8, date=1e300), good_row(budget_id=9, date=-1e300), good_row(budget_id=10, amount=1e-30),
+            good_row(budget_id=11, amount=9999999999.99), good_row(budget_id="9" * 40)]
+    run, summary = _validate(make_workbook(rows), runs_root)
+    assert summary["findings"] == {"amount-out-of-range": 7, "bad-date": 2, "bad-budget-id": 1}
+    assert [f["cell"] for f in _findings(run) if f["code"] == "amount-out-of-range"] == [
+        f"{SHEET}!H2", f"{SHEET}!H3", f"{SHEET}!I4", f"{SHEET}!H5", f"{SHEET}!H6", f"{SHEET}!H7", f"{SHEET}!I8"]
+    valid = {r["row"]: r["values"]["amount"] for r in read_jsonl(run.path / "validate" / "valid_rows.jsonl")}
+    assert valid == {11: "0.00", 12: "9999999999.99"}

@@ -115,3 +115,60 @@ def step_date_is(context, day):
 @then("the fiscal year is {year:d}")
 def step_fiscal_year(context, year):
     assert fiscal_year(context.parsed) == year
+
+
+def _number(text: str):
+    """A number cell as the reader gives it: an int for a whole number written without a point."""
+    return int(text) if text.lstrip("-").isdigit() else float(text)
+
+
+@when("the Amount cell holds the number {number}")
+def step_amount_number(context, number):
+    _apply(context, parse_amount, _number(number))
+
+
+@when("the PSCFee Amount cell holds the number {number}")
+def step_fee_number(context, number):
+    _apply(context, parse_amount, _number(number))
+
+
+#: Control characters by the names an analyst may meet them under.
+CONTROL_CHARACTERS = {"NUL": "\x00", "ESC": "\x1b", "BEL": "\x07", "vertical tab": "\x0b", "form feed": "\x0c",
+                      "DEL": "\x7f", "tab": "\t", "line break": "\n"}
+_ROW = {"CAN": "G994648 (CC)", "Sys_Budget_ID": 1, "Project Title": "Child Care Research", "CIG Name": "CCRP",
+        "CIG Type": "contract", "Line Desc": "Year 1", "Date Needed": "2025-03-11", "Amount": "$ 1,234.00",
+        "PSCFee Amount": "61.73", "Status": "draft", "Comments": "ok"}
+
+
+@when('the {column} cell reads "{text}" with a {name} in it')
+def step_cell_with_control_character(context, column, text, name):
+    """The whole row is judged as validate judges it, with the cell changed."""
+    from ops_pipeline.datasets.base import get_dataset
+    from ops_pipeline.stages.rows import RowJudge
+
+    dataset = get_dataset("budget-workbook")
+    header = list(_ROW)
+    table, _ = dataset.locate("All Budget - Cur", [(1, tuple(header))])
+    judge = RowJudge(dataset, table, date1904=False, max_chars=32_767, display_name="budget.xlsx")
+    half = len(text) // 2
+    values = dict(_ROW, **{column: text[:half] + CONTROL_CHARACTERS[name] + text[half:]})
+    verdict = judge.judge(2, tuple(values[h] for h in header))
+    context.parsed = verdict[0]
+    context.violation = None
+    if verdict[0] == "rejected":
+        import json
+
+        finding = json.loads(verdict[2][0])
+        context.violation = RuleViolation(finding["code"], finding["message"])
+        context.finding = finding
+
+
+@then("the row is valid")
+def step_row_valid(context):
+    assert context.violation is None, context.violation
+    assert context.parsed == "valid", context.parsed
+
+
+@then("the finding names the cell {cell}")
+def step_finding_cell(context, cell):
+    assert context.finding["cell"] == cell, context.finding

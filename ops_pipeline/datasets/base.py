@@ -12,6 +12,8 @@ from typing import Any, Callable, Iterable, Iterator
 from ..findings import Finding, column_letter, make_finding
 
 HEADER_SCAN_ROWS = 50
+#: Longest sheet name the lineage records (Excel allows 31; a crafted file may hold more).
+MAX_SHEET_NAME = 100
 #: Longer cell text is never a header (see match_header).
 MAX_HEADER_CHARS = 200
 
@@ -135,6 +137,12 @@ class Dataset:
                     sheet=sheet, row=header_row, column=column_letter(index),
                 ))
             seen.setdefault(key, index)
+        if len(sheet) > MAX_SHEET_NAME:
+            # The lineage names the sheet: the database would refuse it at load, blaming itself.
+            table.findings.append(make_finding(
+                "too-long", f"the sheet name has {len(sheet)} characters, more than the {MAX_SHEET_NAME} OPS stores "
+                "(Excel allows 31)", sheet=sheet[:MAX_SHEET_NAME] + "…",
+            ))
         for column in required:
             if column.field not in positions:
                 table.findings.append(make_finding(

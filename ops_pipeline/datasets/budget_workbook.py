@@ -23,6 +23,7 @@ from ..rules.codes import parse_agreement_type, parse_budget_id, parse_status
 from ..rules.dates import fiscal_year, parse_date
 from ..rules.money import parse_amount, plain_amount_text
 from ..rules.portfolios import portfolio_for
+from ..rules.text import control_character
 from .base import Column, Dataset, Problem, TransformResult, register, row_ranges
 
 # Longest text each database column takes (kept in step with db/models.py by a test).
@@ -272,7 +273,7 @@ class BudgetWorkbook(Dataset):
             else:
                 if raw.__class__ is int_class and 0 < raw < 2**31:
                     budget_id = raw
-                elif raw.__class__ is str_class and len(raw) <= max_chars:  # "new", or a number as text
+                elif raw.__class__ is str_class and len(raw) <= max_chars and raw.isprintable():  # "new", "17"
                     try:
                         budget_id = parse_budget_id(raw)
                     except RuleViolation:
@@ -295,6 +296,8 @@ class BudgetWorkbook(Dataset):
             elif raw.__class__ is date_class:
                 date_needed = raw.isoformat()
             elif raw.__class__ in _MEMO_TYPES:  # a serial number or date text: they repeat
+                if raw.__class__ is str_class and not raw.isprintable():
+                    return None
                 date_needed = date_memo.get(raw)
                 if date_needed is None:
                     if raw.__class__ is str_class and len(raw) > max_chars:
@@ -337,6 +340,7 @@ class BudgetWorkbook(Dataset):
                 "status": status,
             }
 
+        quick.checks_control_characters = True  # see RowJudge: each string cell is checked here
         return quick
 
     def _combo(self, key: tuple, max_chars: int):
@@ -347,6 +351,8 @@ class BudgetWorkbook(Dataset):
         """
         can, title, name, agreement_type, status = key
         if can is None or not all(v is None or (v.__class__ is str and len(v) <= max_chars) for v in key):
+            return False
+        if any(v is not None and control_character(v) is not None for v in key):
             return False
         values = {"can": can, "project_title": title, "agreement_name": name,
                   "agreement_type": agreement_type, "status": status, "amount": 0}
@@ -408,7 +414,7 @@ def _quick_amount(raw: object, max_chars: int) -> str | None:
     """An amount cell as check_row gives it (number, or text such as ``$ 1,234.56``), or None
     when the full path must judge it (empty, malformed, too long...)."""
     amount = _quick_money(raw)
-    if amount is not None or raw.__class__ is not str or len(raw) > max_chars:
+    if amount is not None or raw.__class__ is not str or len(raw) > max_chars or not raw.isprintable():
         return amount
     amount = plain_amount_text(raw)
     if amount is None:
@@ -424,7 +430,7 @@ def _quick_text(raw: object, limit: int) -> object:
     is longer than ``limit``."""
     if raw is None:
         return None
-    if raw.__class__ is not str:
+    if raw.__class__ is not str or not raw.isprintable() and control_character(raw) is not None:
         return _FULL
     text = raw.strip() or None
     return _FULL if text is not None and len(text) > limit else text

@@ -77,6 +77,7 @@ def parse_budget_id(value: object) -> int | None:
         text = value.strip()
         if text == "" or text.lower() == "new":
             return None
-        if text.isdigit():
+        # ASCII digits only, and few of them: int() refuses "²" and numbers of 4,300 digits.
+        if text.isascii() and text.isdigit() and len(text.lstrip("0")) <= 12:
             return parse_budget_id(int(text))
     raise RuleViolation("bad-budget-id", "a budget id is a number, 'new' or blank")

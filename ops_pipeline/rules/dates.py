@@ -9,16 +9,19 @@ from . import RuleViolation
 _EPOCH_1900 = dt.date(1899, 12, 30)  # serial 1 = 1900-01-01 given Excel's 1900 leap-year bug
 _EPOCH_1904 = dt.date(1904, 1, 1)
 _MAX_SERIAL = 2958465  # 9999-12-31
-_US = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{2}|\d{4})$")
-_ISO = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})$")
+_US = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{2}|\d{4})$", re.ASCII)
+_ISO = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})$", re.ASCII)
 
 
 def from_serial(serial: float, date1904: bool = False) -> dt.date:
-    if serial != serial or serial < 1 or serial > _MAX_SERIAL:
+    if not isinstance(serial, (int, float)) or serial != serial or serial < 1 or serial > _MAX_SERIAL:
         raise RuleViolation("bad-date", f"{serial!r} is not an Excel date serial")
     days = int(serial)
     if date1904:
-        return _EPOCH_1904 + dt.timedelta(days=days)
+        try:  # the 1904 system ends earlier: its largest serial is past 9999-12-31
+            return _EPOCH_1904 + dt.timedelta(days=days)
+        except OverflowError:
+            raise RuleViolation("bad-date", f"{serial!r} is not an Excel date serial") from None
     if days < 61:  # before the phantom 1900-02-29, Excel's serials are one day off
         days += 1
     return _EPOCH_1900 + dt.timedelta(days=days)

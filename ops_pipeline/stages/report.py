@@ -6,11 +6,14 @@ rows appear as row numbers and finding codes.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import io
 import json
+import re
 import time
 
 from ..findings import CODES
+from ..printable import printable_data
 from ..redact import scrub_text
 from ..rundir import FAILED, STAGES, SUCCEEDED, RunDir, read_json, read_jsonl, write_json, atomic_write
 from . import exclusive
@@ -18,6 +21,8 @@ from . import exclusive
 FIRST_CELLS = 5
 MAX_REJECTED = 50
 FORMATS = ("text", "json", "md")
+#: The console width when the text report goes to a file or pipe: tables as wide as they need.
+_UNWRAPPED = 10_000
 
 
 def _seconds(info: dict) -> float | None:
@@ -101,7 +106,9 @@ def build_report(run: RunDir) -> dict:
     if failed:
         report["error"] = {"stage": failed[0], **stages[failed[0]]["error"]}
     report["outputs"]["report"] = str(run.path / "report")
-    return report
+    # File, sheet, header and cell text quoted anywhere in the report (questions, errors...) is
+    # shown with its control characters escaped, in every format and in report.json.
+    return printable_data(report)
 
 
 def _status(report: dict, stages: dict, manifest: dict) -> str:
@@ -169,12 +176,30 @@ def report(run: RunDir) -> dict:
 # -- rendering ---------------------------------------------------------------------------------
 
 
-def render(data: dict, fmt: str) -> str:
+def render(data: dict, fmt: str, width: int | None = None) -> str:
+    """The report in ``fmt``; ``width`` is the terminal's for text (None: lines are not wrapped)."""
+    data = printable_data(data)
     if fmt == "json":
         return json.dumps(data, indent=2, default=str)
     if fmt == "md":
         return render_markdown(data)
-    return render_text(data)
+    return render_text(data, width)
+
+
+_MARKDOWN = re.compile(r"([\\`*_\[\]<>|~&])")
+
+
+def _md(text: object) -> str:
+    """File text as literal Markdown: no emphasis, link, image, HTML or table cell break."""
+    return _MARKDOWN.sub(r"\\\1", str(text))
+
+
+def _code(text: object) -> str:
+    """File text as a Markdown code span (a cell reference, a path), also inside a table."""
+    text = str(text).replace("|", "\\|")
+    fence = "`" * (max((len(run) for run in re.findall("`+", text)), default=0) + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
 
 
 def _entity_rows(data: dict):
@@ -183,11 +208,12 @@ def _entity_rows(data: dict):
 
 
 def render_markdown(data: dict) -> str:
-    lines = [f"# ops-pipeline run {data['run_id']}", "", f"**Status:** {data['status']}  ",
-             f"**Dataset:** {data['dataset']}  ", f"**Source:** {data['source'].get('name', '')} "
+    data = printable_data(data)
+    lines = [f"# ops-pipeline run {_md(data['run_id'])}", "", f"**Status:** {data['status']}  ",
+             f"**Dataset:** {_md(data['dataset'])}  ", f"**Source:** {_md(data['source'].get('name', ''))} "
              f"(sha256 `{data['source'].get('sha256', '')[:16]}…`)", ""]
     if data.get("error"):
-        lines += [f"**Error ({data['error']['stage']}):** {scrub_text(data['error'].get('message', ''))}", ""]
+        lines += [f"**Error ({data['error']['stage']}):** {_md(scrub_text(data['error'].get('message', '')))}", ""]
     lines += ["## Stages", "", "| stage | status | seconds |", "|---|---|---|"]
     for name, stage in data["stages"].items():
         lines.append(f"| {name} | {stage['status']} | {stage['seconds'] if stage['seconds'] is not None else ''} |")
@@ -197,13 +223,13 @@ def render_markdown(data: dict) -> str:
     if data["findings_detail"]:
         lines += ["## Findings", "", "| code | severity | rows | first cells |", "|---|---|---|---|"]
         for code, entry in data["findings_detail"].items():
-            cells = ", ".join(f"`{f.get('cell', '')}`" for f in entry["first"])
+            cells = ", ".join(_code(f.get("cell", "")) for f in entry["first"])
             lines.append(f"| {code} | {entry['severity']} | {data['findings'].get(code, entry['count'])} | {cells} |")
         lines.append("")
     if data["skipped"]:
         lines += ["## Skipped rows", ""]
         for reason, entry in data["skipped"].items():
-            lines.append(f"- {reason}: {entry['count']} (rows {', '.join(map(str, entry['first_rows']))})")
+            lines.append(f"- {_md(reason)}: {entry['count']} (rows {', '.join(map(str, entry['first_rows']))})")
         lines.append("")
     if data["entities"]:
         lines += ["## Entities", "", "| entity | inserted | updated | unchanged |", "|---|---|---|---|"]
@@ -214,30 +240,40 @@ def render_markdown(data: dict) -> str:
                   f" in {data['load']['seconds']} s{' (dry run, rolled back)' if data['load']['dry_run'] else ''}", ""]
     if data["cans_without_portfolio"]:
         lines += ["## CANs needing a portfolio decision", ""]
-        lines += [f"- {c['number']} ({c['description'] or 'no description'})"
+        lines += [f"- {_md(c['number'])} ({_md(c['description'] or 'no description')})"
                   for c in data.get("cans_without_portfolio_detail", [])]
         lines.append("")
     if data["questions"]:
-        lines += ["## Open questions", ""] + [f"- {q['question']}" for q in data["questions"]] + [""]
+        lines += ["## Open questions", ""] + [f"- {_md(q['question'])}" for q in data["questions"]] + [""]
     if data["extra_columns"]:
-        lines += ["## Columns ignored", "", ", ".join(data["extra_columns"]), ""]
-    lines += [f"Run directory: `{data['run_dir']}`", ""]
+        lines += ["## Columns ignored", "", ", ".join(_md(c) for c in data["extra_columns"]), ""]
+    lines += [f"Run directory: {_code(data['run_dir'])}", ""]
     return "\n".join(lines)
 
 
-def render_text(data: dict) -> str:
-    """The terminal report: rich tables, rendered to a string (no colour when not a terminal)."""
+def render_text(data: dict, width: int | None = None) -> str:
+    """The terminal report: rich tables, rendered to a string, without colour.
+
+    ``width`` is the terminal's: tables fit it and long lines wrap at it. Without one (a file, a
+    pipe) nothing is wrapped. Rich reads no markup or emoji codes here: every string may come
+    from the file (``[/x]`` in a header is text).
+    """
     from rich.console import Console
     from rich.table import Table
 
+    data = printable_data(data)
     buffer = io.StringIO()
-    console = Console(file=buffer, width=110, force_terminal=False, color_system=None, highlight=False)
-    console.print(f"Run {data['run_id']}  status: {data['status'].upper()}  dataset: {data['dataset']}")
-    console.print(f"Source: {data['source'].get('name', '')}  sha256 {data['source'].get('sha256', '')[:16]}…")
+    console = Console(file=buffer, width=width or _UNWRAPPED, force_terminal=False, color_system=None,
+                      highlight=False, markup=False, emoji=False)
+    print_line = console.print
+    if not width:
+        print_line = functools.partial(console.print, soft_wrap=True)
+    print_line(f"Run {data['run_id']}  status: {data['status'].upper()}  dataset: {data['dataset']}")
+    print_line(f"Source: {data['source'].get('name', '')}  sha256 {data['source'].get('sha256', '')[:16]}…")
     if data.get("error"):
-        console.print(f"Error in {data['error']['stage']}: {scrub_text(data['error'].get('message', ''))}")
+        print_line(f"Error in {data['error']['stage']}: {scrub_text(data['error'].get('message', ''))}")
         if data["error"].get("hint"):
-            console.print(f"Hint: {data['error']['hint']}")
+            print_line(f"Hint: {data['error']['hint']}")
     stages = Table(title="Stages", title_justify="left")
     for col in ("stage", "status", "seconds"):
         stages.add_column(col)
@@ -245,8 +281,8 @@ def render_text(data: dict) -> str:
         stages.add_row(name, stage["status"], "" if stage["seconds"] is None else f"{stage['seconds']:.2f}")
     console.print(stages)
     rows = data["rows"]
-    console.print(f"Rows: read {rows['read']} = valid {rows['valid']} + rejected {rows['rejected']} "
-                  f"+ skipped {rows['skipped']}")
+    print_line(f"Rows: read {rows['read']} = valid {rows['valid']} + rejected {rows['rejected']} "
+               f"+ skipped {rows['skipped']}")
     if data["findings_detail"]:
         table = Table(title="Findings (rows per code)", title_justify="left")
         for col in ("code", "severity", "rows", "first cells"):
@@ -256,7 +292,7 @@ def render_text(data: dict) -> str:
             table.add_row(code, entry["severity"], str(data["findings"].get(code, entry["count"])), cells)
         console.print(table)
     if data["skipped"]:
-        console.print("Skipped: " + "; ".join(f"{r} {e['count']}" for r, e in data["skipped"].items()))
+        print_line("Skipped: " + "; ".join(f"{r} {e['count']}" for r, e in data["skipped"].items()))
     if data["entities"]:
         table = Table(title="Entities", title_justify="left")
         for col in ("entity", "inserted", "updated", "unchanged"):
@@ -265,13 +301,13 @@ def render_text(data: dict) -> str:
             table.add_row(kind, str(ins), str(upd), str(unc))
         console.print(table)
         db = data.get("database") or {}
-        console.print(f"Database: {db.get('dialect')} {db.get('host') or ''} {db.get('database') or ''} "
-                      f"in {data['load']['seconds']:.2f} s{' (dry run, rolled back)' if data['load']['dry_run'] else ''}")
+        print_line(f"Database: {db.get('dialect')} {db.get('host') or ''} {db.get('database') or ''} "
+                   f"in {data['load']['seconds']:.2f} s{' (dry run, rolled back)' if data['load']['dry_run'] else ''}")
     if data["cans_without_portfolio"]:
-        console.print("CANs needing a portfolio decision: " + ", ".join(data["cans_without_portfolio"]))
+        print_line("CANs needing a portfolio decision: " + ", ".join(data["cans_without_portfolio"]))
     for question in data["questions"]:
-        console.print(f"Question: {question['question']}")
+        print_line(f"Question: {question['question']}")
     if data["extra_columns"]:
-        console.print("Columns ignored: " + ", ".join(data["extra_columns"]))
-    console.print(f"Run directory: {data['run_dir']}")
+        print_line("Columns ignored: " + ", ".join(data["extra_columns"]))
+    print_line(f"Run directory: {data['run_dir']}")
     return buffer.getvalue()

@@ -23,6 +23,8 @@ import orjson
 
 from ..errors import LimitExceeded
 from ..findings import ERROR, column_letter, make_finding
+from ..rules import RuleViolation
+from ..rules.text import check_cell_text, control_character
 
 #: Sheets with fewer data rows are judged here (starting a process costs more than it saves).
 PARALLEL_MIN_ROWS = 5_000
@@ -50,7 +52,7 @@ class RowJudge:
         self.state = {"date1904": date1904}
         self.max_chars = max_chars
         self.display_name = display_name
-        self.quick = dataset.quick_check(table, self.state, max_chars)
+        self.quick = _without_control_characters(dataset.quick_check(table, self.state, max_chars))
 
     def judge(self, row_number: int, values: tuple) -> tuple:
         """``("blank",)``, ``("skip", reason)``, or ``(kind, record_line, finding_lines, codes, keys)``
@@ -80,6 +82,12 @@ class RowJudge:
             return ("skip", reason)
         self.state["row"] = row_number
         parsed, problems = dataset.check_row(mapped, self.state)
+        controls = _control_problems(mapped)
+        if controls:
+            # The control character is the cell's finding; what the column's rule says of the
+            # rest of the cell would only blur it.
+            fields = {p.field for p in controls}
+            problems = controls + [p for p in problems if p.field not in fields]
         keys = dataset.row_keys(parsed)
         if not problems:
             return ("valid", _dump({"row": row_number, "values": parsed}), (), (), keys)
@@ -96,6 +104,37 @@ class RowJudge:
         if errors:
             return ("rejected", _dump({"row": row_number, "codes": codes, "values": mapped}), lines, codes, keys)
         return ("valid", _dump({"row": row_number, "values": parsed}), lines, codes, keys)
+
+
+def _control_problems(mapped: dict) -> list:
+    """A control-character problem for each text cell holding one, in any column: the same rule
+    for every dataset, before anything can reach the database (PostgreSQL refuses NUL)."""
+    from ..datasets.base import Problem
+
+    problems = []
+    for name, value in mapped.items():
+        if value.__class__ is str and not value.isprintable():
+            try:
+                check_cell_text(value)
+            except RuleViolation as violation:
+                problems.append(Problem(violation.code, violation.message, name, value))
+    return problems
+
+
+def _without_control_characters(quick):
+    """The dataset's fast path, leaving any row with a control character in a cell to the full
+    path (which makes it a finding); as it is when it says it checks each string cell itself
+    (cheaper than a second look at every cell)."""
+    if quick is None or getattr(quick, "checks_control_characters", False):
+        return quick
+
+    def checked(values: tuple, row_number: int):
+        for value in values:
+            if value.__class__ is str and not value.isprintable() and control_character(value) is not None:
+                return None
+        return quick(values, row_number)
+
+    return checked
 
 
 @dataclass
