@@ -15,7 +15,7 @@ import click
 
 from . import __version__
 from .errors import ExitCode, PipelineError, UsageError
-from .redact import known_secrets, safe_reason, scrub_data, scrub_secrets, scrub_text
+from .redact import known_secrets, remember_url, safe_reason, scrub_data, scrub_secrets, scrub_text
 
 RUNS_ENV = "OPS_PIPELINE_RUNS"
 
@@ -72,8 +72,9 @@ def _debug_traceback(ctx: click.Context, error: BaseException) -> None:
 
 
 def _remember_secret_url(ctx: click.Context, _param, value):
-    """The --db URL's password is a secret to mask in every message and traceback."""
+    """The --db URL's password is a secret to mask in every message, traceback and file."""
     if value:
+        remember_url(value)
         root = ctx.find_root()
         if isinstance(root.obj, dict):
             root.obj.setdefault("secret_urls", []).append(value)
@@ -108,8 +109,15 @@ def reader_option(func):
                         show_default=True, help="Workbook reader (auto: calamine, openpyxl where needed).")(func)
 
 
+def _remember_endpoint_url(_ctx: click.Context, _param, value):
+    """An endpoint URL may carry credentials too: masked like the --db URL's."""
+    remember_url(value)
+    return value
+
+
 def endpoint_option(func):
     return click.option("--endpoint-url", metavar="URL", envvar="OPS_PIPELINE_S3_ENDPOINT_URL", show_envvar=True,
+                        callback=_remember_endpoint_url,
                         help="S3-compatible endpoint (else the VCAP_SERVICES s3 binding's, else AWS's).")(func)
 
 
@@ -437,13 +445,13 @@ def poll(ctx, source, db_url, every, once, dataset, accept_rejects, notify_chann
         click.echo(json.dumps(result.as_dict(), default=str) if as_json else result.line())
         _show_notified(result.notified)
         if result.move_error:
-            click.echo(f"move: {result.move_error}", err=True)
+            click.echo(_safe_text(ctx, f"move: {result.move_error}"), err=True)
 
     def show_pass(result) -> None:
         counts = ", ".join(f"{n} {k}" for k, n in result.counts().items() if n)
-        click.echo(f"pass over {result.source}: {counts or 'nothing new'}", err=True)
+        click.echo(_safe_text(ctx, f"pass over {result.source}: {counts or 'nothing new'}"), err=True)
         if result.error is not None:
-            click.echo(f"error: {result.error.one_line()}", err=True)
+            click.echo(f"error: {_safe_text(ctx, result.error.one_line())}", err=True)
 
     stop = StopRequest()
     with stop_on_signals(stop):
