@@ -180,7 +180,7 @@ def _open_run(value: str):
 
 @click.group(cls=PipelineGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="ops-pipeline")
-@click.option("--runs-root", type=click.Path(file_okay=False), envvar=RUNS_ENV, default="runs", show_default=True,
+@click.option("--runs-root", metavar="DIR", envvar=RUNS_ENV, default="runs", show_default=True,
               show_envvar=True, help="Folder that holds the run directories.")
 @click.option("--debug", is_flag=True, envvar="OPS_PIPELINE_DEBUG", help="Show tracebacks of errors.")
 @click.option("-q", "--quiet", is_flag=True, help="Do not show stage events on the terminal.")
@@ -192,8 +192,11 @@ def cli(ctx: click.Context, runs_root: str, debug: bool, quiet: bool) -> None:
     inspect, rerun or chain. `run` does all five. Exit codes: 0 success, 1 data invalid,
     2 usage error, 3 run failed.
     """
+    from .rundir import check_runs_root
+
     ctx.ensure_object(dict)
     ctx.obj.update({"runs_root": runs_root, "debug": debug})
+    check_runs_root(runs_root)
     if not debug:
         # openpyxl warns about workbook parts it drops (extensions, odd headers and footers): noise
         # to an operator, as it concerns nothing validate reads. --debug shows them.

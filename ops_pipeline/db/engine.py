@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+from urllib.parse import unquote
 
 from sqlalchemy import create_engine, event, inspect, select
 from sqlalchemy.engine import Engine, make_url
@@ -80,8 +81,44 @@ def make_engine(url: str) -> Engine:
     except (NoSuchModuleError, ImportError) as exc:
         raise UsageError(f"no driver for {parsed.drivername}: {exc}") from None
     if parsed.get_backend_name() == "sqlite":
+        _create_private_sqlite_file(parsed)
         _sqlite_pragmas(engine)
     return engine
+
+
+#: A new SQLite database file is private: it holds the data as it is, PII columns included.
+SQLITE_FILE_MODE = 0o600
+
+
+def _create_private_sqlite_file(parsed) -> None:
+    """Create the SQLite database file 0600 (whatever the umask) before SQLite opens it.
+
+    SQLite creates its rollback journal, WAL and shared-memory files (``-journal``, ``-wal``,
+    ``-shm``) with the permissions of the database file, so they are private too. An existing
+    file keeps its mode: the operator chose it.
+    """
+    database = parsed.database or ""
+    if parsed.query.get("uri") in ("true", "1"):  # a URI filename: file:path?mode=...
+        if database.startswith("file:"):  # else SQLite takes it as an ordinary file name
+            database, _, options = database.partition("?")
+            if "mode=memory" in options:
+                return
+            database = unquote(database[len("file:"):])
+            if database.startswith("//"):  # file://localhost/path or file:///path
+                database = "/" + database[2:].partition("/")[2]
+    if not database or database.startswith(":memory:"):
+        return
+    try:
+        fd = os.open(database, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0),
+                     SQLITE_FILE_MODE)
+    except FileExistsError:
+        return
+    except OSError:  # no such folder, not writable...: SQLite says so when it connects
+        return
+    try:
+        os.fchmod(fd, SQLITE_FILE_MODE)
+    finally:
+        os.close(fd)
 
 
 def _sqlite_pragmas(engine: Engine) -> None:
