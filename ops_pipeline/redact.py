@@ -216,7 +216,10 @@ SECRET_ENV_VARS = ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_T
                    "OPS_PIPELINE_SMTP_PASSWORD", "OPS_PIPELINE_WEBHOOK_SECRET", "PGPASSWORD")
 #: Environment variables holding connection URLs (besides any whose name ends in URL, URI or DSN).
 URL_ENV_VARS = ("OPS_PIPELINE_DB_URL", "DATABASE_URL", "OPS_PIPELINE_TEST_PG_URL")
-_SECRET_ENV_NAME = re.compile(r"(?i)pass|pwd|secret|token|credential|private_?key")
+#: Whole words of a variable's name; PWD and OLDPWD are the working directory, not a password.
+_SECRET_ENV_NAME = re.compile(r"(?i)(?:^|_)(?:pass(?:word|wd|phrase)?|pwd|secret|token|credentials?|"
+                              r"private_?key|api_?key)(?:_|$)")
+_NOT_SECRET_ENV = frozenset({"PWD", "OLDPWD"})
 _URL_ENV_NAME = re.compile(r"(?i)(?:url|uri|dsn)$")
 #: Shorter values would mask ordinary words; a secret that short protects nothing anyway.
 MIN_SECRET_CHARS = 6
@@ -267,7 +270,7 @@ def known_secrets(env: Mapping[str, str] | None = None, urls: Iterable[str] = ()
     for name, value in env.items():
         if not value:
             continue
-        if name in SECRET_ENV_VARS or _SECRET_ENV_NAME.search(name):
+        if name in SECRET_ENV_VARS or (_SECRET_ENV_NAME.search(name) and name not in _NOT_SECRET_ENV):
             found.append(value)
         if name in URL_ENV_VARS or _URL_ENV_NAME.search(name):
             found += url_secrets(value)
