@@ -16,7 +16,7 @@ import click
 from . import __version__
 from .errors import ExitCode, PipelineError, UsageError
 from .printable import printable
-from .redact import known_secrets, safe_reason, scrub_data, scrub_secrets, scrub_text
+from .redact import known_secrets, remember_url, safe_reason, scrub_data, scrub_secrets, scrub_text
 
 RUNS_ENV = "OPS_PIPELINE_RUNS"
 
@@ -74,8 +74,9 @@ def _debug_traceback(ctx: click.Context, error: BaseException) -> None:
 
 
 def _remember_secret_url(ctx: click.Context, _param, value):
-    """The --db URL's password is a secret to mask in every message and traceback."""
+    """The --db URL's password is a secret to mask in every message, traceback and file."""
     if value:
+        remember_url(value)
         root = ctx.find_root()
         if isinstance(root.obj, dict):
             root.obj.setdefault("secret_urls", []).append(value)
@@ -110,8 +111,15 @@ def reader_option(func):
                         show_default=True, help="Workbook reader (auto: calamine, openpyxl where needed).")(func)
 
 
+def _remember_endpoint_url(_ctx: click.Context, _param, value):
+    """An endpoint URL may carry credentials too: masked like the --db URL's."""
+    remember_url(value)
+    return value
+
+
 def endpoint_option(func):
     return click.option("--endpoint-url", metavar="URL", envvar="OPS_PIPELINE_S3_ENDPOINT_URL", show_envvar=True,
+                        callback=_remember_endpoint_url,
                         help="S3-compatible endpoint (else the VCAP_SERVICES s3 binding's, else AWS's).")(func)
 
 
@@ -174,7 +182,7 @@ def _open_run(value: str):
 
 @click.group(cls=PipelineGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="ops-pipeline")
-@click.option("--runs-root", type=click.Path(file_okay=False), envvar=RUNS_ENV, default="runs", show_default=True,
+@click.option("--runs-root", metavar="DIR", envvar=RUNS_ENV, default="runs", show_default=True,
               show_envvar=True, help="Folder that holds the run directories.")
 @click.option("--debug", is_flag=True, envvar="OPS_PIPELINE_DEBUG", help="Show tracebacks of errors.")
 @click.option("-q", "--quiet", is_flag=True, help="Do not show stage events on the terminal.")
@@ -186,8 +194,11 @@ def cli(ctx: click.Context, runs_root: str, debug: bool, quiet: bool) -> None:
     inspect, rerun or chain. `run` does all five. Exit codes: 0 success, 1 data invalid,
     2 usage error, 3 run failed.
     """
+    from .rundir import check_runs_root
+
     ctx.ensure_object(dict)
     ctx.obj.update({"runs_root": runs_root, "debug": debug})
+    check_runs_root(runs_root)
     if not debug:
         # openpyxl warns about workbook parts it drops (extensions, odd headers and footers): noise
         # to an operator, as it concerns nothing validate reads. --debug shows them.
@@ -451,13 +462,13 @@ def poll(ctx, source, db_url, every, once, dataset, accept_rejects, notify_chann
         click.echo(json.dumps(result.as_dict(), default=str) if as_json else result.line())
         _show_notified(result.notified)
         if result.move_error:
-            click.echo(f"move: {result.move_error}", err=True)
+            click.echo(_safe_text(ctx, f"move: {result.move_error}"), err=True)
 
     def show_pass(result) -> None:
         counts = ", ".join(f"{n} {k}" for k, n in result.counts().items() if n)
-        click.echo(f"pass over {result.source}: {counts or 'nothing new'}", err=True)
+        click.echo(_safe_text(ctx, f"pass over {result.source}: {counts or 'nothing new'}"), err=True)
         if result.error is not None:
-            click.echo(f"error: {result.error.one_line()}", err=True)
+            click.echo(f"error: {_safe_text(ctx, result.error.one_line())}", err=True)
 
     stop = StopRequest()
     with stop_on_signals(stop):

@@ -43,7 +43,7 @@ from typing import Any, Callable, Union
 from urllib.parse import urlsplit
 
 from .errors import NotifyError, UsageError
-from .redact import redact_url, scrub_text
+from .redact import redact_url, scrub_secrets, scrub_text
 
 __all__ = [
     "EmailSettings",
@@ -273,14 +273,9 @@ def _secrets_of(settings: Any) -> list[str]:
 
 
 def _scrub_secrets(text: str, secrets: Iterable[str]) -> str:
-    """``text`` with every secret (as is, and base64-encoded as in SMTP AUTH) replaced."""
-    for secret in secrets:
-        if not secret:
-            continue
-        forms = {secret, base64.b64encode(secret.encode()).decode()}
-        for form in sorted(forms, key=len, reverse=True):
-            text = text.replace(form, "***")
-    return " ".join(text.split())
+    """``text`` on one line with every secret of the target replaced, however short (the SMTP
+    password in an SMTP error, also base64-encoded as in SMTP AUTH), and every known one."""
+    return " ".join(scrub_secrets(scrub_secrets(text, secrets, min_chars=1)).split())
 
 
 def _fail(message: str, settings: Any) -> NotifyError:

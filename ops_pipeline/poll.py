@@ -38,9 +38,10 @@ from .ledger import (CRASHED, DUPLICATE, FAILED, INTERRUPTED, INVALID, PROCESSIN
                      Ledger, version_key)
 from .notify import Target, notify
 from .printable import printable
-from .redact import scrub_text
+from .redact import safe_reason, scrub_data, scrub_secrets, scrub_text
 from .rundir import RunDir
-from .sources.s3 import ObjectInfo, _printable, _raise_storage, head, list_objects, safe_filename
+from .sources import copy_name
+from .sources.s3 import ObjectInfo, _printable, _raise_storage, head, list_objects
 from .stages.fetch_s3 import DEFAULT_MAX_BYTES, fetch_s3, prefix_uri, s3_client
 from .stages.load import load
 from .stages.report import report
@@ -95,12 +96,16 @@ class ObjectResult:
     cause: BaseException | None = field(default=None, repr=False, compare=False)
 
     def as_dict(self) -> dict:
+        """The result for ``--json``: object keys are untrusted text, scrubbed like any other."""
         data = asdict(self)
         del data["cause"]
-        return data
+        return scrub_data(data, keep=frozenset({"run_dir"}))
 
     def line(self) -> str:
-        """One line for the operator's terminal."""
+        """One line for the operator's terminal, the object key scrubbed."""
+        return scrub_secrets(scrub_text(self._line()))
+
+    def _line(self) -> str:
         text = f"{self.outcome:<11} {_printable(self.uri)}"
         if self.version_id:
             text += f" (version {_printable(self.version_id)})"
@@ -148,10 +153,10 @@ class PassResult:
 
     def as_dict(self) -> dict:
         return {
-            "source": self.source,
+            "source": scrub_secrets(scrub_text(self.source)),
             "counts": self.counts(),
             "results": [r.as_dict() for r in self.results],
-            "error": self.error.one_line() if self.error else None,
+            "error": scrub_secrets(scrub_text(self.error.one_line())) if self.error else None,
             "stopped": self.stopped,
             "exit_code": int(self.exit_code),
         }
@@ -450,8 +455,10 @@ def _report(run: RunDir) -> dict | None:
 
 def _error_record(error: BaseException) -> dict:
     if isinstance(error, PipelineError):
-        return {"code": error.code, "message": scrub_text(error.one_line())[:500]}
-    return {"code": "internal-error", "message": scrub_text(f"{type(error).__name__}: {error}".splitlines()[0])[:300]}
+        return {"code": error.code, "message": scrub_secrets(scrub_text(error.one_line()))[:500]}
+    # A library's message may quote cell text or a connection string: drop what it quotes.
+    return {"code": "internal-error",
+            "message": scrub_secrets(f"{type(error).__name__}: {safe_reason(error, 300)}")}
 
 
 def _move(client, info: ObjectInfo, prefix: str, outcome: str, run: RunDir | None, result: ObjectResult) -> None:
@@ -465,7 +472,7 @@ def _move(client, info: ObjectInfo, prefix: str, outcome: str, run: RunDir | Non
         return
     parent = prefix.rstrip("/").rpartition("/")[0]
     folder = f"{parent + '/' if parent else ''}{MOVE_FOLDERS[outcome]}/{run.run_id}/"
-    target = folder + safe_filename(info.key)
+    target = folder + copy_name(info.key)
     report_key = folder + "report.json"
     copy_source = {"Bucket": info.bucket, "Key": info.key}
     if info.version_id:

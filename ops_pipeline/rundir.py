@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import errno
 import fcntl
 import functools
 import hashlib
@@ -67,7 +68,22 @@ def sha256_file(path: Path, bufsize: int = 1 << 20) -> str:
 
 
 def make_private_dir(path: Path) -> None:
-    path.mkdir(parents=True, exist_ok=True)
+    """Make sure ``path`` is a folder: each missing one is created 0700 (whatever the umask).
+
+    A folder that already exists keeps its mode: it may be a shared folder (1777 with its
+    sticky bit, 2775 with its setgid bit) that is not ours to change.
+    """
+    path = Path(path)
+    if path.is_dir():
+        return
+    if path.parent != path:
+        make_private_dir(path.parent)
+    try:
+        path.mkdir(mode=DIR_MODE)
+    except FileExistsError:
+        if path.is_dir():  # made meanwhile by another process: not ours either
+            return
+        raise NotADirectoryError(errno.ENOTDIR, "not a folder", str(path)) from None
     os.chmod(path, DIR_MODE)
 
 
@@ -216,19 +232,23 @@ class RunDir:
     @classmethod
     def create(cls, runs_root: Path | str, *, dataset: str, source: dict) -> "RunDir":
         root = Path(runs_root)
-        make_private_dir(root)
-        for _ in range(5):
-            run_id = new_run_id()
-            path = root / run_id
-            try:
-                path.mkdir(mode=DIR_MODE)
-                break
-            except FileExistsError:
-                continue
-        else:  # pragma: no cover - five random collisions in one second
-            raise UsageError(f"cannot create a new run directory under {root}")
-        os.chmod(path, DIR_MODE)
-        make_private_dir(path / "logs")
+        try:
+            check_runs_root(runs_root)
+            make_private_dir(root)
+            for _ in range(5):
+                run_id = new_run_id()
+                path = root / run_id
+                try:
+                    path.mkdir(mode=DIR_MODE)
+                    break
+                except FileExistsError:
+                    continue
+            else:  # pragma: no cover - five random collisions in one second
+                raise UsageError(f"cannot create a new run directory under {root}")
+            os.chmod(path, DIR_MODE)
+            make_private_dir(path / "logs")
+        except OSError as exc:  # not writable, a read-only or special file system (/proc)...
+            raise unusable_runs_root(runs_root, exc) from None
         manifest = {
             "run_id": run_id,
             "tool": "ops-pipeline",
@@ -419,6 +439,23 @@ class RunDir:
                 if output["path"] == relpath:
                     return {"path": relpath, "sha256": output["sha256"]}
         return {"path": relpath, "sha256": sha256_file(path)}
+
+
+def unusable_runs_root(runs_root: Path | str, exc: OSError) -> UsageError:
+    """The one-line error for a runs root we cannot create run directories in."""
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    return UsageError(f"cannot use {str(runs_root)!r} as the runs root: {reason}",
+                      hint="pass --runs-root DIR (or set OPS_PIPELINE_RUNS) naming a folder you can write to")
+
+
+def check_runs_root(runs_root: Path | str) -> None:
+    """Refuse a runs root that cannot be one: empty (it would be the working directory), or
+    something other than a folder. A folder that does not exist yet is created when needed."""
+    if not str(runs_root).strip():
+        raise unusable_runs_root(runs_root, NotADirectoryError(0, "no folder named"))
+    path = Path(runs_root)
+    if path.exists() and not path.is_dir():
+        raise unusable_runs_root(runs_root, NotADirectoryError(0, "not a folder"))
 
 
 def find_runs(runs_root: Path | str) -> list[Path]:

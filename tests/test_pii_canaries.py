@@ -279,3 +279,86 @@ def test_scrubbing_does_not_touch_ordinary_values():
                  "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855", "All Budget - Cur!H14",
                  str(dt.date(2025, 10, 1))):
         assert scrub_text(text) == text
+
+
+#: Formats the first detectors missed: SSNs without separators, with spaces or non-ASCII dashes,
+#: e-mail addresses with non-ASCII letters, international and 7-digit phone numbers.
+WIDER_CANARIES = {
+    "ssn digits": "078051120",
+    "ssn spaces": "078 05 1120",
+    "ssn hyphen U+2010": "078\u201005\u20101120",
+    "ssn non-breaking hyphen U+2011": "078\u201105\u20111120",
+    "ssn figure dash U+2012": "078\u201205\u20121120",
+    "ssn en dash U+2013": "078\u201305\u20131120",
+    "ssn minus U+2212": "078\u221205\u22121120",
+    "email non-ascii": "zebulón@exämple.org",
+    "email full-width at": "zebulon\uff20example.org",
+    "phone uk": "+44 20 7946 0958",
+    "phone us intl": "+1 (202) 555-0143",
+    "phone france": "+33 (0)1 23 45 67 89",
+    "phone 7 digits": "555-0143",
+    "phone 7 digits space": "555 0143",
+    "phone 7 digits en dash": "555\u20130143",
+}
+
+
+@pytest.mark.parametrize("canary", WIDER_CANARIES.values(), ids=WIDER_CANARIES.keys())
+def test_wider_pii_formats_do_not_leak(canary, tmp_path, runs_root, sqlite_url):
+    """Each format, planted in free-text columns, bad cells (findings quote them), the sheet name
+    and the file name, reaches no report, finding, event, manifest or terminal line."""
+    rows = [good_row(budget_id=15001, desc=f"Contact {canary} today", comments=NAME),
+            good_row(budget_id=15002, project=f"Study run by {canary}", cig_name=f"Agreement {canary}"),
+            good_row(budget_id=15003, amount=canary, status=canary, comments=NAME),
+            good_row(budget_id=15004, date=canary, cig_type=canary)]
+    folder = tmp_path / "in"
+    folder.mkdir()
+    book = write_workbook(folder / f"FY25 {canary}.xlsx", rows, sheet=f"Budget {canary}"[:31])
+    printed = {}
+    for fmt in ("text", "json", "md"):
+        result, out = _invoke(CliRunner(), ["--runs-root", str(runs_root), "run", str(book), "--db", sqlite_url,
+                                            "--accept-rejects", "--format", fmt])
+        assert result.exit_code in (0, 1), out
+        printed[fmt] = out
+    digits = "".join(ch for ch in canary if ch.isdigit())
+    for run_dir in sorted(p for p in runs_root.iterdir() if p.is_dir()):
+        staged = [p for p in run_dir.rglob("*") if p.is_file() and STAGED.match(p.relative_to(run_dir).as_posix())]
+        assert any(canary in p.read_text("utf-8", "replace") for p in staged if p.suffix == ".jsonl")
+        for path in run_dir.rglob("*"):
+            rel = path.relative_to(run_dir).as_posix()
+            if path.is_file() and not STAGED.match(rel):
+                printed[rel] = path.read_text(encoding="utf-8")
+    for where, text in printed.items():
+        compact = "".join(ch for ch in text if ch.isdigit() or ch.isalpha() or ch in "@\uff20")
+        assert canary not in text, where
+        assert "exämple" not in text and "zebul" not in text.lower(), where
+        assert len(digits) < 7 or digits not in compact, where
+
+
+@pytest.mark.parametrize("text, masked", [
+    ("SSN 078051120.", "SSN <ssn>."),
+    ("file_078051120.xlsx", "file_<ssn>.xlsx"),
+    ("078 05 1120", "<ssn>"),
+    ("078\u201005\u20101120", "<ssn>"),
+    ("078\u221205\u22121120", "<ssn>"),
+    ("mail josé@exämple.org now", "mail <email> now"),
+    ("δοκιμή@παράδειγμα.ελ", "<email>"),
+    ("call +44 20 7946 0958", "call <phone>"),
+    ("call +1 (202) 555-0143!", "call <phone>!"),
+    ("call 555-0143 or 555 0143", "call <phone> or <phone>"),
+    ("202\u2013555\u20130143", "<phone>"),
+])
+def test_wider_pii_formats_are_masked(text, masked):
+    from ops_pipeline.redact import scrub_text
+
+    assert scrub_text(text) == masked
+
+
+def test_wider_detectors_leave_amounts_and_ids_alone():
+    """Nine-digit amounts with decimals, round amounts, budget ids, fiscal years, versions,
+    negative and signed numbers too short to be phone numbers stay as they are."""
+    from ops_pipeline.redact import scrub_text
+
+    for text in ("123456789.00", "$123,456,789.00", "250000000", "100000000.5", "900123456", "15001",
+                 "FY2025 1,234.56", "v1.2.3", "+1.5", "+42", "12:30", "1/2/2025", "Q3 2025",
+                 "3.1415926", "0.5550143", "BL 15001-15002", "sha256:" + "a1" * 32):
+        assert scrub_text(text) == text, text

@@ -706,3 +706,44 @@ def test_poll_on_postgresql(s3_bucket, pg_schema_url, tmp_path):
     assert sorted(r.outcome for r in ledger_rows(pg_schema_url)) == ["duplicate", "succeeded"]
     assert count(pg_schema_url, BudgetLineItem) == 60
     assert poll_pass(f"s3://{bucket}/incoming/", options(tmp_path, pg_schema_url), client=client).skipped == 2
+
+
+#: Object keys as senders name their uploads: PII in the key must not reach the terminal.
+PII_KEYS = ("incoming/zebulon.canary@example.gov budget.xlsx", "incoming/SSN 078-05-1120.xlsx",
+            "incoming/ssn 078051120.xlsx", "incoming/call +44 20 7946 0958.xlsx",
+            "incoming/zebulón@exämple.org.xlsx")
+KEY_CANARIES = ("zebulon", "example.gov", "078-05-1120", "078051120", "7946", "zebul", "exämple")
+
+
+def test_object_keys_are_scrubbed_in_poll_lines_and_json(s3_bucket, s3_endpoint, sqlite_url, tmp_path):
+    """Lines, --json fields (uri, moved_to, report_uri, error) and the pass summary show object keys
+    scrubbed; the copy --move makes is named from the scrubbed key, so moved_to names it truly."""
+    client, bucket = s3_bucket
+    for index, key in enumerate(PII_KEYS):
+        put(client, bucket, key, workbook(tmp_path, 20 + index, dirty=index % 2 == 1))
+    base = ["--runs-root", str(tmp_path / "runs"), "poll", "--once", "--move", "--db", sqlite_url,
+            "--endpoint-url", s3_endpoint]
+    plain = invoke(*base, f"s3://{bucket}/incoming/")
+    assert plain.exit_code == 1, plain.output
+    assert len(plain.stdout.splitlines()) == len(PII_KEYS)
+    assert "<email>" in plain.stdout and "<ssn>" in plain.stdout and "<phone>" in plain.stdout
+
+    for index, key in enumerate(PII_KEYS):  # new uploads, processed again for the --json check
+        put(client, bucket, key, workbook(tmp_path, 40 + index))
+    as_json = invoke(*base, "--json", f"s3://{bucket}/incoming/")
+    records = [json.loads(line) for line in as_json.stdout.splitlines()]
+    assert len(records) == len(PII_KEYS)
+    for out in (plain.stdout, plain.stderr, as_json.stdout, as_json.stderr):
+        assert [c for c in KEY_CANARIES if c in out.lower()] == []
+    for record in records:
+        assert record["uri"].startswith(f"s3://{bucket}/incoming/")
+        moved = record["moved_to"]
+        assert moved and client.head_object(Bucket=bucket, Key=moved.split(f"s3://{bucket}/", 1)[1])
+
+
+def test_a_prefix_holding_pii_is_scrubbed_in_the_pass_summary(s3_bucket, s3_endpoint, sqlite_url, tmp_path):
+    _, bucket = s3_bucket
+    result = invoke("--runs-root", str(tmp_path / "runs"), "poll", "--once", "--db", sqlite_url,
+                    "--endpoint-url", s3_endpoint, f"s3://{bucket}/from 078-05-1120/")
+    assert result.exit_code == 0, result.output
+    assert result.stderr == f"pass over s3://{bucket}/from <ssn>/: nothing new\n"

@@ -165,3 +165,126 @@ def test_known_secrets_and_scrubbing(secret_env, pg_url):
     # Percent-encoded passwords are known in both spellings; short values are not "secrets".
     assert {"p@ss/word!", "p%40ss%2Fword!"} <= set(url_secrets("postgresql://u:p%40ss%2Fword!@h/db"))
     assert url_secrets("postgresql://u:pw@h/db") == []
+
+
+# -- malformed URLs: credentials recognised by shape, not by a parser ------------------------------
+
+#: Ways to mistype a database URL with the canary password in it.
+MALFORMED_URLS = {
+    "one slash": f"postgresql+psycopg:/ops:{DB_PASSWORD}@dbhost:5432/ops",
+    "no colon": f"postgresql+psycopg//ops:{DB_PASSWORD}@dbhost:5432/ops",
+    "no scheme": f"ops:{DB_PASSWORD}@dbhost:5432/ops",
+    "scheme without slashes": f"postgresql:ops:{DB_PASSWORD}@dbhost:5432/ops",
+    "unknown scheme": f"postgress://ops:{DB_PASSWORD}@dbhost:5432/ops",
+    "query password": f"postgresql+psycopg:/dbhost/ops?user=ops&password={DB_PASSWORD}",
+    "pwd option": f"postgresql+psycopg:/dbhost/ops?pwd={DB_PASSWORD}",
+    "libpq keywords": f"host=dbhost user=ops password={DB_PASSWORD} dbname=ops",
+    "percent-encoded": "postgresql+psycopg:/ops:" + DB_PASSWORD.replace("-", "%2D") + "@dbhost:5432/ops",
+}
+
+
+@pytest.mark.parametrize("url", MALFORMED_URLS.values(), ids=MALFORMED_URLS.keys())
+def test_a_malformed_database_url_never_shows_its_password(url, runs_root, make_workbook):
+    """A typo in the URL must not turn its password into text we print: the message, the
+    --debug traceback, the manifest, the event log and the report are searched."""
+    book = str(make_workbook([good_row()]))
+    for debug in ([], ["--debug"]):
+        for args, env in ((["db", "init", "--db", url], None),
+                          (["run", book, "--db", url, "--format", "md"], None),
+                          (["run", book, "--format", "json"], {"OPS_PIPELINE_DB_URL": url})):
+            result, out = _run(["--runs-root", str(runs_root), *debug, *args], env)
+            assert result.exit_code in (2, 3), out
+            assert _leaks(out) == [] and "Pa55word" not in out and "Pa55word".replace("5", "%35") not in out, out
+    assert _files_leaks(runs_root) == {}
+    assert any(runs_root.iterdir())  # the runs got as far as writing their manifests
+
+
+def test_a_malformed_vcap_database_uri_never_shows_its_password(monkeypatch, runs_root):
+    uri = f"postgres:/rds_user:{DB_PASSWORD}@dbhost:5432/ops"
+    monkeypatch.setenv("VCAP_SERVICES", json.dumps({"aws-rds": [{"credentials": {"uri": uri}}]}))
+    monkeypatch.delenv("OPS_PIPELINE_DB_URL", raising=False)
+    for debug in ([], ["--debug"]):
+        result, out = _run(["--runs-root", str(runs_root), *debug, "db", "init"])
+        assert result.exit_code in (2, 3), out
+        assert _leaks(out) == [], out
+
+
+@pytest.mark.parametrize("text, shown", [
+    ("postgresql+psycopg:/user:secret@host/ops", "postgresql+psycopg:/user:***@host/ops"),
+    ("postgresql+psycopg//user:secret@host/ops", "postgresql+psycopg//user:***@host/ops"),
+    ("user:secret@host/ops", "user:***@host/ops"),
+    ("postgresql://user:se@cr@et@host/ops", "postgresql://user:***@host/ops"),
+    ("not a database URL: 'u:secret@h/db'", "not a database URL: 'u:***@h/db'"),
+    ("postgresql://u@h/db?sslmode=require&password=secret", "postgresql://u@h/db?sslmode=require&password=***"),
+    ("host=h password='se cret' dbname=ops", "host=h password=*** dbname=ops"),
+    ("s3://b/k?X-Amz-Signature=abc123&X-Amz-Credential=AKIA", "s3://b/k?X-Amz-Signature=***&X-Amz-Credential=***"),
+    ('{"password": "secret", "user": "ops"}', '{"password": "***", "user": "ops"}'),
+    ("sqlite:///ops.db", "sqlite:///ops.db"),
+])
+def test_credentials_are_recognised_by_their_shape(text, shown):
+    from ops_pipeline.redact import redact_url, scrub_text
+
+    assert scrub_text(text) == shown
+    if " " not in text:  # a URL with a space is masked to its last "@" (a password may hold one)
+        assert redact_url(text) == shown
+
+
+def test_a_url_without_a_password_is_shown_whole():
+    from ops_pipeline.redact import redact_url
+
+    for url in ("postgresql+psycopg://ops@db.example:5432/ops", "postgresql+psycopg://[::1]:5432/ops",
+                "sqlite:////var/lib/ops/ops.db", "postgresql+psycopg://ops@dbhost:5432/ops?sslmode=require"):
+        assert redact_url(url) == url
+
+
+@pytest.mark.parametrize("url", MALFORMED_URLS.values(), ids=MALFORMED_URLS.keys())
+def test_a_configured_url_s_password_is_masked_as_a_literal_anywhere(url):
+    """A driver may quote the password alone (no "@", no "password="): the URL's secrets are
+    masked by value too, decoded and encoded."""
+    secrets = known_secrets(env={"DATABASE_URL": url})
+    for text in (f"auth failed for {DB_PASSWORD}", f"bad byte in {DB_PASSWORD.replace('-', '%2D')}"):
+        assert _leaks(scrub_secrets(text, secrets)) == [], text
+
+
+def test_secret_looking_environment_variables_are_known(monkeypatch):
+    env = {"MY_SERVICE_API_TOKEN": "tok-" + DB_PASSWORD, "REPLICA_DSN": f"postgresql://u:{DB_PASSWORD}@h/db",
+           "HOME": "/home/ops-canary", "PWD": "/srv/ops-canary/work", "OLDPWD": "/srv/ops-canary/old",
+           "MONKEY_TOKENS_DIR": "/srv/ops-canary/tokens"}
+    secrets = known_secrets(env=env)
+    assert "tok-" + DB_PASSWORD in secrets and DB_PASSWORD in secrets
+    assert [s for s in secrets if "ops-canary" in s] == []
+
+
+def test_one_scrubber_serves_notify_s3_and_the_database():
+    """The three places that masked secrets their own way now call redact.scrub_secrets."""
+    import inspect
+
+    from ops_pipeline import notify
+    from ops_pipeline.db import engine
+    from ops_pipeline.sources import s3
+
+    assert not hasattr(s3, "_scrub") and not hasattr(engine, "_secrets")
+    assert "scrub_secrets(" in inspect.getsource(notify._scrub_secrets)
+    assert "scrub_secrets(" in inspect.getsource(engine.connection_error)
+
+
+def test_vcap_services_is_read_in_one_place():
+    import pathlib
+
+    import ops_pipeline
+
+    readers = [p.name for p in pathlib.Path(ops_pipeline.__file__).parent.rglob("*.py")
+               if 'get("VCAP_SERVICES")' in p.read_text() or "json.loads(vcap" in p.read_text()
+               or '_env("VCAP_SERVICES")' in p.read_text()]
+    assert readers == []
+
+
+def test_scrubbing_stays_linear_on_adversarial_text():
+    """No pattern backtracks on 100 KB of crafted text (this would take minutes if one did)."""
+    from ops_pipeline.redact import redact_url, scrub_text, url_secrets
+
+    n = 100_000
+    for text in ("a" * n, "1" * n, "a@" * (n // 2), "a:" * (n // 2) + "@", "/a:" * (n // 3), "x:y@" * (n // 4),
+                 "+1 " * (n // 3), "+1(1)" * (n // 5), "123-" * (n // 4), "1 " * (n // 2), "a=" * (n // 2),
+                 '"password": "' * (n // 13), "a@" + "a." * (n // 2), "a='" * (n // 3)):
+        assert len(scrub_text(text)) > 0 and redact_url(text) and url_secrets(text) is not None

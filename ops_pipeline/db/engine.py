@@ -2,15 +2,16 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
+from urllib.parse import unquote
 
 from sqlalchemy import create_engine, event, inspect, select
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
 
 from ..errors import DatabaseError, SchemaMissing, UsageError
-from ..redact import redact_url
+from .. import vcap
+from ..redact import known_secrets, redact_url, remember_url, scrub_secrets, scrub_text
 from ..rules.portfolios import SEEDED_PORTFOLIOS
 from .models import SCHEMA_VERSION, Base, Division, Portfolio, SchemaInfo
 
@@ -25,30 +26,23 @@ DIVISIONS = {
 
 
 def resolve_url(url: str | None = None, env=os.environ) -> str:
-    """The database URL: the option, else ``OPS_PIPELINE_DB_URL``, else cloud.gov's VCAP_SERVICES."""
-    if url:
-        return url
-    if env.get(ENV_URL):
-        return env[ENV_URL]
-    vcap = env.get("VCAP_SERVICES")
-    if vcap:
-        found = url_from_vcap(vcap)
-        if found:
-            return found
-    raise UsageError(
-        "no database given", hint=f"pass --db URL or set {ENV_URL} (e.g. sqlite:///ops.db)"
-    )
+    """The database URL: the option, else ``OPS_PIPELINE_DB_URL``, else cloud.gov's VCAP_SERVICES.
+    Its secrets are masked in every message from now on (:func:`ops_pipeline.redact.remember_url`)."""
+    found = url or env.get(ENV_URL) or url_from_vcap(env.get(vcap.ENV_NAME))
+    if not found:
+        raise UsageError(
+            "no database given", hint=f"pass --db URL or set {ENV_URL} (e.g. sqlite:///ops.db)"
+        )
+    remember_url(found)
+    return found
 
 
-def url_from_vcap(vcap: str) -> str | None:
-    """The ``uri`` of the first ``aws-rds`` service in cloud.gov's VCAP_SERVICES, for SQLAlchemy."""
-    try:
-        services = json.loads(vcap)
-    except ValueError:
-        raise UsageError("VCAP_SERVICES is not valid JSON") from None
-    for service in services.get("aws-rds", []) if isinstance(services, dict) else []:
-        uri = (service.get("credentials") or {}).get("uri")
-        if uri:
+def url_from_vcap(document: str | None) -> str | None:
+    """The ``uri`` of the first ``aws-rds`` service in a VCAP_SERVICES document, for SQLAlchemy."""
+    for service in vcap.services("aws-rds", {vcap.ENV_NAME: document or ""}):
+        credentials = service.get("credentials")
+        uri = credentials.get("uri") if isinstance(credentials, dict) else None
+        if uri and isinstance(uri, str):
             for prefix in ("postgres://", "postgresql://"):
                 if uri.startswith(prefix):
                     return "postgresql+psycopg://" + uri[len(prefix):]
@@ -71,19 +65,6 @@ def describe(url: str) -> dict:
     }
 
 
-def _secrets(url: str) -> list[str]:
-    """The secret values a URL carries: its password, and any password-like query option."""
-    try:
-        parsed = make_url(url)
-    except ArgumentError:
-        return []
-    found = [parsed.password] if parsed.password else []
-    for key, value in parsed.query.items():
-        if any(word in key.lower() for word in ("password", "secret", "token", "key")):
-            found.extend([value] if isinstance(value, str) else value)
-    return [str(s) for s in found if s]
-
-
 def make_engine(url: str) -> Engine:
     try:
         parsed = make_url(url)
@@ -100,8 +81,44 @@ def make_engine(url: str) -> Engine:
     except (NoSuchModuleError, ImportError) as exc:
         raise UsageError(f"no driver for {parsed.drivername}: {exc}") from None
     if parsed.get_backend_name() == "sqlite":
+        _create_private_sqlite_file(parsed)
         _sqlite_pragmas(engine)
     return engine
+
+
+#: A new SQLite database file is private: it holds the data as it is, PII columns included.
+SQLITE_FILE_MODE = 0o600
+
+
+def _create_private_sqlite_file(parsed) -> None:
+    """Create the SQLite database file 0600 (whatever the umask) before SQLite opens it.
+
+    SQLite creates its rollback journal, WAL and shared-memory files (``-journal``, ``-wal``,
+    ``-shm``) with the permissions of the database file, so they are private too. An existing
+    file keeps its mode: the operator chose it.
+    """
+    database = parsed.database or ""
+    if parsed.query.get("uri") in ("true", "1"):  # a URI filename: file:path?mode=...
+        if database.startswith("file:"):  # else SQLite takes it as an ordinary file name
+            database, _, options = database.partition("?")
+            if "mode=memory" in options:
+                return
+            database = unquote(database[len("file:"):])
+            if database.startswith("//"):  # file://localhost/path or file:///path
+                database = "/" + database[2:].partition("/")[2]
+    if not database or database.startswith(":memory:"):
+        return
+    try:
+        fd = os.open(database, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0),
+                     SQLITE_FILE_MODE)
+    except FileExistsError:
+        return
+    except OSError:  # no such folder, not writable...: SQLite says so when it connects
+        return
+    try:
+        os.fchmod(fd, SQLITE_FILE_MODE)
+    finally:
+        os.close(fd)
 
 
 def _sqlite_pragmas(engine: Engine) -> None:
@@ -125,8 +142,7 @@ def connection_error(exc: BaseException, url: str) -> DatabaseError:
     target = f"{where.get('dialect', 'database')} at {where.get('host') or where.get('database') or '?'}"
     original = getattr(exc, "orig", None) or exc
     text = str(original).strip().splitlines()[0] if str(original).strip() else type(original).__name__
-    for secret in _secrets(url):
-        text = text.replace(secret, "***")
+    text = scrub_secrets(scrub_text(text), known_secrets(urls=(url,)))
     return DatabaseError(f"cannot use the {target}: {text[:300]}", hint=f"check --db / {ENV_URL}")
 
 

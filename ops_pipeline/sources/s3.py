@@ -21,17 +21,17 @@ import base64
 import dataclasses
 import datetime as dt
 import hashlib
-import json
 import os
 import re
 import tempfile
 import unicodedata
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 from urllib.parse import urlsplit
 
 from ops_pipeline.errors import LimitExceeded, StorageError, UsageError
-from ops_pipeline.redact import redact_url
+from ops_pipeline import vcap
+from ops_pipeline.redact import MIN_SECRET_CHARS, known_secrets, redact_url, scrub_secrets, scrub_text
 from ops_pipeline.sources import safe_filename  # noqa: F401  (part of this module's API)
 
 __all__ = [
@@ -133,23 +133,9 @@ def _as_endpoint_url(host: str | None) -> str | None:
 
 def _vcap_s3_service() -> dict | None:
     """The chosen ``s3`` service entry of ``VCAP_SERVICES``, or None if there is none."""
-    raw = _env("VCAP_SERVICES")
-    if raw is None:
-        return None
-    try:
-        services = json.loads(raw)
-    except ValueError:
-        # ``from None``: the decode error carries the whole document, secrets included.
-        raise UsageError(
-            "VCAP_SERVICES is not valid JSON", hint="check the app's service bindings"
-        ) from None
-    if not isinstance(services, dict):
-        raise UsageError("VCAP_SERVICES is not a JSON object", hint="check the app's service bindings")
-    entries = services.get("s3")
+    entries = vcap.services("s3")
     if not entries:
         return None
-    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
-        raise UsageError('VCAP_SERVICES "s3" is not a list of services')
     wanted = _env(ENV_SERVICE)
     if wanted is None:
         return entries[0]
@@ -512,20 +498,9 @@ def _printable(text: str) -> str:
 
 
 def _secrets(client) -> list[str]:
-    """Secret strings that must not appear in messages: env, VCAP and the client's own."""
-    found: list[str] = []
-    for name in ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
-        if os.environ.get(name):
-            found.append(os.environ[name])
-    try:
-        service = _vcap_s3_service()
-    except Exception:
-        service = None
-    if service and isinstance(service.get("credentials"), dict):
-        creds = service["credentials"]
-        for name in ("secret_access_key", "uri", "session_token"):
-            if creds.get(name):
-                found.append(str(creds[name]))
+    """Secret strings that must not appear in messages: every known one (environment, VCAP) and
+    the client's own."""
+    found = known_secrets()
     try:
         signer_creds = client._request_signer._credentials  # resolved already; no network here
         attrs = vars(signer_creds) if signer_creds is not None else {}
@@ -533,16 +508,9 @@ def _secrets(client) -> list[str]:
         attrs = {}
     for name in ("secret_key", "_secret_key", "token", "_token"):
         value = attrs.get(name)
-        if isinstance(value, str) and value:
+        if isinstance(value, str) and len(value) >= MIN_SECRET_CHARS:
             found.append(value)
-    # Short values (e.g. "testing") would mask ordinary words; real secrets are long.
-    return [s for s in set(found) if len(s) >= 8]
-
-
-def _scrub(text: str, secrets: Iterable[str]) -> str:
-    for secret in secrets:
-        text = text.replace(secret, "***")
-    return text
+    return found
 
 
 def _safe_cause(exc: BaseException, secrets: list[str]) -> BaseException | None:
@@ -585,7 +553,7 @@ def _raise_storage(
     if isinstance(exc, (StorageError, UsageError, LimitExceeded)):
         raise exc
     secrets = _secrets(client)
-    shown = _printable(uri)
+    shown = scrub_text(_printable(uri))
     where = f"{shown} (version {_printable(version_id)})" if version_id else shown
     hint = None
     if isinstance(exc, bx.ClientError):
@@ -634,6 +602,6 @@ def _raise_storage(
         message = f"{where}: object store client error ({type(exc).__name__})"
     else:
         return  # not ours to translate: the caller re-raises it unchanged
-    raise StorageError(_scrub(message, secrets), hint=hint, file=_scrub(shown, secrets)) from (
+    raise StorageError(scrub_secrets(message, secrets), hint=hint, file=scrub_secrets(shown, secrets)) from (
         _safe_cause(exc, secrets)
     )
