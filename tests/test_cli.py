@@ -216,3 +216,18 @@ def test_openpyxl_warnings_about_parts_it_drops_reach_stderr_only_with_debug(tmp
     assert "UserWarning" not in plain.stderr
     assert [line for line in plain.stderr.splitlines() if line.startswith("error:")] == [plain.stderr.splitlines()[-1]]
     assert "UserWarning: Unknown extension" in validate("--debug").stderr
+
+
+def test_after_a_failed_rerun_of_transform_load_refuses_the_earlier_transform(invoke, make_workbook, sqlite_url):
+    run = invoke("fetch", make_workbook([good_row(budget_id=1), good_row(budget_id=2, status="???")])).stdout.strip()
+    assert invoke("validate", run).exit_code == 1
+    assert invoke("transform", run, "--accept-rejects").exit_code == 0
+    assert invoke("load", run, "--db", sqlite_url).exit_code == 0
+    again = invoke("transform", run)
+    assert (again.exit_code, again.stderr) == (
+        1, f"error: transform: validate rejected 1 row; nothing is transformed (hint: fix the file, or load the "
+           f"valid rows with: ops-pipeline transform {run} --accept-rejects)\n")
+    refused = invoke("load", run, "--db", sqlite_url)
+    assert (refused.exit_code, refused.stderr) == (
+        3, f"error: load: cannot run load: stage transform is failed (hint: ops-pipeline transform {run})\n")
+    assert [RunDir(run).status(s) for s in ("transform", "load")] == ["failed", "stale"]
