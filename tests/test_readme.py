@@ -106,3 +106,17 @@ def test_the_object_storage_examples_run_against_an_s3_endpoint(tmp_path, s3_end
         outcomes = dict(conn.execute(text("select location, outcome from ops_pipeline_source_file")).all())
     assert outcomes == {"s3://ops-budget/incoming/budget.xlsx": "succeeded",
                         "s3://ops-budget/incoming/second.xlsx": "succeeded"}
+
+
+def test_the_webhook_recipe_computes_the_signature_the_sender_puts_on_a_delivery():
+    from ops_pipeline.notify import sign_webhook
+
+    section = README.split("### Verifying a webhook", 1)[1]
+    recipe = re.search(r"```python\n(.*?)```", section, flags=re.DOTALL).group(1)
+    names = {"timestamp": "1800000000", "delivery": "d-1", "body": b'{"a":1}', "secret": "whsec-canary-0f3e9a2b7c"}
+    exec(recipe, {"hmac": __import__("hmac"), "hashlib": __import__("hashlib")}, names)
+    # The known answer of tests/test_notify.py, computed with nothing but hmac.
+    assert names["expected"] == "sha256=10ed57dd8054930863c23df1d0748e93efde4a863ccc33dac3508894794492e8"
+    assert sign_webhook(names["secret"], names["timestamp"], names["body"], names["delivery"]) == names["expected"]
+    for header in ("X-OPS-Timestamp", "X-OPS-Delivery", "X-OPS-Signature", "OPS_PIPELINE_WEBHOOK_CA_FILE"):
+        assert f"`{header}" in README
