@@ -26,8 +26,9 @@ def exclusive(stage: str) -> Callable:
                     return func(run, *args, **kwargs)
                 except PipelineError as error:
                     # Only a stage that still stands needs it: pending never ran; failed and
-                    # stale stages already have every later stage stale.
-                    if run.status(stage) in (SUCCEEDED, RUNNING):
+                    # stale stages already have every later stage stale. A purged run keeps its
+                    # history as it was: no stage can run on it again anyway.
+                    if run.status(stage) in (SUCCEEDED, RUNNING) and not run.manifest.get("purged_at"):
                         error.stage = error.stage or stage
                         error.run_id = error.run_id or run.run_id
                         run.fail(stage, _safe(error.as_dict()))
