@@ -4,12 +4,16 @@ Feature: Budget workbooks are handled safely
   files must not run formulas when opened, and old data is purged while the history stays.
 
   Scenario: A person named in a comment is never named in the report, logs or findings
-    Given a security test workbook with the comment "Call Zebulon Canaryfield" and the amount "zebulon.canary@example.gov"
+    Given a security test workbook with the comment "Call Zebulon Canaryfield at zebulon.canary@example.gov or 202-555-0147" made longer than OPS stores, and the amount "amos.canary@example.gov"
     When the security test workbook goes through validation and the report
-    Then nothing outside the staged data mentions "Zebulon"
-    And nothing outside the staged data mentions "zebulon.canary@example.gov"
+    Then the comment is rejected as "too-long" and the finding shows it as "***"
     And the "bad-amount" finding shows the value as "<email>"
-    And the staged rejected rows still hold "Call Zebulon Canaryfield"
+    And nothing outside the staged data mentions "Zebulon"
+    And nothing outside the staged data mentions "Canaryfield"
+    And nothing outside the staged data mentions "zebulon.canary@example.gov"
+    And nothing outside the staged data mentions "202-555-0147"
+    And nothing outside the staged data mentions "amos.canary@example.gov"
+    And the staged rejected rows still hold "Call Zebulon Canaryfield at zebulon.canary@example.gov or 202-555-0147"
 
   Scenario Outline: Rejected rows exported for the budget staff never start like a formula
     Given a security test workbook whose rejected row has the line description "<text>"

@@ -386,9 +386,13 @@ class RunDir:
                 )
 
     def begin(self, stage: str) -> None:
+        """Mark ``stage`` running. The stages after it are stale from here on, not only once it
+        succeeds: a rerun that fails, or is killed, must not leave them standing on the earlier
+        run's outputs."""
         info = self.manifest["stages"][stage]
         info.clear()
         info.update({"status": RUNNING, "started_at": utcnow()})
+        self._mark_later_stale(stage)
         self.save()
         self.log_event(stage, "stage-started")
 

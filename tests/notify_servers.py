@@ -13,10 +13,13 @@ Fixtures (import them into a test module):
 """
 from __future__ import annotations
 
+import hashlib
+import hmac
 import http.server
 import socket
 import ssl
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -25,7 +28,6 @@ import trustme
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
-from ops_pipeline.notify import verify_webhook
 
 SMTP_USER = "ops-notify"
 SMTP_PASSWORD = "Pw-5ecret-canary-7781!"
@@ -240,6 +242,35 @@ class WebhookReceiver:
         return [d for d in self.deliveries if not d.accepted]
 
 
+def expected_signature(secret: str, timestamp: str, delivery: str, body: bytes) -> str:
+    """The X-OPS-Signature a receiver expects, written from the README alone (not from
+    ops_pipeline.notify): hex HMAC-SHA256, keyed with the secret's UTF-8 bytes, over the ASCII
+    bytes of ``TIMESTAMP.DELIVERY.`` followed by the raw body bytes, prefixed ``sha256=``."""
+    signed = timestamp.encode("ascii") + b"." + delivery.encode("ascii") + b"." + body
+    return "sha256=" + hmac.new(secret.encode("utf-8"), signed, hashlib.sha256).hexdigest()
+
+
+def receiver_verifies(body: bytes, headers, secret: str, *, now: float, tolerance_seconds: int = 300,
+                      seen: set | None = None) -> bool:
+    """What the README tells a receiver to check: the signature (constant-time), the timestamp
+    within the replay window either way, and a delivery id not accepted before."""
+    timestamp = headers.get("X-OPS-Timestamp") or ""
+    delivery = headers.get("X-OPS-Delivery") or ""
+    signature = headers.get("X-OPS-Signature") or ""
+    if not (timestamp.isascii() and timestamp.isdigit() and delivery.isascii() and delivery):
+        return False
+    if not hmac.compare_digest(expected_signature(secret, timestamp, delivery, body).encode(),
+                               signature.encode("ascii", "replace")):
+        return False
+    if abs(now - int(timestamp)) > tolerance_seconds:
+        return False
+    if seen is not None:
+        if delivery in seen:
+            return False
+        seen.add(delivery)
+    return True
+
+
 def _receiver_handler(receiver: WebhookReceiver) -> type[http.server.BaseHTTPRequestHandler]:
     class Handler(http.server.BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -252,15 +283,9 @@ def _receiver_handler(receiver: WebhookReceiver) -> type[http.server.BaseHTTPReq
                 status = receiver.forced_statuses.pop(0)
                 accepted = False
             else:
-                now = receiver.now() if receiver.now else None
-                accepted = verify_webhook(
-                    body,
-                    self.headers,
-                    receiver.secret,
-                    tolerance_seconds=receiver.tolerance_seconds,
-                    now=now,
-                    seen=receiver.seen,
-                )
+                now = receiver.now() if receiver.now else time.time()
+                accepted = receiver_verifies(body, self.headers, receiver.secret, now=now,
+                                             tolerance_seconds=receiver.tolerance_seconds, seen=receiver.seen)
                 status = 204 if accepted else 401
             receiver.deliveries.append(Delivery(self.path, body, headers, accepted, status))
             self.send_response(status)

@@ -8,6 +8,7 @@ completes the run. The 20,000-line run is staged once for the module and copied 
 from __future__ import annotations
 
 import os
+import select as io_select
 import shutil
 import signal
 import sqlite3
@@ -358,6 +359,32 @@ def test_a_sqlite_load_killed_mid_transaction_changes_nothing(big_run, sqlite_ur
     assert finish(process)[0] == -signal.SIGKILL
     assert any(p.exists() for p in journal)  # a hot journal, rolled back by the next reader
     assert_interrupted_then_completed(run_path, sqlite_url, before, 25)
+
+
+def start_load_stopping_at_commit(run_path: Path, url: str) -> subprocess.Popen:
+    """A load that stops when its transaction is about to commit (see tests/load_at_commit.py)."""
+    script = Path(__file__).with_name("load_at_commit.py")
+    return subprocess.Popen(
+        [sys.executable, str(script), "-q", "load", str(run_path), "--db", url],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=SCRIPT_ENV,
+    )
+
+
+def test_a_load_killed_at_its_commit_changes_nothing(db_url, big_run, runs_root, tmp_path):
+    small_load(db_url, tmp_path, runs_root)
+    before = snapshot(db_url)
+    run_path = copy_run(big_run, runs_root)
+    process = start_load_stopping_at_commit(run_path, db_url)
+    try:
+        ready, _, _ = io_select.select([process.stdout], [], [], 120)
+        line = process.stdout.readline() if ready else ""
+    finally:
+        os.kill(process.pid, signal.SIGKILL)
+    code, stderr = finish(process)
+    assert code == -signal.SIGKILL
+    # Killed with every row written and the run record completed, a moment before COMMIT.
+    assert line == f"at-commit {25 + ROWS} 2\n", stderr
+    assert_interrupted_then_completed(run_path, db_url, before, 25)
 
 
 # -- the server stops under a load ------------------------------------------------------------

@@ -4,6 +4,8 @@ from __future__ import annotations
 import copy
 import email
 import email.policy
+import hashlib
+import hmac
 import json
 import ssl
 import time
@@ -30,6 +32,7 @@ from ops_pipeline.notify import (
 from tests.notify_servers import (  # noqa: F401 - fixtures
     SMTP_PASSWORD,
     WEBHOOK_SECRET,
+    expected_signature,
     ca_file,
     free_port,
     _start_smtp,
@@ -458,9 +461,10 @@ def test_webhook_https_delivery_is_signed(webhook_receiver):
     assert headers["content-type"] == "application/json"
     timestamp = headers["x-ops-timestamp"]
     assert before <= int(timestamp) <= int(time.time())
-    expected_sig = sign_webhook(WEBHOOK_SECRET, timestamp, delivery.body, headers["x-ops-delivery"])
+    # Recomputed here from the documented string, not by the signing code under test.
+    signed = f"{timestamp}.{headers['x-ops-delivery']}.".encode("ascii") + delivery.body
+    expected_sig = "sha256=" + hmac.new(WEBHOOK_SECRET.encode(), signed, hashlib.sha256).hexdigest()
     assert headers["x-ops-signature"] == expected_sig
-    assert expected_sig.startswith("sha256=") and len(expected_sig) == 7 + 64
     assert uuid.UUID(headers["x-ops-delivery"]).version == 4
 
 
@@ -586,8 +590,8 @@ def test_receiver_rejects_tampered_body(webhook_receiver):
 def test_receiver_rejects_wrong_secret_signature(webhook_receiver):
     body, headers = _one_accepted_delivery(webhook_receiver)
     headers["X-Ops-Delivery"] = str(uuid.uuid4())
-    headers["X-Ops-Signature"] = sign_webhook("some-other-secret", headers["X-Ops-Timestamp"], body,
-                                              headers["X-Ops-Delivery"])
+    headers["X-Ops-Signature"] = expected_signature("some-other-secret", headers["X-Ops-Timestamp"],
+                                                    headers["X-Ops-Delivery"], body)
     assert post_raw(webhook_receiver.url, body, headers, webhook_receiver.ca_file) == 401
     assert webhook_receiver.deliveries[-1].accepted is False
 
@@ -597,11 +601,11 @@ def test_receiver_rejects_old_timestamp(webhook_receiver):
     old = str(int(time.time()) - 3600)
     headers = {"Content-Type": "application/json", "X-OPS-Timestamp": old,
                "X-OPS-Delivery": str(uuid.uuid4())}
-    headers["X-OPS-Signature"] = sign_webhook(WEBHOOK_SECRET, old, body, headers["X-OPS-Delivery"])  # correct
+    headers["X-OPS-Signature"] = expected_signature(WEBHOOK_SECRET, old, headers["X-OPS-Delivery"], body)  # correct
     assert post_raw(webhook_receiver.url, body, headers, webhook_receiver.ca_file) == 401
     fresh = str(int(time.time()))
     headers.update({"X-OPS-Timestamp": fresh,
-                    "X-OPS-Signature": sign_webhook(WEBHOOK_SECRET, fresh, body, headers["X-OPS-Delivery"])})
+                    "X-OPS-Signature": expected_signature(WEBHOOK_SECRET, fresh, headers["X-OPS-Delivery"], body)})
     assert post_raw(webhook_receiver.url, body, headers, webhook_receiver.ca_file) == 204
     assert [d.accepted for d in webhook_receiver.deliveries] == [False, True]
 
@@ -617,9 +621,27 @@ def test_receiver_rejects_repeated_delivery(webhook_receiver):
 
 
 def _signed(secret=WEBHOOK_SECRET, timestamp=1_800_000_000, body=b'{"a":1}', delivery="d-1"):
+    """A delivery signed as the README says, independently of ops_pipeline.notify."""
     return body, {"X-OPS-Timestamp": str(timestamp),
-                  "X-OPS-Signature": sign_webhook(secret, str(timestamp), body, delivery),
+                  "X-OPS-Signature": expected_signature(secret, str(timestamp), delivery, body),
                   "X-OPS-Delivery": delivery}
+
+
+def test_the_signature_is_hmac_sha256_over_timestamp_dot_delivery_dot_body():
+    """A known answer, computed once with nothing but hmac and the README:
+    hmac.new(b"whsec-canary-0f3e9a2b7c", b'1800000000.d-1.{"a":1}', sha256).hexdigest()."""
+    known = "sha256=10ed57dd8054930863c23df1d0748e93efde4a863ccc33dac3508894794492e8"
+    assert sign_webhook(WEBHOOK_SECRET, "1800000000", b'{"a":1}', "d-1") == known
+    assert sign_webhook(WEBHOOK_SECRET, 1_800_000_000, b'{"a":1}', "d-1") == known
+    assert expected_signature(WEBHOOK_SECRET, "1800000000", "d-1", b'{"a":1}') == known
+    headers = {"X-OPS-Timestamp": "1800000000", "X-OPS-Delivery": "d-1", "X-OPS-Signature": known}
+    assert verify_webhook(b'{"a":1}', headers, WEBHOOK_SECRET, now=1_800_000_000)
+    # Each part in its place: the same parts in another order or joined otherwise do not verify.
+    for signed in (b'd-1.1800000000.{"a":1}', b'1800000000.d-1{"a":1}', b'1800000000d-1.{"a":1}',
+                   b'{"a":1}.1800000000.d-1', b'1800000000.{"a":1}'):
+        other = "sha256=" + hmac.new(WEBHOOK_SECRET.encode(), signed, hashlib.sha256).hexdigest()
+        assert not verify_webhook(b'{"a":1}', {**headers, "X-OPS-Signature": other}, WEBHOOK_SECRET,
+                                  now=1_800_000_000)
 
 
 def test_verify_webhook_tolerance_both_directions():

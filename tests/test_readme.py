@@ -68,10 +68,20 @@ def test_the_documented_report_keys_are_the_report_keys(tmp_path):
 
     url = f"sqlite:///{tmp_path / 'ops.db'}"
     init_schema(url)
+    loaded = run_pipeline(str(write_sample_workbook(tmp_path / "a.xlsx", rows=50, dirty=False)),
+                          runs_root=tmp_path / "runs", db_url=url).report
+    assert loaded["status"] == "succeeded"
+    assert set(documented) - {"error"} <= set(loaded)
+    assert set(loaded["database"]) == set(documented["database"]) == {"dialect", "host", "port", "database"}
+    assert loaded["database"]["dialect"] == "sqlite" and loaded["database"]["database"] == str(tmp_path / "ops.db")
+    assert set(loaded["load"]) == set(documented["load"]) == {"seconds", "dry_run"}
+    assert loaded["load"]["dry_run"] is False and loaded["load"]["seconds"] >= 0
+    for kind in documented["entities"]:
+        assert set(loaded["entities"][kind]) == set(documented["entities"][kind])
     book = write_sample_workbook(tmp_path / "b.xlsx", rows=50)
     outcome = run_pipeline(str(book), runs_root=tmp_path / "runs", db_url=url)
     assert outcome.report["status"] == "invalid"
-    assert set(documented) - {"error"} <= set(outcome.report) | {"database", "load"}
+    assert set(documented) - {"error"} <= set(outcome.report)
     assert set(documented["entities"]) == {"project", "can", "agreement", "budget_line_item"}
     assert "error" not in outcome.report  # only a failed stage has an error; rejects are "invalid"
     broken = tmp_path / "broken.xlsx"
@@ -106,3 +116,17 @@ def test_the_object_storage_examples_run_against_an_s3_endpoint(tmp_path, s3_end
         outcomes = dict(conn.execute(text("select location, outcome from ops_pipeline_source_file")).all())
     assert outcomes == {"s3://ops-budget/incoming/budget.xlsx": "succeeded",
                         "s3://ops-budget/incoming/second.xlsx": "succeeded"}
+
+
+def test_the_webhook_recipe_computes_the_signature_the_sender_puts_on_a_delivery():
+    from ops_pipeline.notify import sign_webhook
+
+    section = README.split("### Verifying a webhook", 1)[1]
+    recipe = re.search(r"```python\n(.*?)```", section, flags=re.DOTALL).group(1)
+    names = {"timestamp": "1800000000", "delivery": "d-1", "body": b'{"a":1}', "secret": "whsec-canary-0f3e9a2b7c"}
+    exec(recipe, {"hmac": __import__("hmac"), "hashlib": __import__("hashlib")}, names)
+    # The known answer of tests/test_notify.py, computed with nothing but hmac.
+    assert names["expected"] == "sha256=10ed57dd8054930863c23df1d0748e93efde4a863ccc33dac3508894794492e8"
+    assert sign_webhook(names["secret"], names["timestamp"], names["body"], names["delivery"]) == names["expected"]
+    for header in ("X-OPS-Timestamp", "X-OPS-Delivery", "X-OPS-Signature", "OPS_PIPELINE_WEBHOOK_CA_FILE"):
+        assert f"`{header}" in README

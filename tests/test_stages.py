@@ -153,3 +153,72 @@ def test_a_stage_sees_what_another_command_recorded_since_the_run_directory_was_
     opened_early = RunDir(run.path)
     validate(RunDir(run.path))  # another command
     assert transform(opened_early)["counts"]["budget_line_item"] > 0
+
+
+# -- a rerun that fails leaves the later stages stale ---------------------------------------------
+
+def loaded_with_a_reject(make_workbook, runs_root, sqlite_url) -> RunDir:
+    """A run whose validate rejected one row, transformed with --accept-rejects and loaded."""
+    run = fetch(str(make_workbook([good_row(budget_id=1), good_row(budget_id=2, status="???")])), runs_root)
+    validate(run)
+    transform(run, accept_rejects=True)
+    load(run, db_url=sqlite_url)
+    return run
+
+
+def statuses(run: RunDir) -> list[str]:
+    run.reload()
+    return [run.status(s) for s in ("validate", "transform", "load")]
+
+
+def test_a_refused_rerun_of_transform_makes_load_stale_and_load_refuses(make_workbook, runs_root, sqlite_url):
+    run = loaded_with_a_reject(make_workbook, runs_root, sqlite_url)
+    with pytest.raises(DataInvalid, match="validate rejected 1 row; nothing is transformed"):
+        transform(run)  # without --accept-rejects this time
+    assert statuses(run) == ["succeeded", "failed", "stale"]
+    assert run.stage_info("transform")["error"]["code"] == "data-invalid"
+    with pytest.raises(StageNotReady) as caught:
+        load(run, db_url=sqlite_url)
+    assert caught.value.one_line() == (
+        f"load: cannot run load: stage transform is failed (hint: ops-pipeline transform {run.path})")
+    transform(run, accept_rejects=True)
+    assert load(run, db_url=sqlite_url)["entities"]["budget_line_item"]["unchanged"] == 1
+
+
+def test_a_rerun_of_transform_refused_on_a_tampered_input_makes_load_stale(run, sqlite_url):
+    validate(run)
+    transform(run)
+    load(run, db_url=sqlite_url)
+    staged = run.path / "validate" / "valid_rows.jsonl"
+    staged.write_text(staged.read_text().replace("1234.50", "9234.50"))
+    with pytest.raises(IntegrityError, match="no longer matches the sha256 recorded by validate"):
+        transform(run)
+    assert statuses(run) == ["succeeded", "failed", "stale"]
+    with pytest.raises(StageNotReady, match="stage transform is failed"):
+        load(run, db_url=sqlite_url)
+
+
+def test_a_rerun_of_validate_that_fails_makes_transform_and_load_stale(run, sqlite_url):
+    from ops_pipeline.errors import LimitExceeded
+    from ops_pipeline.readers.guard import Limits
+
+    validate(run)
+    transform(run)
+    load(run, db_url=sqlite_url)
+    with pytest.raises(LimitExceeded, match="has more than 1 rows"):
+        validate(run, limits=Limits(max_rows=1))
+    assert statuses(run) == ["failed", "stale", "stale"]
+    with pytest.raises(StageNotReady, match="stage transform is stale"):
+        load(run, db_url=sqlite_url)
+    with pytest.raises(StageNotReady, match="stage validate is failed"):
+        transform(run)
+
+
+def test_a_rerun_killed_after_it_began_makes_the_later_stages_stale(run, sqlite_url):
+    validate(run)
+    transform(run)
+    load(run, db_url=sqlite_url)
+    run.begin("validate")  # ...and the process is killed: nothing else is recorded
+    assert statuses(run) == ["running", "stale", "stale"]
+    with pytest.raises(StageNotReady, match="stage transform is stale"):
+        load(run, db_url=sqlite_url)

@@ -8,6 +8,7 @@ from pathlib import Path
 from behave import given, then, when
 from openpyxl import Workbook, load_workbook
 
+from ops_pipeline.datasets.budget_workbook import MAX_LENGTH
 from ops_pipeline.errors import PipelineError
 from ops_pipeline.export import export_rejects
 from ops_pipeline.purge import purge
@@ -44,9 +45,12 @@ def _security_workbook(context, **cells) -> str:
     return context.source
 
 
-@given('a security test workbook with the comment "{comment}" and the amount "{amount}"')
+@given('a security test workbook with the comment "{comment}" made longer than OPS stores, '
+       'and the amount "{amount}"')
 def step_canary_workbook(context, comment, amount):
-    _security_workbook(context, Comments=comment, Amount=amount)
+    # The canaries first: a finding that showed the cell would show its beginning.
+    longer = comment + " " + "x" * (MAX_LENGTH["comments"] + 1 - len(comment))
+    _security_workbook(context, Comments=longer, Amount=amount)
 
 
 @given('a security test workbook whose rejected row has the line description "{text}"')
@@ -90,6 +94,15 @@ def step_nothing_mentions(context, text):
 def step_finding_value(context, code, shown):
     data = json.loads((context.run.path / "report" / "report.json").read_text())
     assert data["findings_detail"][code]["first"][0]["value"] == shown
+
+
+@then('the comment is rejected as "{code}" and the finding shows it as "{shown}"')
+def step_comment_finding(context, code, shown):
+    findings = [json.loads(line) for line in
+                (context.run.path / "validate" / "findings.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert [(f["code"], f["value"]) for f in findings if f.get("field") == "comments"] == [(code, shown)]
+    data = json.loads((context.run.path / "report" / "report.json").read_text())
+    assert [entry["value"] for entry in data["findings_detail"][code]["first"]] == [shown]
 
 
 @then('the staged rejected rows still hold "{text}"')

@@ -7,17 +7,32 @@ from typing import Any, Callable, Iterator
 
 from ..errors import PipelineError
 from ..redact import known_secrets, safe_reason, scrub_secrets, scrub_text
-from ..rundir import RunDir
+from ..rundir import RUNNING, SUCCEEDED, RunDir
 
 
 def exclusive(stage: str) -> Callable:
     """Decorate a stage function ``f(run, ...)``: it runs holding the run directory
-    (:meth:`RunDir.exclusive`), so two commands never work on one run directory at once."""
+    (:meth:`RunDir.exclusive`), so two commands never work on one run directory at once.
+
+    A rerun refused before it began (its input changed or is no longer good, validate rejected
+    rows...) is recorded as failed like any other failed rerun, which marks the later stages
+    stale: they must not go on from the outputs of the earlier good run.
+    """
     def decorate(func: Callable) -> Callable:
         @functools.wraps(func)
         def run_stage(run: RunDir, *args: Any, **kwargs: Any) -> Any:
             with run.exclusive(stage):
-                return func(run, *args, **kwargs)
+                try:
+                    return func(run, *args, **kwargs)
+                except PipelineError as error:
+                    # Only a stage that still stands needs it: pending never ran; failed and
+                    # stale stages already have every later stage stale. A purged run keeps its
+                    # history as it was: no stage can run on it again anyway.
+                    if run.status(stage) in (SUCCEEDED, RUNNING) and not run.manifest.get("purged_at"):
+                        error.stage = error.stage or stage
+                        error.run_id = error.run_id or run.run_id
+                        run.fail(stage, _safe(error.as_dict()))
+                    raise
         return run_stage
     return decorate
 
