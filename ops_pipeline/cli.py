@@ -443,7 +443,8 @@ def run_command(ctx, source, db_url, dataset, accept_rejects, dry_run, reader, f
 @cli.command()
 @click.argument("source", metavar="S3_PREFIX")
 @db_option
-@click.option("--every", metavar="INTERVAL", help="Poll every INTERVAL (30s, 5m, 1h; 1s to 24h) until SIGTERM or Ctrl-C.")
+@click.option("--every", metavar="INTERVAL",
+              help="Poll every INTERVAL (30s, 5m, 1h; 1s to 24h) until SIGTERM or Ctrl-C.")
 @click.option("--once", is_flag=True, help="Make one pass and exit (for cron and CI).")
 @dataset_option("What kind of file each object is.")
 @click.option("--accept-rejects", is_flag=True, help="Load the valid rows of files that have rejected rows.")
