@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import traceback
 import warnings
 from pathlib import Path
@@ -19,6 +20,9 @@ from .printable import printable
 from .redact import known_secrets, remember_url, safe_reason, scrub_data, scrub_secrets, scrub_text
 
 RUNS_ENV = "OPS_PIPELINE_RUNS"
+#: The longest --lock-wait: PostgreSQL's lock_timeout holds at most ~24 days, and a load that
+#: waits longer than a day for another is stuck, not patient.
+LOCK_WAIT_MAX = 24 * 3600.0
 
 
 class PipelineGroup(click.Group):
@@ -74,7 +78,8 @@ def _debug_traceback(ctx: click.Context, error: BaseException) -> None:
 
 
 def _remember_secret_url(ctx: click.Context, _param, value):
-    """The --db URL's password is a secret to mask in every message, traceback and file."""
+    """The --db URL's password is a secret to mask in every message, traceback and file. The URL
+    is checked and normalised here, so a command refuses a bad one before it does any work."""
     if value:
         remember_url(value)
         root = ctx.find_root()
@@ -86,6 +91,9 @@ def _remember_secret_url(ctx: click.Context, _param, value):
             # name, shown in messages and sent to DNS. Refuse without echoing the URL.
             raise click.BadParameter("the password holds an unencoded '@': percent-encode it as %40 "
                                      "(and '/' as %2F, ':' as %3A)", ctx=ctx, param=_param)
+        from .db.engine import normalise_url
+
+        value = normalise_url(value)
     return value
 
 
@@ -100,6 +108,47 @@ def db_option(func):
                         callback=_remember_secret_url,
                         help="Database URL, e.g. sqlite:///ops.db or postgresql+psycopg://host/db "
                              "(else cloud.gov VCAP_SERVICES).")(func)
+
+
+class DatasetName(click.ParamType):
+    """A registered dataset's name, refused at once, with validate's message, when unknown."""
+
+    name = "dataset"
+
+    def get_metavar(self, param, *args, **kwargs) -> str:
+        return "NAME"
+
+    def convert(self, value, param, ctx):
+        from .datasets.base import get_dataset
+
+        get_dataset(value)  # raises the UsageError validate would raise
+        return value
+
+
+class Seconds(click.FloatRange):
+    """Seconds from 0 to ``max``; ``nan`` (which every range check lets through) is refused."""
+
+    name = "number of seconds"
+
+    def __init__(self, max: float) -> None:
+        super().__init__(0, max)
+
+    def convert(self, value, param, ctx):
+        seconds = super().convert(value, param, ctx)
+        if math.isnan(seconds):
+            self.fail(f"{value!r} is not a number of seconds", param, ctx)
+        return seconds
+
+
+def dataset_option(help_text: str):
+    return click.option("--dataset", type=DatasetName(), default="budget-workbook", show_default=True,
+                        help=help_text)
+
+
+def max_bytes_option(help_text: str):
+    # At least one byte; above 2**63 - 1 a size fits no file system and no database column.
+    return click.option("--max-bytes", type=click.IntRange(1, 2**63 - 1), envvar="OPS_PIPELINE_MAX_BYTES",
+                        default=100 * 1024 * 1024, show_default=True, show_envvar=True, help=help_text)
 
 
 def json_option(func):
@@ -246,9 +295,8 @@ def _show_events() -> None:
 
 @cli.command()
 @click.argument("source")
-@click.option("--dataset", default="budget-workbook", show_default=True, help="What kind of file SOURCE is.")
-@click.option("--max-bytes", type=int, envvar="OPS_PIPELINE_MAX_BYTES", default=100 * 1024 * 1024,
-              show_default=True, help="Refuse sources larger than this.")
+@dataset_option("What kind of file SOURCE is.")
+@max_bytes_option("Refuse sources larger than this many bytes.")
 @endpoint_option
 @click.option("--next", "take_next", is_flag=True,
               help="SOURCE is an s3:// prefix: fetch its oldest object not yet processed (per the ledger in --db).")
@@ -333,8 +381,8 @@ def transform(run, accept_rejects: bool, as_json: bool) -> None:
 @run_argument
 @db_option
 @click.option("--dry-run", is_flag=True, help="Do everything, report the counts, then roll back.")
-@click.option("--lock-wait", type=float, default=300.0, show_default=True,
-              help="Seconds to wait for another load to finish.")
+@click.option("--lock-wait", type=Seconds(LOCK_WAIT_MAX), default=300.0, show_default=True,
+              metavar="SECONDS", help="Seconds to wait for another load to finish (0: do not wait; at most a day).")
 @json_option
 def load(run, db_url: str | None, dry_run: bool, lock_wait: float, as_json: bool) -> None:
     """Write the entities to the database in one transaction, idempotently."""
@@ -390,13 +438,12 @@ def report(run, fmt: str, notify_channels: tuple[str, ...]) -> None:
 @cli.command("run")
 @click.argument("source")
 @db_option
-@click.option("--dataset", default="budget-workbook", show_default=True)
+@dataset_option("What kind of file SOURCE is.")
 @click.option("--accept-rejects", is_flag=True, help="Load the valid rows even though some were rejected.")
 @click.option("--dry-run", is_flag=True, help="Load and roll back: the counts of a real load, nothing written.")
 @reader_option
 @format_option
-@click.option("--max-bytes", type=int, envvar="OPS_PIPELINE_MAX_BYTES", default=100 * 1024 * 1024,
-              show_default=True)
+@max_bytes_option("Refuse sources larger than this many bytes.")
 @endpoint_option
 @notify_option
 @click.pass_context
@@ -421,15 +468,15 @@ def run_command(ctx, source, db_url, dataset, accept_rejects, dry_run, reader, f
 @cli.command()
 @click.argument("source", metavar="S3_PREFIX")
 @db_option
-@click.option("--every", metavar="INTERVAL", help="Poll every INTERVAL (30s, 5m, 1h) until SIGTERM or Ctrl-C.")
+@click.option("--every", metavar="INTERVAL",
+              help="Poll every INTERVAL (30s, 5m, 1h; 1s to 24h) until SIGTERM or Ctrl-C.")
 @click.option("--once", is_flag=True, help="Make one pass and exit (for cron and CI).")
-@click.option("--dataset", default="budget-workbook", show_default=True)
+@dataset_option("What kind of file each object is.")
 @click.option("--accept-rejects", is_flag=True, help="Load the valid rows of files that have rejected rows.")
 @notify_option
 @click.option("--move", is_flag=True, help="Copy each finished object, with its report (server-side encrypted), "
                                            "to processed/ or rejected/ next to S3_PREFIX.")
-@click.option("--max-bytes", type=int, envvar="OPS_PIPELINE_MAX_BYTES", default=100 * 1024 * 1024,
-              show_default=True, help="Refuse objects larger than this (recorded as refused, not downloaded).")
+@max_bytes_option("Refuse objects larger than this many bytes (recorded as refused, not downloaded).")
 @endpoint_option
 @reader_option
 @json_option
@@ -466,7 +513,8 @@ def poll(ctx, source, db_url, every, once, dataset, accept_rejects, notify_chann
 
     def show_pass(result) -> None:
         counts = ", ".join(f"{n} {k}" for k, n in result.counts().items() if n)
-        click.echo(_safe_text(ctx, f"pass over {result.source}: {counts or 'nothing new'}"), err=True)
+        if counts or result.error is None:  # "nothing new" is no news when the pass could not look
+            click.echo(_safe_text(ctx, f"pass over {result.source}: {counts or 'nothing new'}"), err=True)
         if result.error is not None:
             click.echo(f"error: {_safe_text(ctx, result.error.one_line())}", err=True)
 
@@ -506,10 +554,13 @@ def db_init(db_url: str | None, as_json: bool) -> None:
 
 @cli.command()
 @click.argument("path", type=click.Path(dir_okay=False))
-@click.option("--rows", type=click.IntRange(1, 2_000_000), default=300, show_default=True)
-@click.option("--seed", type=int, default=7, show_default=True)
+@click.option("--rows", type=click.IntRange(1, 2_000_000), default=300, show_default=True,
+              help="How many budget rows to write (1 to 2,000,000).")
+@click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=7, show_default=True,
+              help="Random seed: the same seed writes the same workbook.")
 @click.option("--clean", is_flag=True, help="No planted errors.")
-@click.option("--headers", type=click.Choice(["classic", "snake"]), default="classic", show_default=True)
+@click.option("--headers", type=click.Choice(["classic", "snake"]), default="classic", show_default=True,
+              help="Column headers: classic (as in the budget workbook) or snake_case.")
 def sample(path: str, rows: int, seed: int, clean: bool, headers: str) -> None:
     """Write a generated sample budget workbook (fake data, with some dirty rows) to PATH."""
     from .sample import write_sample_workbook

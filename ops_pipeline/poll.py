@@ -216,13 +216,22 @@ def stop_on_signals(stop: StopRequest) -> Iterator[StopRequest]:
 _INTERVAL = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h)?\s*$", re.IGNORECASE)
 
 
+#: The shortest and longest --every: under a second the poller only hammers the object store
+#: with listings; over a day it is a cron job's work (and a far larger wait overflows the timer).
+INTERVAL_RANGE = (1.0, 24 * 3600.0)
+
+
 def parse_interval(text: str) -> float:
-    """Seconds in ``30s``, ``5m``, ``1h`` or ``90`` (seconds)."""
+    """Seconds in ``30s``, ``5m``, ``1h`` or ``90`` (seconds), from 1 s to 24 h."""
     match = _INTERVAL.match(str(text or ""))
-    if not match or float(match.group(1)) <= 0:
+    if not match:
         raise UsageError(f"--every: not an interval: {str(text)[:40]!r}", hint="use e.g. 30s, 5m or 1h")
     unit = (match.group(2) or "s").lower()[0]
-    return float(match.group(1)) * {"s": 1, "m": 60, "h": 3600}[unit]
+    seconds = float(match.group(1)) * {"s": 1, "m": 60, "h": 3600}[unit]
+    if not INTERVAL_RANGE[0] <= seconds <= INTERVAL_RANGE[1]:
+        raise UsageError(f"--every: {str(text).strip()[:40]!r} is not between 1s and 24h",
+                         hint="use e.g. 30s, 5m or 1h")
+    return seconds
 
 
 # --------------------------------------------------------------------------------------------

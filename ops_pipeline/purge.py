@@ -31,6 +31,9 @@ STAGED = {
 
 _AGE = re.compile(r"^\s*(\d+)\s*([hdw])\s*$", re.IGNORECASE)
 _UNITS = {"h": "hours", "d": "days", "w": "weeks"}
+#: The longest --older-than: older runs than this cannot exist, and a much larger age overflows
+#: the date arithmetic.
+MAX_AGE = dt.timedelta(days=100 * 365)
 
 
 def parse_age(text: str) -> dt.timedelta:
@@ -39,7 +42,11 @@ def parse_age(text: str) -> dt.timedelta:
     if not match:
         raise UsageError(f"--older-than must be a number and a unit (h, d or w), e.g. 30d, not {text!r}")
     number, unit = int(match.group(1)), match.group(2).lower()
-    return dt.timedelta(**{_UNITS[unit]: number})
+    age = dt.timedelta(**{_UNITS[unit]: min(number, 10**8)})  # no OverflowError, still over MAX_AGE
+    if age > MAX_AGE:
+        raise UsageError(f"--older-than {text.strip()[:40]!r} is longer than {MAX_AGE.days // 365} years",
+                         hint=f"use at most {MAX_AGE.days}d")
+    return age
 
 
 def staged_files(run_path: Path) -> list[Path]:

@@ -1,8 +1,10 @@
 """Shared fixtures: a temporary runs root, databases (SQLite and the test PostgreSQL), workbooks.
 
-PostgreSQL comes from ``OPS_PIPELINE_TEST_PG_URL`` (scripts/with-postgres.sh sets it). Without it
-PostgreSQL tests are skipped, unless ``OPS_PIPELINE_REQUIRE_PG=1`` (the test command sets it) turns
-the skip into a failure, so CI cannot pass by silently not testing PostgreSQL.
+PostgreSQL comes from ``OPS_PIPELINE_TEST_PG_URL`` (scripts/with-postgres.sh sets it); the corpus of
+real spreadsheets is ``tests/corpus/real`` (``OPS_PIPELINE_CORPUS`` overrides it). A test whose
+prerequisite is missing is skipped on a developer's machine, but under ``OPS_PIPELINE_REQUIRE_ALL=1``
+(scripts/test.sh, hence CI, sets it) it fails instead, and so does any other skip: CI cannot pass by
+silently not testing something. ``OPS_PIPELINE_REQUIRE_PG=1`` does the same for PostgreSQL alone.
 """
 from __future__ import annotations
 
@@ -17,7 +19,41 @@ from sqlalchemy.engine import make_url
 from ops_pipeline.db.engine import init_schema
 
 REPO = Path(__file__).resolve().parents[1]
-CORPUS = Path(os.environ.get("OPS_PIPELINE_CORPUS", REPO.parent / "shared" / "corpus" / "real"))
+CORPUS = Path(os.environ.get("OPS_PIPELINE_CORPUS") or REPO / "tests" / "corpus" / "real")
+#: Files of the corpus folder that are about the corpus, not part of it.
+CORPUS_PAPERS = frozenset({"SOURCES.md", "LICENSE-MIT.txt", "LICENSE-Apache-2.0.txt"})
+REQUIRE_ALL = "OPS_PIPELINE_REQUIRE_ALL"
+
+
+def corpus_files() -> list[str]:
+    """The names of the corpus's data files (none when the corpus is missing)."""
+    if not CORPUS.is_dir():
+        return []
+    return sorted(p.name for p in CORPUS.iterdir() if p.is_file() and p.name not in CORPUS_PAPERS)
+
+
+def _required(*, postgres: bool = False) -> bool:
+    return os.environ.get(REQUIRE_ALL) == "1" or (postgres and os.environ.get("OPS_PIPELINE_REQUIRE_PG") == "1")
+
+
+def missing_prerequisite(what: str, *, postgres: bool = False):
+    """Skip the test for want of ``what``, or fail it where skipping is forbidden (CI)."""
+    if _required(postgres=postgres):
+        pytest.fail(f"missing prerequisite: {what} (skipping is forbidden: {REQUIRE_ALL}=1"
+                    f"{' or OPS_PIPELINE_REQUIRE_PG=1' if postgres else ''})", pytrace=False)
+    pytest.skip(what)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Under OPS_PIPELINE_REQUIRE_ALL=1 a skip from anywhere (a skipif mark, importorskip, a
+    plugin) is a failure, so the run can never end with skipped tests."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.skipped and os.environ.get(REQUIRE_ALL) == "1" and not hasattr(report, "wasxfail"):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        report.outcome = "failed"
+        report.longrepr = f"skipped, but {REQUIRE_ALL}=1 forbids skipping: {reason}"
 
 
 @pytest.fixture
@@ -35,9 +71,7 @@ def sqlite_url(tmp_path) -> str:
 def _pg_base_url() -> str | None:
     url = os.environ.get("OPS_PIPELINE_TEST_PG_URL")
     if not url:
-        if os.environ.get("OPS_PIPELINE_REQUIRE_PG") == "1":
-            pytest.fail("OPS_PIPELINE_TEST_PG_URL is not set but OPS_PIPELINE_REQUIRE_PG=1")
-        pytest.skip("PostgreSQL-only: set OPS_PIPELINE_TEST_PG_URL (scripts/test.sh does)")
+        missing_prerequisite("PostgreSQL: set OPS_PIPELINE_TEST_PG_URL (scripts/test.sh does)", postgres=True)
     return url
 
 
@@ -75,9 +109,13 @@ def db_url(request, tmp_path) -> str:
 
 @pytest.fixture
 def corpus_dir() -> Path:
-    if not CORPUS.is_dir():
-        pytest.skip(f"corpus not found at {CORPUS}")
+    require_corpus()
     return CORPUS
+
+
+def require_corpus() -> None:
+    if not corpus_files():
+        missing_prerequisite(f"the corpus of real spreadsheets: no data files in {CORPUS}")
 
 
 @pytest.fixture

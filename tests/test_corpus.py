@@ -1,6 +1,6 @@
 """Hostile and odd real-world files: every one ends in rows or one clear error line, quickly.
 
-Each file of the corpus (../shared/corpus/real, see SOURCES.md there) goes through ``fetch`` and
+Each file of the corpus (tests/corpus/real, see SOURCES.md and the licences there) goes through ``fetch`` and
 ``validate`` with each reader (calamine, openpyxl and auto) in a child process with a timeout
 and an address-space limit, so that a hang or a memory explosion fails the test instead of
 hanging CI. The expected outcome of every (file, reader) is in the table below: none of these
@@ -30,7 +30,7 @@ import pytest
 from ops_pipeline.errors import EncryptedFile, LimitExceeded, PipelineError
 from ops_pipeline.readers.guard import Limits
 from ops_pipeline.readers.workbook import CellError, open_workbook
-from tests.conftest import CORPUS, good_row
+from tests.conftest import CORPUS, corpus_files, good_row, require_corpus
 
 READERS = ("calamine", "openpyxl", "auto")
 TIMEOUT = 30.0  # wall-clock seconds per child: a hang is killed and fails its test
@@ -136,12 +136,6 @@ EXPECTED: dict[str, object] = {
 }
 
 
-def corpus_files() -> list[str]:
-    if not CORPUS.is_dir():
-        return []
-    return sorted(p.name for p in CORPUS.iterdir() if p.is_file() and p.name != "SOURCES.md")
-
-
 # -- running things in children ---------------------------------------------------------------
 
 
@@ -231,8 +225,7 @@ def fetch_and_validate(name: str, reader: str) -> dict:
 
 @pytest.fixture(scope="module")
 def corpus_outcomes() -> dict:
-    if not CORPUS.is_dir():
-        pytest.skip(f"corpus not found at {CORPUS}")
+    require_corpus()
     return run_in_children(fetch_and_validate, [(name, reader) for name in corpus_files() for reader in READERS])
 
 

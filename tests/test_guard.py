@@ -1,7 +1,6 @@
 """The pre-open gate: what a file really is, and whether it is safe to hand to a reader."""
 from __future__ import annotations
 
-import os
 import struct
 import time
 import zipfile
@@ -12,11 +11,8 @@ import pytest
 from ops_pipeline.errors import EncryptedFile, LimitExceeded, UnreadableFile, UsageError
 from ops_pipeline.readers import guard
 from ops_pipeline.readers.guard import Limits, check_workbook_file, scan_xml_for_entities, sniff
+from tests.conftest import CORPUS, corpus_files
 
-CORPUS = Path(
-    os.environ.get("OPS_PIPELINE_CORPUS")
-    or Path(__file__).resolve().parents[2] / "shared" / "corpus" / "real"
-)
 
 ENCRYPTED = (
     EncryptedFile, "this workbook is encrypted (password protected); save an unencrypted copy"
@@ -92,13 +88,7 @@ EXPECTED: dict[str, tuple[str, object]] = {
     "roo__type_openoffice.xlsx": ("ods", "ods"),  # an .ods renamed
 }
 
-needs_corpus = pytest.mark.skipif(not CORPUS.is_dir(), reason=f"corpus not found at {CORPUS}")
-
-
-def _corpus_files() -> list[str]:
-    if not CORPUS.is_dir():
-        return []
-    return sorted(p.name for p in CORPUS.iterdir() if p.is_file() and p.name != "SOURCES.md")
+needs_corpus = pytest.mark.usefixtures("corpus_dir")
 
 
 def assert_one_line(exc: Exception, name: str) -> None:
@@ -114,7 +104,7 @@ def assert_one_line(exc: Exception, name: str) -> None:
 
 @needs_corpus
 def test_every_corpus_file_has_an_expected_outcome():
-    assert set(_corpus_files()) == set(EXPECTED)
+    assert set(corpus_files()) == set(EXPECTED)
 
 
 @needs_corpus

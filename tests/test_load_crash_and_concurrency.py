@@ -31,7 +31,7 @@ from ops_pipeline.stages.load import load
 from ops_pipeline.stages.report import build_report
 from ops_pipeline.stages.transform import transform
 from ops_pipeline.stages.validate import validate
-from tests.conftest import good_row, write_workbook
+from tests.conftest import good_row, missing_prerequisite, write_workbook
 
 ROWS = 20_000
 SCRIPT_ENV = {k: v for k, v in os.environ.items() if k not in ("OPS_PIPELINE_DB_URL", "VCAP_SERVICES")}
@@ -215,11 +215,12 @@ def own_pg_url() -> str:
     would leave dead."""
     base = os.environ.get("OPS_PIPELINE_TEST_PG_URL")
     if not base:
-        pytest.skip("PostgreSQL-only: set OPS_PIPELINE_TEST_PG_URL (scripts/test.sh does)")
+        missing_prerequisite("PostgreSQL: set OPS_PIPELINE_TEST_PG_URL (scripts/test.sh does)", postgres=True)
     for name in ("OPS_PIPELINE_TEST_PG_BINDIR", "OPS_PIPELINE_TEST_PG_DATADIR", "OPS_PIPELINE_TEST_PG_USER",
                  "OPS_PIPELINE_TEST_PG_LOG", "OPS_PIPELINE_TEST_PG_PORT"):
         if not os.environ.get(name):
-            pytest.skip(f"needs the server that scripts/with-postgres.sh starts ({name})")
+            missing_prerequisite(f"a PostgreSQL server this test may stop and start, as scripts/with-postgres.sh "
+                                 f"starts ({name} is not set)", postgres=True)
     base_url = make_url(base)
     admin = create_engine(os.environ.get("OPS_PIPELINE_TEST_PG_ADMIN_URL") or base_url.set(database="postgres"),
                           isolation_level="AUTOCOMMIT", poolclass=NullPool)

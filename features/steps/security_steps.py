@@ -2,6 +2,7 @@
 import csv
 import datetime as dt
 import json
+import os
 import stat
 from pathlib import Path
 
@@ -21,7 +22,9 @@ HEADER = ["CAN", "Sys_Budget_ID", "Project Title", "CIG Name", "CIG Type", "Line
           "Amount", "PSCFee Amount", "Status", "Comments"]
 GOOD = ["G994648 (CC - SB - 5 YR)", 15001, "Child Care Research Partnerships", "CCRP Contract", "contract",
         "Year 1 evaluation", dt.datetime(2025, 3, 11), 1234.5, 61.73, "OPRE - CURRENT", "Per Jordan Alvarez"]
-CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus" / "real"
+#: The corpus of real spreadsheets in the repository (OPS_PIPELINE_CORPUS overrides it, as in tests/).
+CORPUS = Path(os.environ.get("OPS_PIPELINE_CORPUS")
+              or Path(__file__).resolve().parents[2] / "tests" / "corpus" / "real")
 STAGED = ("fetch/", "validate/valid_rows.jsonl", "validate/rejected.jsonl", "validate/skipped.jsonl")
 
 
@@ -62,6 +65,7 @@ def step_formula_workbook(context, text):
 
 @given('the password-protected workbook "{name}" from the corpus')
 def step_corpus_workbook(context, name):
+    assert (CORPUS / name).is_file(), f"missing prerequisite: {name} is not in the corpus at {CORPUS}"
     context.source = str(CORPUS / name)
 
 

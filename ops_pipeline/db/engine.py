@@ -25,16 +25,52 @@ DIVISIONS = {
 }
 
 
+#: URL schemes the installed drivers serve, and the scheme SQLAlchemy gets for each: cloud.gov and
+#: Heroku print postgres://, which SQLAlchemy no longer knows, and a bare postgresql:// would ask
+#: for psycopg2, which is not installed.
+SCHEMES = {
+    "sqlite": "sqlite",
+    "sqlite+pysqlite": "sqlite+pysqlite",
+    "postgresql": "postgresql+psycopg",
+    "postgresql+psycopg": "postgresql+psycopg",
+    "postgres": "postgresql+psycopg",
+}
+
+
 def resolve_url(url: str | None = None, env=os.environ) -> str:
-    """The database URL: the option, else ``OPS_PIPELINE_DB_URL``, else cloud.gov's VCAP_SERVICES.
-    Its secrets are masked in every message from now on (:func:`ops_pipeline.redact.remember_url`)."""
+    """The database URL: the option, else ``OPS_PIPELINE_DB_URL``, else cloud.gov's VCAP_SERVICES;
+    normalised by :func:`normalise_url`. Its secrets are masked in every message from now on
+    (:func:`ops_pipeline.redact.remember_url`)."""
     found = url or env.get(ENV_URL) or url_from_vcap(env.get(vcap.ENV_NAME))
     if not found:
         raise UsageError(
             "no database given", hint=f"pass --db URL or set {ENV_URL} (e.g. sqlite:///ops.db)"
         )
     remember_url(found)
-    return found
+    return normalise_url(found)
+
+
+def normalise_url(url: str) -> str:
+    """``url`` with the scheme SQLAlchemy needs for it (``postgres://`` → ``postgresql+psycopg://``).
+
+    Raises :class:`UsageError` for a value that is not a URL (a file name such as ``ops.db``) or
+    whose scheme no installed driver serves; the message never shows a password.
+    """
+    value = url.strip()
+    scheme, sep, rest = value.partition("://")
+    if not sep:
+        # Echo the value only when it cannot hold a password (user:password@host) and is one
+        # printable line of a sane length.
+        if "@" in value or not value or not value.isprintable() or len(value) > 200:
+            raise UsageError("the database is not given as a URL",
+                             hint="e.g. sqlite:///ops.db or postgresql+psycopg://user:password@host/db")
+        raise UsageError(f"{value!r} is not a database URL", hint=f"for a SQLite file use sqlite:///{value}")
+    target = SCHEMES.get(scheme.lower())
+    if target is None:
+        shown = f" {scheme!r}" if scheme.isprintable() and "@" not in scheme and len(scheme) <= 40 else ""
+        raise UsageError(f"unsupported database URL scheme{shown}",
+                         hint=f"supported: {', '.join(f'{s}://' for s in SCHEMES)}")
+    return f"{target}://{rest}"
 
 
 def url_from_vcap(document: str | None) -> str | None:
@@ -43,10 +79,7 @@ def url_from_vcap(document: str | None) -> str | None:
         credentials = service.get("credentials")
         uri = credentials.get("uri") if isinstance(credentials, dict) else None
         if uri and isinstance(uri, str):
-            for prefix in ("postgres://", "postgresql://"):
-                if uri.startswith(prefix):
-                    return "postgresql+psycopg://" + uri[len(prefix):]
-            return uri
+            return normalise_url(uri)
     return None
 
 

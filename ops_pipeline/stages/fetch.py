@@ -5,6 +5,7 @@ import hashlib
 import os
 from pathlib import Path
 
+from ..datasets.base import get_dataset
 from ..errors import LimitExceeded, UsageError
 from ..redact import scrub_text
 from ..rundir import RunDir, atomic_write
@@ -18,8 +19,10 @@ def fetch(source: str, runs_root: Path | str, *, dataset: str = "budget-workbook
           max_bytes: int = DEFAULT_MAX_BYTES, endpoint_url: str | None = None) -> RunDir:
     """Copy a local file (or download an ``s3://`` object) into a new run directory.
 
-    Returns the run directory; the copy is read-only and its sha256 is in the manifest.
+    Returns the run directory; the copy is read-only and its sha256 is in the manifest. An
+    unknown ``dataset`` is refused before anything is copied, as validate would refuse it.
     """
+    get_dataset(dataset)
     if source.startswith("s3://"):
         from .fetch_s3 import fetch_s3
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from ..datasets.base import get_dataset
 from ..errors import LimitExceeded, UsageError
 from ..rundir import RunDir
 from ..sources import copy_name
@@ -69,6 +70,7 @@ def fetch_s3(source: str, runs_root: Path | str, *, dataset: str = "budget-workb
     """
     if max_bytes is None or int(max_bytes) < 0:
         raise UsageError(f"invalid size limit: {max_bytes!r}", hint="--max-bytes must be >= 0")
+    get_dataset(dataset)
     where = object_uri(source) if info is None else None
     client = client or s3_client(endpoint_url)
     if where is not None:
