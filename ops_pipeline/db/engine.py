@@ -63,7 +63,7 @@ def normalise_url(url: str) -> str:
         # printable line of a sane length.
         if "@" in value or not value or not value.isprintable() or len(value) > 200:
             raise UsageError("the database is not given as a URL",
-                             hint="e.g. sqlite:///ops.db or postgresql+psycopg://user:password@host/db")
+                             hint="e.g. sqlite:///ops.db or postgresql+psycopg://host/db")
         raise UsageError(f"{value!r} is not a database URL", hint=f"for a SQLite file use sqlite:///{value}")
     target = SCHEMES.get(scheme.lower())
     if target is None:
