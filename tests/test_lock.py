@@ -94,3 +94,21 @@ def test_the_sbom_lists_exactly_the_runtime_lock():
     locked = {name: entry["version"] for name, entry in parse_lock((REPO / "requirements.lock").read_text()).items()}
     assert components == locked, "run scripts/sbom.sh after scripts/lock.sh"
     assert sbom["metadata"]["component"]["name"] == "ops-pipeline"
+
+
+def test_a_second_setup_installs_nothing_and_prints_nothing():
+    """Issue 12: demo.sh (which runs setup.sh) reinstalled the package and printed setuptools
+    warnings on every run."""
+    import hashlib
+    import subprocess
+
+    stamp = REPO / ".venv" / ".installed-from"
+    want = hashlib.sha256((REPO / "requirements-test.lock").read_bytes() + (REPO / "pyproject.toml").read_bytes())
+    if not stamp.is_file() or stamp.read_text().strip() != want.hexdigest():
+        pytest.skip("scripts/setup.sh has not been run since the lock or pyproject.toml changed")
+    site = next((REPO / ".venv" / "lib").glob("python3*/site-packages"))
+    before = {p.name: p.stat().st_mtime_ns for p in site.glob("ops_pipeline-*.dist-info")}
+    result = subprocess.run(["bash", str(REPO / "scripts" / "setup.sh")], capture_output=True, text=True,
+                            timeout=120)
+    assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
+    assert before and {p.name: p.stat().st_mtime_ns for p in site.glob("ops_pipeline-*.dist-info")} == before
