@@ -84,7 +84,7 @@ class Heartbeat:
         }
 
     def beat(self, result, *, client=None, now: dt.datetime | None = None) -> str | None:
-        """Write the heartbeat locally and to the archive; the archive's error message, else None.
+        """Write the heartbeat locally and to the archive; what could not be written, else None.
 
         A heartbeat that cannot be written never stops the poller: the next pass writes again.
         """
@@ -92,16 +92,19 @@ class Heartbeat:
 
         document = self.document(result, now)
         name = heartbeat_id(self.source)
-        with atomic_write(self.runs_root / f"heartbeat-{name}.json") as handle:
-            json.dump(document, handle, indent=2)
-        if self.archive is None:
-            return None
+        errors = []
         try:
-            self.archive.put(client or self.archive.client(), self.archive.key("heartbeat", f"{name}.json"),
-                             json.dumps(document, indent=2).encode("utf-8"), "application/json")
-        except PipelineError as error:
-            return error.one_line()
-        return None
+            with atomic_write(self.runs_root / f"heartbeat-{name}.json") as handle:
+                json.dump(document, handle, indent=2)
+        except OSError as error:  # a full disk must not stop the poller
+            errors.append(f"cannot write {self.runs_root}/heartbeat-{name}.json: {error.strerror}")
+        if self.archive is not None:
+            try:
+                self.archive.put(client or self.archive.client(), self.archive.key("heartbeat", f"{name}.json"),
+                                 json.dumps(document, indent=2).encode("utf-8"), "application/json")
+            except PipelineError as error:
+                errors.append(error.one_line())
+        return "; ".join(errors) or None
 
 
 def read_heartbeats(runs_root: Path | str, archive=None, *, source: str | None = None, client=None) -> list[dict]:
