@@ -242,3 +242,24 @@ def test_the_heartbeat_counts_the_oldest_object_left_waiting(s3_bucket, sqlite_u
 
     done = poll_pass(f"s3://{bucket}/incoming/", options, client=client)
     assert [r.outcome for r in done.results] == ["succeeded", "succeeded"] and done.waiting == []
+
+
+def test_run_exits_3_when_its_run_cannot_be_archived_but_still_shows_the_report(s3_bucket, sqlite_url, tmp_path,
+                                                                                 endpoint_env):
+    book = write_sample_workbook(tmp_path / "clean.xlsx", rows=30, seed=4, dirty=False)
+    result = run_cli(tmp_path, "run", str(book), "--db", sqlite_url, "--format", "json",
+                     "--archive", "s3://no-such-archive-bucket/audit/")
+    assert result.exit_code == 3
+    assert json.loads(result.stdout)["status"] == "succeeded"
+    assert result.stderr.startswith("archive: s3://no-such-archive-bucket/audit/runs/")
+    assert result.stderr.endswith(": s3://no-such-archive-bucket: no such bucket\n")
+
+
+def test_kms_encryption_is_used_when_configured(s3_bucket, sqlite_url, tmp_path, endpoint_env, monkeypatch):
+    client, bucket = s3_bucket
+    monkeypatch.setenv("OPS_PIPELINE_ARCHIVE_SSE", "aws:kms")
+    result, run = dirty_run(tmp_path, sqlite_url, bucket)
+    assert result.exit_code == 0, result.output
+    objects = archived(client, bucket, f"audit/runs/{run.run_id}/")
+    assert set(objects) == RECORD
+    assert {head["ServerSideEncryption"] for head in objects.values()} == {"aws:kms"}
