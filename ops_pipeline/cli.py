@@ -207,6 +207,51 @@ def _notify_failed():
                        hint="check the OPS_PIPELINE_SMTP_* / OPS_PIPELINE_WEBHOOK_* settings")
 
 
+def archive_option(func):
+    """``--archive URI`` and ``--archive-data``, shared by every command that makes runs (run,
+    poll, and migrate when it comes): the command receives ``archive``, an
+    :class:`ops_pipeline.archive.Archive` or None."""
+    @click.option("--archive", "archive_uri", metavar="S3_PREFIX", envvar="OPS_PIPELINE_ARCHIVE", show_envvar=True,
+                  help="Copy each finished run's manifest, reports, event log and rejected rows (row numbers "
+                       "and codes) there, server-side encrypted, so the audit trail outlives the disk.")
+    @click.option("--archive-data", is_flag=True, envvar="OPS_PIPELINE_ARCHIVE_DATA", show_envvar=True,
+                  help="Archive the staged data and the source file too (they hold PII).")
+    @functools.wraps(func)
+    def wrapper(archive_uri, archive_data, **kwargs):
+        return func(archive=_archive(archive_uri, kwargs.get("endpoint_url"), include_data=archive_data), **kwargs)
+    return wrapper
+
+
+def archive_read_option(func):
+    return click.option("--archive", "archive_uri", metavar="S3_PREFIX", envvar="OPS_PIPELINE_ARCHIVE",
+                        show_envvar=True, help="Also look in this archive (see run --archive).")(func)
+
+
+def _archive(uri: str | None, endpoint_url: str | None = None, *, include_data: bool = False):
+    if not uri:
+        if include_data:
+            raise UsageError("--archive-data needs --archive S3_PREFIX")
+        return None
+    from .archive import Archive
+
+    return Archive.from_uri(uri, include_data=include_data, endpoint_url=endpoint_url)
+
+
+def _archive_finished(run, archive) -> bool:
+    """Archive ``run`` when asked; print where, or why not. True unless archiving failed."""
+    if archive is None:
+        return True
+    from .archive import archive_run
+
+    try:
+        result = archive_run(run, archive)
+    except PipelineError as error:
+        click.echo(f"archive: {_safe_text(click.get_current_context(), error.one_line())}", err=True)
+        return False
+    click.echo(f"archived run {result['run_id']} to {result['uri']}", err=True)
+    return True
+
+
 def run_argument(func):
     @click.argument("run_dir", metavar="RUN")
     @functools.wraps(func)
@@ -418,18 +463,32 @@ def format_option(func):
 
 
 @cli.command()
-@run_argument
+@click.argument("run_dir", metavar="RUN")
 @format_option
 @notify_option
-def report(run, fmt: str, notify_channels: tuple[str, ...]) -> None:
+@archive_read_option
+@endpoint_option
+def report(run_dir: str, fmt: str, notify_channels: tuple[str, ...], archive_uri: str | None,
+           endpoint_url: str | None) -> None:
     """Summarise the run (stages, rows, findings, entities, decisions needed).
 
-    With --notify, also send the outcome; exits 3 if a notification could not be sent.
+    RUN is a run directory or a run id. With --archive, a run whose directory is gone (an app
+    restarted on cloud.gov) is read from the archive. With --notify, also send the outcome;
+    exits 3 if a notification could not be sent.
     """
     from .stages.report import render, report as do_report
 
     targets = _notify_targets(notify_channels)
-    data = do_report(run)
+    try:
+        run = _open_run(run_dir)
+    except UsageError:
+        if not archive_uri:
+            raise
+        from .archive import read_archived_report
+
+        data = read_archived_report(_archive(archive_uri, endpoint_url), run_dir)
+    else:
+        data = do_report(run)
     _echo_report(render(data, fmt, _terminal_width()))
     if not _notify_run(data, targets):
         raise _notify_failed()
@@ -446,9 +505,10 @@ def report(run, fmt: str, notify_channels: tuple[str, ...]) -> None:
 @max_bytes_option("Refuse sources larger than this many bytes.")
 @endpoint_option
 @notify_option
+@archive_option
 @click.pass_context
 def run_command(ctx, source, db_url, dataset, accept_rejects, dry_run, reader, fmt, max_bytes, endpoint_url,
-                notify_channels) -> None:
+                notify_channels, archive) -> None:
     """Run all five stages on SOURCE, stopping at the first failure; always ends with the report."""
     from .pipeline import run_pipeline
     from .stages.report import render
@@ -459,10 +519,13 @@ def run_command(ctx, source, db_url, dataset, accept_rejects, dry_run, reader, f
                            endpoint_url=endpoint_url)
     _echo_report(render(outcome.report, fmt, _terminal_width()))
     notified = _notify_run(outcome.report, targets)
+    archived = _archive_finished(outcome.run, archive)
     if outcome.error is not None:
         raise outcome.error
     if not notified:
         raise _notify_failed()
+    if not archived:
+        ctx.exit(int(ExitCode.RUN_FAILED))
 
 
 @cli.command()
@@ -480,9 +543,10 @@ def run_command(ctx, source, db_url, dataset, accept_rejects, dry_run, reader, f
 @endpoint_option
 @reader_option
 @json_option
+@archive_option
 @click.pass_context
 def poll(ctx, source, db_url, every, once, dataset, accept_rejects, notify_channels, move, max_bytes, endpoint_url,
-         reader, as_json) -> None:
+         reader, as_json, archive) -> None:
     """Process each new object under S3_PREFIX through all five stages, once, oldest first.
 
     The ledger in the database (see `db init`) records every object version and its outcome: a
@@ -493,8 +557,10 @@ def poll(ctx, source, db_url, every, once, dataset, accept_rejects, notify_chann
     a second signal interrupts at once.
 
     Exit codes of --once: 0 every file processed succeeded, or nothing was new; 1 a file was
-    invalid or refused (over --max-bytes); 3 a run failed, or the object store or database
-    could not be reached. With --every: 0 when stopped by a signal.
+    invalid or refused (over --max-bytes); 3 a run failed or could not be archived, or the
+    object store or database could not be reached. With --every: 0 when stopped by a signal.
+
+    After every pass a heartbeat is written to the runs root (and the archive): see `status`.
     """
     from .poll import PollOptions, StopRequest, parse_interval, poll as do_poll, stop_on_signals
 
@@ -502,7 +568,7 @@ def poll(ctx, source, db_url, every, once, dataset, accept_rejects, notify_chann
         raise UsageError("give exactly one of --once and --every INTERVAL")
     options = PollOptions(runs_root=ctx.obj["runs_root"], db_url=db_url, dataset=dataset,
                           accept_rejects=accept_rejects, max_bytes=max_bytes, endpoint_url=endpoint_url,
-                          reader=reader, move=move, notify=_notify_targets(notify_channels))
+                          reader=reader, move=move, notify=_notify_targets(notify_channels), archive=archive)
     interval = parse_interval(every) if every else None
 
     def show_result(result) -> None:
@@ -510,6 +576,8 @@ def poll(ctx, source, db_url, every, once, dataset, accept_rejects, notify_chann
         _show_notified(result.notified)
         if result.move_error:
             click.echo(_safe_text(ctx, f"move: {result.move_error}"), err=True)
+        if result.archive_error:
+            click.echo(_safe_text(ctx, f"archive: {result.archive_error}"), err=True)
 
     def show_pass(result) -> None:
         counts = ", ".join(f"{n} {k}" for k, n in result.counts().items() if n)
@@ -517,6 +585,8 @@ def poll(ctx, source, db_url, every, once, dataset, accept_rejects, notify_chann
             click.echo(_safe_text(ctx, f"pass over {result.source}: {counts or 'nothing new'}"), err=True)
         if result.error is not None:
             click.echo(f"error: {_safe_text(ctx, result.error.one_line())}", err=True)
+        if result.heartbeat_error:
+            click.echo(_safe_text(ctx, f"heartbeat: {result.heartbeat_error}"), err=True)
 
     stop = StopRequest()
     with stop_on_signals(stop):
@@ -524,6 +594,53 @@ def poll(ctx, source, db_url, every, once, dataset, accept_rejects, notify_chann
     if stop:
         click.echo(f"stopped on {stop.reason}; an interrupted file is retried on the next start", err=True)
     ctx.exit(int(code))
+
+
+@cli.command()
+@click.argument("source", metavar="[S3_PREFIX]", required=False)
+@archive_read_option
+@endpoint_option
+@click.option("--max-age", metavar="INTERVAL", help="Stale when the last pass is older than this "
+                                                    "(default: twice the poller's --every).")
+@json_option
+@click.pass_context
+def status(ctx, source, archive_uri, endpoint_url, max_age, as_json) -> None:
+    """Show each poller's heartbeat: its last pass, files processed and failed, the age of the
+    oldest object still waiting.
+
+    Reads the heartbeats in the runs root and, with --archive, in the archive (which outlives an
+    app restart); S3_PREFIX shows only that poller's. Exit codes: 0 every poller is healthy;
+    3 a poller's last pass ended more than twice its interval ago (stuck or stopped), or no
+    heartbeat was found.
+    """
+    from .heartbeat import health, read_heartbeats
+    from .poll import parse_interval
+    from .stages.fetch_s3 import prefix_uri
+
+    limit = parse_interval(max_age) if max_age else None
+    if source:
+        bucket, prefix = prefix_uri(source)
+        source = f"s3://{bucket}/{prefix}"
+    beats = [health(b, max_age=limit) for b in read_heartbeats(ctx.obj["runs_root"], _archive(archive_uri, endpoint_url),
+                                                               source=source)]
+    if as_json:
+        _json_out({"pollers": beats, "healthy": bool(beats) and all(b["state"] == "ok" for b in beats)})
+    for beat in beats if not as_json else ():
+        last = beat["last_pass"]
+        waiting = beat.get("oldest_waiting_age_seconds")
+        click.echo(f"{beat['state']:<5} {beat['source']}: last pass {beat['last_pass_at']} "
+                   f"({beat['age_seconds']:.0f}s ago, {_every(beat.get('interval_seconds'))}); "
+                   f"{last['processed']} processed, {last['failed']} failed; "
+                   f"oldest waiting {'none' if waiting is None else f'{waiting:.0f}s'}"
+                   + (f"; error: {last['error']}" if last.get("error") else ""))
+    if not beats:
+        click.echo("no poller heartbeat found" + (f" for {source}" if source else ""), err=True)
+    if not beats or any(b["state"] != "ok" for b in beats):
+        ctx.exit(int(ExitCode.RUN_FAILED))
+
+
+def _every(interval) -> str:
+    return "single pass" if not interval else f"every {float(interval):.0f}s"
 
 
 # -- database and helpers ------------------------------------------------------------------------

@@ -71,6 +71,9 @@ class PollOptions:
     move: bool = False
     #: Notification targets (from :func:`ops_pipeline.notify.parse_notify_targets`).
     notify: Sequence[Target] = ()
+    #: Where each finished run's record is copied (:class:`ops_pipeline.archive.Archive`), and
+    #: where the heartbeat goes besides the runs root.
+    archive: Any = None
 
 
 @dataclass
@@ -91,6 +94,9 @@ class ObjectResult:
     moved_to: str | None = None
     report_uri: str | None = None
     move_error: str | None = None
+    #: Where the run was archived (``--archive``), or why it could not be.
+    archive_uri: str | None = None
+    archive_error: str | None = None
     notified: list = field(default_factory=list)
     #: The exception behind ``error`` (not serialised).
     cause: BaseException | None = field(default=None, repr=False, compare=False)
@@ -130,12 +136,16 @@ class PassResult:
     error: PipelineError | None = None
     #: True when a stop was requested during the pass.
     stopped: bool = False
+    #: Last-modified times of the listed objects left waiting: retried next pass, or not reached.
+    waiting: list[str] = field(default_factory=list)
+    #: Why the heartbeat could not be written to the archive, else None.
+    heartbeat_error: str | None = None
 
     @property
     def exit_code(self) -> ExitCode:
         """0 all succeeded (or nothing to do), 1 a file was invalid or refused, 3 a run or the pass
         failed or was interrupted. The worst wins."""
-        if self.error is not None:
+        if self.error is not None or any(r.archive_error for r in self.results):
             return ExitCode.RUN_FAILED
         outcomes = {r.outcome for r in self.results}
         if outcomes & {FAILED, CRASHED, INTERRUPTED, PROCESSING}:
@@ -283,6 +293,8 @@ def poll_pass(source: str, options: PollOptions, *, stop: StopRequest | None = N
     result = PassResult(source=f"s3://{bucket}/{prefix}")
     own_ledger = ledger is None
     ledger = Ledger(options.db_url) if own_ledger else ledger
+    listed: list[ObjectInfo] = []
+    reached = 0
     try:
         client = client or s3_client(options.endpoint_url)
         try:
@@ -291,10 +303,13 @@ def poll_pass(source: str, options: PollOptions, *, stop: StopRequest | None = N
                 if stop:
                     break
                 done = _process(info, prefix, options, client=client, ledger=ledger, stop=stop)
+                reached += 1
                 if done is None:
                     result.skipped += 1
                     continue
                 result.results.append(done)
+                if done.outcome in (FAILED, CRASHED, INTERRUPTED, PROCESSING):
+                    result.waiting.append(info.last_modified)
                 if on_result is not None:
                     on_result(done)
                 if isinstance(done.cause, StorageError) and _store_unreachable(done.cause):
@@ -304,6 +319,7 @@ def poll_pass(source: str, options: PollOptions, *, stop: StopRequest | None = N
     finally:
         if own_ledger:
             ledger.close()
+    result.waiting += [info.last_modified for info in listed[reached:]]
     result.stopped = bool(stop)
     return result
 
@@ -318,12 +334,16 @@ def poll(source: str, options: PollOptions, *, every: float | None = None, stop:
     poller that cannot record anything refuses to start. Later outages end one pass and are
     retried by the next.
     """
-    check_source(source, options)
+    from .heartbeat import Heartbeat
+
+    bucket, prefix = check_source(source, options)
     stop = StopRequest() if stop is None else stop
+    heartbeat = Heartbeat(f"s3://{bucket}/{prefix}", options.runs_root, interval=every, archive=options.archive)
     with Ledger(options.db_url) as ledger:
         client = client or s3_client(options.endpoint_url)
         while True:
             outcome = poll_pass(source, options, stop=stop, client=client, ledger=ledger, on_result=on_result)
+            outcome.heartbeat_error = heartbeat.beat(outcome)
             if on_pass is not None:
                 on_pass(outcome)
             if every is None:
@@ -400,6 +420,8 @@ def _run_object(info: ObjectInfo, entry: Entry, previous_run: str | None, prefix
             result.status = data["status"] if data else None
         ledger.finish(entry, outcome, run_id=run.run_id if run else None)
         finished = True
+        if options.archive is not None and run is not None:
+            _archive(run, options.archive, result)
         if outcome == INTERRUPTED:
             return result  # retried by the next poller: no move, no notification yet
         if options.move and outcome in MOVE_FOLDERS:
@@ -468,6 +490,16 @@ def _error_record(error: BaseException) -> dict:
     # A library's message may quote cell text or a connection string: drop what it quotes.
     return {"code": "internal-error",
             "message": scrub_secrets(f"{type(error).__name__}: {safe_reason(error, 300)}")}
+
+
+def _archive(run: RunDir, archive, result: ObjectResult) -> None:
+    """Copy the run's record to the archive; a failure is recorded, never undoes the run."""
+    from .archive import archive_run
+
+    try:
+        result.archive_uri = archive_run(run, archive)["uri"]
+    except PipelineError as error:
+        result.archive_error = error.one_line()
 
 
 def _move(client, info: ObjectInfo, prefix: str, outcome: str, run: RunDir | None, result: ObjectResult) -> None:

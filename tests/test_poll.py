@@ -516,7 +516,8 @@ def test_cli_poll_once_exit_codes(s3_bucket, s3_endpoint, sqlite_url, tmp_path):
 def test_cli_poll_unreachable_endpoint_exit_3(aws_env, sqlite_url, tmp_path, monkeypatch):
     monkeypatch.setenv("OPS_PIPELINE_S3_ATTEMPTS", "1")
     url = closed_port_url()
-    result = invoke("poll", "s3://budget-uploads/incoming/", "--once", "--db", sqlite_url, "--endpoint-url", url)
+    result = invoke("--runs-root", str(tmp_path / "runs"), "poll", "s3://budget-uploads/incoming/", "--once",
+                    "--db", sqlite_url, "--endpoint-url", url)  # the pass's heartbeat goes there
     assert (result.exit_code, result.stdout) == (3, "")
     assert result.stderr == (  # the error only: a pass that could not look found nothing "new"
         f"error: s3://budget-uploads/incoming/: cannot reach the object store at {url.split('://')[1]} "
