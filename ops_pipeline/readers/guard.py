@@ -83,6 +83,7 @@ ENV_VARS = {
     "max_columns": "OPS_PIPELINE_MAX_COLUMNS",
     "max_cells": "OPS_PIPELINE_MAX_CELLS",
     "max_cell_chars": "OPS_PIPELINE_MAX_CELL_CHARS",
+    "max_empty_cells": "OPS_PIPELINE_MAX_EMPTY_CELLS",
 }
 
 
@@ -112,6 +113,9 @@ class Limits:
     max_cells: int = 50_000_000
     #: Characters in one cell (Excel's own maximum).
     max_cell_chars: int = 32_767
+    #: Empty cells a reader may pad one sheet with, from A1 to its farthest cell, beyond four
+    #: per cell holding data: one stray cell at XFD1048576 would make 17 billion of them.
+    max_empty_cells: int = 1_000_000
     #: Below this uncompressed size the compression ratio is not checked (no environment var).
     ratio_min_bytes: int = 1 * MiB
 
@@ -439,9 +443,23 @@ def _xml_parts_to_scan(zf: zipfile.ZipFile, kind: str) -> list[zipfile.ZipInfo]:
     if kind == "ods":
         # manifest.xml is not parsed, and OpenOffice 2 wrote a DOCTYPE there.
         return [entries[k] for k in ("content.xml", "styles.xml") if k in entries]
-    # Every XML part of the package: the shared strings, workbook, worksheets and everything
-    # else a reader may parse. None of them may declare a DTD.
-    return [info for key, info in entries.items() if key.endswith((".xml", ".rels"))]
+    # Every XML part of the package, whatever its name: the relationships may point a reader
+    # at xl/worksheets/sheet1.bin or .txt. A part that starts like XML is XML to a parser.
+    return [info for key, info in entries.items()
+            if key.endswith((".xml", ".rels")) or _starts_like_xml(zf, info)]
+
+
+_XML_START = re.compile(rb"^(?:\xef\xbb\xbf|\xff\xfe|\xfe\xff)?[\s\x00]*(?:<|\x00<)")
+
+
+def _starts_like_xml(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> bool:
+    if info.file_size == 0:
+        return False
+    try:
+        head = _read_head(zf, info, 512)
+    except _ZipReadError as exc:
+        raise zipfile.BadZipFile(str(exc)) from None
+    return bool(_XML_START.match(head))
 
 
 # --------------------------------------------------------------------------------------------
@@ -870,6 +888,13 @@ def _check_zip_entries(zf: zipfile.ZipFile, limits: Limits, name: str) -> str:
             f"{name}: is a zip file but not an Excel workbook{extra}", file=name,
             hint="save it from Excel as .xlsx",
         )
+    _check_xml_parts(zf, kind, name)
+    if kind == "ooxml":
+        _check_extents(zf, limits, name)
+    return kind
+
+
+def _check_xml_parts(zf: zipfile.ZipFile, kind: str, name: str) -> None:
     for info in _xml_parts_to_scan(zf, kind):
         try:
             found = scan_xml_for_entities(zf, info)
@@ -884,7 +909,31 @@ def _check_zip_entries(zf: zipfile.ZipFile, limits: Limits, name: str) -> str:
                 f"{name}: is not a readable workbook ({_clip(info.filename, 80)}: {found})",
                 file=name,
             )
-    return kind
+
+
+def _check_extents(zf: zipfile.ZipFile, limits: Limits, name: str) -> None:
+    """Refuse a sheet whose farthest cell lies far beyond its data: both readers would pad it
+    (calamine allocates every cell from A1 to there, openpyxl gives every row up to there)."""
+    from .extent import scan_extent, sheet_extents
+
+    try:
+        extents = sheet_extents(zf)
+    except Exception as exc:  # a part that cannot be inflated: the zip is damaged
+        raise _damaged(name, exc) from None
+    for extent in extents:
+        allowed = limits.max_empty_cells + 4 * extent.cells
+        if extent.empty_cells <= allowed:
+            continue
+        if extent.far_cell and not extent.exact:
+            extent = scan_extent(zf, zf.getinfo(extent.part), extent.sheet)  # to name the cell
+        raise LimitExceeded(
+            f"its farthest cell is {extent.far_cell} but only {extent.cells:,} cells hold data: reading "
+            f"it would pad {extent.empty_cells:,} empty cells, over the limit of {allowed:,} "
+            f"(max_empty_cells; set {ENV_VARS['max_empty_cells']} to raise it)",
+            file=name, sheet=_clip(extent.sheet or extent.part, 80),
+            hint=f"clear the stray cells near {extent.far_cell} (Ctrl+End in Excel finds the last one) "
+                 "and save it again",
+        )
 
 
 def _check_entry_names(name: str, infos: list[zipfile.ZipInfo]) -> None:

@@ -16,7 +16,7 @@ import zipfile
 from pathlib import Path
 from typing import Iterator
 
-from ..errors import EncryptedFile, UnreadableFile
+from ..errors import EncryptedFile, PipelineError, UnreadableFile
 from ..redact import safe_reason
 
 READERS = ("calamine", "openpyxl")
@@ -65,6 +65,14 @@ class Workbook:
     def sheet_names(self) -> list[str]:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    @property
+    def hidden_sheets(self) -> set[str]:
+        """The worksheets that Excel does not show (hidden or very hidden)."""
+        return set()
+
+    def release(self, sheet: str) -> None:
+        """Forget what was read of ``sheet`` (its rows are not needed any more)."""
+
     def rows(self, sheet: str) -> Iterator[Row]:  # pragma: no cover - abstract
         raise NotImplementedError
 
@@ -105,20 +113,34 @@ class CalamineWorkbook(Workbook):
                 "this workbook is encrypted (password protected); save an unencrypted copy",
                 file=display_name,
             ) from None
-        except (pc.CalamineError, pc.ZipError, pc.XmlError, OSError, ValueError) as exc:
+        except BaseException as exc:  # CalamineError, ZipError, XmlError, OSError, a Rust panic...
+            _reraise_interrupts(exc)
             raise UnreadableFile(
                 f"is not a readable workbook ({_first_line(exc)})", file=display_name,
                 hint="try --reader openpyxl, or open and re-save it in Excel",
             ) from None
         self._parsed: dict = {}
-        self._sheets = [
-            meta.name for meta in self._book.sheets_metadata
-            if meta.typ == pc.SheetTypeEnum.WorkSheet
-        ]
+        try:
+            sheets = [meta for meta in self._book.sheets_metadata if meta.typ == pc.SheetTypeEnum.WorkSheet]
+            self._sheets = [meta.name for meta in sheets]
+            self._hidden = {meta.name for meta in sheets if meta.visible != pc.SheetVisibleEnum.Visible}
+        except BaseException as exc:
+            _reraise_interrupts(exc)
+            raise UnreadableFile(
+                f"is not a readable workbook ({_first_line(exc)})", file=display_name,
+                hint="try --reader openpyxl, or open and re-save it in Excel",
+            ) from None
 
     @property
     def sheet_names(self) -> list[str]:
         return list(self._sheets)
+
+    @property
+    def hidden_sheets(self) -> set[str]:
+        return set(self._hidden)
+
+    def release(self, sheet: str) -> None:
+        self._parsed.pop(sheet, None)
 
     def rows(self, sheet: str) -> Iterator[Row]:
         reader = self.row_reader(sheet)
@@ -131,12 +153,14 @@ class CalamineWorkbook(Workbook):
         if data is None:
             try:
                 data = self._book.get_sheet_by_name(sheet)
-            except (pc.CalamineError, pc.XmlError, pc.ZipError, ValueError) as exc:
+            except BaseException as exc:  # any error of a damaged part (calamine's, zip, xml, a panic...)
+                _reraise_interrupts(exc)
                 raise UnreadableFile(
                     f"cannot read the sheet ({_first_line(exc)})", file=self.display_name, sheet=sheet,
                     hint="try --reader openpyxl, or open and re-save it in Excel",
                 ) from None
-            self._parsed = {sheet: data}  # one sheet at a time: a big one is most of the memory
+            # Kept while its rows are read; validate releases the sheets it does not use.
+            self._parsed[sheet] = data
         if data.start is None:
             return None
         return SheetRows(data)
@@ -212,7 +236,8 @@ class OpenpyxlWorkbook(Workbook):
                 )
         except zipfile.BadZipFile as exc:
             raise UnreadableFile(f"is not a readable workbook ({exc})", file=display_name) from None
-        except Exception as exc:  # openpyxl raises KeyError, ValueError, TypeError... on bad parts
+        except BaseException as exc:  # openpyxl raises KeyError, ValueError, TypeError... on bad parts
+            _reraise_interrupts(exc)
             raise UnreadableFile(
                 f"is not a readable workbook ({_first_line(exc)})", file=display_name,
                 hint="try --reader calamine, or open and re-save it in Excel",
@@ -227,20 +252,33 @@ class OpenpyxlWorkbook(Workbook):
     def sheet_names(self) -> list[str]:
         return [ws.title for ws in self._book.worksheets]
 
+    @property
+    def hidden_sheets(self) -> set[str]:
+        return {ws.title for ws in self._book.worksheets if getattr(ws, "sheet_state", "visible") != "visible"}
+
     def rows(self, sheet: str) -> Iterator[Row]:
-        ws = self._book[sheet]
-        # A dimension record that is too small makes read-only mode drop rows silently.
-        ws.reset_dimensions()
         last = 0
         try:
+            ws = self._book[sheet]
+            # A dimension record that is too small makes read-only mode drop rows silently.
+            ws.reset_dimensions()
             for row in self._rows(ws):
                 last = row[0]
                 yield row
+        except PipelineError:
+            raise
         except (ValueError, TypeError, KeyError, IndexError, AttributeError, OverflowError) as exc:
             # A cell whose content does not fit its type (text in a number cell...). openpyxl's
             # message quotes the cell, which may hold PII: say where, not what.
             raise UnreadableFile(
                 f"cannot read the sheet: a malformed cell after row {last} ({type(exc).__name__})",
+                file=self.display_name, sheet=sheet,
+                hint="try --reader calamine, or open and re-save it in Excel",
+            ) from None
+        except BaseException as exc:  # a damaged part (BadZipFile, zlib.error, XML syntax...)
+            _reraise_interrupts(exc)
+            raise UnreadableFile(
+                f"cannot read the sheet after row {last} ({type(exc).__name__}: {_first_line(exc)})",
                 file=self.display_name, sheet=sheet,
                 hint="try --reader calamine, or open and re-save it in Excel",
             ) from None
@@ -250,7 +288,12 @@ class OpenpyxlWorkbook(Workbook):
 
         norm = normalise
         expected = 1
+        empty = 0  # empty rows not given yet: given only when a row with a value follows them
         for cells in ws.iter_rows():
+            if not cells:  # a row the sheet leaves out (read-only mode fills the gaps)
+                empty += 1
+                expected += 1
+                continue
             row_number = None
             values = []
             for cell in cells:
@@ -265,7 +308,15 @@ class OpenpyxlWorkbook(Workbook):
             if row_number is None:
                 row_number = expected
             expected = row_number + 1
-            yield row_number, _trim(values)
+            values = _trim(values)
+            if not values:
+                empty += 1
+                continue
+            # A formatted row far below the data (row 1048576) must not cost a million rows.
+            for number in range(row_number - empty, row_number):
+                yield number, ()
+            empty = 0
+            yield row_number, values
 
     def close(self) -> None:
         self._book.close()
@@ -330,6 +381,13 @@ def _extension_lies(path: Path) -> bool:
     except (OSError, zipfile.BadZipFile, ValueError):
         return False
     return False
+
+
+def _reraise_interrupts(exc: BaseException) -> None:
+    """Let Ctrl-C, exit and generator shutdown through; every other exception a reader raises
+    on a damaged or odd file (including a Rust panic, a BaseException) becomes UnreadableFile."""
+    if isinstance(exc, (KeyboardInterrupt, SystemExit, GeneratorExit, PipelineError)):
+        raise exc
 
 
 def _first_line(exc: BaseException) -> str:

@@ -1,0 +1,188 @@
+"""Hostile workbooks against the guard and the readers: far cells, lying dimensions, XML parts with
+odd names, damaged parts. Each file is a few KB built by hand."""
+from __future__ import annotations
+
+import zipfile
+
+import pytest
+
+from ops_pipeline.errors import LimitExceeded, UnreadableFile
+from ops_pipeline.readers import guard
+from ops_pipeline.readers.extent import sheet_extents
+from ops_pipeline.readers.guard import Limits, check_workbook_file
+from ops_pipeline.readers.workbook import open_workbook
+
+from .hostile import BOMB, sheet_xml, write_package, write_sheet
+
+FAR = [
+    # (cells, farthest cell named in the refusal)
+    ({"A1": "x", "XFD1048576": 1}, "XFD1048576"),  # the far corner
+    ({"XFD1048576": 1}, "XFD1048576"),  # nothing but the far corner
+    ({"A1": "x", "A1048576": 1}, "A1048576"),  # one data row at the last row
+    ({"A1": "x", "B2": 2, "A600000": 1, "B600000": 2}, "B600000"),  # far, not at the edge
+    ({"A1": "x", "XFD2": 1, "A200": 3}, "A200"),  # a far column and some rows: 3.2M cells
+    ({"XFD1": "x", "A1048576": 1}, "A1048576"),  # two opposite corners
+    ({**{f"{col}{row}": 1 for col, row in zip(["ZZ", "AAA", "XFD", "BCD"], [300_000, 500_000, 700_000, 1_000_000])},
+      "A1": "x"}, "BCD1000000"),  # many sparse far cells
+]
+
+
+@pytest.mark.parametrize("cells, far", FAR)
+def test_a_far_cell_is_refused_before_any_reader_allocates(tmp_path, cells, far):
+    path = write_sheet(tmp_path / "far.xlsx", cells)
+    assert path.stat().st_size < 5_000
+    with pytest.raises(LimitExceeded) as caught:
+        check_workbook_file(path)
+    line = caught.value.one_line()
+    assert line.startswith(f"far.xlsx: Sheet1: its farthest cell is {far} but only {len(cells)} cells hold data")
+    assert "(max_empty_cells; set OPS_PIPELINE_MAX_EMPTY_CELLS to raise it)" in line
+    assert "\n" not in line
+
+
+@pytest.mark.parametrize("cells", [
+    {"A1": "x", "XFD1": 1},  # one wide row: 16,384 cells
+    {"A1": "x", "A200000": 1},  # a long thin sheet: 200,000 cells
+    {"A1": "x", "XFD1048576": None},  # a far cell holding only formatting: the readers skip it
+])
+def test_a_far_cell_within_the_limit_is_read(tmp_path, cells):
+    path = write_sheet(tmp_path / "ok.xlsx", cells)
+    assert check_workbook_file(path) == "ooxml"
+
+
+def test_the_limit_is_configurable(tmp_path):
+    path = write_sheet(tmp_path / "far.xlsx", {"A1": "x", "A1048576": 1})
+    assert check_workbook_file(path, Limits(max_empty_cells=2_000_000)) == "ooxml"
+    assert Limits.from_env({"OPS_PIPELINE_MAX_EMPTY_CELLS": "2_000_000"}).max_empty_cells == 2_000_000
+    with pytest.raises(LimitExceeded):
+        check_workbook_file(path, Limits(max_empty_cells=1_000))
+
+
+@pytest.mark.parametrize("dimension", ["A1:XFD1048576", "A1:A1", "B7"])
+def test_the_dimension_record_is_not_believed_either_way(tmp_path, dimension):
+    small = write_sheet(tmp_path / "small.xlsx", {"A1": "x", "B2": 1}, dimension=dimension)
+    assert check_workbook_file(small) == "ooxml"
+    for reader in ("calamine", "openpyxl"):
+        with open_workbook(small, reader=reader) as book:
+            assert list(book.rows("Sheet1")) == [(1, ("x",)), (2, (None, 1))]
+    far = write_sheet(tmp_path / "far.xlsx", {"A1": "x", "XFD1048576": 1}, dimension=dimension)
+    with pytest.raises(LimitExceeded, match="XFD1048576"):
+        check_workbook_file(far)
+
+
+@pytest.mark.parametrize("part", ["worksheets/sheet1.bin", "worksheets/data.txt", "sheet.dat", "../data/s.xml"])
+def test_a_far_cell_in_a_part_with_any_name_is_found(tmp_path, part):
+    path = write_sheet(tmp_path / "odd.xlsx", {"A1": "x", "XFD1048576": 1}, part=part)
+    with pytest.raises((LimitExceeded, UnreadableFile)) as caught:
+        check_workbook_file(path)
+    if part.startswith(".."):  # outside xl/: still scanned, or refused as damaged by the reader
+        return
+    assert "XFD1048576" in caught.value.one_line()
+
+
+def test_extents_follow_the_relationships(tmp_path):
+    path = write_package(tmp_path / "two.xlsx", [
+        ("Budget", "worksheets/sheet1.bin", sheet_xml({"A1": "x", "C9": 1})),
+        ("Notes", "other/notes.txt", sheet_xml({"B2": "y"})),
+    ])
+    with zipfile.ZipFile(path) as zf:
+        found = {(e.sheet, e.part, e.cells, e.max_row, e.max_column, e.far_cell) for e in sheet_extents(zf)}
+    assert found == {("Budget", "xl/worksheets/sheet1.bin", 2, 9, 3, "C9"),
+                     ("Notes", "xl/other/notes.txt", 1, 2, 2, "B2")}
+
+
+@pytest.mark.parametrize("part", ["worksheets/sheet1.bin", "worksheets/sheet1.txt", "worksheets/sheet1",
+                                  "media/image1.png"])
+def test_an_xml_part_with_any_name_is_checked_for_a_dtd(tmp_path, part):
+    path = write_package(tmp_path / "lol.xlsx", [("Sheet1", part, BOMB)])
+    with pytest.raises(UnreadableFile) as caught:
+        check_workbook_file(path)
+    assert guard.DTD_MESSAGE in str(caught.value) and f"xl/{part}" in str(caught.value)
+
+
+def test_an_unreferenced_xml_part_with_any_name_is_checked_too(tmp_path):
+    path = write_sheet(tmp_path / "lol.xlsx", {"A1": 1})
+    with zipfile.ZipFile(path, "a") as zf:
+        zf.writestr("customXml/item1.dat", "\ufeff  " + BOMB)
+    with pytest.raises(UnreadableFile, match="customXml/item1.dat"):
+        check_workbook_file(path)
+
+
+def test_binary_parts_are_not_taken_for_xml(tmp_path):
+    path = write_sheet(tmp_path / "pic.xlsx", {"A1": 1})
+    with zipfile.ZipFile(path, "a") as zf:
+        zf.writestr("xl/media/image1.png", b"\x89PNG\r\n\x1a\n" + b"<!x" * 30_000)
+        zf.writestr("xl/vbaProject.bin", bytes.fromhex("D0CF11E0A1B11AE1") + b"<!DOCTYPE" * 10)
+    assert check_workbook_file(path) == "ooxml"
+
+
+# -- damaged parts: every reader error is one UnreadableFile line naming the file
+
+
+def _damage_sheet(path, how):
+    """Corrupt the sheet part's data (the zip directory stays valid): its deflated bytes, or one
+    byte of a stored part near its end (only the CRC check at the end of reading finds it)."""
+    if how == "crc":
+        with zipfile.ZipFile(path) as zf:
+            parts = {name: zf.read(name) for name in zf.namelist()}
+        with zipfile.ZipFile(path, "w") as zf:
+            for name, data in parts.items():
+                zf.writestr(name, data, compress_type=zipfile.ZIP_STORED)
+    data = bytearray(path.read_bytes())
+    with zipfile.ZipFile(path) as zf:
+        info = zf.getinfo("xl/worksheets/sheet1.xml")
+    start = info.header_offset + 30 + len(info.filename.encode()) + len(info.extra)
+    if how == "crc":
+        at = data.rindex(b"text", start, start + info.compress_size)
+        data[at] = ord("T")
+    else:
+        for i in range(start + 5, start + info.compress_size - 2):
+            data[i] ^= 0x5A
+    path.write_bytes(bytes(data))
+    return path
+
+
+@pytest.mark.parametrize("how", ["crc", "deflate"])
+@pytest.mark.parametrize("reader", ["calamine", "openpyxl"])
+def test_a_damaged_sheet_part_is_an_unreadable_file(tmp_path, reader, how):
+    cells = {f"A{i}": f"text {i} " * 20 for i in range(1, 60)}
+    path = _damage_sheet(write_sheet(tmp_path / "broken.xlsx", cells), how)
+    with pytest.raises(UnreadableFile) as caught:
+        with open_workbook(path, reader=reader) as book:
+            list(book.rows("Sheet1"))
+    line = caught.value.one_line()
+    assert line.startswith(("broken.xlsx: Sheet1: cannot read the sheet", "broken.xlsx: is not a readable workbook")), line
+    assert "\n" not in line
+
+
+@pytest.mark.parametrize("reader", ["calamine", "openpyxl"])
+def test_any_exception_of_a_reader_becomes_an_unreadable_file(tmp_path, monkeypatch, reader):
+    path = write_sheet(tmp_path / "odd.xlsx", {"A1": 1})
+
+    class Strange(Exception):
+        pass
+
+    with open_workbook(path, reader=reader) as book:
+        if reader == "calamine":
+            monkeypatch.setattr(book, "_book", _Raising(book._book, Strange))
+        else:
+            monkeypatch.setattr(book, "_rows", _raiser(Strange("odd")))
+        with pytest.raises(UnreadableFile) as caught:
+            list(book.rows("Sheet1"))
+    assert caught.value.one_line().startswith("odd.xlsx: Sheet1: cannot read the sheet")
+
+
+def _raiser(exc):
+    def raise_it(*args, **kwargs):
+        raise exc
+    return raise_it
+
+
+class _Raising:
+    def __init__(self, book, kind):
+        self._book, self._kind = book, kind
+
+    def get_sheet_by_name(self, name):
+        raise self._kind("odd")
+
+    def close(self):
+        self._book.close()
