@@ -33,7 +33,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import DataInvalid, DatabaseError, ExitCode, LimitExceeded, PipelineError, StorageError, UsageError
+from .errors import (DataInvalid, DatabaseError, ExitCode, LimitExceeded, PipelineError, ReaderCrashed, StorageError,
+                     UsageError)
 from .ledger import (CRASHED, DUPLICATE, FAILED, INTERRUPTED, INVALID, PROCESSING, REFUSED, SUCCEEDED, Entry,
                      Ledger, version_key)
 from .notify import Target, notify
@@ -424,6 +425,8 @@ def _stages(run: RunDir, options: PollOptions, db_url: str,
         load(run, db_url=db_url)
     except DataInvalid as exc:
         return INVALID, exc
+    except ReaderCrashed as exc:  # contained in a child process: this file crashed, the others go on
+        return CRASHED, exc
     except PipelineError as exc:
         return FAILED, exc
     except Exception as exc:  # a bug: this file crashed, the others go on; not retried every pass

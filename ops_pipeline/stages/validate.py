@@ -12,11 +12,12 @@ from pathlib import Path
 from typing import Iterator
 
 from ..datasets.base import Dataset, Table, get_dataset
-from ..errors import DataInvalid, LimitExceeded
+from ..errors import DataInvalid, LimitExceeded, ReaderCrashed
 from ..findings import ERROR, Finding, column_letter, make_finding
 from ..readers.workbook import Workbook, open_workbook
 from ..rundir import RunDir, write_json, write_jsonl
 from . import exclusive, recorded
+from .contained import run_contained
 from .fetch import source_file
 from . import rows as row_judging
 from .rows import Outputs, RowJudge, judge_in_chunks, judge_into
@@ -40,13 +41,24 @@ def validate(run: RunDir, *, reader: str = "auto", limits=None, parallel: bool =
         source = source_file(run)
         display = run.manifest["source"].get("name") or source.name
         _guard(source, limits, display)
-        with _open(source, reader, display) as workbook:
-            try:
-                summary = _validate_workbook(run, dataset, workbook, display, limits, parallel)
-            except _ErrorCellsFound:
-                workbook.close()
-                with open_workbook(source, reader="openpyxl", display_name=display) as book:
-                    summary = _validate_workbook(run, dataset, book, display, limits, parallel)
+
+        def read(reader: str) -> dict:
+            with _open(source, reader, display) as workbook:
+                try:
+                    return _validate_workbook(run, dataset, workbook, display, limits, parallel)
+                except _ErrorCellsFound:
+                    workbook.close()
+                    with open_workbook(source, reader="openpyxl", display_name=display) as book:
+                        return _validate_workbook(run, dataset, book, display, limits, parallel)
+
+        # A reader that dies (an abort in native code) takes only its child process with it.
+        try:
+            summary = run_contained(lambda: read(reader), file=display,
+                                    reader="calamine" if reader == "auto" else reader)
+        except ReaderCrashed:
+            if reader != "auto":
+                raise
+            summary = run_contained(lambda: read("openpyxl"), file=display, reader="openpyxl")
         outputs = [
             run.output_record(run.path / "validate" / name, rows=summary["files"][name],
                               sha256=summary["hashes"].pop(name))
