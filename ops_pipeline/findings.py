@@ -30,6 +30,7 @@ CODES: dict[str, tuple[str, str]] = {
     "bad-text": (ERROR, "a text cell holds a number, date or error"),
     "cell-error": (ERROR, "the cell holds a spreadsheet error such as #REF!"),
     "placeholder-can": (WARNING, "the placeholder CAN A000000"),
+    "other-table-sheet": (WARNING, "another sheet also holds a budget table (not read)"),
 }
 
 

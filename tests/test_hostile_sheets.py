@@ -2,6 +2,7 @@
 odd names, damaged parts. Each file is a few KB built by hand."""
 from __future__ import annotations
 
+import json
 import zipfile
 
 import pytest
@@ -186,3 +187,46 @@ class _Raising:
 
     def close(self):
         self._book.close()
+
+
+# -- which sheet is read
+
+
+def _budget_sheet(rows):
+    from ops_pipeline.findings import column_letter
+
+    from .conftest import HEADER
+
+    cells = {}
+    for r, row in enumerate([HEADER, *rows], 1):
+        for c, value in enumerate(row):
+            if value is not None and value != "":
+                cells[f"{column_letter(c)}{r}"] = value if isinstance(value, (int, float, str)) else str(value)
+    return sheet_xml(cells)
+
+
+@pytest.mark.parametrize("state", ["hidden", "veryHidden"])
+@pytest.mark.parametrize("reader", ["calamine", "openpyxl"])
+def test_a_visible_budget_sheet_wins_over_a_hidden_one_that_comes_first(tmp_path, runs_root, reader, state):
+    from ops_pipeline.stages.fetch import fetch
+    from ops_pipeline.stages.report import build_report, render
+    from ops_pipeline.stages.validate import validate
+
+    from .conftest import good_row
+
+    path = write_package(tmp_path / "two.xlsx", [
+        ("Old copy", "worksheets/sheet1.xml", _budget_sheet([good_row(budget_id=1)])),
+        ("Budget", "worksheets/sheet2.xml", _budget_sheet([good_row(budget_id=2), good_row(budget_id=3)])),
+    ], states={"Old copy": state})
+    run = fetch(str(path), runs_root)
+    summary = validate(run, reader=reader)
+    assert (summary["sheet"], summary["rows"]["read"]) == ("Budget", 2)
+    assert summary["findings"].get("other-table-sheet") == 1
+    finding = [line for line in (run.path / "validate" / "findings.jsonl").read_text().splitlines()
+               if "other-table-sheet" in line]
+    assert "sheet 'Old copy' (hidden) also has a budget header row; 'Budget' was read" in finding[0]
+    data = build_report(run)
+    assert data["sheet"] == "Budget"
+    assert "**Sheet:** Budget" in render(data, "md")
+    assert "Sheet: Budget" in render(data, "text")
+    assert json.loads(render(data, "json"))["sheet"] == "Budget"

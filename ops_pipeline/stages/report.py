@@ -185,7 +185,10 @@ def _entity_rows(data: dict):
 def render_markdown(data: dict) -> str:
     lines = [f"# ops-pipeline run {data['run_id']}", "", f"**Status:** {data['status']}  ",
              f"**Dataset:** {data['dataset']}  ", f"**Source:** {data['source'].get('name', '')} "
-             f"(sha256 `{data['source'].get('sha256', '')[:16]}…`)", ""]
+             f"(sha256 `{data['source'].get('sha256', '')[:16]}…`)  "]
+    if data.get("sheet"):
+        lines.append(f"**Sheet:** {scrub_text(str(data['sheet']))}")
+    lines.append("")
     if data.get("error"):
         lines += [f"**Error ({data['error']['stage']}):** {scrub_text(data['error'].get('message', ''))}", ""]
     lines += ["## Stages", "", "| stage | status | seconds |", "|---|---|---|"]
@@ -234,6 +237,8 @@ def render_text(data: dict) -> str:
     console = Console(file=buffer, width=110, force_terminal=False, color_system=None, highlight=False)
     console.print(f"Run {data['run_id']}  status: {data['status'].upper()}  dataset: {data['dataset']}")
     console.print(f"Source: {data['source'].get('name', '')}  sha256 {data['source'].get('sha256', '')[:16]}…")
+    if data.get("sheet"):
+        console.print(f"Sheet: {scrub_text(str(data['sheet']))}")
     if data.get("error"):
         console.print(f"Error in {data['error']['stage']}: {scrub_text(data['error'].get('message', ''))}")
         if data["error"].get("hint"):
