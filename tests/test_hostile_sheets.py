@@ -13,7 +13,7 @@ from ops_pipeline.readers.extent import sheet_extents
 from ops_pipeline.readers.guard import Limits, check_workbook_file
 from ops_pipeline.readers.workbook import open_workbook
 
-from .hostile import BOMB, sheet_xml, write_package, write_sheet
+from .hostile import BOMB, ods_cell, ods_row, sheet_xml, write_ods, write_package, write_sheet
 
 FAR = [
     # (cells, farthest cell named in the refusal)
@@ -68,6 +68,24 @@ def test_the_dimension_record_is_not_believed_either_way(tmp_path, dimension):
     far = write_sheet(tmp_path / "far.xlsx", {"A1": "x", "XFD1048576": 1}, dimension=dimension)
     with pytest.raises(LimitExceeded, match="XFD1048576"):
         check_workbook_file(far)
+
+
+@pytest.mark.parametrize("rows, far", [
+    ([ods_row(ods_cell(1)), ods_row(ods_cell(), repeat=1_048_574), ods_row(ods_cell(2))], "A1048576"),
+    ([ods_row(ods_cell(1)), ods_row(ods_cell(None, 16_383), ods_cell(2))], None),  # one wide row: fine
+    ([ods_row(ods_cell(1)), ods_row(ods_cell(), repeat=9_999), ods_row(ods_cell(None, 16_383), ods_cell(2))],
+     "XFD10001"),
+    ([ods_row(ods_cell(1)), ods_row(ods_cell(7), repeat=600_000)], None),  # repeated data is data
+    ([ods_row(ods_cell(1), ods_cell(2)), ods_row(ods_cell(None, 1024), repeat=1_048_575)], None),  # LibreOffice's tail
+])
+def test_a_far_cell_in_an_ods_table_is_refused(tmp_path, rows, far):
+    path = write_ods(tmp_path / "far.ods", "".join(rows))
+    if far is None:
+        assert check_workbook_file(path) == "ods"
+        return
+    with pytest.raises(LimitExceeded) as caught:
+        check_workbook_file(path)
+    assert caught.value.one_line().startswith(f"far.ods: Sheet1: its farthest cell is {far} but only 2 cells")
 
 
 @pytest.mark.parametrize("part", ["worksheets/sheet1.bin", "worksheets/data.txt", "sheet.dat", "../data/s.xml"])

@@ -258,3 +258,88 @@ def sheet_extents(zf: zipfile.ZipFile) -> list[Extent]:
     entries = _entries(zf)
     return [quick_extent(zf, entries[part], sheet) or scan_extent(zf, entries[part], sheet)
             for part, sheet in worksheet_parts(zf).items()]
+
+
+# -- OpenDocument (.ods): rows and cells repeat ---------------------------------------------------
+
+_ODS_TAG = re.compile(rb"<(/?)(?:[\w.-]+:)?(table-row|table-cell|covered-table-cell|table)\b([^<>]*)>")
+_ODS_ROWS_REPEATED = re.compile(rb"(?:^|\s)(?:[\w.-]+:)?number-rows-repeated\s*=\s*[\"'](\d{1,12})[\"']")
+_ODS_COLUMNS_REPEATED = re.compile(rb"(?:^|\s)(?:[\w.-]+:)?number-columns-repeated\s*=\s*[\"'](\d{1,12})[\"']")
+_ODS_VALUE_TYPE = re.compile(rb"(?:^|\s)(?:[\w.-]+:)?value-type\s*=")
+_ODS_NAME = re.compile(rb"(?:^|\s)(?:[\w.-]+:)?name\s*=\s*[\"']([^\"']*)[\"']")
+
+
+def ods_extents(zf: zipfile.ZipFile, block: int = 1 << 20) -> list[Extent]:
+    """The extent of every table in an OpenDocument spreadsheet's ``content.xml``.
+
+    A row or cell repeated N times (``number-rows-repeated``) counts N times, as the readers
+    expand it; a cell holds data when it has a value type. LibreOffice ends a sheet with a million
+    repeated empty rows: they hold nothing and do not count.
+    """
+    entries = _entries(zf)
+    info = entries.get("content.xml")
+    if info is None:
+        return []
+    extents: list[Extent] = []
+    current: Extent | None = None
+    far = (0, 0)
+    row = column = 0
+    row_repeat = 1
+    tail = b""
+
+    def close() -> None:
+        if current is not None:
+            if far[0]:
+                current.far_cell = f"{_column_letters(far[1])}{far[0]}"
+            extents.append(current)
+
+    with zf.open(info) as handle:
+        while True:
+            chunk = handle.read(block)
+            data = tail + chunk
+            end = len(data) if not chunk else data.rfind(b"<")
+            if end <= 0 and chunk:
+                tail = data
+                continue
+            for match in _ODS_TAG.finditer(data, 0, end):
+                closing, kind, raw = match.group(1), match.group(2), match.group(3)
+                if kind == b"table":
+                    if closing:
+                        continue
+                    close()
+                    name = _ODS_NAME.search(raw)
+                    current = Extent(part=info.filename,
+                                     sheet=html.unescape(name.group(1).decode("utf-8", "replace")) if name else None)
+                    far, row, column = (0, 0), 0, 0
+                    continue
+                if current is None:
+                    continue
+                if kind == b"table-row":
+                    if closing:
+                        row += row_repeat - 1
+                        continue
+                    found = _ODS_ROWS_REPEATED.search(raw)
+                    row_repeat = max(1, int(found.group(1))) if found else 1
+                    row += 1
+                    column = 0
+                    if raw.rstrip().endswith(b"/"):
+                        row += row_repeat - 1
+                    continue
+                if closing:
+                    continue
+                found = _ODS_COLUMNS_REPEATED.search(raw)
+                repeat = max(1, int(found.group(1))) if found else 1
+                column += repeat
+                if _ODS_VALUE_TYPE.search(raw):
+                    last_row = row + row_repeat - 1
+                    current.cells += repeat * row_repeat
+                    current.max_row = max(current.max_row, last_row)
+                    current.max_column = max(current.max_column, column)
+                    far = max(far, (last_row, column))
+            if not chunk:
+                break
+            tail = data[end:]
+            if len(tail) > 64 * 1024:
+                tail = tail[-4096:]
+    close()
+    return extents

@@ -889,8 +889,7 @@ def _check_zip_entries(zf: zipfile.ZipFile, limits: Limits, name: str) -> str:
             hint="save it from Excel as .xlsx",
         )
     _check_xml_parts(zf, kind, name)
-    if kind == "ooxml":
-        _check_extents(zf, limits, name)
+    _check_extents(zf, kind, limits, name)
     return kind
 
 
@@ -911,20 +910,20 @@ def _check_xml_parts(zf: zipfile.ZipFile, kind: str, name: str) -> None:
             )
 
 
-def _check_extents(zf: zipfile.ZipFile, limits: Limits, name: str) -> None:
+def _check_extents(zf: zipfile.ZipFile, kind: str, limits: Limits, name: str) -> None:
     """Refuse a sheet whose farthest cell lies far beyond its data: both readers would pad it
     (calamine allocates every cell from A1 to there, openpyxl gives every row up to there)."""
-    from .extent import scan_extent, sheet_extents
+    from .extent import ods_extents, scan_extent, sheet_extents
 
     try:
-        extents = sheet_extents(zf)
+        extents = sheet_extents(zf) if kind == "ooxml" else ods_extents(zf)
     except Exception as exc:  # a part that cannot be inflated: the zip is damaged
         raise _damaged(name, exc) from None
     for extent in extents:
         allowed = limits.max_empty_cells + 4 * extent.cells
         if extent.empty_cells <= allowed:
             continue
-        if extent.far_cell and not extent.exact:
+        if kind == "ooxml" and extent.far_cell and not extent.exact:
             extent = scan_extent(zf, zf.getinfo(extent.part), extent.sheet)  # to name the cell
         raise LimitExceeded(
             f"its farthest cell is {extent.far_cell} but only {extent.cells:,} cells hold data: reading "
