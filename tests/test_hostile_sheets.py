@@ -50,6 +50,18 @@ def test_a_far_cell_within_the_limit_is_read(tmp_path, cells):
     assert check_workbook_file(path) == "ooxml"
 
 
+@pytest.mark.parametrize("reader", ["calamine", "openpyxl"])
+@pytest.mark.parametrize("cells, rows", [
+    ({"A1": "x", "XFD1048576": None}, [(1, ("x",))]),
+    ({"A1": None, "C900000": None}, []),  # formatting only, nothing else
+    ({"A1": "x", "A3": 2, "B700000": None}, [(1, ("x",)), (2, ()), (3, (2,))]),
+])
+def test_formatting_far_away_costs_no_rows(tmp_path, reader, cells, rows):
+    path = write_sheet(tmp_path / "styled.xlsx", cells)
+    with open_workbook(path, reader=reader) as book:
+        assert list(book.rows("Sheet1")) == rows
+
+
 def test_the_limit_is_configurable(tmp_path):
     path = write_sheet(tmp_path / "far.xlsx", {"A1": "x", "A1048576": 1})
     assert check_workbook_file(path, Limits(max_empty_cells=2_000_000)) == "ooxml"

@@ -288,12 +288,12 @@ class OpenpyxlWorkbook(Workbook):
 
         norm = normalise
         expected = 1
-        empty = 0  # empty rows not given yet: given only when a row with a value follows them
-        for cells in ws.iter_rows():
-            if not cells:  # a row the sheet leaves out (read-only mode fills the gaps)
-                empty += 1
-                expected += 1
-                continue
+        last = self._last_row(ws)
+        if last == 0:
+            return
+        # Up to the last row holding a value: a formatted cell at XFD1048576 (which the guard lets
+        # through, as it holds nothing) must not cost a million empty rows.
+        for cells in ws.iter_rows(max_row=last):
             row_number = None
             values = []
             for cell in cells:
@@ -308,15 +308,21 @@ class OpenpyxlWorkbook(Workbook):
             if row_number is None:
                 row_number = expected
             expected = row_number + 1
-            values = _trim(values)
-            if not values:
-                empty += 1
-                continue
-            # A formatted row far below the data (row 1048576) must not cost a million rows.
-            for number in range(row_number - empty, row_number):
-                yield number, ()
-            empty = 0
-            yield row_number, values
+            yield row_number, _trim(values)
+
+    def _last_row(self, ws) -> int | None:
+        """The last row of the sheet holding a value (0: none), or None when it cannot be told."""
+        from .extent import quick_extent, scan_extent
+
+        path = getattr(ws, "_worksheet_path", None)
+        archive = getattr(self._book, "_archive", None)
+        if not path or archive is None:
+            return None
+        try:
+            info = archive.getinfo(path)
+            return (quick_extent(archive, info) or scan_extent(archive, info)).max_row
+        except Exception:  # the reader itself will say what is wrong with the part
+            return None
 
     def close(self) -> None:
         self._book.close()
