@@ -260,3 +260,19 @@ def test_a_visible_budget_sheet_wins_over_a_hidden_one_that_comes_first(tmp_path
     assert "**Sheet:** Budget" in render(data, "md")
     assert "Sheet: Budget" in render(data, "text")
     assert json.loads(render(data, "json"))["sheet"] == "Budget"
+
+
+def test_error_cells_and_shared_strings_are_found_in_a_sheet_part_of_any_name(tmp_path):
+    from ops_pipeline.readers.workbook import has_error_cells, shared_text_bytes
+
+    xml = sheet_xml({"A1": 1}).replace('<c r="A1"><v>1</v></c>', '<c r="A1" t="e"><v>#REF!</v></c>')
+    path = write_package(tmp_path / "err.xlsx", [("Sheet1", "worksheets/sheet1.bin", xml)])
+    assert has_error_cells(path)
+    sst = ('<?xml version="1.0"?><sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+           f'<si><t>{"x" * 1000}</t></si></sst>')
+    cells = "".join(f'<c r="A{i}" t="s"><v>0</v></c>' for i in range(1, 501))
+    bomb = sheet_xml({}).replace("<sheetData></sheetData>", f"<sheetData><row r=\"1\">{cells}</row></sheetData>")
+    path = write_package(tmp_path / "sst.xlsx", [("Sheet1", "worksheets/sheet1.txt", bomb)])
+    with zipfile.ZipFile(path, "a") as zf:
+        zf.writestr("xl/sharedStrings.xml", sst)
+    assert shared_text_bytes(path, 10**9) >= 500 * 1000

@@ -404,12 +404,15 @@ def _first_line(exc: BaseException) -> str:
 
 def has_error_cells(path: Path, chunk: int = 1 << 20) -> bool:
     """Whether any worksheet holds an error cell (``t="e"``): a streaming byte scan, no XML parse."""
+    from .extent import worksheet_parts
+
     needles = (b' t="e"', b" t='e'")
     try:
         with zipfile.ZipFile(path) as zf:
+            sheets = worksheet_parts(zf)  # whatever their names: sheet1.bin is read as a sheet
             for info in zf.infolist():
-                name = info.filename.replace("\\", "/").lower()
-                if not (name.startswith("xl/worksheets/") and name.endswith(".xml")):
+                name = info.filename.replace("\\", "/").lower().lstrip("/")
+                if name not in sheets:
                     continue
                 tail = b""
                 with zf.open(info) as handle:
@@ -418,7 +421,7 @@ def has_error_cells(path: Path, chunk: int = 1 << 20) -> bool:
                         if needles[0] in window or needles[1] in window:
                             return True
                         tail = block[-8:]
-    except (zipfile.BadZipFile, OSError, KeyError, ValueError, NotImplementedError, EOFError):
+    except Exception:  # noqa: BLE001 - BadZipFile, zlib.error...: the reader reports the damage
         return False
     return False
 
@@ -453,7 +456,11 @@ def shared_text_bytes(path: Path, stop_above: int) -> int:
             longest = max(lengths, default=0)
             if longest <= 64:
                 return 0  # short strings only: no amplification worth counting
-            sheets = [info for name, info in parts.items() if name.startswith("xl/") and name.endswith(".xml")]
+            from .extent import worksheet_parts
+
+            worksheets = worksheet_parts(zf)
+            sheets = [info for name, info in parts.items()
+                      if (name.startswith("xl/") and name.endswith(".xml")) or name in worksheets]
             # Cheap bound first: every value cell closes a </v> (counted in C, at memory speed).
             closings = sum(buf.count(b"v>", start) for info in sheets for _, buf, start in _blocks(zf, info, None))
             if closings * longest <= stop_above:
@@ -465,8 +472,8 @@ def shared_text_bytes(path: Path, stop_above: int) -> int:
                     if total > stop_above:
                         return total
             return total
-    except (zipfile.BadZipFile, OSError, KeyError, ValueError, NotImplementedError, EOFError, RuntimeError):
-        return 0  # the reader reports what is wrong with the file
+    except Exception:  # noqa: BLE001 - BadZipFile, zlib.error...: the reader reports the damage
+        return 0
 
 
 def _blocks(zf: zipfile.ZipFile, info: zipfile.ZipInfo, pattern: re.Pattern | None, block: int = 1 << 20,
