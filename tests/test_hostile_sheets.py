@@ -276,3 +276,25 @@ def test_error_cells_and_shared_strings_are_found_in_a_sheet_part_of_any_name(tm
     with zipfile.ZipFile(path, "a") as zf:
         zf.writestr("xl/sharedStrings.xml", sst)
     assert shared_text_bytes(path, 10**9) >= 500 * 1000
+
+
+NSX = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+
+
+@pytest.mark.parametrize("body", [
+    # cells without r: placed by their row and the cells before them
+    '<sheetData><row r="1"><c><v>1</v></c></row><row r="1048576"><c/><c><v>1</v></c></row></sheetData>',
+    # r in single quotes, absolute ($) and lower case
+    "<sheetData><row r='1'><c r='A1'><v>1</v></c><c r='$b$1048576'><v>1</v></c></row></sheetData>",
+    # a namespace prefix on every tag
+    '<x:sheetData xmlns:x="' + NSX + '"><x:row r="1"><x:c r="A1"><x:v>1</x:v></x:c>'
+    '<x:c r="B1048576"><x:v>1</x:v></x:c></x:row></x:sheetData>',
+    # r is not the first attribute, and a row number past Excel's grid
+    '<sheetData><row r="1"><c s="0" r="A1"><v>1</v></c><c t="n" r="B99999999"><v>1</v></c></row></sheetData>',
+])
+def test_far_cells_are_found_however_the_tags_are_written(tmp_path, body):
+    xml = f'<?xml version="1.0"?><worksheet xmlns="{NSX}">{body}</worksheet>'
+    path = write_package(tmp_path / "odd.xlsx", [("Sheet1", "worksheets/sheet1.xml", xml)])
+    with pytest.raises(LimitExceeded) as caught:
+        check_workbook_file(path)
+    assert caught.value.one_line().startswith("odd.xlsx: Sheet1: its farthest cell is B")
