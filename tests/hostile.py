@@ -111,3 +111,41 @@ def ods_cell(value=None, repeat: int = 1) -> str:
         return f"<table:table-cell{rep}/>"
     return (f'<table:table-cell{rep} office:value-type="float" office:value="{value}">'
             f"<text:p>{value}</text:p></table:table-cell>")
+
+
+def write_xls(path: Path, cells: list[tuple[int, int, float]], sheet: str = "Sheet1") -> Path:
+    """A minimal BIFF8 .xls: one worksheet with NUMBER cells at 0-based ``(row, column)``, in a
+    hand-made OLE container (one FAT sector, one directory sector, the Workbook stream)."""
+    import struct
+
+    def record(kind: int, body: bytes) -> bytes:
+        return struct.pack("<HH", kind, len(body)) + body
+
+    bof = lambda dt: record(0x0809, struct.pack("<HHHHII", 0x0600, dt, 0x0DBB, 0x07CC, 0, 0x06))  # noqa: E731
+    name = sheet.encode("latin-1")
+    boundsheet_len = 4 + 8 + len(name)
+    globals_ = bof(0x0005) + b"{boundsheet}" + record(0x000A, b"")
+    position = len(globals_) - len(b"{boundsheet}") + boundsheet_len
+    globals_ = globals_.replace(
+        b"{boundsheet}", record(0x0085, struct.pack("<IBBBB", position, 0, 0, len(name), 0) + name))
+    body = b"".join(record(0x0203, struct.pack("<HHHd", r, c, 0x0F, v)) for r, c, v in cells)
+    stream = globals_ + bof(0x0010) + body + record(0x000A, b"")
+    stream += b"\0" * (max(4096, -(-len(stream) // 512) * 512) - len(stream))
+    sectors = len(stream) // 512
+    end, free = 0xFFFFFFFE, 0xFFFFFFFF
+    header = (bytes.fromhex("D0CF11E0A1B11AE1") + b"\0" * 16
+              + struct.pack("<HHHHH", 0x3E, 3, 0xFFFE, 9, 6) + b"\0" * 6
+              + struct.pack("<IIIIIIIII", 0, 1, 1, 0, 4096, end, 0, end, 0)
+              + struct.pack("<109I", 0, *([free] * 108)))
+    fat = [0xFFFFFFFD, end] + [2 + i + 1 for i in range(sectors - 1)] + [end]
+    fat_sector = struct.pack(f"<{len(fat)}I", *fat) + b"\xff" * (512 - 4 * len(fat))
+
+    def entry(label: str, kind: int, child: int, start: int, size: int) -> bytes:
+        raw = (label + "\0").encode("utf-16-le") if label else b""
+        return (raw.ljust(64, b"\0") + struct.pack("<HBB", len(raw), kind, 1)
+                + struct.pack("<III", free, free, child) + b"\0" * 36 + struct.pack("<IQ", start, size))
+
+    directory = (entry("Root Entry", 5, 1, end, 0) + entry("Workbook", 2, free, 2, len(stream))
+                 + entry("", 0, free, 0, 0) * 2)
+    path.write_bytes(header + fat_sector + directory + stream)
+    return path

@@ -13,7 +13,7 @@ from ops_pipeline.readers.extent import sheet_extents
 from ops_pipeline.readers.guard import Limits, check_workbook_file
 from ops_pipeline.readers.workbook import open_workbook
 
-from .hostile import BOMB, ods_cell, ods_row, sheet_xml, write_ods, write_package, write_sheet
+from .hostile import BOMB, ods_cell, ods_row, sheet_xml, write_ods, write_package, write_sheet, write_xls
 
 FAR = [
     # (cells, farthest cell named in the refusal)
@@ -98,6 +98,23 @@ def test_a_far_cell_in_an_ods_table_is_refused(tmp_path, rows, far):
     with pytest.raises(LimitExceeded) as caught:
         check_workbook_file(path)
     assert caught.value.one_line().startswith(f"far.ods: Sheet1: its farthest cell is {far} but only 2 cells")
+
+
+@pytest.mark.parametrize("cells, far", [
+    ([(0, 0, 1.0), (65_535, 255, 2.0)], "IV65536"),  # the last cell of a BIFF sheet
+    ([(0, 0, 1.0), (65_535, 0, 2.0)], None),  # one long column: 65,536 cells, fine
+    ([(0, 0, 1.0), (9_999, 200, 2.0)], "GS10000"),
+])
+def test_a_far_cell_in_an_xls_sheet_is_refused(tmp_path, cells, far):
+    path = write_xls(tmp_path / "far.xls", cells)
+    if far is None:
+        assert check_workbook_file(path) == "xls"
+        with open_workbook(path, reader="calamine") as book:
+            assert list(book.rows("Sheet1"))[-1] == (cells[-1][0] + 1, (2,))
+        return
+    with pytest.raises(LimitExceeded) as caught:
+        check_workbook_file(path)
+    assert caught.value.one_line().startswith(f"far.xls: Sheet1: its farthest cell is {far} but only 2 cells")
 
 
 @pytest.mark.parametrize("part", ["worksheets/sheet1.bin", "worksheets/data.txt", "sheet.dat", "../data/s.xml"])

@@ -343,3 +343,53 @@ def ods_extents(zf: zipfile.ZipFile, block: int = 1 << 20) -> list[Extent]:
                 tail = tail[-4096:]
     close()
     return extents
+
+
+# -- BIFF (.xls): cell records carry their row and column ----------------------------------------
+
+_BIFF_BOF, _BIFF_EOF, _BIFF_BOUNDSHEET = 0x0809, 0x000A, 0x0085
+#: NUMBER, LABELSST, RK, BOOLERR, FORMULA, LABEL, RSTRING: one cell holding a value each.
+_BIFF_VALUE_CELLS = frozenset((0x0203, 0x00FD, 0x027E, 0x0205, 0x0006, 0x0204, 0x00D6))
+_BIFF_MULRK = 0x00BD
+
+
+def biff_extents(stream: bytes) -> list[Extent]:
+    """The extent of every worksheet substream of a BIFF5/8 workbook stream (the ``Workbook``
+    stream of an .xls). BLANK and MULBLANK cells hold only formatting and do not count."""
+    import struct
+
+    names: dict[int, str] = {}
+    extents: list[Extent] = []
+    current: Extent | None = None
+    far = (0, 0)
+    pos, size = 0, len(stream)
+    while pos + 4 <= size:
+        kind, length = struct.unpack_from("<HH", stream, pos)
+        body = stream[pos + 4: pos + 4 + length]
+        if kind == _BIFF_BOF:
+            if current is not None and far[0]:
+                current.far_cell = f"{_column_letters(far[1])}{far[0]}"
+            current, far = None, (0, 0)
+            if len(body) >= 4 and struct.unpack_from("<H", body, 2)[0] == 0x0010:  # a worksheet
+                current = Extent(part="Workbook", sheet=names.get(pos))
+                extents.append(current)
+        elif kind == _BIFF_BOUNDSHEET and len(body) >= 8:
+            count, flags = body[6], body[7]
+            raw = body[8: 8 + count * (2 if flags & 1 else 1)]
+            names[struct.unpack_from("<I", body, 0)[0]] = raw.decode("utf-16-le" if flags & 1 else "latin-1", "replace")
+        elif current is not None and len(body) >= 4 and (kind in _BIFF_VALUE_CELLS or kind == _BIFF_MULRK):
+            row, column = struct.unpack_from("<HH", body, 0)
+            cells = 1
+            if kind == _BIFF_MULRK and len(body) >= 6:
+                last = struct.unpack_from("<H", body, len(body) - 2)[0]
+                cells = max(1, last - column + 1)
+                column = max(column, last)
+            row, column = row + 1, column + 1
+            current.cells += cells
+            current.max_row = max(current.max_row, row)
+            current.max_column = max(current.max_column, column)
+            far = max(far, (row, column))
+        pos += 4 + length
+    if current is not None and far[0]:
+        current.far_cell = f"{_column_letters(far[1])}{far[0]}"
+    return extents

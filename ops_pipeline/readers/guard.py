@@ -826,6 +826,7 @@ def check_workbook_file(path: Path | str, limits: Limits = Limits(), *,
             if kind in ("ooxml-encrypted", "xls-encrypted"):
                 raise EncryptedFile(f"{name}: {ENCRYPTED_MESSAGE}", file=name)
             if kind == "xls":
+                _check_biff_extents(fh, size, limits, name)
                 return kind
             raise UnreadableFile(
                 f"{name}: is not an Excel workbook (an OLE2 container without a workbook "
@@ -910,20 +911,41 @@ def _check_xml_parts(zf: zipfile.ZipFile, kind: str, name: str) -> None:
             )
 
 
+def _check_biff_extents(fh: IO[bytes], size: int, limits: Limits, name: str) -> None:
+    """:func:`_check_extents` for an .xls (a worksheet's cells fill at most 65,536 x 256)."""
+    from .extent import biff_extents
+
+    try:
+        cfb = _Cfb(fh, size)
+        streams = cfb.root_streams()
+        entry = streams.get("workbook") or streams.get("book")
+        stream = cfb.read_stream_head(entry, min(entry[6], limits.max_file_bytes)) if entry else b""
+        extents = biff_extents(stream)
+    except Exception:  # noqa: BLE001 - a container we cannot follow: the reader says what is wrong
+        return
+    _refuse_padded(extents, limits, name)
+
+
 def _check_extents(zf: zipfile.ZipFile, kind: str, limits: Limits, name: str) -> None:
     """Refuse a sheet whose farthest cell lies far beyond its data: both readers would pad it
     (calamine allocates every cell from A1 to there, openpyxl gives every row up to there)."""
-    from .extent import ods_extents, scan_extent, sheet_extents
+    from .extent import ods_extents, sheet_extents
 
     try:
         extents = sheet_extents(zf) if kind == "ooxml" else ods_extents(zf)
     except Exception as exc:  # a part that cannot be inflated: the zip is damaged
         raise _damaged(name, exc) from None
+    _refuse_padded(extents, limits, name, zf if kind == "ooxml" else None)
+
+
+def _refuse_padded(extents, limits: Limits, name: str, zf: zipfile.ZipFile | None = None) -> None:
+    from .extent import scan_extent
+
     for extent in extents:
         allowed = limits.max_empty_cells + 4 * extent.cells
         if extent.empty_cells <= allowed:
             continue
-        if kind == "ooxml" and extent.far_cell and not extent.exact:
+        if zf is not None and extent.far_cell and not extent.exact:
             extent = scan_extent(zf, zf.getinfo(extent.part), extent.sheet)  # to name the cell
         raise LimitExceeded(
             f"its farthest cell is {extent.far_cell} but only {extent.cells:,} cells hold data: reading "
