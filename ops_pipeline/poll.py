@@ -7,8 +7,9 @@ loaded, runs validate → transform → load → report, records the outcome, op
 object to ``processed/`` or ``rejected/`` with its report, and sends the notification.
 :func:`poll` repeats passes until asked to stop.
 
-One bad file never stops the pass: its run is recorded (``invalid``, ``refused`` or ``failed``)
-and the next object follows. The pass itself stops early only when the object store or the
+One bad file never stops the pass: its run is recorded (``invalid``, ``refused`` or ``failed``;
+``crashed`` when a reader died on it, which validate contains in a child process) and the next
+object follows. The pass itself stops early only when the object store or the
 database cannot be reached (the error is in :attr:`PassResult.error`; the next pass retries).
 
 Stopping: a :class:`StopRequest` is checked before every object and between stages. The stage
