@@ -315,3 +315,26 @@ def test_far_cells_are_found_however_the_tags_are_written(tmp_path, body):
     with pytest.raises(LimitExceeded) as caught:
         check_workbook_file(path)
     assert caught.value.one_line().startswith("odd.xlsx: Sheet1: its farthest cell is B")
+
+
+def test_the_cli_refuses_a_far_cell_in_one_line_and_the_variable_lets_it_through(tmp_path, runs_root, monkeypatch):
+    from click.testing import CliRunner
+
+    from ops_pipeline.cli import cli
+    from ops_pipeline.rundir import RunDir
+    from ops_pipeline.stages.fetch import fetch
+
+    assert Limits().max_empty_cells == 1_000_000
+    run = fetch(str(write_sheet(tmp_path / "budget.xlsx", {"A1": "CAN", "XFD1048576": 1})), runs_root)
+    result = CliRunner().invoke(cli, ["--runs-root", str(runs_root), "-q", "validate", str(run.path)])
+    assert result.exit_code == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        "error: validate: budget.xlsx: Sheet1: its farthest cell is XFD1048576 but only 2 cells hold data: "
+        "reading it would pad 17,179,869,182 empty cells, over the limit of 1,000,008 (max_empty_cells; set "
+        "OPS_PIPELINE_MAX_EMPTY_CELLS to raise it) (hint: clear the stray cells near XFD1048576 (Ctrl+End in "
+        "Excel finds the last one) and save it again)")
+    assert RunDir(run.path).stage_info("validate")["status"] == "failed"
+    monkeypatch.setenv("OPS_PIPELINE_MAX_EMPTY_CELLS", "100_000_000")
+    far_row = fetch(str(write_sheet(tmp_path / "row.xlsx", {"A1": "CAN", "A1048576": 1})), runs_root)
+    result = CliRunner().invoke(cli, ["--runs-root", str(runs_root), "-q", "validate", str(far_row.path)])
+    assert "no sheet has a budget header row" in result.stderr  # read, not refused
