@@ -338,3 +338,21 @@ def test_the_cli_refuses_a_far_cell_in_one_line_and_the_variable_lets_it_through
     far_row = fetch(str(write_sheet(tmp_path / "row.xlsx", {"A1": "CAN", "A1048576": 1})), runs_root)
     result = CliRunner().invoke(cli, ["--runs-root", str(runs_root), "-q", "validate", str(far_row.path)])
     assert "no sheet has a budget header row" in result.stderr  # read, not refused
+
+
+def test_validate_says_which_sheet_it_read(tmp_path, runs_root):
+    from click.testing import CliRunner
+
+    from ops_pipeline.cli import cli
+    from ops_pipeline.stages.fetch import fetch
+
+    from .conftest import good_row
+
+    path = write_package(tmp_path / "two.xlsx", [
+        ("Old copy", "worksheets/sheet1.xml", _budget_sheet([good_row(budget_id=1)])),
+        ("Budget", "worksheets/sheet2.xml", _budget_sheet([good_row(budget_id=2)])),
+    ], states={"Old copy": "hidden"})
+    run = fetch(str(path), runs_root)
+    result = CliRunner().invoke(cli, ["--runs-root", str(runs_root), "validate", str(run.path)])
+    assert "1 rows read from sheet 'Budget': " in result.stderr
+    assert "  other-table-sheet: 1" in result.stderr
