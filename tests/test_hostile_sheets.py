@@ -182,18 +182,25 @@ def _damage_sheet(path, how):
     if how == "crc":
         at = data.rindex(b"text", start, start + info.compress_size)
         data[at] = ord("T")
-    else:
-        for i in range(start + 5, start + info.compress_size - 2):
+    elif how == "header":  # the part's local header, which only opening the part reads
+        data[info.header_offset: info.header_offset + 4] = b"PK\x09\x09"
+    else:  # the deflated data's second half: the part opens, and fails while its rows are read
+        for i in range(start + info.compress_size // 2, start + info.compress_size - 2):
             data[i] ^= 0x5A
     path.write_bytes(bytes(data))
     return path
 
 
-@pytest.mark.parametrize("how", ["crc", "deflate"])
+@pytest.mark.parametrize("how", ["crc", "deflate", "header"])
 @pytest.mark.parametrize("reader", ["calamine", "openpyxl"])
 def test_a_damaged_sheet_part_is_an_unreadable_file(tmp_path, reader, how):
-    cells = {f"A{i}": f"text {i} " * 20 for i in range(1, 60)}
-    path = _damage_sheet(write_sheet(tmp_path / "broken.xlsx", cells), how)
+    import hashlib
+
+    from .conftest import write_workbook
+
+    # a sheet far larger than what openpyxl reads when it opens the workbook
+    rows = [[f"text {i} " + hashlib.sha256(str(i).encode()).hexdigest()] for i in range(4000)]
+    path = _damage_sheet(write_workbook(tmp_path / "broken.xlsx", rows, sheet="Sheet1"), how)
     with pytest.raises(UnreadableFile) as caught:
         with open_workbook(path, reader=reader) as book:
             list(book.rows("Sheet1"))
