@@ -11,11 +11,16 @@ Workbooks come from outside and are untrusted. Before openpyxl or calamine touch
 * the zip's central directory: entry count, declared uncompressed total, compression ratios,
   duplicate entry names, absolute or ``..`` entry names, overlapping entries (a non-recursive
   zip bomb), zip-level encryption;
-* the first bytes of the XML parts the readers parse: a ``<!DOCTYPE`` / ``<!ENTITY`` there is
-  refused (OOXML parts never declare a DTD; a declaration is an entity-expansion attack).
+* the first bytes of every part that starts like XML, whatever its name: a ``<!DOCTYPE`` /
+  ``<!ENTITY`` there is refused (OOXML parts never declare a DTD; a declaration is an
+  entity-expansion attack);
+* each sheet's real extent (:mod:`ops_pipeline.readers.extent`, a streaming byte scan of the
+  worksheets, ``content.xml`` or the BIFF cell records): a stray far cell that would make a
+  reader pad millions of empty cells is refused (``max_empty_cells``).
 
-Nothing is ever decompressed in full: only entry *heads* (up to 64 KiB each, and usually a few
-hundred bytes because the scan stops at the root element) are inflated. Every refusal is one of
+Apart from the worksheets' extent scan (streamed, nothing kept), nothing is decompressed in
+full: only entry *heads* (up to 64 KiB each, and usually a few hundred bytes because the scan
+stops at the root element) are inflated. Every refusal is one of
 the :mod:`ops_pipeline.errors` classes with a one-line message that starts with the file's
 display name (never a full temporary path) and, for limits, names the limit and the environment
 variable that raises it.
