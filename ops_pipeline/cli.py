@@ -385,7 +385,8 @@ def validate(run, reader: str, as_json: bool) -> None:
         _json_out(summary)
     else:
         rows = summary["rows"]
-        click.echo(f"{rows['read']} rows read: {rows['valid']} valid, {rows['rejected']} rejected, "
+        sheet = f" from sheet {scrub_text(str(summary['sheet']))!r}" if summary.get("sheet") else ""
+        click.echo(f"{rows['read']} rows read{sheet}: {rows['valid']} valid, {rows['rejected']} rejected, "
                    f"{rows['skipped']} skipped", err=True)
         for code, count in sorted(summary["findings"].items()):
             click.echo(f"  {code}: {count}", err=True)

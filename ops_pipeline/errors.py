@@ -117,6 +117,13 @@ class LimitExceeded(UnreadableFile):
     code = "limit-exceeded"
 
 
+class ReaderCrashed(PipelineError):
+    """A spreadsheet reader died while reading the file (killed by a signal: an abort in native
+    code, out of memory). The file is not known to be invalid: the program failed on it."""
+
+    code = "reader-crashed"
+
+
 class UsageError(PipelineError):
     """The operator asked for something that cannot be done as asked."""
 

@@ -33,6 +33,7 @@ CODES: dict[str, tuple[str, str]] = {
     "cell-error": (ERROR, "the cell holds a spreadsheet error such as #REF!"),
     "control-character": (ERROR, "a cell holds a control character (such as NUL), which OPS does not store"),
     "placeholder-can": (WARNING, "the placeholder CAN A000000"),
+    "other-table-sheet": (WARNING, "another sheet also holds a budget table (not read)"),
 }
 
 

@@ -7,8 +7,9 @@ loaded, runs validate → transform → load → report, records the outcome, op
 object to ``processed/`` or ``rejected/`` with its report, and sends the notification.
 :func:`poll` repeats passes until asked to stop.
 
-One bad file never stops the pass: its run is recorded (``invalid``, ``refused`` or ``failed``)
-and the next object follows. The pass itself stops early only when the object store or the
+One bad file never stops the pass: its run is recorded (``invalid``, ``refused`` or ``failed``;
+``crashed`` when a reader died on it, which validate contains in a child process) and the next
+object follows. The pass itself stops early only when the object store or the
 database cannot be reached (the error is in :attr:`PassResult.error`; the next pass retries).
 
 Stopping: a :class:`StopRequest` is checked before every object and between stages. The stage
@@ -33,7 +34,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import DataInvalid, DatabaseError, ExitCode, LimitExceeded, PipelineError, StorageError, UsageError
+from .errors import (DataInvalid, DatabaseError, ExitCode, LimitExceeded, PipelineError, ReaderCrashed, StorageError,
+                     UsageError)
 from .ledger import (CRASHED, DUPLICATE, FAILED, INTERRUPTED, INVALID, PROCESSING, REFUSED, SUCCEEDED, Entry,
                      Ledger, version_key)
 from .notify import Target, notify
@@ -461,6 +463,8 @@ def _stages(run: RunDir, options: PollOptions, db_url: str,
         load(run, db_url=db_url)
     except DataInvalid as exc:
         return INVALID, exc
+    except ReaderCrashed as exc:  # contained in a child process: this file crashed, the others go on
+        return CRASHED, exc
     except PipelineError as exc:
         return FAILED, exc
     except Exception as exc:  # a bug: this file crashed, the others go on; not retried every pass

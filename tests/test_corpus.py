@@ -145,7 +145,8 @@ def _child_main(func, args, conn) -> None:
     os.dup2(log.fileno(), 1)
     os.dup2(log.fileno(), 2)
     started = time.perf_counter()
-    cpu = resource.getrusage(resource.RUSAGE_SELF)
+    # validate reads in a child process of its own: its CPU counts too.
+    cpu = [resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
     try:
         result = func(*args)
     except MemoryError:
@@ -153,9 +154,9 @@ def _child_main(func, args, conn) -> None:
     except BaseException:  # noqa: BLE001 - reported to the parent, which fails the test
         result = {"kind": "crash", "traceback": traceback.format_exc()}
     result["seconds"] = time.perf_counter() - started
-    usage = resource.getrusage(resource.RUSAGE_SELF)
+    usage = [resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
     # CPU seconds: what the file costs, whatever else the machine is doing.
-    result["cpu"] = usage.ru_utime + usage.ru_stime - cpu.ru_utime - cpu.ru_stime
+    result["cpu"] = sum(u.ru_utime + u.ru_stime - c.ru_utime - c.ru_stime for u, c in zip(usage, cpu))
     log.seek(0)
     result["output"] = log.read().decode("utf-8", "replace")[-4000:]
     conn.send_bytes(pickle.dumps(result))

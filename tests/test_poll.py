@@ -748,3 +748,35 @@ def test_a_prefix_holding_pii_is_scrubbed_in_the_pass_summary(s3_bucket, s3_endp
                     "--endpoint-url", s3_endpoint, f"s3://{bucket}/from 078-05-1120/")
     assert result.exit_code == 0, result.output
     assert result.stderr == f"pass over s3://{bucket}/from <ssn>/: nothing new\n"
+
+
+def test_a_file_that_kills_its_reader_is_recorded_crashed_and_the_next_file_is_processed(
+        s3_bucket, sqlite_url, tmp_path, monkeypatch):
+    """A reader aborting in native code (as calamine did on a cell at XFD1048576) kills only the
+    child process reading that file: the poller records it crashed and goes on."""
+    import resource
+
+    from ops_pipeline.readers import workbook as workbook_module
+
+    real_row_reader = workbook_module.CalamineWorkbook.row_reader
+
+    def row_reader(self, sheet):
+        if "a-aborts" in self.display_name:
+            resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+            os.kill(os.getpid(), signal.SIGABRT)
+        return real_row_reader(self, sheet)
+
+    monkeypatch.setattr(workbook_module.CalamineWorkbook, "row_reader", row_reader)
+    client, bucket = s3_bucket
+    uri = f"s3://{bucket}/incoming/"
+    put(client, bucket, "incoming/a-aborts.xlsx", workbook(tmp_path, 8))
+    put(client, bucket, "incoming/b-good.xlsx", workbook(tmp_path, 9))
+    first = poll_pass(uri, options(tmp_path, sqlite_url, reader="calamine"), client=client)
+    assert outcomes(first) == [("a-aborts.xlsx", "crashed"), ("b-good.xlsx", "succeeded")]
+    assert first.results[0].error["code"] == "reader-crashed"
+    assert first.results[0].error["message"].startswith(
+        "validate: a-aborts.xlsx: the calamine reader crashed reading this file (killed by SIGABRT)")
+    assert RunDir(Path(first.results[0].run_dir)).status("validate") == "failed"
+    assert sorted(row.outcome for row in ledger_rows(sqlite_url)) == ["crashed", "succeeded"]
+    again = poll_pass(uri, options(tmp_path, sqlite_url, reader="calamine"), client=client)
+    assert again.results == [] and again.skipped == 2

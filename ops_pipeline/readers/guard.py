@@ -11,11 +11,16 @@ Workbooks come from outside and are untrusted. Before openpyxl or calamine touch
 * the zip's central directory: entry count, declared uncompressed total, compression ratios,
   duplicate entry names, absolute or ``..`` entry names, overlapping entries (a non-recursive
   zip bomb), zip-level encryption;
-* the first bytes of the XML parts the readers parse: a ``<!DOCTYPE`` / ``<!ENTITY`` there is
-  refused (OOXML parts never declare a DTD; a declaration is an entity-expansion attack).
+* the first bytes of every part that starts like XML, whatever its name: a ``<!DOCTYPE`` /
+  ``<!ENTITY`` there is refused (OOXML parts never declare a DTD; a declaration is an
+  entity-expansion attack);
+* each sheet's real extent (:mod:`ops_pipeline.readers.extent`, a streaming byte scan of the
+  worksheets, ``content.xml`` or the BIFF cell records): a stray far cell that would make a
+  reader pad millions of empty cells is refused (``max_empty_cells``).
 
-Nothing is ever decompressed in full: only entry *heads* (up to 64 KiB each, and usually a few
-hundred bytes because the scan stops at the root element) are inflated. Every refusal is one of
+Apart from the worksheets' extent scan (streamed, nothing kept), nothing is decompressed in
+full: only entry *heads* (up to 64 KiB each, and usually a few hundred bytes because the scan
+stops at the root element) are inflated. Every refusal is one of
 the :mod:`ops_pipeline.errors` classes with a one-line message that starts with the file's
 display name (never a full temporary path) and, for limits, names the limit and the environment
 variable that raises it.
@@ -83,6 +88,7 @@ ENV_VARS = {
     "max_columns": "OPS_PIPELINE_MAX_COLUMNS",
     "max_cells": "OPS_PIPELINE_MAX_CELLS",
     "max_cell_chars": "OPS_PIPELINE_MAX_CELL_CHARS",
+    "max_empty_cells": "OPS_PIPELINE_MAX_EMPTY_CELLS",
 }
 
 
@@ -112,6 +118,9 @@ class Limits:
     max_cells: int = 50_000_000
     #: Characters in one cell (Excel's own maximum).
     max_cell_chars: int = 32_767
+    #: Empty cells a reader may pad one sheet with, from A1 to its farthest cell, beyond four
+    #: per cell holding data: one stray cell at XFD1048576 would make 17 billion of them.
+    max_empty_cells: int = 1_000_000
     #: Below this uncompressed size the compression ratio is not checked (no environment var).
     ratio_min_bytes: int = 1 * MiB
 
@@ -439,9 +448,23 @@ def _xml_parts_to_scan(zf: zipfile.ZipFile, kind: str) -> list[zipfile.ZipInfo]:
     if kind == "ods":
         # manifest.xml is not parsed, and OpenOffice 2 wrote a DOCTYPE there.
         return [entries[k] for k in ("content.xml", "styles.xml") if k in entries]
-    # Every XML part of the package: the shared strings, workbook, worksheets and everything
-    # else a reader may parse. None of them may declare a DTD.
-    return [info for key, info in entries.items() if key.endswith((".xml", ".rels"))]
+    # Every XML part of the package, whatever its name: the relationships may point a reader
+    # at xl/worksheets/sheet1.bin or .txt. A part that starts like XML is XML to a parser.
+    return [info for key, info in entries.items()
+            if key.endswith((".xml", ".rels")) or _starts_like_xml(zf, info)]
+
+
+_XML_START = re.compile(rb"^(?:\xef\xbb\xbf|\xff\xfe|\xfe\xff)?[\s\x00]*(?:<|\x00<)")
+
+
+def _starts_like_xml(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> bool:
+    if info.file_size == 0:
+        return False
+    try:
+        head = _read_head(zf, info, 512)
+    except _ZipReadError as exc:
+        raise zipfile.BadZipFile(str(exc)) from None
+    return bool(_XML_START.match(head))
 
 
 # --------------------------------------------------------------------------------------------
@@ -808,6 +831,7 @@ def check_workbook_file(path: Path | str, limits: Limits = Limits(), *,
             if kind in ("ooxml-encrypted", "xls-encrypted"):
                 raise EncryptedFile(f"{name}: {ENCRYPTED_MESSAGE}", file=name)
             if kind == "xls":
+                _check_biff_extents(fh, size, limits, name)
                 return kind
             raise UnreadableFile(
                 f"{name}: is not an Excel workbook (an OLE2 container without a workbook "
@@ -870,6 +894,12 @@ def _check_zip_entries(zf: zipfile.ZipFile, limits: Limits, name: str) -> str:
             f"{name}: is a zip file but not an Excel workbook{extra}", file=name,
             hint="save it from Excel as .xlsx",
         )
+    _check_xml_parts(zf, kind, name)
+    _check_extents(zf, kind, limits, name)
+    return kind
+
+
+def _check_xml_parts(zf: zipfile.ZipFile, kind: str, name: str) -> None:
     for info in _xml_parts_to_scan(zf, kind):
         try:
             found = scan_xml_for_entities(zf, info)
@@ -884,7 +914,52 @@ def _check_zip_entries(zf: zipfile.ZipFile, limits: Limits, name: str) -> str:
                 f"{name}: is not a readable workbook ({_clip(info.filename, 80)}: {found})",
                 file=name,
             )
-    return kind
+
+
+def _check_biff_extents(fh: IO[bytes], size: int, limits: Limits, name: str) -> None:
+    """:func:`_check_extents` for an .xls (a worksheet's cells fill at most 65,536 x 256)."""
+    from .extent import biff_extents
+
+    try:
+        cfb = _Cfb(fh, size)
+        streams = cfb.root_streams()
+        entry = streams.get("workbook") or streams.get("book")
+        stream = cfb.read_stream_head(entry, min(entry[6], limits.max_file_bytes)) if entry else b""
+        extents = biff_extents(stream)
+    except Exception:  # noqa: BLE001 - a container we cannot follow: the reader says what is wrong
+        return
+    _refuse_padded(extents, limits, name)
+
+
+def _check_extents(zf: zipfile.ZipFile, kind: str, limits: Limits, name: str) -> None:
+    """Refuse a sheet whose farthest cell lies far beyond its data: both readers would pad it
+    (calamine allocates every cell from A1 to there, openpyxl gives every row up to there)."""
+    from .extent import ods_extents, sheet_extents
+
+    try:
+        extents = sheet_extents(zf) if kind == "ooxml" else ods_extents(zf)
+    except Exception as exc:  # a part that cannot be inflated: the zip is damaged
+        raise _damaged(name, exc) from None
+    _refuse_padded(extents, limits, name, zf if kind == "ooxml" else None)
+
+
+def _refuse_padded(extents, limits: Limits, name: str, zf: zipfile.ZipFile | None = None) -> None:
+    from .extent import scan_extent
+
+    for extent in extents:
+        allowed = limits.max_empty_cells + 4 * extent.cells
+        if extent.empty_cells <= allowed:
+            continue
+        if zf is not None and extent.far_cell and not extent.exact:
+            extent = scan_extent(zf, zf.getinfo(extent.part), extent.sheet)  # to name the cell
+        raise LimitExceeded(
+            f"its farthest cell is {extent.far_cell} but only {extent.cells:,} cells hold data: reading "
+            f"it would pad {extent.empty_cells:,} empty cells, over the limit of {allowed:,} "
+            f"(max_empty_cells; set {ENV_VARS['max_empty_cells']} to raise it)",
+            file=name, sheet=_clip(extent.sheet or extent.part, 80),
+            hint=f"clear the stray cells near {extent.far_cell} (Ctrl+End in Excel finds the last one) "
+                 "and save it again",
+        )
 
 
 def _check_entry_names(name: str, infos: list[zipfile.ZipInfo]) -> None:

@@ -16,7 +16,7 @@ import zipfile
 from pathlib import Path
 from typing import Iterator
 
-from ..errors import EncryptedFile, UnreadableFile
+from ..errors import EncryptedFile, PipelineError, UnreadableFile
 from ..redact import safe_reason
 
 READERS = ("calamine", "openpyxl")
@@ -65,6 +65,14 @@ class Workbook:
     def sheet_names(self) -> list[str]:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    @property
+    def hidden_sheets(self) -> set[str]:
+        """The worksheets that Excel does not show (hidden or very hidden)."""
+        return set()
+
+    def release(self, sheet: str) -> None:
+        """Forget what was read of ``sheet`` (its rows are not needed any more)."""
+
     def rows(self, sheet: str) -> Iterator[Row]:  # pragma: no cover - abstract
         raise NotImplementedError
 
@@ -105,20 +113,34 @@ class CalamineWorkbook(Workbook):
                 "this workbook is encrypted (password protected); save an unencrypted copy",
                 file=display_name,
             ) from None
-        except (pc.CalamineError, pc.ZipError, pc.XmlError, OSError, ValueError) as exc:
+        except BaseException as exc:  # CalamineError, ZipError, XmlError, OSError, a Rust panic...
+            _reraise_interrupts(exc)
             raise UnreadableFile(
                 f"is not a readable workbook ({_first_line(exc)})", file=display_name,
                 hint="try --reader openpyxl, or open and re-save it in Excel",
             ) from None
         self._parsed: dict = {}
-        self._sheets = [
-            meta.name for meta in self._book.sheets_metadata
-            if meta.typ == pc.SheetTypeEnum.WorkSheet
-        ]
+        try:
+            sheets = [meta for meta in self._book.sheets_metadata if meta.typ == pc.SheetTypeEnum.WorkSheet]
+            self._sheets = [meta.name for meta in sheets]
+            self._hidden = {meta.name for meta in sheets if meta.visible != pc.SheetVisibleEnum.Visible}
+        except BaseException as exc:
+            _reraise_interrupts(exc)
+            raise UnreadableFile(
+                f"is not a readable workbook ({_first_line(exc)})", file=display_name,
+                hint="try --reader openpyxl, or open and re-save it in Excel",
+            ) from None
 
     @property
     def sheet_names(self) -> list[str]:
         return list(self._sheets)
+
+    @property
+    def hidden_sheets(self) -> set[str]:
+        return set(self._hidden)
+
+    def release(self, sheet: str) -> None:
+        self._parsed.pop(sheet, None)
 
     def rows(self, sheet: str) -> Iterator[Row]:
         reader = self.row_reader(sheet)
@@ -131,12 +153,14 @@ class CalamineWorkbook(Workbook):
         if data is None:
             try:
                 data = self._book.get_sheet_by_name(sheet)
-            except (pc.CalamineError, pc.XmlError, pc.ZipError, ValueError) as exc:
+            except BaseException as exc:  # any error of a damaged part (calamine's, zip, xml, a panic...)
+                _reraise_interrupts(exc)
                 raise UnreadableFile(
                     f"cannot read the sheet ({_first_line(exc)})", file=self.display_name, sheet=sheet,
                     hint="try --reader openpyxl, or open and re-save it in Excel",
                 ) from None
-            self._parsed = {sheet: data}  # one sheet at a time: a big one is most of the memory
+            # Kept while its rows are read; validate releases the sheets it does not use.
+            self._parsed[sheet] = data
         if data.start is None:
             return None
         return SheetRows(data)
@@ -212,7 +236,8 @@ class OpenpyxlWorkbook(Workbook):
                 )
         except zipfile.BadZipFile as exc:
             raise UnreadableFile(f"is not a readable workbook ({exc})", file=display_name) from None
-        except Exception as exc:  # openpyxl raises KeyError, ValueError, TypeError... on bad parts
+        except BaseException as exc:  # openpyxl raises KeyError, ValueError, TypeError... on bad parts
+            _reraise_interrupts(exc)
             raise UnreadableFile(
                 f"is not a readable workbook ({_first_line(exc)})", file=display_name,
                 hint="try --reader calamine, or open and re-save it in Excel",
@@ -227,20 +252,33 @@ class OpenpyxlWorkbook(Workbook):
     def sheet_names(self) -> list[str]:
         return [ws.title for ws in self._book.worksheets]
 
+    @property
+    def hidden_sheets(self) -> set[str]:
+        return {ws.title for ws in self._book.worksheets if getattr(ws, "sheet_state", "visible") != "visible"}
+
     def rows(self, sheet: str) -> Iterator[Row]:
-        ws = self._book[sheet]
-        # A dimension record that is too small makes read-only mode drop rows silently.
-        ws.reset_dimensions()
         last = 0
         try:
+            ws = self._book[sheet]
+            # A dimension record that is too small makes read-only mode drop rows silently.
+            ws.reset_dimensions()
             for row in self._rows(ws):
                 last = row[0]
                 yield row
+        except PipelineError:
+            raise
         except (ValueError, TypeError, KeyError, IndexError, AttributeError, OverflowError) as exc:
             # A cell whose content does not fit its type (text in a number cell...). openpyxl's
             # message quotes the cell, which may hold PII: say where, not what.
             raise UnreadableFile(
                 f"cannot read the sheet: a malformed cell after row {last} ({type(exc).__name__})",
+                file=self.display_name, sheet=sheet,
+                hint="try --reader calamine, or open and re-save it in Excel",
+            ) from None
+        except BaseException as exc:  # a damaged part (BadZipFile, zlib.error, XML syntax...)
+            _reraise_interrupts(exc)
+            raise UnreadableFile(
+                f"cannot read the sheet after row {last} ({type(exc).__name__}: {_first_line(exc)})",
                 file=self.display_name, sheet=sheet,
                 hint="try --reader calamine, or open and re-save it in Excel",
             ) from None
@@ -250,7 +288,12 @@ class OpenpyxlWorkbook(Workbook):
 
         norm = normalise
         expected = 1
-        for cells in ws.iter_rows():
+        last = self._last_row(ws)
+        if last == 0:
+            return
+        # Up to the last row holding a value: a formatted cell at XFD1048576 (which the guard lets
+        # through, as it holds nothing) must not cost a million empty rows.
+        for cells in ws.iter_rows(max_row=last):
             row_number = None
             values = []
             for cell in cells:
@@ -266,6 +309,20 @@ class OpenpyxlWorkbook(Workbook):
                 row_number = expected
             expected = row_number + 1
             yield row_number, _trim(values)
+
+    def _last_row(self, ws) -> int | None:
+        """The last row of the sheet holding a value (0: none), or None when it cannot be told."""
+        from .extent import quick_extent, scan_extent
+
+        path = getattr(ws, "_worksheet_path", None)
+        archive = getattr(self._book, "_archive", None)
+        if not path or archive is None:
+            return None
+        try:
+            info = archive.getinfo(path)
+            return (quick_extent(archive, info) or scan_extent(archive, info)).max_row
+        except Exception:  # the reader itself will say what is wrong with the part
+            return None
 
     def close(self) -> None:
         self._book.close()
@@ -332,6 +389,13 @@ def _extension_lies(path: Path) -> bool:
     return False
 
 
+def _reraise_interrupts(exc: BaseException) -> None:
+    """Let Ctrl-C, exit and generator shutdown through; every other exception a reader raises
+    on a damaged or odd file (including a Rust panic, a BaseException) becomes UnreadableFile."""
+    if isinstance(exc, (KeyboardInterrupt, SystemExit, GeneratorExit, PipelineError)):
+        raise exc
+
+
 def _first_line(exc: BaseException) -> str:
     # The readers' messages quote cell text ("Unrecognized boolean cell value: <the cell>"),
     # which may be a name from a PII column: keep the message, drop what it quotes.
@@ -340,12 +404,15 @@ def _first_line(exc: BaseException) -> str:
 
 def has_error_cells(path: Path, chunk: int = 1 << 20) -> bool:
     """Whether any worksheet holds an error cell (``t="e"``): a streaming byte scan, no XML parse."""
+    from .extent import worksheet_parts
+
     needles = (b' t="e"', b" t='e'")
     try:
         with zipfile.ZipFile(path) as zf:
+            sheets = worksheet_parts(zf)  # whatever their names: sheet1.bin is read as a sheet
             for info in zf.infolist():
-                name = info.filename.replace("\\", "/").lower()
-                if not (name.startswith("xl/worksheets/") and name.endswith(".xml")):
+                name = info.filename.replace("\\", "/").lower().lstrip("/")
+                if name not in sheets:
                     continue
                 tail = b""
                 with zf.open(info) as handle:
@@ -354,7 +421,7 @@ def has_error_cells(path: Path, chunk: int = 1 << 20) -> bool:
                         if needles[0] in window or needles[1] in window:
                             return True
                         tail = block[-8:]
-    except (zipfile.BadZipFile, OSError, KeyError, ValueError, NotImplementedError, EOFError):
+    except Exception:  # noqa: BLE001 - BadZipFile, zlib.error...: the reader reports the damage
         return False
     return False
 
@@ -389,7 +456,11 @@ def shared_text_bytes(path: Path, stop_above: int) -> int:
             longest = max(lengths, default=0)
             if longest <= 64:
                 return 0  # short strings only: no amplification worth counting
-            sheets = [info for name, info in parts.items() if name.startswith("xl/") and name.endswith(".xml")]
+            from .extent import worksheet_parts
+
+            worksheets = worksheet_parts(zf)
+            sheets = [info for name, info in parts.items()
+                      if (name.startswith("xl/") and name.endswith(".xml")) or name in worksheets]
             # Cheap bound first: every value cell closes a </v> (counted in C, at memory speed).
             closings = sum(buf.count(b"v>", start) for info in sheets for _, buf, start in _blocks(zf, info, None))
             if closings * longest <= stop_above:
@@ -401,8 +472,8 @@ def shared_text_bytes(path: Path, stop_above: int) -> int:
                     if total > stop_above:
                         return total
             return total
-    except (zipfile.BadZipFile, OSError, KeyError, ValueError, NotImplementedError, EOFError, RuntimeError):
-        return 0  # the reader reports what is wrong with the file
+    except Exception:  # noqa: BLE001 - BadZipFile, zlib.error...: the reader reports the damage
+        return 0
 
 
 def _blocks(zf: zipfile.ZipFile, info: zipfile.ZipInfo, pattern: re.Pattern | None, block: int = 1 << 20,

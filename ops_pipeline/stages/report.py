@@ -211,7 +211,10 @@ def render_markdown(data: dict) -> str:
     data = printable_data(data)
     lines = [f"# ops-pipeline run {_md(data['run_id'])}", "", f"**Status:** {data['status']}  ",
              f"**Dataset:** {_md(data['dataset'])}  ", f"**Source:** {_md(data['source'].get('name', ''))} "
-             f"(sha256 `{data['source'].get('sha256', '')[:16]}…`)", ""]
+             f"(sha256 `{data['source'].get('sha256', '')[:16]}…`)  "]
+    if data.get("sheet"):
+        lines.append(f"**Sheet:** {_md(scrub_text(str(data['sheet'])))}")
+    lines.append("")
     if data.get("error"):
         lines += [f"**Error ({data['error']['stage']}):** {_md(scrub_text(data['error'].get('message', '')))}", ""]
     lines += ["## Stages", "", "| stage | status | seconds |", "|---|---|---|"]
@@ -270,6 +273,8 @@ def render_text(data: dict, width: int | None = None) -> str:
         print_line = functools.partial(console.print, soft_wrap=True)
     print_line(f"Run {data['run_id']}  status: {data['status'].upper()}  dataset: {data['dataset']}")
     print_line(f"Source: {data['source'].get('name', '')}  sha256 {data['source'].get('sha256', '')[:16]}…")
+    if data.get("sheet"):
+        print_line(f"Sheet: {scrub_text(str(data['sheet']))}")
     if data.get("error"):
         print_line(f"Error in {data['error']['stage']}: {scrub_text(data['error'].get('message', ''))}")
         if data["error"].get("hint"):

@@ -12,11 +12,12 @@ from pathlib import Path
 from typing import Iterator
 
 from ..datasets.base import Dataset, Table, get_dataset
-from ..errors import DataInvalid, LimitExceeded
-from ..findings import ERROR, Finding, column_letter, make_finding
+from ..errors import DataInvalid, LimitExceeded, ReaderCrashed
+from ..findings import ERROR, WARNING, Finding, column_letter, make_finding
 from ..readers.workbook import Workbook, open_workbook
 from ..rundir import RunDir, write_json, write_jsonl
 from . import exclusive, recorded
+from .contained import run_contained
 from .fetch import source_file
 from . import rows as row_judging
 from .rows import Outputs, RowJudge, judge_in_chunks, judge_into
@@ -40,13 +41,24 @@ def validate(run: RunDir, *, reader: str = "auto", limits=None, parallel: bool =
         source = source_file(run)
         display = run.manifest["source"].get("name") or source.name
         _guard(source, limits, display)
-        with _open(source, reader, display) as workbook:
-            try:
-                summary = _validate_workbook(run, dataset, workbook, display, limits, parallel)
-            except _ErrorCellsFound:
-                workbook.close()
-                with open_workbook(source, reader="openpyxl", display_name=display) as book:
-                    summary = _validate_workbook(run, dataset, book, display, limits, parallel)
+
+        def read(reader: str) -> dict:
+            with _open(source, reader, display) as workbook:
+                try:
+                    return _validate_workbook(run, dataset, workbook, display, limits, parallel)
+                except _ErrorCellsFound:
+                    workbook.close()
+                    with open_workbook(source, reader="openpyxl", display_name=display) as book:
+                        return _validate_workbook(run, dataset, book, display, limits, parallel)
+
+        # A reader that dies (an abort in native code) takes only its child process with it.
+        try:
+            summary = run_contained(lambda: read(reader), file=display,
+                                    reader="calamine" if reader == "auto" else reader)
+        except ReaderCrashed:
+            if reader != "auto":
+                raise
+            summary = run_contained(lambda: read("openpyxl"), file=display, reader="openpyxl")
         outputs = [
             run.output_record(run.path / "validate" / name, rows=summary["files"][name],
                               sha256=summary["hashes"].pop(name))
@@ -113,29 +125,49 @@ def _open(source: Path, reader: str, display: str) -> Workbook:
     return workbook
 
 
-def _sheet_order(dataset: Dataset, names: list[str]) -> list[str]:
+def _sheet_order(dataset: Dataset, names: list[str], hidden: set[str] = frozenset()) -> list[str]:
+    """Visible sheets before hidden ones (a hidden sheet is an old copy, a lookup...), and the
+    dataset's preferred sheet names first among each."""
     preferred = {p.casefold() for p in dataset.preferred_sheets}
-    return [n for n in names if n.strip().casefold() in preferred] + [
-        n for n in names if n.strip().casefold() not in preferred
-    ]
+    return sorted(names, key=lambda n: (n in hidden, n.strip().casefold() not in preferred))
 
 
 def _find_table(dataset: Dataset, workbook: Workbook) -> tuple[Table | None, Iterator | None]:
-    """Pick the sheet and header row; returns the table and the row iterator positioned after it."""
+    """Pick the sheet and header row; returns the table and the row iterator positioned after it.
+
+    Every sheet is looked at: a second one that also holds a complete table is a finding
+    (``other-table-sheet``) on the chosen table, since which of the two is the budget is a guess.
+    """
     best: tuple[int, Table, Iterator, list] | None = None
-    for sheet in _sheet_order(dataset, workbook.sheet_names):
+    others: list[str] = []
+    hidden = workbook.hidden_sheets
+    for sheet in _sheet_order(dataset, workbook.sheet_names, hidden):
         rows = workbook.rows(sheet)
         head = list(itertools.islice(rows, 60))
         table, score = dataset.locate(sheet, head)
+        complete = table is not None and not any(f.code == "missing-column" for f in table.findings)
+        if best is not None and not any(f.code == "missing-column" for f in best[1].findings):
+            if complete:
+                others.append(sheet)
+            workbook.release(sheet)
+            continue
         if table is None:
+            workbook.release(sheet)
             continue
         if best is None or score > best[0]:
+            if best is not None:
+                workbook.release(best[1].sheet)
             best = (score, table, rows, head)
-        if not any(f.code == "missing-column" for f in table.findings):
-            break
+        else:
+            workbook.release(sheet)
     if best is None:
         return None, None
     _, table, rows, head = best
+    for sheet in others:
+        state = " (hidden)" if sheet in hidden else ""
+        table.findings.append(make_finding(
+            "other-table-sheet", f"sheet {sheet!r}{state} also has a budget header row; "
+            f"{table.sheet!r} was read", severity=WARNING, sheet=sheet))
     after = [(n, v) for n, v in head if n > table.header_row]
     return table, itertools.chain(after, rows)
 
