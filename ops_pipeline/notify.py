@@ -21,7 +21,6 @@ any error message.
 """
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import http.client

@@ -211,6 +211,23 @@ def bench_database(kind: str, workbook: Path, work: Path, args) -> bool:
     return True
 
 
+def bench_guard() -> None:
+    """The guard's pass over the real-file corpus in tests/corpus (hostile files included): it runs
+    before any reader opens a file, so it must stay a small fraction of a second per file."""
+    from ops_pipeline.errors import UnreadableFile
+    from ops_pipeline.readers.guard import check_workbook_file
+
+    corpus = Path(__file__).resolve().parents[1] / "tests" / "corpus" / "real"
+    files = sorted(p for p in corpus.iterdir() if p.suffix.lower() in {".xlsx", ".xlsm", ".xls", ".ods"})
+    started = time.perf_counter()
+    for path in files:
+        try:
+            check_workbook_file(path)
+        except UnreadableFile:
+            pass
+    print(f"guard over the corpus: {time.perf_counter() - started:.2f} s for {len(files)} workbooks")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=100_000)
@@ -233,6 +250,7 @@ def main() -> int:
         print(f"generate workbook: {time.perf_counter() - started:.2f} s ({workbook.stat().st_size / 1e6:.1f} MB)")
     else:
         print(f"workbook: {workbook} ({workbook.stat().st_size / 1e6:.1f} MB, generated before)")
+    bench_guard()
     ok = all([bench_database(kind, workbook, work, args) for kind in databases])
     print(f"\nparent peak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB; files in {work}")
     return 0 if ok else 1

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import struct
-import time
 import zipfile
 from pathlib import Path
 
@@ -136,17 +135,6 @@ def test_corpus_display_name_is_used_and_paths_never_shown():
 
 
 @needs_corpus
-def test_corpus_is_checked_in_milliseconds():
-    started = time.perf_counter()
-    for name in EXPECTED:
-        try:
-            check_workbook_file(CORPUS / name)
-        except UnreadableFile:
-            pass
-    assert time.perf_counter() - started < 2.0
-
-
-@needs_corpus
 def test_ole_container_without_a_workbook_stream_is_refused(tmp_path):
     data = (CORPUS / "roo__type_excel.xlsx").read_bytes()
     name = "Workbook".encode("utf-16-le")
@@ -216,13 +204,28 @@ def test_minimal_workbook_is_accepted(tmp_path):
     assert check_workbook_file(str(path)) == "ooxml"
 
 
-def test_zip_bomb_entry_is_refused_without_inflating_it(tmp_path):
+def _count_inflated_bytes(monkeypatch) -> list[int]:
+    """Every byte any zip member hands out from now on is counted: a guard that refuses a part
+    "without inflating it" must show it here, whatever the machine's speed."""
+    counted = [0]
+    real_read = zipfile.ZipExtFile.read
+
+    def read(self, n=-1):
+        data = real_read(self, n)
+        counted[0] += len(data)
+        return data
+
+    monkeypatch.setattr(zipfile.ZipExtFile, "read", read)
+    return counted
+
+
+def test_zip_bomb_entry_is_refused_without_inflating_it(tmp_path, monkeypatch):
     bomb = b"<worksheet>" + b" " * (20 * guard.MiB) + b"</worksheet>"
     path = make_xlsx(tmp_path / "bomb.xlsx", {"xl/worksheets/sheet2.xml": bomb})
-    started = time.perf_counter()
+    inflated = _count_inflated_bytes(monkeypatch)
     with pytest.raises(LimitExceeded) as caught:
         check_workbook_file(path, display_name="upload.xlsx")
-    assert time.perf_counter() - started < 0.5
+    assert inflated[0] < guard.MiB
     message = str(caught.value)
     assert "xl/worksheets/sheet2.xml" in message and "possible zip bomb" in message
     assert "max_compression_ratio" in message and "OPS_PIPELINE_MAX_RATIO" in message
@@ -426,13 +429,13 @@ def test_scan_handles_utf16_parts(tmp_path):
             assert scan_xml_for_entities(zf, "part.xml") == "<!DOCTYPE"
 
 
-def test_scan_reads_only_the_head(tmp_path):
+def test_scan_reads_only_the_head(tmp_path, monkeypatch):
     sheet = SHEET.replace("<sheetData/>", "<sheetData>" + "<row/>" * 3_000_000 + "</sheetData>")
     path = make_zip(tmp_path / "x.zip", {"part.xml": sheet})
     with zipfile.ZipFile(path) as zf:
-        started = time.perf_counter()
+        inflated = _count_inflated_bytes(monkeypatch)
         assert scan_xml_for_entities(zf, zf.getinfo("part.xml")) is None
-        assert time.perf_counter() - started < 0.05
+        assert 0 < inflated[0] < guard.MiB  # of an 18 MB part
 
 
 # --------------------------------------------------------------------------------------------

@@ -148,7 +148,6 @@ class CalamineWorkbook(Workbook):
 
     def row_reader(self, sheet: str) -> "SheetRows | None":
         """The sheet's rows from any row on; the sheet is parsed once and kept in memory."""
-        pc = self._pc
         data = self._parsed.get(sheet)
         if data is None:
             try:
