@@ -629,11 +629,11 @@ def status(ctx, source, archive_uri, endpoint_url, max_age, as_json) -> None:
     for beat in beats if not as_json else ():
         last = beat["last_pass"]
         waiting = beat.get("oldest_waiting_age_seconds")
-        click.echo(f"{beat['state']:<5} {beat['source']}: last pass {beat['last_pass_at']} "
-                   f"({beat['age_seconds']:.0f}s ago, {_every(beat.get('interval_seconds'))}); "
-                   f"{last['processed']} processed, {last['failed']} failed; "
-                   f"oldest waiting {'none' if waiting is None else f'{waiting:.0f}s'}"
-                   + (f"; error: {last['error']}" if last.get("error") else ""))
+        click.echo(_safe_text(ctx, f"{beat['state']:<5} {beat['source']}: last pass {beat['last_pass_at']} "
+                              f"({beat['age_seconds']:.0f}s ago, {_every(beat.get('interval_seconds'))}); "
+                              f"{last['processed']} processed, {last['failed']} failed; "
+                              f"oldest waiting {'none' if waiting is None else f'{waiting:.0f}s'}"
+                              + (f"; error: {last['error']}" if last.get("error") else "")))
     if not beats:
         click.echo("no poller heartbeat found" + (f" for {source}" if source else ""), err=True)
     if not beats or any(b["state"] != "ok" for b in beats):
