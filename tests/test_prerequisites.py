@@ -70,7 +70,7 @@ def test_nothing_the_tests_read_lives_outside_the_repository():
 
 #: Tests whose prerequisites the runs below take away: the corpus, PostgreSQL, and a skip this
 #: suite does not know of yet (a skipif mark, importorskip, a plugin), which a plugin adds here.
-NEEDS_CORPUS = "tests/test_guard.py::test_corpus_is_checked_in_milliseconds"
+NEEDS_CORPUS = "tests/test_guard.py::test_every_corpus_file_has_an_expected_outcome"
 NEEDS_PG = "tests/test_cli.py::test_stage_by_stage_then_report_json[postgresql]"
 SKIPPED_BY_A_PLUGIN = "tests/test_rules_can.py::test_accepted_cans"
 PLUGIN = """import pytest
