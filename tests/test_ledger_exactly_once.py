@@ -120,3 +120,44 @@ def test_unfinished_lists_only_rows_still_processing_under_the_prefix(ledger):
     _claimed(ledger, location="s3://b/z/3.xlsx")
     assert [e.id for e in ledger.unfinished("s3://b/a/")] == [left.id]
     assert len(ledger.unfinished()) == 2
+
+
+def test_a_version_without_any_key_is_refused_with_the_reason():
+    with pytest.raises(ValueError, match=r"^an object version needs a version id, an ETag or a sha256$"):
+        version_key(None, None, None)
+
+
+def test_the_same_version_key_at_two_locations_is_two_versions(ledger):
+    # The same bytes uploaded under two names share their ETag: each upload is processed.
+    entry = _claimed(ledger, location="s3://b/in/a.xlsx", key="etag:same")
+    ledger.finish(entry, SUCCEEDED, run_id="run-1")
+    decision = ledger.decide("s3://b/in/b.xlsx", "etag:same", size=1, max_bytes=10)
+    assert decision.process and decision.reason == "new" and decision.entry is None
+    assert ledger.get("s3://b/in/b.xlsx", "etag:same") is None
+    assert ledger.get("s3://b/in/a.xlsx", "etag:same").run_id == "run-1"
+
+
+def test_a_ledger_whose_database_breaks_says_which_and_why(ledger, sqlite_url):
+    from sqlalchemy import text
+
+    from ops_pipeline.errors import DatabaseError
+    entry = _claimed(ledger)
+    engine = create_engine(sqlite_url)
+    with engine.begin() as conn:
+        conn.execute(text("DROP TABLE ops_pipeline_source_file"))
+    engine.dispose()
+    for call in (lambda: ledger.get(LOC, "etag:e1"), lambda: _claimed(ledger),
+                 lambda: ledger.entries("s3://"), lambda: ledger.finish(entry, FAILED),
+                 lambda: ledger.fetched(entry, run_id="r", sha256=None, size=None)):
+        with pytest.raises(DatabaseError) as caught:
+            call()
+        assert str(caught.value).startswith("cannot use the sqlite at ") and "no such table" in str(caught.value)
+
+
+@pytest.mark.parametrize("outcome", [PROCESSING, "done", ""])
+def test_finish_names_the_outcome_it_refuses(ledger, outcome):
+    entry = _claimed(ledger)
+    with pytest.raises(ValueError) as caught:
+        ledger.finish(entry, outcome)
+    assert str(caught.value) == f"not a final ledger outcome: {outcome!r}"
+    assert ledger.get(LOC, "etag:e1").outcome == PROCESSING
