@@ -161,3 +161,17 @@ def test_finish_names_the_outcome_it_refuses(ledger, outcome):
         ledger.finish(entry, outcome)
     assert str(caught.value) == f"not a final ledger outcome: {outcome!r}"
     assert ledger.get(LOC, "etag:e1").outcome == PROCESSING
+
+
+def test_a_decision_to_skip_carries_the_row_it_read(ledger):
+    entry = ledger.finish(_claimed(ledger), INVALID)
+    decision = ledger.decide(LOC, "etag:e1", size=1, max_bytes=10)
+    assert decision.process is False and decision.entry == entry
+
+
+def test_a_ledger_that_cannot_open_its_database_says_which_and_why(tmp_path):
+    from ops_pipeline.errors import DatabaseError
+    with pytest.raises(DatabaseError) as caught:
+        Ledger(f"sqlite:///{tmp_path / 'no-such-folder' / 'ops.db'}")
+    assert str(caught.value) == "cannot use the sqlite at " + str(tmp_path / "no-such-folder" / "ops.db") + \
+        ": unable to open database file"
