@@ -52,3 +52,12 @@ def test_the_body_is_compact_sorted_ascii_json_whatever_the_report_holds():
     assert json.loads(body) == notification_from_report(report)
     assert body == json.dumps(notification_from_report(report), sort_keys=True, separators=(",", ":")).encode()
     assert verify_webhook(body, _headers(str(NOW), body), SECRET, now=NOW)
+
+
+@pytest.mark.parametrize("delivery", ["dé-1", "d\u2028", "😀"])
+def test_a_delivery_id_that_is_not_ascii_is_refused_not_a_crash(delivery):
+    body = b'{"a":1}'
+    headers = _headers(str(NOW), body)
+    headers["X-OPS-Delivery"] = delivery
+    assert verify_webhook(body, headers, SECRET, now=NOW) is False
+    assert verify_webhook(body, headers, SECRET, now=NOW, seen=set()) is False
