@@ -82,6 +82,8 @@ def test_a_stage_without_counts_or_outputs_records_empty_ones(rd):
     assert rd.stage_info("validate")["inputs"] == []
     assert rd.stage_info("transform")["outputs"] == [] and rd.stage_info("transform")["error"] == {"code": "boom"}
     assert rd.events()[-1]["event"] == "stage-failed" and rd.events()[-1]["level"] == "error"
+    assert rd.events()[-1]["error"] == {"code": "boom"}
+    assert rd.stage_info("transform")["finished_at"] >= rd.stage_info("transform")["started_at"]
 
 
 # -- checksums ------------------------------------------------------------------------------------
@@ -221,3 +223,14 @@ def test_write_json_keeps_path_values_verbatim(tmp_path):
     write_json(path, {"path": name, "outputs": [{"path": name}]})
     assert read_json(path) == {"path": name, "outputs": [{"path": name}]}
     assert path.read_text(encoding="utf-8").endswith("}\n")
+
+
+def test_a_jsonl_writer_writes_what_json_cannot_hold_as_text(tmp_path):
+    import datetime as dt
+    from decimal import Decimal
+
+    path = tmp_path / "out.jsonl"
+    with write_jsonl(path) as writer:
+        writer.write({"amount": Decimal("1234.50")})
+        writer.write_all([{"amount": Decimal("-0.01"), "day": dt.date(2025, 3, 11)}])
+    assert list(read_jsonl(path)) == [{"amount": "1234.50"}, {"amount": "-0.01", "day": "2025-03-11"}]
