@@ -2,6 +2,7 @@
 # Mutation testing of the modules that carry the promises (slow: not part of CI).
 #
 #   scripts/mutation.sh [MODULE...]     MODULE: ledger notify rundir load redact (default: all)
+#                                       load-all: every function of db/load.py (900 mutants, hours)
 #
 # Installs mutmut into .venv when missing (the `mutation` extra), mutates only the functions
 # listed below (setup.cfg [mutmut] names the files and the SQLite tests that run), prints
@@ -14,12 +15,14 @@ cd "$(dirname "$0")/.."
 .venv/bin/python -c "import mutmut" 2>/dev/null || .venv/bin/pip install -q -e '.[test,mutation]'
 
 # Functions per module: the promises, not the whole file where the file holds more (notify.py
-# also renders and sends e-mail; rundir.py also creates runs and logs events).
+# also renders and sends e-mail; rundir.py also creates runs and logs events; "load" is the
+# transaction, the run record, lineage and the lock, not the upsert matching of db/load.py).
 declare -A GLOBS=(
   [ledger]="ops_pipeline.ledger.*"
   [notify]="ops_pipeline.notify.x_sign_webhook__mutmut_* ops_pipeline.notify.x_verify_webhook__mutmut_* ops_pipeline.notify.x_webhook_body__mutmut_*"
   [rundir]="ops_pipeline.rundir.x_sha256_file__* ops_pipeline.rundir.x_atomic_write__* ops_pipeline.rundir.x_write_json__* ops_pipeline.rundir.xǁJsonLinesWriterǁ* ops_pipeline.rundir.x_write_jsonl__* ops_pipeline.rundir.x_read_jsonl__* ops_pipeline.rundir.xǁRunDirǁrequire__* ops_pipeline.rundir.xǁRunDirǁverify_outputs__* ops_pipeline.rundir.xǁRunDirǁbegin__* ops_pipeline.rundir.xǁRunDirǁsucceed__* ops_pipeline.rundir.xǁRunDirǁfail__* ops_pipeline.rundir.xǁRunDirǁ_mark_later_stale__* ops_pipeline.rundir.xǁRunDirǁoutput_record__* ops_pipeline.rundir.xǁRunDirǁinput_record__*"
-  [load]="ops_pipeline.db.load.* ops_pipeline.stages.load.*"
+  [load]="ops_pipeline.stages.load.* ops_pipeline.db.load.xǁLoaderǁload__* ops_pipeline.db.load.xǁLoaderǁ_flush_lineage__* ops_pipeline.db.load.xǁLoaderǁ_trace__* ops_pipeline.db.load.x_prepare_connection__* ops_pipeline.db.load.x_concurrent_message__* ops_pipeline.db.load.x__staged_columns__*"
+  [load-all]="ops_pipeline.db.load.* ops_pipeline.stages.load.*"
   [redact]="ops_pipeline.redact.*"
 )
 modules=("$@")

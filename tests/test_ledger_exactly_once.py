@@ -175,3 +175,13 @@ def test_a_ledger_that_cannot_open_its_database_says_which_and_why(tmp_path):
         Ledger(f"sqlite:///{tmp_path / 'no-such-folder' / 'ops.db'}")
     assert str(caught.value) == "cannot use the sqlite at " + str(tmp_path / "no-such-folder" / "ops.db") + \
         ": unable to open database file"
+
+
+def test_a_failed_run_is_claimed_again_once(ledger):
+    entry = ledger.fetched(_claimed(ledger), run_id="run-1", sha256="a" * 64, size=100)
+    ledger.finish(entry, FAILED)
+    seen = ledger.decide(LOC, "etag:e1", size=100, max_bytes=1000).entry
+    assert seen.run_id == "run-1"
+    claimed = ledger.claim(LOC, "etag:e1", version_id=None, etag="e1", size=100, seen=seen)
+    assert claimed is not None and claimed.outcome == PROCESSING
+    assert ledger.claim(LOC, "etag:e1", version_id=None, etag="e1", size=100, seen=seen) is None
