@@ -161,3 +161,26 @@ def test_a_staged_date_compares_as_its_iso_day():
     assert date_text(dt.datetime(2025, 3, 11, 14, 5)) == "2025-03-11"
     assert date_text(dt.date(2025, 3, 11)) == "2025-03-11"
     assert date_text(None) is None
+
+
+@pytest.mark.parametrize("wait, expected", [(2.5, 2500), (0, 0), (-1, 0)])
+def test_sqlite_waits_for_another_writer_as_long_as_asked(sqlite_url, wait, expected):
+    from sqlalchemy import text
+
+    from ops_pipeline.db.load import prepare_connection
+    engine = create_engine(sqlite_url)
+    try:
+        with engine.connect() as conn:
+            prepare_connection(conn, wait)
+            assert conn.execute(text("PRAGMA busy_timeout")).scalar() == expected
+    finally:
+        engine.dispose()
+
+
+def test_every_lineage_row_names_its_sheet_and_rows(sqlite_url, runs_root, make_workbook):
+    run = staged(make_workbook([good_row(budget_id=1), good_row(budget_id=2, desc="Year 2")]), runs_root)
+    load(run, db_url=sqlite_url)
+    rows = _rows(sqlite_url, select(Lineage.entity, Lineage.sheet, Lineage.rows))
+    assert {entity for entity, _, _ in rows} == {"project", "can", "agreement", "budget_line_item"}
+    assert {sheet for _, sheet, _ in rows} == {"All Budget - Cur"}
+    assert all(isinstance(r, str) and r and r[0].isdigit() for _, _, r in rows)
