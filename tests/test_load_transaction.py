@@ -53,6 +53,7 @@ def test_the_run_record_holds_the_counts_and_the_staged_checksum(sqlite_url, run
     assert record.counts == result["entities"] and record.file_sha256 == run.manifest["source"]["sha256"]
     assert record.staged_sha256 == load_stage.hashlib.sha256("".join(o["sha256"] for o in outputs).encode()).hexdigest()
     assert record.finished_at >= record.started_at
+    assert record.source == run.manifest["source"]["name"] and record.source.endswith(".xlsx")
     assert result["dry_run"] is False and result["reloaded"] is False
     assert run.stage_info("load")["inputs"] == [{"path": o["path"], "sha256": o["sha256"]} for o in outputs]
     assert run.stage_info("load")["counts"] == result["entities"]
