@@ -58,8 +58,11 @@ for line in open(sys.argv[2], encoding="utf-8"):
     module, *globs = line.split()
     mine = {n: s for n, s in status.items() if any(fnmatch.fnmatchcase(n, g) for g in globs)}
     killed = sum(s in ("killed", "timeout", "caught by type check") for s in mine.values())
-    print(f"{module:8} {killed:4} / {len(mine):4}" + (f"  ({100 * killed / len(mine):.0f}%)" if mine else ""))
-    alive += sorted(f"{n}: {s}" for n, s in mine.items() if s not in ("killed", "timeout", "caught by type check"))
+    checked = sum(s != "not checked" for s in mine.values())
+    print(f"{module:8} {killed:4} / {checked:4}" + (f"  ({100 * killed / checked:.0f}%)" if checked else "")
+          + (f"  ({len(mine) - checked} not checked: run interrupted)" if checked < len(mine) else ""))
+    alive += sorted(f"{n}: {s}" for n, s in mine.items()
+                    if s not in ("killed", "timeout", "caught by type check", "not checked"))
 print()
 print("== alive (.venv/bin/mutmut show NAME for the diff)")
 print("\n".join(alive) or "none")
