@@ -128,6 +128,8 @@ def test_the_concurrency_message_says_whether_it_waited():
         "another load holds the database lock (did not wait); run this load again when it ends")
     assert concurrent_message(2.5) == (
         "another load holds the database lock (waited 2.5 s); run this load again when it ends")
+    assert concurrent_message(0.5) == (
+        "another load holds the database lock (waited 0.5 s); run this load again when it ends")
 
 
 @pytest.mark.parametrize("error, busy", [
