@@ -1,0 +1,189 @@
+"""The load's transaction and bookkeeping, pinned where mutation testing found them unpinned: the
+run record written with the data, lineage replaced (not doubled) when a run is loaded again, CANs
+never blanked by a sheet that knows less, the collector restored, and the concurrency messages."""
+from __future__ import annotations
+
+import gc
+import sqlite3
+
+import pytest
+from sqlalchemy import create_engine, select, update
+
+from ops_pipeline.db.load import _staged_columns, concurrent_message, date_text
+from ops_pipeline.db.models import CAN, BudgetLineItem, Lineage, PipelineRun
+from ops_pipeline.stages import load as load_stage
+from ops_pipeline.stages.fetch import fetch
+from ops_pipeline.stages.load import load
+from ops_pipeline.stages.transform import transform
+from ops_pipeline.stages.validate import validate
+from tests.conftest import good_row
+
+
+def staged(workbook, runs_root):
+    run = fetch(str(workbook), runs_root)
+    assert validate(run)["outcome"] == "valid"
+    transform(run)
+    return run
+
+
+def _rows(url, statement):
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return conn.execute(statement).all()
+    finally:
+        engine.dispose()
+
+
+def _execute(url, statement):
+    engine = create_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(statement)
+    finally:
+        engine.dispose()
+
+
+def test_the_run_record_holds_the_counts_and_the_staged_checksum(sqlite_url, runs_root, make_workbook):
+    run = staged(make_workbook([good_row(budget_id=1), good_row(budget_id=2, desc="Year 2")]), runs_root)
+    result = load(run, db_url=sqlite_url)
+    [record] = _rows(sqlite_url, select(PipelineRun))
+    outputs = run.stage_info("transform")["outputs"]
+    assert record.id == run.run_id and record.status == "loaded" and record.dataset == run.dataset
+    assert record.counts == result["entities"] and record.file_sha256 == run.manifest["source"]["sha256"]
+    assert record.staged_sha256 == load_stage.hashlib.sha256("".join(o["sha256"] for o in outputs).encode()).hexdigest()
+    assert record.finished_at >= record.started_at
+    assert record.source == run.manifest["source"]["name"] and record.source.endswith(".xlsx")
+    assert result["dry_run"] is False and result["reloaded"] is False
+    assert run.stage_info("load")["inputs"] == [{"path": o["path"], "sha256": o["sha256"]} for o in outputs]
+    assert run.stage_info("load")["counts"] == result["entities"]
+
+
+def test_a_run_loaded_again_after_its_data_changed_replaces_its_lineage(sqlite_url, runs_root, make_workbook):
+    run = staged(make_workbook([good_row(budget_id=1), good_row(budget_id=2, desc="Year 2")]), runs_root)
+    load(run, db_url=sqlite_url)
+    lineage = sorted(_rows(sqlite_url, select(Lineage.entity, Lineage.entity_id).where(Lineage.run_id == run.run_id)))
+    assert load(run, db_url=sqlite_url)["reloaded"] is True
+    assert sorted(_rows(sqlite_url, select(Lineage.entity, Lineage.entity_id))) == lineage  # not doubled
+    # The same run transformed again from other data (a rule changed): its lineage is replaced.
+    staged_before = _rows(sqlite_url, select(PipelineRun.staged_sha256))[0][0]
+    [line_file] = [run.path / o["path"] for o in run.stage_info("transform")["outputs"]
+                   if "budget_line_item" in o["path"]]
+    kept = line_file.read_bytes().splitlines(keepends=True)[:1]
+    line_file.write_bytes(b"".join(kept))
+    info = run.stage_info("transform")
+    for output in info["outputs"]:
+        output["sha256"] = run.output_record(run.path / output["path"])["sha256"]
+    run.save()
+    result = load(run, db_url=sqlite_url)
+    assert result["reloaded"] is True
+    assert _rows(sqlite_url, select(PipelineRun.staged_sha256))[0][0] != staged_before
+    lines = _rows(sqlite_url, select(Lineage.entity_id).where(Lineage.entity == "budget_line_item"))
+    assert len(lines) == 1
+    assert len(_rows(sqlite_url, select(Lineage))) == len(lineage) - 1
+
+
+def test_a_sheet_that_knows_less_about_a_can_never_blanks_it(sqlite_url, runs_root, make_workbook):
+    load(staged(make_workbook([good_row(budget_id=1)]), runs_root), db_url=sqlite_url)
+    [(description, portfolio)] = _rows(sqlite_url, select(CAN.description, CAN.portfolio_id))
+    assert description and portfolio is not None
+    result = load(staged(make_workbook([good_row(budget_id=1, can="G994648")]), runs_root), db_url=sqlite_url)
+    assert result["entities"]["can"] == {"inserted": 0, "updated": 0, "unchanged": 1}
+    assert _rows(sqlite_url, select(CAN.description, CAN.portfolio_id)) == [(description, portfolio)]
+    # What the sheet does know is filled in: here a description someone cleared.
+    _execute(sqlite_url, update(CAN).values(description=None))
+    result = load(staged(make_workbook([good_row(budget_id=1)]), runs_root), db_url=sqlite_url)
+    assert result["entities"]["can"] == {"inserted": 0, "updated": 1, "unchanged": 0}
+    assert _rows(sqlite_url, select(CAN.description, CAN.portfolio_id)) == [(description, portfolio)]
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_a_load_gives_the_garbage_collector_back_as_it_found_it(sqlite_url, runs_root, make_workbook, enabled):
+    run = staged(make_workbook([good_row(budget_id=1)]), runs_root)
+    was = gc.isenabled()
+    try:
+        gc.enable() if enabled else gc.disable()
+        load(run, db_url=sqlite_url)
+        assert gc.isenabled() is enabled
+    finally:
+        gc.enable() if was else gc.disable()
+
+
+def test_a_failed_load_gives_the_garbage_collector_back_too(sqlite_url, runs_root, make_workbook, monkeypatch):
+    run = staged(make_workbook([good_row(budget_id=1)]), runs_root)
+    from ops_pipeline.db import load as db_load
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("boom")
+    monkeypatch.setattr(db_load.bulk, "update_rows", boom)
+    assert gc.isenabled()
+    with pytest.raises(RuntimeError):
+        load(run, db_url=sqlite_url)
+    assert gc.isenabled()
+    assert _rows(sqlite_url, select(BudgetLineItem)) == [] and _rows(sqlite_url, select(PipelineRun)) == []
+
+
+def test_the_concurrency_message_says_whether_it_waited():
+    assert concurrent_message(0) == (
+        "another load holds the database lock (did not wait); run this load again when it ends")
+    assert concurrent_message(2.5) == (
+        "another load holds the database lock (waited 2.5 s); run this load again when it ends")
+    assert concurrent_message(0.5) == (
+        "another load holds the database lock (waited 0.5 s); run this load again when it ends")
+
+
+@pytest.mark.parametrize("error, busy", [
+    (sqlite3.OperationalError("database is locked"), True),
+    (sqlite3.OperationalError("Database Is Locked"), True),
+    (sqlite3.OperationalError("no such table: x"), False),
+    (type("PgError", (Exception,), {"sqlstate": "55P03"})(), True),
+    (type("PgError", (Exception,), {"sqlstate": "40P01"})(), True),
+    (type("PgError", (Exception,), {"sqlstate": "40001"})(), True),
+    (type("PgError", (Exception,), {"sqlstate": "23505"})(), False),
+])
+def test_lock_timeouts_deadlocks_and_busy_sqlite_are_concurrency_not_breakage(error, busy):
+    assert load_stage._lock_not_available(error) is busy
+    wrapped = type("Wrapped", (Exception,), {})("wrapped")
+    wrapped.orig = error
+    assert load_stage._lock_not_available(wrapped) is busy
+
+
+def test_a_staged_value_that_is_not_a_column_is_an_error():
+    table = CAN.__table__
+    assert _staged_columns(table, [{"number": 1}, {"description": "x"}]) == ("number", "description")
+    assert _staged_columns(table, [{"number": 1, "id": 3}]) == ("number",)
+    assert _staged_columns(table, [{"number": 1, "description": "x"}], exclude=("description",)) == ("number",)
+    assert _staged_columns(table, []) == ()
+    with pytest.raises(ValueError, match=r"^staged can values have no column: colour, size$"):
+        _staged_columns(table, [{"number": 1, "size": 2}, {"colour": 3}])
+
+
+def test_a_staged_date_compares_as_its_iso_day():
+    import datetime as dt
+    assert date_text("2025-03-11T00:00:00") == "2025-03-11"
+    assert date_text(dt.datetime(2025, 3, 11, 14, 5)) == "2025-03-11"
+    assert date_text(dt.date(2025, 3, 11)) == "2025-03-11"
+    assert date_text(None) is None
+
+
+@pytest.mark.parametrize("wait, expected", [(2.5, 2500), (0, 0), (-1, 0)])
+def test_sqlite_waits_for_another_writer_as_long_as_asked(sqlite_url, wait, expected):
+    from sqlalchemy import text
+
+    from ops_pipeline.db.load import prepare_connection
+    engine = create_engine(sqlite_url)
+    try:
+        with engine.connect() as conn:
+            prepare_connection(conn, wait)
+            assert conn.execute(text("PRAGMA busy_timeout")).scalar() == expected
+    finally:
+        engine.dispose()
+
+
+def test_every_lineage_row_names_its_sheet_and_rows(sqlite_url, runs_root, make_workbook):
+    run = staged(make_workbook([good_row(budget_id=1), good_row(budget_id=2, desc="Year 2")]), runs_root)
+    load(run, db_url=sqlite_url)
+    rows = _rows(sqlite_url, select(Lineage.entity, Lineage.sheet, Lineage.rows))
+    assert {entity for entity, _, _ in rows} == {"project", "can", "agreement", "budget_line_item"}
+    assert {sheet for _, sheet, _ in rows} == {"All Budget - Cur"}
+    assert all(isinstance(r, str) and r and r[0].isdigit() for _, _, r in rows)
