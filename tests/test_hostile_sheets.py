@@ -6,6 +6,8 @@ import json
 import zipfile
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ops_pipeline.errors import LimitExceeded, UnreadableFile
 from ops_pipeline.readers import guard
@@ -363,3 +365,43 @@ def test_validate_says_which_sheet_it_read(tmp_path, runs_root):
     result = CliRunner().invoke(cli, ["--runs-root", str(runs_root), "validate", str(run.path)])
     assert "1 rows read from sheet 'Budget': " in result.stderr
     assert "  other-table-sheet: 1" in result.stderr
+
+
+# -- the guard's quick bound never claims less than the exact scan --------------------------------
+
+def _letters(number: int) -> str:
+    text = ""
+    while number:
+        number, rest = divmod(number - 1, 26)
+        text = chr(65 + rest) + text
+    return text
+
+
+_CELL = st.tuples(st.integers(1, 1_048_576), st.integers(1, 16_384), st.booleans())
+
+
+@settings(max_examples=300, deadline=None)
+@given(cells=st.lists(_CELL, max_size=12), row_tags=st.lists(st.integers(1, 1_048_576), max_size=4),
+       stray_tags=st.integers(0, 5), block=st.sampled_from([64, 1 << 20]))
+def test_the_quick_bound_is_never_below_the_exact_extent(tmp_path_factory, cells, row_tags, stray_tags, block):
+    """Cells placed anywhere (far away, below their row's number, formatting-only), row tags that
+    disagree with them, and self-closing tags that are no cells: quick_extent either declines or
+    bounds scan_extent from above (rows, columns) and below (cells holding data)."""
+    from ops_pipeline.readers.extent import quick_extent, scan_extent
+
+    body = [b"<pageSetup/>" * stray_tags]
+    for index, (row, column, holds_value) in enumerate(cells):
+        tag = row_tags[index % len(row_tags)] if row_tags else row
+        cell = (f'<c r="{_letters(column)}{row}"><v>1</v></c>' if holds_value
+                else f'<c r="{_letters(column)}{row}" s="1"/>')
+        body.append(f'<row r="{tag}">{cell}</row>'.encode())
+    sheet = b"<worksheet><sheetData>" + b"".join(body) + b"</sheetData></worksheet>"
+    path = tmp_path_factory.mktemp("quick") / "sheet.zip"
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("sheet.xml", sheet)
+    with zipfile.ZipFile(path) as zf:
+        info = zf.getinfo("sheet.xml")
+        quick, exact = quick_extent(zf, info, block=block), scan_extent(zf, info)
+    if quick is not None:
+        assert quick.max_row >= exact.max_row and quick.max_column >= exact.max_column
+        assert quick.cells <= exact.cells

@@ -154,19 +154,56 @@ def _dimension(ref: str) -> tuple[int, int] | None:
 
 
 #: A cell tag as the usual writers (Excel, openpyxl, XlsxWriter...) put it: ``<c r="B7"``.
-_USUAL_CELL = re.compile(rb'<c r="([A-Z]{1,3})(\d{1,7})"[^<>/]*>')
 #: ... and one that holds only formatting (``<c r="XFD1048576" s="1"/>``): the readers skip it.
-_USUAL_EMPTY_CELL = re.compile(rb'<c r="[A-Z]{1,3}\d{1,7}"[^<>/]*/>')
+
+
+def _greater_digits(number: int) -> bytes:
+    """A pattern for the decimal numbers (no leading zero, at most 7 digits) greater than ``number``."""
+    text = str(number)
+    options = [rb"[1-9]\d{%d,6}" % len(text)] if len(text) < 7 else []
+    for i, digit in enumerate(text):
+        if digit != "9":
+            options.append(re.escape(text[:i]).encode() + b"[%d-9]" % (int(digit) + 1)
+                           + (rb"\d{%d}" % (len(text) - i - 1) if len(text) - i - 1 else b""))
+    return b"(?:" + b"|".join(options) + b")" if options else b"(?!)"
+
+
+def _greater_letters(letters: str) -> bytes:
+    """A pattern for the column letters (at most 3) after ``letters``."""
+    options = [rb"[A-Z]{%d,3}" % (len(letters) + 1)] if len(letters) < 3 else []
+    for i, letter in enumerate(letters):
+        if letter != "Z":
+            options.append(letters[:i].encode() + b"[" + chr(ord(letter) + 1).encode() + b"-Z]"
+                           + (rb"[A-Z]{%d}" % (len(letters) - i - 1) if len(letters) - i - 1 else b""))
+    return b"(?:" + b"|".join(options) + b")" if options else b"(?!)"
+
+
+#: A cell tag that is not ``<c r="LETTERS DIGITS"`` (other attribute order, quotes, spacing,
+#: a leading zero, no reference...): the quick bound does not read such a sheet.
+_UNUSUAL_CELL = re.compile(rb'<c(?! r="[A-Z]{1,3}[1-9]\d{0,6}")[\s/>]')
+_ROW_NUMBER = re.compile(rb'<row r="([1-9]\d{0,6})"')
+#: The bound of :func:`quick_extent` gives up past this many raises of its largest column.
+_QUICK_COLUMN_RAISES = 64
 
 
 def quick_extent(zf: zipfile.ZipFile, info: zipfile.ZipInfo, sheet: str | None = None,
                  block: int = 1 << 20) -> Extent | None:
-    """:func:`scan_extent` at C speed for the usual sheet, whose every cell tag starts
-    ``<c r="..."``; None when one does not. Its ``far_cell`` is the farthest row and column,
-    which may not be one cell."""
+    """An upper bound of :func:`scan_extent` at C speed for the usual sheet, whose every cell tag
+    starts ``<c r="..."``; None for any other. Nothing is built per cell: the largest row comes
+    from the ``<row r=...>`` tags, and one regular-expression search per block checks that no cell
+    lies below it or right of the largest column seen so far. The bound may exceed the data
+    (formatted rows count as rows), so a refusal is only decided on :func:`scan_extent`."""
     extent = Extent(part=info.filename, sheet=sheet, exact=False)
-    columns: set[bytes] = set()
-    max_row = 0
+    max_row, column_letters, raises, any_cell = 0, "A", 0, False
+    patterns: dict[tuple[str, int], re.Pattern] = {}
+
+    def beyond(letters: str, row: int) -> re.Pattern:
+        key = (letters, row)
+        if key not in patterns:
+            patterns[key] = re.compile(rb'<c r="(?:' + _greater_letters(letters) + rb'\d{1,7}|[A-Z]{1,3}'
+                                       + _greater_digits(row) + rb')"')
+        return patterns[key]
+
     tail = b""
     with zf.open(info) as handle:
         while True:
@@ -177,24 +214,34 @@ def quick_extent(zf: zipfile.ZipFile, info: zipfile.ZipInfo, sheet: str | None =
                 tail = data
                 continue
             view = data[:end]
-            found = _USUAL_CELL.findall(view)
-            if found:
-                cols, rows = zip(*found)
-                columns.update(cols)
-                max_row = max(max_row, max(map(int, set(rows))))
-                extent.cells += len(found)
-            shapes = view.count(b"<c ") + view.count(b"<c>") + view.count(b"<c/")
-            if shapes != len(found) + len(_USUAL_EMPTY_CELL.findall(view)) or b":c " in view:
+            if _UNUSUAL_CELL.search(view) or b":c " in view or b":c>" in view:
                 return None  # a cell tag of another shape
+            rows = _ROW_NUMBER.findall(view)
+            if rows:
+                max_row = max(max_row, max(map(int, rows)))
+            found = beyond(column_letters, max_row).search(view)
+            while found is not None:
+                ref = re.match(rb'<c r="([A-Z]{1,3})(\d{1,7})"', found.group(0))
+                if int(ref.group(2)) > max_row:
+                    return None  # a cell below every row tag: only the exact scan places it
+                column_letters, raises = ref.group(1).decode(), raises + 1
+                if raises > _QUICK_COLUMN_RAISES:
+                    return None
+                found = beyond(column_letters, max_row).search(view, found.end())
+            # Every self-closing tag is taken for an empty cell: too few data cells can only send
+            # the sheet to the exact scan, never let a padded one through.
+            tags = view.count(b"<c ")
+            any_cell = any_cell or tags > 0
+            extent.cells += max(0, tags - view.count(b"/>"))
             if not chunk:
                 break
             tail = data[end:]
             if len(tail) > 64 * 1024:
                 return None
-    extent.max_row = max_row
-    extent.max_column = max((_column_number(c) for c in columns), default=0)
-    if extent.cells:
-        extent.far_cell = f"{_column_letters(extent.max_column)}{max_row}"
+    if any_cell:  # the bound holds whatever the count of data cells, which may be too low
+        extent.max_row = max_row
+        extent.max_column = _column_number(column_letters.encode())
+        extent.far_cell = f"{column_letters}{max_row}"
     return extent
 
 

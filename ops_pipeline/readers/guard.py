@@ -950,8 +950,12 @@ def _refuse_padded(extents, limits: Limits, name: str, zf: zipfile.ZipFile | Non
         allowed = limits.max_empty_cells + 4 * extent.cells
         if extent.empty_cells <= allowed:
             continue
-        if zf is not None and extent.far_cell and not extent.exact:
-            extent = scan_extent(zf, zf.getinfo(extent.part), extent.sheet)  # to name the cell
+        if zf is not None and not extent.exact:
+            # A quick bound over the limit: the exact scan decides, and names the cell.
+            extent = scan_extent(zf, zf.getinfo(extent.part), extent.sheet)
+            allowed = limits.max_empty_cells + 4 * extent.cells
+            if extent.empty_cells <= allowed:
+                continue
         raise LimitExceeded(
             f"its farthest cell is {extent.far_cell} but only {extent.cells:,} cells hold data: reading "
             f"it would pad {extent.empty_cells:,} empty cells, over the limit of {allowed:,} "

@@ -311,7 +311,7 @@ class OpenpyxlWorkbook(Workbook):
 
     def _last_row(self, ws) -> int | None:
         """The last row of the sheet holding a value (0: none), or None when it cannot be told."""
-        from .extent import quick_extent, scan_extent
+        from .extent import scan_extent
 
         path = getattr(ws, "_worksheet_path", None)
         archive = getattr(self._book, "_archive", None)
@@ -319,7 +319,8 @@ class OpenpyxlWorkbook(Workbook):
             return None
         try:
             info = archive.getinfo(path)
-            return (quick_extent(archive, info) or scan_extent(archive, info)).max_row
+            # The exact scan: quick_extent's bound counts rows that hold only formatting.
+            return scan_extent(archive, info).max_row
         except Exception:  # the reader itself will say what is wrong with the part
             return None
 
