@@ -794,13 +794,15 @@ def sniff(path: Path | str) -> str:
 
 
 def check_workbook_file(path: Path | str, limits: Limits = Limits(), *,
-                        display_name: str | None = None) -> str:
+                        display_name: str | None = None, extents: bool = True) -> str:
     """Refuse a file that is not a workbook we can read safely; return its kind if it is one.
 
     Returns ``"ooxml"``, ``"xls"`` or ``"ods"`` (what :func:`sniff` finds, whatever the file's
     extension). Raises :class:`LimitExceeded`, :class:`EncryptedFile` or
     :class:`UnreadableFile`, each with a one-line message that starts with ``display_name``
-    (default: the file name, never its directory).
+    (default: the file name, never its directory). With ``extents=False`` an OOXML workbook's
+    worksheets are not measured: the caller runs :func:`check_sheet_extents` itself, before any
+    reader's result is used.
     """
     path = Path(path)
     name = _display(path, display_name)
@@ -825,7 +827,7 @@ def check_workbook_file(path: Path | str, limits: Limits = Limits(), *,
                                  hint="check that the upload or copy completed")
         head = fh.read(_TEXT_SAMPLE)
         if head.startswith(ZIP_MAGICS):
-            return _check_zip(fh, size, limits, name)
+            return _check_zip(fh, size, limits, name, extents)
         if head.startswith(CFB_MAGIC):
             kind = _cfb_kind(fh, size)
             if kind in ("ooxml-encrypted", "xls-encrypted"):
@@ -856,7 +858,7 @@ def _check_file_size(name: str, size: int, limits: Limits) -> None:
                            _size(limits.max_file_bytes))
 
 
-def _check_zip(fh: IO[bytes], size: int, limits: Limits, name: str) -> str:
+def _check_zip(fh: IO[bytes], size: int, limits: Limits, name: str, extents: bool = True) -> str:
     # 1. Count the central directory before zipfile builds an object per entry.
     counted = _count_central_directory(fh, size, limits.max_zip_entries + 1)
     if counted is not None and counted > limits.max_zip_entries:
@@ -868,14 +870,14 @@ def _check_zip(fh: IO[bytes], size: int, limits: Limits, name: str) -> str:
         raise _damaged(name, exc) from None
     with zf:
         try:
-            return _check_zip_entries(zf, limits, name)
+            return _check_zip_entries(zf, limits, name, extents)
         except PipelineError:
             raise
         except Exception as exc:  # anything else a fuzzed directory provokes: fail closed
             raise _damaged(name, exc) from None
 
 
-def _check_zip_entries(zf: zipfile.ZipFile, limits: Limits, name: str) -> str:
+def _check_zip_entries(zf: zipfile.ZipFile, limits: Limits, name: str, extents: bool = True) -> str:
     infos = zf.infolist()
     if len(infos) > limits.max_zip_entries:
         raise _limit_error(name, f"the zip holds {len(infos):,} entries", "max_zip_entries",
@@ -895,8 +897,23 @@ def _check_zip_entries(zf: zipfile.ZipFile, limits: Limits, name: str) -> str:
             hint="save it from Excel as .xlsx",
         )
     _check_xml_parts(zf, kind, name)
-    _check_extents(zf, kind, limits, name)
+    if extents or kind != "ooxml":
+        _check_extents(zf, kind, limits, name)
     return kind
+
+
+def check_sheet_extents(path: Path | str, limits: Limits = Limits(), *, display_name: str | None = None) -> None:
+    """The part of :func:`check_workbook_file` that ``extents=False`` leaves out, for an OOXML
+    workbook that check has passed: refuse a worksheet whose far cells would pad millions of
+    empty cells."""
+    path = Path(path)
+    name = _display(path, display_name)
+    try:
+        zf = zipfile.ZipFile(path)
+    except Exception as exc:
+        raise _damaged(name, exc) from None
+    with zf:
+        _check_extents(zf, "ooxml", limits, name)
 
 
 def _check_xml_parts(zf: zipfile.ZipFile, kind: str, name: str) -> None:

@@ -18,15 +18,60 @@ from typing import Any, Callable
 from ..errors import PipelineError, ReaderCrashed
 
 
-def run_contained(func: Callable[[], Any], *, file: str, reader: str) -> Any:
+class Gate:
+    """A check that runs in the parent while the child reads, and that the child waits for
+    (:meth:`wait`) before it writes anything.
+
+    The exact extent check of a large sheet takes about as long as calamine's parse, on the core
+    the parse leaves idle. If the check refuses the file, the parent kills the child (which may be
+    busy allocating for a hostile sheet) and raises the check's one-line error; nothing was written.
+    """
+
+    def __init__(self, check: Callable[[], None]) -> None:
+        self.check = check
+        self._read, self._write = os.pipe()
+        self._passed = False
+
+    def wait(self) -> None:
+        """In the child: return once the parent's check passed; exit if it did not."""
+        if self._passed:
+            return
+        if os.read(self._read, 1) != b"1":
+            os._exit(75)  # the parent refused the file (or died): write nothing
+        self._passed = True
+
+    def _in_child(self) -> None:
+        os.close(self._write)
+
+    def _in_parent(self, pid: int) -> None:
+        os.close(self._read)
+        try:
+            self.check()
+        except BaseException:
+            os.close(self._write)
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            raise
+        try:
+            os.write(self._write, b"1")
+        except BrokenPipeError:  # the child is already gone: its death is reported below
+            pass
+        finally:
+            os.close(self._write)
+
+
+def run_contained(func: Callable[[], Any], *, file: str, reader: str, gate: Gate | None = None) -> Any:
     """``func()`` run in a forked child; returns its result or raises its exception here.
 
-    A child killed by a signal, or gone without an answer, raises :class:`ReaderCrashed`.
+    A child killed by a signal, or gone without an answer, raises :class:`ReaderCrashed`. With a
+    ``gate``, its check runs here meanwhile and ``func`` must call ``gate.wait()`` before writing.
     """
     read_end, write_end = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child: never returns
         os.close(read_end)
+        if gate is not None:
+            gate._in_child()
         faulthandler.disable()  # a crash is reported by the parent, in one line
         code = 0
         try:
@@ -42,6 +87,12 @@ def run_contained(func: Callable[[], Any], *, file: str, reader: str) -> Any:
         finally:
             os._exit(code)
     os.close(write_end)
+    if gate is not None:
+        try:
+            gate._in_parent(pid)
+        except BaseException:
+            os.close(read_end)
+            raise
     with os.fdopen(read_end, "rb") as answer:
         data = answer.read()  # before waiting: a large answer would block the child
     _, status = os.waitpid(pid, 0)

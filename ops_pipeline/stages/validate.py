@@ -9,7 +9,7 @@ from __future__ import annotations
 import itertools
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from ..datasets.base import Dataset, Table, get_dataset
 from ..errors import DataInvalid, LimitExceeded, ReaderCrashed
@@ -17,7 +17,7 @@ from ..findings import ERROR, WARNING, Finding, column_letter, make_finding
 from ..readers.workbook import Workbook, open_workbook
 from ..rundir import RunDir, write_json, write_jsonl
 from . import exclusive, recorded
-from .contained import run_contained
+from .contained import Gate, run_contained
 from .fetch import source_file
 from . import rows as row_judging
 from .rows import Outputs, RowJudge, judge_in_chunks, judge_into
@@ -40,24 +40,31 @@ def validate(run: RunDir, *, reader: str = "auto", limits=None, parallel: bool =
     with recorded(run, "validate"):
         source = source_file(run)
         display = run.manifest["source"].get("name") or source.name
-        _guard(source, limits, display)
+        kind = _guard(source, limits, display)
+        # How far an .xlsx's sheets reach is measured here while the child parses (the exact
+        # scan of a large sheet costs about what the parse does, on the core the parse leaves
+        # idle); the child writes nothing until it passes, and a refusal kills the child.
+        gate = Gate(lambda: _check_extents(source, limits, display)) if kind == "ooxml" else None
+        before_writing = gate.wait if gate is not None else _no_wait
 
         def read(reader: str) -> dict:
             with _open(source, reader, display) as workbook:
                 try:
-                    return _validate_workbook(run, dataset, workbook, display, limits, parallel)
+                    return _validate_workbook(run, dataset, workbook, display, limits, parallel, before_writing)
                 except _ErrorCellsFound:
                     workbook.close()
                     with open_workbook(source, reader="openpyxl", display_name=display) as book:
-                        return _validate_workbook(run, dataset, book, display, limits, parallel)
+                        return _validate_workbook(run, dataset, book, display, limits, parallel, before_writing)
 
         # A reader that dies (an abort in native code) takes only its child process with it.
         try:
             summary = run_contained(lambda: read(reader), file=display,
-                                    reader="calamine" if reader == "auto" else reader)
+                                    reader="calamine" if reader == "auto" else reader, gate=gate)
         except ReaderCrashed:
             if reader != "auto":
                 raise
+            # The gate's check passed (a refusal raises above): this child need not wait.
+            before_writing = _no_wait
             summary = run_contained(lambda: read("openpyxl"), file=display, reader="openpyxl")
         outputs = [
             run.output_record(run.path / "validate" / name, rows=summary["files"][name],
@@ -89,12 +96,22 @@ def _default_limits():
     return Limits.from_env()
 
 
-def _guard(source: Path, limits, display: str) -> None:
-    try:
-        from ..readers.guard import check_workbook_file
-    except ImportError:  # pragma: no cover
-        return
-    check_workbook_file(source, limits, display_name=display)
+def _guard(source: Path, limits, display: str) -> str:
+    """Refuse a file no reader may open; its kind. An .xlsx's sheet extents are left to
+    :func:`_check_extents`, which runs beside the parse."""
+    from ..readers.guard import check_workbook_file
+
+    return check_workbook_file(source, limits, display_name=display, extents=False)
+
+
+def _check_extents(source: Path, limits, display: str) -> None:
+    from ..readers.guard import check_sheet_extents
+
+    check_sheet_extents(source, limits, display_name=display)
+
+
+def _no_wait() -> None:
+    pass
 
 
 class _ErrorCellsFound(Exception):
@@ -173,12 +190,13 @@ def _find_table(dataset: Dataset, workbook: Workbook) -> tuple[Table | None, Ite
 
 
 def _validate_workbook(run: RunDir, dataset: Dataset, workbook: Workbook, display: str, limits,
-                       parallel: bool = True) -> dict:
-    out = run.stage_dir("validate")
+                       parallel: bool = True, before_writing: Callable[[], None] = _no_wait) -> dict:
     table, rows = _find_table(dataset, workbook)
     error_cells = getattr(workbook, "error_cells", None)
     if error_cells is not None and error_cells.result():
         raise _ErrorCellsFound()
+    before_writing()
+    out = run.stage_dir("validate")
     counts = {"read": 0, "valid": 0, "rejected": 0, "skipped": 0}
     by_code: dict[str, int] = {}
     summary = {
