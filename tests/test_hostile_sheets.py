@@ -405,3 +405,62 @@ def test_the_quick_bound_is_never_below_the_exact_extent(tmp_path_factory, cells
     if quick is not None:
         assert quick.max_row >= exact.max_row and quick.max_column >= exact.max_column
         assert quick.cells <= exact.cells
+
+
+_FAR = "XFD1048576"
+#: A far cell written the ways XML allows that a byte scan must not misread.
+ODD_TAGS = {
+    "a '>' in a quoted value first": f'<c a=">" r="{_FAR}"><v>1</v></c>',
+    "a '>' in a single-quoted value": f"<c s='>>' r='{_FAR}'><v>1</v></c>",
+    "a near reference inside another value": f'<c a=\' r="A1"\' r="{_FAR}"><v>1</v></c>',
+    "two r attributes": f'<c r="A1" r="{_FAR}"><v>1</v></c>',
+    "an r after a line break": f'<c s="1"\nr="{_FAR}"><v>1</v></c>',
+    "spaces around the equals sign": f'<c r = "{_FAR}"><v>1</v></c>',
+    "a tag longer than a block": f'<c r="{_FAR}" x="{"y" * 70_000}"><v>1</v></c>',
+    "a long tag with the reference last": f'<c x="{"y" * 70_000}" r="{_FAR}"><v>1</v></c>',
+}
+
+
+@pytest.mark.parametrize("tag", ODD_TAGS.values(), ids=ODD_TAGS.keys())
+def test_a_far_cell_is_refused_however_its_tag_is_written(tmp_path, tag):
+    from .hostile import NS
+
+    xml = (f'<?xml version="1.0" encoding="UTF-8"?><worksheet xmlns="{NS}"><sheetData>'
+           f'<row r="1"><c r="A1"><v>1</v></c>{tag}</row></sheetData></worksheet>')
+    path = write_package(tmp_path / "odd.xlsx", [("Sheet1", "worksheets/sheet1.xml", xml)])
+    with pytest.raises(UnreadableFile) as caught:  # LimitExceeded is one, and so is a damaged tag
+        check_workbook_file(path)
+    assert "odd.xlsx" in caught.value.one_line()
+
+
+@pytest.mark.parametrize("tag", ODD_TAGS.values(), ids=ODD_TAGS.keys())
+def test_the_exact_scan_reads_each_odd_tag_as_far_or_refuses_it(tmp_path, tag):
+    from ops_pipeline.readers.extent import scan_extent
+
+    sheet = f'<worksheet><sheetData><row r="1">{tag}</row></sheetData></worksheet>'.encode()
+    path = tmp_path / "sheet.zip"
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("sheet.xml", sheet)
+    with zipfile.ZipFile(path) as zf:
+        try:
+            extent = scan_extent(zf, zf.getinfo("sheet.xml"), block=4096)
+        except ValueError:
+            return  # refused as damaged: fine
+    assert (extent.max_row, extent.max_column) == (1_048_576, 16_384)
+
+
+def test_a_long_tag_that_places_no_cell_is_read_past(tmp_path):
+    """Excel writes data validations and conditional formats over thousands of ranges in one
+    sqref attribute: such a tag is skipped, not taken for damage, and cells after it count."""
+    from ops_pipeline.readers.extent import scan_extent
+
+    ranges = " ".join(f"B{n}:C{n}" for n in range(1, 20_000))
+    sheet = (f'<worksheet><sheetData><row r="1"><c r="A1"><v>1</v></c></row></sheetData>'
+             f'<dataValidations><dataValidation sqref="{ranges}"/></dataValidations>'
+             f'<sheetData><row r="9"><c r="D9"><v>1</v></c></row></sheetData></worksheet>').encode()
+    path = tmp_path / "sheet.zip"
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("sheet.xml", sheet)
+    with zipfile.ZipFile(path) as zf:
+        extent = scan_extent(zf, zf.getinfo("sheet.xml"), block=4096)
+    assert (extent.cells, extent.max_row, extent.max_column) == (2, 9, 4)

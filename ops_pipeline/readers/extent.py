@@ -27,9 +27,12 @@ _RELATIONSHIP = re.compile(rb"<(?:[\w.-]+:)?Relationship\b([^>]*)>", re.IGNORECA
 _SHEET = re.compile(rb"<(?:[\w.-]+:)?sheet\b([^>]*)>")
 _ATTR = re.compile(rb"([\w.:-]+)\s*=\s*(?:\"([^\"]*)\"|'([^']*)')")
 #: The elements that place cells: rows, cells and the sheet's declared dimension.
-_PLACING = re.compile(rb"<(?:[\w.-]+:)?(row|c|dimension)\b([^<>]*)>")
-_R_ATTR = re.compile(rb"(?:^|\s)r\s*=\s*[\"']([^\"']*)")
-_REF_ATTR = re.compile(rb"(?:^|\s)ref\s*=\s*[\"']([^\"']*)")
+_PLACING = re.compile(rb"<(?:[\w.-]+:)?(row|c|dimension)\b((?:[^<>\"']|\"[^\"]*\"|'[^']*')*)>")
+#: A whole tag at the start of a block's tail: attribute values may hold ">" but never "<".
+_WHOLE_TAG = re.compile(rb"<(?:[^<>\"']|\"[^\"]*\"|'[^']*')*>")
+_PLACING_NAME = re.compile(rb"<(?:[\w.-]+:)?(?:row|c|dimension)\b")
+#: No cell or row tag of a real worksheet comes near this; one longer is refused rather than cut.
+MAX_TAG_BYTES = 64 * 1024
 _REF = re.compile(rb"^\s*\$?([A-Za-z]{1,4})?\$?(\d{1,9})?\s*$")
 _HEAD = 256 * 1024
 
@@ -181,9 +184,45 @@ def _greater_letters(letters: str) -> bytes:
 #: A cell tag that is not ``<c r="LETTERS DIGITS"`` (other attribute order, quotes, spacing,
 #: a leading zero, no reference...): the quick bound does not read such a sheet.
 _UNUSUAL_CELL = re.compile(rb'<c(?! r="[A-Z]{1,3}[1-9]\d{0,6}")[\s/>]')
+#: XML's whitespace as plain spaces, so that one count finds an attribute however it is spaced.
+_WHITESPACE_AS_SPACE = bytes.maketrans(b"\t\n\r", b"   ")
 _ROW_NUMBER = re.compile(rb'<row r="([1-9]\d{0,6})"')
 #: The bound of :func:`quick_extent` gives up past this many raises of its largest column.
 _QUICK_COLUMN_RAISES = 64
+
+
+def _tag_blocks(zf: zipfile.ZipFile, info: zipfile.ZipInfo, block: int):
+    """The part's bytes in blocks that each end where a tag starts, so no tag is split.
+
+    Text after the last tag of a block places nothing and is dropped, however long, and so is the
+    rest of a long tag that places nothing (its attribute values cannot hold "<"). A cell or row
+    tag longer than :data:`MAX_TAG_BYTES` raises ``ValueError`` (the guard refuses the file)
+    instead of being cut, since a cut could drop the reference of a far cell.
+    """
+    tail = b""
+    with zf.open(info) as handle:
+        while True:
+            chunk = handle.read(block)
+            data = tail + chunk
+            if not chunk:
+                yield data
+                return
+            end = data.rfind(b"<")
+            if end < 0:  # text only
+                tail = b""
+                continue
+            if end:
+                yield data[:end]
+            tail = data[end:]
+            if len(tail) > MAX_TAG_BYTES:
+                whole = _WHOLE_TAG.match(tail)
+                if whole is not None:
+                    tail = tail[:whole.end()]
+                elif _PLACING_NAME.match(tail):
+                    raise ValueError(f"a cell or row tag of {info.filename} is longer than "
+                                     f"{MAX_TAG_BYTES:,} bytes")
+                else:  # a long tag that places nothing (a list of ranges...): no "<" until its end
+                    tail = b""
 
 
 def quick_extent(zf: zipfile.ZipFile, info: zipfile.ZipInfo, sheet: str | None = None,
@@ -204,45 +243,45 @@ def quick_extent(zf: zipfile.ZipFile, info: zipfile.ZipInfo, sheet: str | None =
                                        + _greater_digits(row) + rb')"')
         return patterns[key]
 
-    tail = b""
-    with zf.open(info) as handle:
-        while True:
-            chunk = handle.read(block)
-            data = tail + chunk
-            end = len(data) if not chunk else data.rfind(b"<")
-            if end <= 0 and chunk:
-                tail = data
-                continue
-            view = data[:end]
-            if _UNUSUAL_CELL.search(view) or b":c " in view or b":c>" in view:
-                return None  # a cell tag of another shape
-            rows = _ROW_NUMBER.findall(view)
-            if rows:
-                max_row = max(max_row, max(map(int, rows)))
-            found = beyond(column_letters, max_row).search(view)
-            while found is not None:
-                ref = re.match(rb'<c r="([A-Z]{1,3})(\d{1,7})"', found.group(0))
-                if int(ref.group(2)) > max_row:
-                    return None  # a cell below every row tag: only the exact scan places it
-                column_letters, raises = ref.group(1).decode(), raises + 1
-                if raises > _QUICK_COLUMN_RAISES:
-                    return None
-                found = beyond(column_letters, max_row).search(view, found.end())
-            # Every self-closing tag is taken for an empty cell: too few data cells can only send
-            # the sheet to the exact scan, never let a padded one through.
-            tags = view.count(b"<c ")
-            any_cell = any_cell or tags > 0
-            extent.cells += max(0, tags - view.count(b"/>"))
-            if not chunk:
-                break
-            tail = data[end:]
-            if len(tail) > 64 * 1024:
+    for view in _tag_blocks(zf, info, block):
+        if _UNUSUAL_CELL.search(view) or b":c " in view or b":c>" in view:
+            return None  # a cell tag of another shape
+        spaced = view.translate(_WHITESPACE_AS_SPACE)
+        if (spaced.count(b" r=") != spaced.count(b'<c r="') + spaced.count(b'<row r="')
+                or b" r " in spaced):
+            return None  # an r attribute elsewhere than first in a cell or row tag
+        rows = _ROW_NUMBER.findall(view)
+        if rows:
+            max_row = max(max_row, max(map(int, rows)))
+        found = beyond(column_letters, max_row).search(view)
+        while found is not None:
+            ref = re.match(rb'<c r="([A-Z]{1,3})(\d{1,7})"', found.group(0))
+            if int(ref.group(2)) > max_row:
+                return None  # a cell below every row tag: only the exact scan places it
+            column_letters, raises = ref.group(1).decode(), raises + 1
+            if raises > _QUICK_COLUMN_RAISES:
                 return None
+            found = beyond(column_letters, max_row).search(view, found.end())
+        # Every self-closing tag is taken for an empty cell: too few data cells can only send
+        # the sheet to the exact scan, never let a padded one through.
+        tags = view.count(b"<c ")
+        any_cell = any_cell or tags > 0
+        extent.cells += max(0, tags - view.count(b"/>"))
     if any_cell:  # the bound holds whatever the count of data cells, which may be too low
         extent.max_row = max_row
         extent.max_column = _column_number(column_letters.encode())
         extent.far_cell = f"{column_letters}{max_row}"
     return extent
+
+
+def _reference(raw: bytes, name: bytes) -> bytes | None:
+    """The value of attribute ``name`` in a tag's attribute text, read attribute by attribute (a
+    quoted value may hold what looks like another attribute); two of them is a damaged tag."""
+    values = [double if double or not single else single
+              for attr, double, single in _ATTR.findall(raw) if attr == name]
+    if len(values) > 1:
+        raise ValueError(f"a <c> or <row> tag holds {len(values)} {name.decode()!r} attributes")
+    return values[0] if values else None
 
 
 def scan_extent(zf: zipfile.ZipFile, info: zipfile.ZipInfo, sheet: str | None = None,
@@ -257,44 +296,30 @@ def scan_extent(zf: zipfile.ZipFile, info: zipfile.ZipInfo, sheet: str | None = 
     row = 0
     column = 0
     far = (0, 0)  # the cell with the largest row, then column
-    tail = b""
-    with zf.open(info) as handle:
-        while True:
-            chunk = handle.read(block)
-            data = tail + chunk
-            end = len(data) if not chunk else data.rfind(b"<")
-            if end <= 0 and chunk:
-                tail = data
-                continue
-            for match in _PLACING.finditer(data, 0, end):
-                kind, raw = match.group(1), match.group(2)
-                found = (_REF_ATTR if kind == b"dimension" else _R_ATTR).search(raw)
-                r = found.group(1) if found else None
-                if kind == b"row":
-                    row = int(r) if r and r.strip().isdigit() else row + 1
-                    column = 0
-                elif kind == b"c":
-                    ref = _REF.match(r) if r is not None else None
-                    if ref and ref.group(1):
-                        column = _column_number(ref.group(1))
-                        if ref.group(2):
-                            row = int(ref.group(2))
-                    else:
-                        column += 1
-                    if raw.rstrip().endswith(b"/"):
-                        continue  # formatting only: the readers skip it
-                    extent.cells += 1
-                    if (row, column) > far:
-                        far = (row, column)
-                    extent.max_row = max(extent.max_row, row)
-                    extent.max_column = max(extent.max_column, column)
-                elif kind == b"dimension" and r is not None:
-                    extent.dimension = _dimension(r.decode("ascii", "replace"))
-            if not chunk:
-                break
-            tail = data[end:]
-            if len(tail) > 64 * 1024:  # a tag longer than that holds nothing we place
-                tail = tail[-4096:]
+    for view in _tag_blocks(zf, info, block):
+        for match in _PLACING.finditer(view):
+            kind, raw = match.group(1), match.group(2)
+            r = _reference(raw, b"ref" if kind == b"dimension" else b"r")
+            if kind == b"row":
+                row = int(r) if r and r.strip().isdigit() else row + 1
+                column = 0
+            elif kind == b"c":
+                ref = _REF.match(r) if r is not None else None
+                if ref and ref.group(1):
+                    column = _column_number(ref.group(1))
+                    if ref.group(2):
+                        row = int(ref.group(2))
+                else:
+                    column += 1
+                if raw.rstrip().endswith(b"/"):
+                    continue  # formatting only: the readers skip it
+                extent.cells += 1
+                if (row, column) > far:
+                    far = (row, column)
+                extent.max_row = max(extent.max_row, row)
+                extent.max_column = max(extent.max_column, column)
+            elif kind == b"dimension" and r is not None:
+                extent.dimension = _dimension(r.decode("ascii", "replace"))
     if far[0]:
         extent.far_cell = f"{_column_letters(far[1])}{far[0]}"
     return extent
