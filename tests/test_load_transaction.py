@@ -59,6 +59,28 @@ def test_the_run_record_holds_the_counts_and_the_staged_checksum(sqlite_url, run
     assert run.stage_info("load")["counts"] == result["entities"]
 
 
+def test_the_run_record_is_stamped_when_the_load_ends_in_utc(sqlite_url, runs_root, make_workbook, monkeypatch):
+    """finished_at is read when the data is written, not copied from started_at, and every time
+    the load stamps is in UTC: a clock that moves an hour a reading and refuses local time."""
+    import datetime as real
+    import types
+
+    readings = iter(real.datetime(2026, 1, 1, hour, tzinfo=real.timezone.utc) for hour in range(24))
+
+    class Clock(real.datetime):
+        @classmethod
+        def now(cls, tz=None):
+            assert tz is real.timezone.utc, "the load stamps times in UTC"
+            return next(readings)
+
+    monkeypatch.setattr(load_stage, "dt", types.SimpleNamespace(datetime=Clock, timezone=real.timezone,
+                                                               date=real.date, timedelta=real.timedelta))
+    run = staged(make_workbook([good_row(budget_id=1)]), runs_root)
+    load(run, db_url=sqlite_url)
+    [record] = _rows(sqlite_url, select(PipelineRun))
+    assert record.finished_at.replace(tzinfo=None) - record.started_at.replace(tzinfo=None) == real.timedelta(hours=1)
+
+
 def test_a_run_loaded_again_after_its_data_changed_replaces_its_lineage(sqlite_url, runs_root, make_workbook):
     run = staged(make_workbook([good_row(budget_id=1), good_row(budget_id=2, desc="Year 2")]), runs_root)
     load(run, db_url=sqlite_url)
