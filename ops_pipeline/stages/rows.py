@@ -21,6 +21,7 @@ from typing import Iterable
 
 import orjson
 
+from ..datasets.base import Problem
 from ..errors import LimitExceeded
 from ..findings import ERROR, column_letter, make_finding
 from ..rules import RuleViolation
@@ -109,8 +110,6 @@ class RowJudge:
 def _control_problems(mapped: dict) -> list:
     """A control-character problem for each text cell holding one, in any column: the same rule
     for every dataset, before anything can reach the database (PostgreSQL refuses NUL)."""
-    from ..datasets.base import Problem
-
     problems = []
     for name, value in mapped.items():
         if value.__class__ is str and not value.isprintable():
