@@ -41,8 +41,24 @@ def _quote(conn: Connection, name: str) -> str:
     return conn.dialect.identifier_preparer.quote(name)
 
 
-def _table_name(conn: Connection, table: Table) -> str:
-    return conn.dialect.identifier_preparer.format_table(table)
+def table_name(conn: Connection, table: Table) -> str:
+    """The table's name for hand-written SQL, schema-qualified as the connection maps it.
+
+    OPS's tables live in schema ``ops`` and the pipeline's own in ``ops_pipeline`` on
+    PostgreSQL; SQLite has no schemas, and its engines map both to none
+    (``schema_translate_map``). Compiled statements apply that map themselves; raw SQL here
+    must too, or it would name a schema SQLite does not have.
+    """
+    schema = table.schema
+    mapping = conn.get_execution_options().get("schema_translate_map")
+    if mapping and schema in mapping:
+        schema = mapping[schema]
+    preparer = conn.dialect.identifier_preparer
+    name = preparer.quote(table.name)
+    return f"{preparer.quote_schema(schema)}.{name}" if schema else name
+
+
+_table_name = table_name
 
 
 def _columns(table: Table, names: Sequence[str]) -> list:
