@@ -133,6 +133,19 @@ def read_rows(conn: Connection, table: Table, columns: Sequence[str], any_of: di
     return rows
 
 
+def read_all(conn: Connection, table: Table, columns: Sequence[str]) -> list[tuple]:
+    """Every row of a (small, reference) table, as comparable tuples sorted by the first column."""
+    selected = ", ".join(_comparable(conn, c) for c in _columns(table, columns))
+    cursor = conn.connection.driver_connection.cursor()
+    try:
+        cursor.execute(f"SELECT {selected} FROM {_table_name(conn, table)}")
+        rows = cursor.fetchall()
+    finally:
+        cursor.close()
+    rows.sort(key=itemgetter(0))
+    return rows
+
+
 # -- writes --------------------------------------------------------------------------------------
 
 def insert_rows(conn: Connection, table: Table, columns: Sequence[str], rows: Sequence[Sequence]) -> int:
