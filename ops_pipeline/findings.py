@@ -34,6 +34,10 @@ CODES: dict[str, tuple[str, str]] = {
     "control-character": (ERROR, "a cell holds a control character (such as NUL), which OPS does not store"),
     "placeholder-can": (WARNING, "the placeholder CAN A000000"),
     "other-table-sheet": (WARNING, "another sheet also holds a budget table (not read)"),
+    # the load's, about what OPS holds
+    "unresolved-link": (WARNING, "a record refers to another that OPS does not have"),
+    "can-without-portfolio": (WARNING, "a CAN OPS does not have and whose portfolio is unknown is not created"),
+    "cannot-load": (ERROR, "OPS cannot take the record as it is"),
 }
 
 

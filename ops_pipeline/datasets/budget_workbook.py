@@ -394,6 +394,75 @@ class BudgetWorkbook(Dataset):
     def transform(self, rows: Iterator[dict], context: dict) -> TransformResult:
         return _BudgetTransform(rows, context).result()
 
+    # -- load ---------------------------------------------------------------------------------
+    def entities(self) -> tuple:
+        """What this dataset loads into OPS, and how (see ops_pipeline.db.entities)."""
+        return budget_entities()
+
+
+#: OPS's ORM defaults for the NOT NULL columns (and the defaulted flags) of a new budget line.
+_LINE_DEFAULTS = {"on_hold": False, "certified": False, "closed": False, "is_under_current_resolution": False,
+                  "doc_received": False, "is_obe": False}
+
+
+def budget_entities() -> tuple:
+    from ..db import ops_models as m
+    from ..db.entities import EntitySpec, Key, Link, Subtype
+
+    portfolio = EntitySpec("portfolio", m.Portfolio, Key(("abbreviation",), folded=("abbreviation",)),
+                           insert=False)
+    project = EntitySpec(
+        "project", m.Project, Key(("title",), folded=("title",)), fields=("title",),
+        subtype=Subtype("project_type", {"RESEARCH": m.ResearchProject,
+                                         "ADMINISTRATIVE_AND_SUPPORT": m.AdministrativeAndSupportProject},
+                        value="project_type", default="RESEARCH"),
+        defaults={"description": ""},
+    )
+    can = EntitySpec(
+        "can", m.CAN, Key(("number",)), fields=("number", "description"), label="CAN",
+        links=(Link("portfolio", "portfolio", "portfolio_id", field="can", code="can-without-portfolio",
+                    explain="OPS needs a portfolio for every CAN, and the CAN's description names none "
+                            "OPS has; its lines load without a CAN", create_requires=True),),
+        update="given",
+    )
+    agreement = EntitySpec(
+        "agreement", m.Agreement, Key(("name", "agreement_type"), folded=("name",)),
+        fields=("name", "agreement_type"),
+        links=(Link("project", "project", "project_id", field="project_title"),),
+        subtype=Subtype(
+            "agreement_type",
+            {"CONTRACT": m.ContractAgreement, "GRANT": m.GrantAgreement, "IAA": m.IaaAgreement,
+             "DIRECT_OBLIGATION": m.DirectAgreement, "AA": m.AaAgreement},
+            value="agreement_type",
+            defaults={"CONTRACT": {"delivered_status": False}, "IAA": {"direction": "OUTGOING"}},
+            refuse={"AA": "OPS needs an AA agreement's requesting and servicing agencies, which the workbook "
+                          "does not give; create the agreement in OPS first"},
+        ),
+        defaults={"notes": ""},
+    )
+    line = EntitySpec(
+        "budget_line_item", m.BudgetLineItem,
+        Key(by_id="id", signature=("can_id", "agreement_id", "line_description", "date_needed", "amount")),
+        fields=("line_description", "comments", "amount", "date_needed", "status"),
+        links=(Link("can", "can", "can_id", field="can"),
+               Link("agreement", "agreement", "agreement_id", field="agreement_name")),
+        subtype=Subtype(
+            "budget_line_item_type",
+            {"CONTRACT": m.ContractBudgetLineItem, "GRANT": m.GrantBudgetLineItem, "IAA": m.IAABudgetLineItem,
+             "DIRECT_OBLIGATION": m.DirectObligationBudgetLineItem, "AA": m.AABudgetLineItem},
+            from_link=("agreement", "agreement_type"), default="CONTRACT",
+        ),
+        defaults=_LINE_DEFAULTS,
+        update="all",
+        label="budget line",
+        not_loaded={
+            "proc_shop_fee_amount": "OPS keeps no fee amount on a line: it works fees out from the "
+                                    "procurement shop's rate",
+            "fiscal_year": "OPS works the fiscal year out from the date needed",
+        },
+    )
+    return portfolio, project, can, agreement, line
+
 
 def _quick_money(raw: object) -> str | None:
     """A number cell that is plainly an amount, as text with two places; None for the full parser."""

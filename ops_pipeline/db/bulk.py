@@ -89,7 +89,8 @@ def _comparable(conn: Connection, column) -> str:
 
 
 def read_rows(conn: Connection, table: Table, columns: Sequence[str], any_of: dict[str, Iterable]) -> list[tuple]:
-    """The rows whose column matches any listed value (``{"id": [...], "can_id": [...]}``, OR-ed),
+    """The rows whose column matches any listed value (``{"id": [...], "can_id": [...]}``, OR-ed;
+    None matches NULL),
     as comparable tuples in ``columns`` order, sorted (so by the first column).
 
     One statement whatever the number of values: an array parameter on PostgreSQL, a JSON array
@@ -97,11 +98,15 @@ def read_rows(conn: Connection, table: Table, columns: Sequence[str], any_of: di
     """
     conditions, params = [], []
     for name, values in any_of.items():
-        values = sorted(set(values))
-        if not values:
-            continue
+        values = set(values)
         column = table.c[name]
         quoted = _quote(conn, column.name)
+        if None in values:  # None matches NULL
+            values.discard(None)
+            conditions.append(f"{quoted} IS NULL")
+        values = sorted(values)
+        if not values:
+            continue
         if conn.dialect.name == "postgresql":
             if all(v.__class__ is int for v in values):
                 # An array literal is dumped at C speed; a list of 100,000 ints is not. The array

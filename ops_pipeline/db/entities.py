@@ -121,6 +121,11 @@ class EntitySpec:
     defaults: dict = field(default_factory=dict)  # NOT NULL columns with only an ORM default
     insert: bool = True  # False: a reference table (portfolios): looked up, never written
     not_loaded: dict[str, str] = field(default_factory=dict)  # staged values OPS has no column for, and why
+    label: str = ""  # what people call it ("CAN", "budget line"); the name with spaces by default
+
+    @property
+    def called(self) -> str:
+        return self.label or self.name.replace("_", " ")
 
     @property
     def table(self):
@@ -380,13 +385,13 @@ class Loader:
         value = (record.get("links") or {}).get(link.name) or {}
         shown = ", ".join(str(v) for v in value.values())
         severity = "error" if link.missing == "reject" else "warning"
-        what = {"warn": f"the {spec.name.replace('_', ' ')} is loaded without it",
-                "reject": f"the {spec.name.replace('_', ' ')} is not loaded"}[link.missing]
+        what = {"warn": f"the {spec.called} is loaded without it",
+                "reject": f"the {spec.called} is not loaded"}[link.missing]
         why = f" ({link.explain})" if link.explain else ""
         sheet, rows = place
         first = str(rows).split(",")[0].split("-")[0]
         self.findings.append(make_finding(
-            link.code, f"{link.target.replace('_', ' ')} {shown} is not in OPS{why}; {what}",
+            link.code, f"{self.specs[link.target].called} {shown} is not in OPS{why}; {what}",
             severity=severity, sheet=sheet, row=int(first) if first.isdigit() else None,
             column=self.columns.get(link.field or link.name), field=link.field or link.name, value=shown,
         ))
@@ -410,7 +415,7 @@ class Loader:
         any_of: dict[str, Any] = {"id": explicit}
         if positions:
             first = positions[0]
-            values = {s.row[first] for s in staged if s.explicit_id is None and s.row[first] is not None}
+            values = {s.row[first] for s in staged if s.explicit_id is None}
             any_of[spec.key.signature[0]] = values
         stored = bulk.read_rows(self.conn, table, ("id", *discriminator, *written), any_of)
         offset = 1 + len(discriminator)
@@ -594,9 +599,9 @@ class Loader:
         sheet, rows = item.lineage
         first = str(rows).split(",")[0].split("-")[0]
         named = " ".join(str(v) for v in (item.record.get("key") or {}).values())
-        why = f": {link.explain}" if link.explain else f": it needs a {link.target.replace('_', ' ')}"
+        why = f": {link.explain}" if link.explain else f": it needs a {self.specs[link.target].called}"
         self.findings.append(make_finding(
-            link.code, f"{spec.name.replace('_', ' ')} {named} is not in OPS and is not created{why}",
+            link.code, f"{spec.called} {named} is not in OPS and is not created{why}",
             severity="warning", sheet=sheet, row=int(first) if first.isdigit() else None,
             column=self.columns.get(link.field or link.name), field=link.field or link.name, value=named,
         ))
@@ -609,6 +614,6 @@ class Loader:
         sheet, rows = item.lineage
         first = str(rows).split(",")[0].split("-")[0]
         self.findings.append(make_finding(
-            "cannot-load", f"the {spec.name.replace('_', ' ')} is not loaded: {why}",
+            "cannot-load", f"the {spec.called} is not loaded: {why}",
             sheet=sheet, row=int(first) if first.isdigit() else None,
         ))

@@ -15,9 +15,13 @@ from ..db.models import Lineage, PipelineRun
 from ..errors import ConcurrentLoad, PipelineError
 from ..rundir import RunDir, read_json, write_json
 from . import exclusive, recorded
+from ..datasets.base import get_dataset
+from ..findings import Finding
+from ..rundir import write_jsonl
 from .transform import entity_file
 
 RESULT = "result.json"
+FINDINGS = "findings.jsonl"
 
 
 @exclusive("load")
@@ -40,9 +44,11 @@ def load(run: RunDir, *, db_url: str | None = None, dry_run: bool = False, lock_
         started_at = dt.datetime.now(dt.timezone.utc)
         engine = make_engine(url)
         try:
-            counts, relo = _load(engine, run, files, staged, started_at, dry_run, lock_wait, url)
+            context, relo = _load(engine, run, files, staged, started_at, dry_run, lock_wait, url)
         finally:
             engine.dispose()
+        counts = context.counts
+        findings: list[Finding] = context.findings
         seconds = round(time.perf_counter() - started, 3)
         result = {
             "database": {k: database.get(k) for k in ("dialect", "host", "port", "database")},
@@ -50,12 +56,19 @@ def load(run: RunDir, *, db_url: str | None = None, dry_run: bool = False, lock_
             "seconds": seconds,
             "entities": counts,
             "reloaded": relo,
+            "history": context.history,
+            "findings": _by_code(findings),
+            "not_loaded": context.not_loaded,
         }
-        write_json(run.stage_dir("load") / RESULT, result)
+        out = run.stage_dir("load")
+        with write_jsonl(out / FINDINGS) as writer:
+            writer.write_all(f.as_dict() for f in findings)
+        write_json(out / RESULT, result)
         run.succeed(
             "load",
             inputs=[{"path": o["path"], "sha256": o["sha256"]} for o in info["outputs"]],
-            outputs=[run.output_record(run.path / "load" / RESULT)],
+            outputs=[run.output_record(run.path / "load" / RESULT),
+                     run.output_record(run.path / "load" / FINDINGS, rows=writer.count, sha256=writer.sha256)],
             counts={k: v for k, v in counts.items()},
             dry_run=dry_run,
         )
@@ -92,8 +105,10 @@ def _load(engine, run, files, staged, started_at, dry_run, lock_wait, url):
                 # same transaction as the data: there is no "loaded" record without the data.
                 if previous is None:
                     conn.execute(PipelineRun.__table__.insert().values(**record))
-                context = LoadContext(run_id=run.run_id, file_sha256=record["file_sha256"], write_lineage=not same)
-                counts = Loader(conn, context).load(files)
+                columns = _columns(run)
+                context = LoadContext(run_id=run.run_id, file_sha256=record["file_sha256"], write_lineage=not same,
+                                      columns=columns)
+                counts = Loader(conn, context, get_dataset(run.dataset)).load(files)
                 conn.execute(
                     PipelineRun.__table__.update().where(PipelineRun.id == run.run_id).values(
                         counts=counts, staged_sha256=staged, status="loaded",
@@ -107,7 +122,7 @@ def _load(engine, run, files, staged, started_at, dry_run, lock_wait, url):
             except BaseException:
                 _abandon(conn, transaction)
                 raise
-        return counts, reloaded
+        return context, reloaded
     except PipelineError as error:
         if isinstance(error, ConcurrentLoad):
             error.hint = error.hint or f"ops-pipeline load {run.path}"
@@ -121,6 +136,21 @@ def _load(engine, run, files, staged, started_at, dry_run, lock_wait, url):
         error = connection_error(exc, url)
         error.hint = f"nothing was written; check the database and --db / {ENV_URL}, then rerun: ops-pipeline load {run.path}"
         raise error from None
+
+
+def _columns(run) -> dict:
+    """The dataset's field -> column letter as validate found them (for the cells of findings)."""
+    try:
+        return read_json(run.path / "validate" / "summary.json").get("columns") or {}
+    except (OSError, ValueError):
+        return {}
+
+
+def _by_code(findings: list[Finding]) -> dict:
+    counts: dict[str, int] = {}
+    for finding in findings:
+        counts[finding.code] = counts.get(finding.code, 0) + 1
+    return dict(sorted(counts.items()))
 
 
 def _abandon(conn, transaction) -> None:
