@@ -197,16 +197,19 @@ def converter(column) -> Callable:
 
 # -- the loader --------------------------------------------------------------------------------
 
-@dataclass
 class Staged:
     """One staged record on its way in."""
 
-    key: tuple | None  # the natural key (or None)
-    explicit_id: int | None
-    row: list  # the written columns in spec.written() order, comparable form
-    kind: str | None  # the discriminator value
-    lineage: tuple  # (sheet, rows)
-    record: dict
+    __slots__ = ("key", "explicit_id", "row", "kind", "lineage", "names", "links")
+
+    def __init__(self, key, explicit_id, row, kind, lineage, names, links):
+        self.key = key  # the natural key (or None)
+        self.explicit_id = explicit_id  # the record's own OPS id, when staged with one
+        self.row = row  # the written columns in spec.written() order, comparable form
+        self.kind = kind  # the discriminator value, when the record gives one
+        self.lineage = lineage  # (sheet, rows)
+        self.names = names  # the staged key as given (for messages)
+        self.links = links  # each link's target key, or None
 
 
 @dataclass
@@ -255,6 +258,7 @@ class Loader:
         self.ids: dict[str, dict[tuple, int]] = {name: {} for name in self.specs}
         self.kinds: dict[str, dict[int, str]] = {name: {} for name in self.specs}  # id -> discriminator
         self.unresolvable: dict[str, set] = {name: set() for name in self.specs}
+        self._unresolved_messages: dict[tuple, Finding] = {}
         self.findings: list[Finding] = []
         self.counts: dict[str, Counts] = {}
 
@@ -302,99 +306,107 @@ class Loader:
                 result[key] = (row[0], kind, list(row[1 + width + len(discriminator):]))
         return result
 
-    def _link_ids(self, spec: EntitySpec, records: list[dict]) -> list[list]:
-        """Each record's link column values, resolving every link; findings for those that fail."""
-        per_link = []
-        for link in spec.links:
-            target = self.specs[link.target]
-            cache: dict = {}
-            keys = []
-            for record in records:
-                value = (record.get("links") or {}).get(link.name)
-                if not value:
-                    keys.append(None)
-                    continue
-                raw = tuple(sorted(value.items()))
-                key = cache.get(raw, False)
-                if key is False:
-                    key = cache[raw] = target.key.of(value)
-                keys.append(key)
-            self.resolve(target, keys)
-            per_link.append(keys)
-        return per_link
-
     # -- the upsert ---------------------------------------------------------------------------
     def _upsert(self, spec: EntitySpec, records: Iterable[dict]) -> None:
-        records = list(records)
         counts = self.counts[spec.name]
         table = spec.table
         written = spec.written()
-        converters = [converter(table.c[name]) for name in spec.fields]
-        not_loaded = set(spec.not_loaded)
-        allowed = set(spec.fields) | not_loaded | ({spec.subtype.value} if spec.subtype and spec.subtype.value else set())
-        link_keys = self._link_ids(spec, records)
-        ids = self.ids
+        fields = spec.fields
+        # Identity conversions are skipped: only money and dates change form.
+        convert_at = [(i, converter(table.c[name])) for i, name in enumerate(fields)]
+        convert_at = [(i, f) for i, f in convert_at if f is not _same]
+        allowed = set(fields) | set(spec.not_loaded)
+        subtype = spec.subtype
+        kind_value = subtype.value if subtype else None
+        kind_link = subtype.from_link if subtype else None
+        if kind_value:
+            allowed.add(kind_value)
+        links = spec.links
+        targets = [self.specs[link.target].key for link in links]
+        key_of, by_id = spec.key.of, spec.key.by_id
         sheets: dict = {}
+        link_cache: list[dict] = [{} for _ in links]
         staged: list[Staged] = []
-        for index, record in enumerate(records):
-            values = record.get("values") or {}
+        append = staged.append
+        # One streaming pass: a staged record is kept as a few tuples, not as its JSON document.
+        for record in records:
+            values = record["values"] or {}
             if not values.keys() <= allowed:
                 extra = sorted(set(values) - allowed)
                 raise SpecError(f"staged {spec.name} values have no column: {', '.join(extra)}")
-            row = [convert(values.get(name)) for name, convert in zip(spec.fields, converters)]
+            row = [values.get(name) for name in fields]
+            for i, convert in convert_at:
+                row[i] = convert(row[i])
+            record_links = record.get("links") or {}
+            link_keys = []
+            for position, link in enumerate(links):
+                value = record_links.get(link.name)
+                if not value:
+                    link_keys.append(None)
+                    continue
+                raw = tuple(value.values())
+                cache = link_cache[position]
+                key = cache.get(raw, False)
+                if key is False:
+                    key = cache[raw] = targets[position].of(value)
+                link_keys.append(key)
             lineage = record.get("lineage") or {}
             sheet = lineage.get("sheet")
             sheet = sheets.setdefault(sheet, sheet)
-            place = (sheet, lineage.get("rows", ""))
+            kind = values.get(kind_value) if kind_value else (
+                (record_links.get(kind_link[0]) or {}).get(kind_link[1]) if kind_link else None)
+            names = record.get("key")
+            append(Staged(key_of(names), names.get(by_id) if by_id and names else None, row, kind,
+                          (sheet, lineage.get("rows", "")), names, link_keys))
+        # Links: resolved against this load's records, then the database, in one query per link.
+        for position, link in enumerate(links):
+            self.resolve(self.specs[link.target], {item.links[position] for item in staged})
+        kept = []
+        for item in staged:
             outcome = None
-            for link, keys in zip(spec.links, link_keys):
-                key = keys[index]
-                target_id = ids[link.target].get(key) if key is not None else None
+            row = item.row
+            for position, link in enumerate(links):
+                key = item.links[position]
+                target_id = self.ids[link.target].get(key) if key is not None else None
                 if key is not None and target_id is None:
-                    self._unresolved(spec, link, record, place)
+                    self._unresolved(spec, link, key, item.lineage)
                     if link.missing == "reject":
                         outcome = "reject"
                 row.append(target_id)
             if outcome == "reject":
                 counts.rejected += 1
-                continue
-            kind = self._kind(spec, values, record)
-            explicit = None
-            if spec.key.by_id:
-                explicit = (record.get("key") or {}).get(spec.key.by_id)
-            staged.append(Staged(spec.key.of(record.get("key")), explicit, row, kind, place, record))
+            else:
+                kept.append(item)
+        staged = kept
         if spec.key.by_id or spec.key.signature:
             matched = self._match_by_id(spec, staged, written)
         else:
             matched = self._match_by_key(spec, staged, written)
         self._write(spec, staged, matched, written, counts)
 
-    def _kind(self, spec: EntitySpec, values: dict, record: dict) -> str | None:
-        subtype = spec.subtype
-        if subtype is None:
-            return None
-        kind = None
-        if subtype.value:
-            kind = values.get(subtype.value)
-        elif subtype.from_link:
-            name, key = subtype.from_link
-            kind = ((record.get("links") or {}).get(name) or {}).get(key)
-        return kind  # None: the subtype's default applies to a new record; a stored one keeps its own
-
-    def _unresolved(self, spec: EntitySpec, link: Link, record: dict, place: tuple) -> None:
-        value = (record.get("links") or {}).get(link.name) or {}
-        shown = ", ".join(str(v) for v in value.values())
-        severity = "error" if link.missing == "reject" else "warning"
-        what = {"warn": f"the {spec.called} is loaded without it",
-                "reject": f"the {spec.called} is not loaded"}[link.missing]
-        why = f" ({link.explain})" if link.explain else ""
+    def _unresolved(self, spec: EntitySpec, link: Link, key: tuple, place: tuple) -> None:
+        """A warning (or error) finding for a link that cannot be resolved: one message per
+        missing record, one finding per record that refers to it."""
+        cache = self._unresolved_messages.get((spec.name, link.name, key))
         sheet, rows = place
-        first = str(rows).split(",")[0].split("-")[0]
-        self.findings.append(make_finding(
-            link.code, f"{self.specs[link.target].called} {shown} is not in OPS{why}; {what}",
-            severity=severity, sheet=sheet, row=int(first) if first.isdigit() else None,
-            column=self.columns.get(link.field or link.name), field=link.field or link.name, value=shown,
-        ))
+        first = str(rows).split(",", 1)[0].split("-", 1)[0]
+        row = int(first) if first.isdigit() else None
+        if cache is None:
+            shown = ", ".join(str(v) for v in key)
+            severity = "error" if link.missing == "reject" else "warning"
+            what = {"warn": f"the {spec.called} is loaded without it",
+                    "reject": f"the {spec.called} is not loaded"}[link.missing]
+            why = f" ({link.explain})" if link.explain else ""
+            cache = make_finding(
+                link.code, f"{self.specs[link.target].called} {shown} is not in OPS{why}; {what}",
+                severity=severity, sheet=sheet, row=row,
+                column=self.columns.get(link.field or link.name), field=link.field or link.name, value=shown,
+            )
+            self._unresolved_messages[(spec.name, link.name, key)] = cache
+            self.findings.append(cache)
+            return
+        self.findings.append(Finding(cache.code, cache.message, cache.severity, cache.sheet, row, cache.column,
+                                     cache.field, cache.value))
 
     # -- matching -----------------------------------------------------------------------------
     def _match_by_key(self, spec: EntitySpec, staged: list[Staged], written) -> list:
@@ -598,7 +610,7 @@ class Loader:
     def _not_created(self, spec: EntitySpec, link: Link, item: Staged) -> None:
         sheet, rows = item.lineage
         first = str(rows).split(",")[0].split("-")[0]
-        named = " ".join(str(v) for v in (item.record.get("key") or {}).values())
+        named = " ".join(str(v) for v in (item.names or {}).values())
         why = f": {link.explain}" if link.explain else f": it needs a {self.specs[link.target].called}"
         self.findings.append(make_finding(
             link.code, f"{spec.called} {named} is not in OPS and is not created{why}",
