@@ -62,6 +62,8 @@ def build_report(run: RunDir) -> dict:
         "skipped": {},
         "extra_columns": [],
         "entities": {},
+        "not_loaded": {},
+        "history": {},
         "cans_without_portfolio": [],
         "questions": [],
         "database": None,
@@ -100,6 +102,16 @@ def build_report(run: RunDir) -> dict:
         report["database"] = result["database"]
         report["load"] = {"seconds": result["seconds"], "dry_run": result["dry_run"]}
         report["outputs"]["load"] = str(ldir)
+        # What OPS could not take (a CAN without a portfolio, a link to a record OPS lacks) is
+        # found by the load: its findings join validate's, by code.
+        if (ldir / "findings.jsonl").exists():
+            for code, entry in _findings_detail(ldir / "findings.jsonl").items():
+                report["findings"][code] = report["findings"].get(code, 0) + entry["count"]
+                report["findings_detail"].setdefault(code, entry)
+            report["findings"] = dict(sorted(report["findings"].items()))
+            report["findings_detail"] = dict(sorted(report["findings_detail"].items()))
+        report["not_loaded"] = result.get("not_loaded", {})
+        report["history"] = result.get("history", {})
 
     report["status"] = _status(report, stages, manifest)
     failed = [name for name in STAGES if stages[name]["status"] == FAILED]
@@ -204,7 +216,20 @@ def _code(text: object) -> str:
 
 def _entity_rows(data: dict):
     for kind, counts in data["entities"].items():
-        yield kind, counts["inserted"], counts["updated"], counts["unchanged"]
+        left = [f"{counts[k]} {k}" for k in ("skipped", "rejected") if counts.get(k)]
+        unchanged = str(counts["unchanged"]) + (f" ({', '.join(left)})" if left else "")
+        yield kind, counts["inserted"], counts["updated"], unchanged
+
+
+def _not_loaded_lines(data: dict) -> list[str]:
+    return [f"{column}: {why}" for column, why in data.get("not_loaded", {}).items()]
+
+
+def _history_line(data: dict) -> str | None:
+    history = data.get("history") or {}
+    if not history:
+        return None
+    return "History recorded in OPS: " + ", ".join(f"{n} {table}" for table, n in history.items())
 
 
 def render_markdown(data: dict) -> str:
@@ -241,6 +266,10 @@ def render_markdown(data: dict) -> str:
         db = data.get("database") or {}
         lines += ["", f"Database: {db.get('dialect')} {db.get('host') or ''} {db.get('database') or ''}"
                   f" in {data['load']['seconds']} s{' (dry run, rolled back)' if data['load']['dry_run'] else ''}", ""]
+    if _history_line(data):
+        lines += [_history_line(data), ""]
+    if data.get("not_loaded"):
+        lines += ["## Read but not loaded", ""] + [f"- {_md(line)}" for line in _not_loaded_lines(data)] + [""]
     if data["cans_without_portfolio"]:
         lines += ["## CANs needing a portfolio decision", ""]
         lines += [f"- {_md(c['number'])} ({_md(c['description'] or 'no description')})"
@@ -308,6 +337,10 @@ def render_text(data: dict, width: int | None = None) -> str:
         db = data.get("database") or {}
         print_line(f"Database: {db.get('dialect')} {db.get('host') or ''} {db.get('database') or ''} "
                    f"in {data['load']['seconds']:.2f} s{' (dry run, rolled back)' if data['load']['dry_run'] else ''}")
+    if _history_line(data):
+        print_line(_history_line(data))
+    for line in _not_loaded_lines(data):
+        print_line(f"Read but not loaded: {line}")
     if data["cans_without_portfolio"]:
         print_line("CANs needing a portfolio decision: " + ", ".join(data["cans_without_portfolio"]))
     for question in data["questions"]:
