@@ -110,6 +110,12 @@ def build_report(run: RunDir) -> dict:
                 report["findings_detail"].setdefault(code, entry)
             report["findings"] = dict(sorted(report["findings"].items()))
             report["findings_detail"] = dict(sorted(report["findings_detail"].items()))
+            # Once loaded, the CANs needing a decision are those OPS did not have and could not
+            # take; a CAN OPS already holds has its portfolio there.
+            pending = {f.get("value") for f in read_jsonl(ldir / "findings.jsonl") if f["code"] == "can-without-portfolio"}
+            report["cans_without_portfolio"] = sorted(pending)
+            report["cans_without_portfolio_detail"] = [
+                c for c in report.get("cans_without_portfolio_detail", []) if c["number"] in pending]
         report["not_loaded"] = result.get("not_loaded", {})
         report["history"] = result.get("history", {})
 
