@@ -5,24 +5,18 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import uuid
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import create_engine, func, insert, select, text, update
+from sqlalchemy import create_engine, func, insert, select, update
 from sqlalchemy.pool import NullPool
 
 from ops_pipeline.db import history as history_module
 from ops_pipeline.db.history import DEFAULT_EMAIL, DEFAULT_OIDC, History, system_user
 
-try:  # the package's declaration of OPS's tables, once it exists
-    from ops_pipeline.db import ops_models as OPS
-except ImportError:  # until then: the same tables read from OPS's schema dump
-    from tests import ops_dump_models as OPS
+from ops_pipeline.db import ops_models as OPS
 
-SCHEMA_SQL = [p for p in (os.path.join(os.path.dirname(__file__), "ops_schema", "ops_schema.sql"),
-                          "/work/shared/ops-schema/ops_schema.sql") if os.path.exists(p)]
 NOW = dt.datetime(2025, 10, 2, 12, 30, 45, 123456)
 LATER = dt.datetime(2025, 10, 3, 8, 0, 0, 1)
 
@@ -35,13 +29,10 @@ def T(name):
     return OPS.OpsBase.metadata.tables[f"ops.{name}"]
 
 
-@pytest.fixture(autouse=True)
-def ops_tables(monkeypatch):
-    monkeypatch.setattr(history_module, "_ops", lambda: OPS)
-
-
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def engine(request, tmp_path):
+    """SQLite with the OPS subset created from the declaration, or a fresh PostgreSQL database
+    built from OPS's own schema dump (as the pipeline's role, which owns none of its tables)."""
     if request.param == "sqlite":
         engine = create_engine(f"sqlite:///{tmp_path / 'ops.db'}", poolclass=NullPool).execution_options(
             schema_translate_map={"ops": None, "ops_pipeline": None})
@@ -51,20 +42,8 @@ def engine(request, tmp_path):
             conn.execute(insert(T("division")).values(id=4, name="Division of Child and Family Development",
                                                       abbreviation="DCFD"))
             conn.execute(insert(T("portfolio")).values(id=1, name="Child Welfare Research", division_id=4))
-        yield engine
-        engine.dispose()
-        return
-    url = request.getfixturevalue("pg_url")
-    if not SCHEMA_SQL:
-        pytest.skip("ops_schema.sql not available")
-    engine = create_engine(url, poolclass=NullPool)
-    folder = os.path.dirname(SCHEMA_SQL[0])
-    with engine.begin() as conn:
-        raw = conn.connection.driver_connection
-        for name in ("ops_schema.sql", "ops_initial_data.sql"):
-            with open(os.path.join(folder, name)) as f:
-                raw.execute(f.read())
-        raw.execute("SET search_path = public")
+    else:
+        engine = create_engine(request.getfixturevalue("ops_pg_url"), poolclass=NullPool)
     yield engine
     engine.dispose()
 
