@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import secrets
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -97,6 +98,47 @@ def pg_url() -> str:
 def pg_schema_url(pg_url) -> str:
     init_schema(pg_url)
     return pg_url
+
+
+@pytest.fixture(scope="session")
+def ops_databases():
+    """The session's OPS database maker (tests/opsdb.py): OPS's schema built once into a template."""
+    from tests.opsdb import OpsDatabases
+
+    url = _pg_base_url()
+    maker = OpsDatabases(url, os.environ.get("OPS_PIPELINE_TEST_PG_ADMIN_URL"),
+                         os.environ.get("OPS_PIPELINE_TEST_PG_BINDIR"))
+    try:
+        maker.build_template()
+        yield maker
+    finally:
+        maker.close()
+
+
+class OpsDatabase(NamedTuple):
+    """One test's OPS database: the app role's URL, the admin role's, and the database name."""
+
+    url: str
+    admin_url: str
+    name: str
+
+
+@pytest.fixture
+def ops_pg(ops_databases) -> OpsDatabase:
+    """A fresh OPS database (OPS's schema at its Alembic head + its reference rows), as the app role
+    sees it in production: it may read and write OPS's rows but owns none of its tables."""
+    url = ops_databases.create()
+    name = make_url(url).database
+    try:
+        yield OpsDatabase(url, ops_databases.admin_url(name), name)
+    finally:
+        ops_databases.drop(name)
+
+
+@pytest.fixture
+def ops_pg_url(ops_pg) -> str:
+    """The app role's URL of a fresh OPS database (see ``ops_pg``)."""
+    return ops_pg.url
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 from operator import itemgetter
 from typing import Iterable, Iterator, Sequence
 
@@ -246,6 +247,17 @@ def _sequence(conn: Connection, table: Table) -> str:
         text("SELECT pg_get_serial_sequence(:table, :column)"),
         {"table": _table_name(conn, table), "column": table.c.id.name},
     ).scalar()
+    if not sequence:
+        # OPS's dump leaves some sequences unowned (budget_line_item, can, project, ops_user,
+        # vendor, ...): pg_get_serial_sequence knows only owned ones. The column default names it.
+        default = conn.execute(
+            text("SELECT pg_get_expr(d.adbin, d.adrelid) FROM pg_attrdef d JOIN pg_attribute a "
+                 "ON a.attrelid = d.adrelid AND a.attnum = d.adnum "
+                 "WHERE d.adrelid = CAST(:table AS regclass) AND a.attname = :column"),
+            {"table": _table_name(conn, table), "column": table.c.id.name},
+        ).scalar()
+        found = re.match(r"nextval\('([^']+)'", default or "")
+        sequence = found.group(1) if found else None
     if not sequence:  # pragma: no cover - every model has a serial id
         raise RuntimeError(f"table {table.name} has no id sequence")
     return sequence

@@ -1,0 +1,129 @@
+"""OPS databases for the PostgreSQL tests, built from OPS's own schema dump.
+
+The pipeline never creates OPS's tables on PostgreSQL; OPS's migrations do. The tests stand in for
+them with the repository's copy of the migrated schema (``tests/ops_schema/ops_schema.sql``) and
+OPS's reference rows (``ops_initial_data.sql``), loaded by the admin role exactly as a DBA would:
+``psql -v ON_ERROR_STOP=1 -f``. The app role (the user of ``OPS_PIPELINE_TEST_PG_URL``) gets only
+what the pipeline's role gets in production: USAGE on schema ``ops``, SELECT/INSERT/UPDATE on its
+tables, USAGE/SELECT/UPDATE on its sequences and CREATE on the database (for schema
+``ops_pipeline``). It owns none of OPS's tables, so it cannot alter, drop or truncate them.
+
+Building the schema takes seconds, so it is done once per test session into a template database;
+each test gets a copy (``CREATE DATABASE ... TEMPLATE``), which takes a fraction of that.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import subprocess
+from pathlib import Path
+
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import URL, make_url
+
+OPS_SCHEMA_DIR = Path(__file__).resolve().parent / "ops_schema"
+SCHEMA_SQL = OPS_SCHEMA_DIR / "ops_schema.sql"
+INITIAL_DATA_SQL = OPS_SCHEMA_DIR / "ops_initial_data.sql"
+
+
+class OpsDatabases:
+    """Makes OPS databases on one server: a template built once, then a copy per test."""
+
+    def __init__(self, app_url: str, admin_url: str | None = None, bindir: str | None = None) -> None:
+        self.app = make_url(app_url)
+        self.admin = make_url(admin_url) if admin_url else self.app.set(database="postgres")
+        self.bindir = bindir
+        self.app_role = self.app.username
+        self.template = f"ops_template_{secrets.token_hex(4)}"
+        self._admin_engine = create_engine(self.admin, isolation_level="AUTOCOMMIT")
+        self._built = False
+
+    # -- the template ---------------------------------------------------------------------------
+
+    def build_template(self) -> str:
+        """Create the template database from the two SQL files, grant the app role, return its name."""
+        if self._built:
+            return self.template
+        self._execute(f'CREATE DATABASE "{self.template}"')
+        try:
+            for path in (SCHEMA_SQL, INITIAL_DATA_SQL):
+                self.run_sql_file(self.template, path)
+            self.grant_app_role(self.template)
+        except BaseException:
+            self._execute(f'DROP DATABASE IF EXISTS "{self.template}" WITH (FORCE)')
+            raise
+        self._built = True
+        return self.template
+
+    def grant_app_role(self, database: str) -> None:
+        """What the pipeline's role may do in OPS's schema: read and write rows, take ids, nothing more."""
+        role = self._quote_role()
+        engine = create_engine(self.admin.set(database=database), isolation_level="AUTOCOMMIT")
+        try:
+            with engine.connect() as conn:
+                conn.execute(text(f"GRANT USAGE ON SCHEMA ops TO {role}"))
+                conn.execute(text(f"GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA ops TO {role}"))
+                conn.execute(text(f"GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA ops TO {role}"))
+        finally:
+            engine.dispose()
+
+    def run_sql_file(self, database: str, path: Path) -> None:
+        """Run an SQL file as the admin role: psql when there is one (as OPS's docs do), else psycopg."""
+        psql = self._psql()
+        if psql:
+            url = self.admin.set(database=database)
+            env = dict(os.environ, PGPASSWORD=url.password or "", PGCONNECT_TIMEOUT="10")
+            args = [psql, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", url.host or "localhost",
+                    "-p", str(url.port or 5432), "-U", url.username or "postgres", "-d", database,
+                    "-f", str(path)]
+            done = subprocess.run(args, env=env, capture_output=True, text=True)
+            if done.returncode != 0:
+                raise RuntimeError(f"psql -f {path.name} failed ({done.returncode}): {done.stderr.strip()}")
+            return
+        import psycopg
+
+        sql = path.read_text(encoding="utf-8")
+        with psycopg.connect(self._libpq(database), autocommit=True) as conn:
+            conn.execute(sql)  # no parameters: psycopg sends the script as one simple query
+
+    # -- per-test copies ------------------------------------------------------------------------
+
+    def create(self, name: str | None = None) -> str:
+        """A fresh copy of the template, owned by the admin role; returns the app role's URL for it."""
+        self.build_template()
+        name = name or f"ops_t_{secrets.token_hex(4)}"
+        self._execute(f'CREATE DATABASE "{name}" TEMPLATE "{self.template}"')
+        self._execute(f'GRANT CONNECT, CREATE ON DATABASE "{name}" TO {self._quote_role()}')
+        return self.app.set(database=name).render_as_string(hide_password=False)
+
+    def admin_url(self, database: str) -> str:
+        """The admin role's URL for ``database`` (to break a copy of OPS on purpose, say)."""
+        return self.admin.set(database=database).render_as_string(hide_password=False)
+
+    def drop(self, name: str) -> None:
+        self._execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    def close(self) -> None:
+        if self._built:
+            self.drop(self.template)
+            self._built = False
+        self._admin_engine.dispose()
+
+    # -- helpers --------------------------------------------------------------------------------
+
+    def _execute(self, sql: str) -> None:
+        with self._admin_engine.connect() as conn:
+            conn.execute(text(sql))
+
+    def _quote_role(self) -> str:
+        return self._admin_engine.dialect.identifier_preparer.quote(self.app_role)
+
+    def _psql(self) -> str | None:
+        if self.bindir and (Path(self.bindir) / "psql").exists():
+            return str(Path(self.bindir) / "psql")
+        return shutil.which("psql")
+
+    def _libpq(self, database: str) -> str:
+        url: URL = self.admin.set(drivername="postgresql", database=database)
+        return url.render_as_string(hide_password=False)
