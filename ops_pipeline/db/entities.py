@@ -230,13 +230,14 @@ class Counts:
 
 
 class NoHistory:
-    """A recorder that records nothing (SQLite demos with history off; tests of the upsert)."""
+    """A recorder that records nothing (tests of the upsert alone). The load always records
+    OPS's history (ops_pipeline.db.history.History has the same three methods)."""
 
-    def created(self, **_):
+    def created_many(self, *args, **kwargs) -> None:
         pass
 
-    def updated(self, **_):
-        pass
+    def updated(self, *args, **kwargs) -> bool:
+        return True
 
     def flush(self) -> dict:
         return {}
@@ -563,23 +564,20 @@ class Loader:
             if subtype is not None:
                 by_kind.setdefault(item.kind, []).append(new_id)
         counts.inserted += bulk.insert_rows(self.conn, table, columns, rows)
-        sub_rows: dict[str, tuple] = {}
-        if subtype is not None:
-            for kind, kind_ids in by_kind.items():
-                model = subtype.models[kind]
-                extra = subtype.defaults.get(kind, {})
-                names = ("id", *extra)
-                bulk.insert_rows(self.conn, model.__table__, names, [(i, *extra.values()) for i in kind_ids])
-                sub_rows[kind] = (model, names, tuple(extra.values()))
-        record = self.recorder.created
+        if subtype is None:
+            self.recorder.created_many(spec.name, spec.class_name, table, columns, rows)
+            return
+        rows_of: dict[str, list] = {}
         for item, row in zip(inserts, rows):
-            kind = item.kind
-            sub = sub_rows.get(kind) if kind is not None else None
-            record(entity=spec.name, class_name=sub[0].__name__ if sub else spec.class_name,
-                   table=spec.table, row=dict(zip(columns, row)),
-                   subtype_table=sub[0].__table__ if sub else None,
-                   subtype_row=dict(zip(sub[1], (row[0], *sub[2]))) if sub else None,
-                   context=self._context(spec, item))
+            rows_of.setdefault(item.kind, []).append(row)
+        for kind, kind_ids in by_kind.items():
+            model = subtype.models[kind]
+            extra = subtype.defaults.get(kind, {})
+            names = ("id", *extra)
+            sub_rows = [(i, *extra.values()) for i in kind_ids]
+            bulk.insert_rows(self.conn, model.__table__, names, sub_rows)
+            self.recorder.created_many(spec.name, model.__name__, table, columns, rows_of[kind],
+                                       model.__table__, names, sub_rows)
 
     def _update(self, spec: EntitySpec, updates: list[tuple], written, counts: Counts) -> None:
         if not updates:
@@ -593,11 +591,9 @@ class Loader:
         record = self.recorder.updated
         for row_id, wanted, current, kind in updates:
             model = subtype.models.get(kind) if subtype and kind is not None else None
-            old = {c: o for c, o, n in zip(written, current, wanted) if o != n}
-            new = {c: n for c, o, n in zip(written, current, wanted) if o != n}
-            record(entity=spec.name, class_name=model.__name__ if model else spec.class_name,
-                   table=table, id=row_id, old=old, new=new, row=dict(zip(written, wanted)),
-                   subtype_table=model.__table__ if model else None, context={})
+            record(spec.name, model.__name__ if model else spec.class_name, table, row_id,
+                   dict(zip(written, current)), dict(zip(written, wanted)),
+                   model.__table__ if model else None)
 
     def _lacking(self, spec: EntitySpec, item: Staged) -> Link | None:
         """The first link a new record needs and does not have."""
@@ -617,10 +613,6 @@ class Loader:
             severity="warning", sheet=sheet, row=int(first) if first.isdigit() else None,
             column=self.columns.get(link.field or link.name), field=link.field or link.name, value=named,
         ))
-
-    def _context(self, spec: EntitySpec, item: Staged) -> dict:
-        """What the history of a new record needs about its links (e.g. a line's agreement)."""
-        return {link.column: value for link, value in zip(spec.links, item.row[len(spec.fields):])}
 
     def _refused(self, spec: EntitySpec, item: Staged, why: str) -> None:
         sheet, rows = item.lineage

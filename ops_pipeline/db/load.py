@@ -90,8 +90,9 @@ def _history(conn: Connection, now: dt.datetime):
 
     email = os.environ.get(ENV_USER_EMAIL) or history.DEFAULT_EMAIL
     oidc = os.environ.get(ENV_USER_OIDC) or history.DEFAULT_OIDC
-    user_id = history.system_user(conn, email=email, oidc_id=oidc)
-    return user_id, history.History(conn, user_id=user_id, now=now)
+    recorder = history.History(conn, now=now)
+    recorder.user_id = history.system_user(conn, email=email, oidc_id=oidc, history=recorder)
+    return recorder.user_id, recorder
 
 
 def _lineage_order(row: tuple) -> tuple:
