@@ -11,7 +11,8 @@ from sqlalchemy import create_engine, func, select
 from sqlalchemy.pool import NullPool
 
 from ops_pipeline.db import bulk
-from ops_pipeline.db.models import CAN, Agreement, BudgetLineItem, Lineage, PipelineRun, Project
+from ops_pipeline.db.models import Lineage, PipelineRun
+from ops_pipeline.db.ops_models import CAN, Agreement, BudgetLineItem, Project
 from ops_pipeline.rundir import RunDir
 from ops_pipeline.sample import write_sample_workbook
 from ops_pipeline.stages.fetch import fetch

@@ -13,7 +13,8 @@ from sqlalchemy.engine import make_url
 
 from ops_pipeline.cli import cli
 from ops_pipeline.datasets.budget_workbook import MAX_LENGTH
-from ops_pipeline.db.models import CAN, Agreement, BudgetLineItem, Lineage, PipelineRun, Project
+from ops_pipeline.db.models import Lineage, PipelineRun
+from ops_pipeline.db.ops_models import CAN, Agreement, BudgetLineItem, Project
 from ops_pipeline.rules.money import MAX_AMOUNT
 from ops_pipeline.sample import write_sample_workbook
 from ops_pipeline.stages.fetch import fetch

@@ -10,7 +10,8 @@ import pytest
 from sqlalchemy import create_engine, select, update
 
 from ops_pipeline.db.load import _staged_columns, concurrent_message, date_text
-from ops_pipeline.db.models import CAN, BudgetLineItem, Lineage, PipelineRun
+from ops_pipeline.db.models import Lineage, PipelineRun
+from ops_pipeline.db.ops_models import CAN, BudgetLineItem
 from ops_pipeline.stages import load as load_stage
 from ops_pipeline.stages.fetch import fetch
 from ops_pipeline.stages.load import load

@@ -8,7 +8,8 @@ from sqlalchemy import create_engine, select
 
 from ops_pipeline.datasets import base
 from ops_pipeline.datasets.base import Column, Dataset, Problem, TransformResult, row_ranges
-from ops_pipeline.db.models import Lineage, Project
+from ops_pipeline.db.models import Lineage
+from ops_pipeline.db.ops_models import Project
 from ops_pipeline.pipeline import run_pipeline
 from ops_pipeline.rundir import read_jsonl
 

@@ -20,7 +20,8 @@ from sqlalchemy import create_engine, func, select, update
 import tests.s3_server as s3_server
 from ops_pipeline import rundir
 from ops_pipeline.cli import cli
-from ops_pipeline.db.models import BudgetLineItem, PipelineRun, SourceFile
+from ops_pipeline.db.models import PipelineRun, SourceFile
+from ops_pipeline.db.ops_models import BudgetLineItem
 from ops_pipeline.errors import ExitCode, StorageError, UsageError
 from ops_pipeline.ledger import Ledger, version_key
 from ops_pipeline.notify import parse_notify_targets

@@ -9,7 +9,8 @@ from sqlalchemy.pool import NullPool
 
 from ops_pipeline.db import bulk
 from ops_pipeline.db.load import BLI_FIELDS
-from ops_pipeline.db.models import BudgetLineItem, Lineage
+from ops_pipeline.db.models import Lineage
+from ops_pipeline.db.ops_models import BudgetLineItem
 from ops_pipeline.sample import write_sample_workbook
 from ops_pipeline.stages.fetch import fetch
 from ops_pipeline.stages.load import load

@@ -16,7 +16,7 @@ from behave import given, then, when
 from sqlalchemy import create_engine, func, select
 
 from ops_pipeline.db.engine import init_schema
-from ops_pipeline.db.models import BudgetLineItem
+from ops_pipeline.db.ops_models import BudgetLineItem
 from ops_pipeline.ledger import Ledger
 from ops_pipeline.poll import PollOptions, poll_pass
 from ops_pipeline.rundir import RunDir, find_runs
