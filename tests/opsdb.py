@@ -93,7 +93,10 @@ class OpsDatabases:
         """A fresh copy of the template, owned by the admin role; returns the app role's URL for it."""
         self.build_template()
         name = name or f"ops_t_{secrets.token_hex(4)}"
-        self._execute(f'CREATE DATABASE "{name}" TEMPLATE "{self.template}"')
+        # FILE_COPY (PostgreSQL 15+) copies the files after a checkpoint, which fsync=off makes cheap;
+        # the default copies block by block through the WAL and measured slower here.
+        strategy = " STRATEGY FILE_COPY" if self._server_version() >= 150000 else ""
+        self._execute(f'CREATE DATABASE "{name}" TEMPLATE "{self.template}"{strategy}')
         self._execute(f'GRANT CONNECT, CREATE ON DATABASE "{name}" TO {self._quote_role()}')
         return self.app.set(database=name).render_as_string(hide_password=False)
 
@@ -115,6 +118,10 @@ class OpsDatabases:
     def _execute(self, sql: str) -> None:
         with self._admin_engine.connect() as conn:
             conn.execute(text(sql))
+
+    def _server_version(self) -> int:
+        with self._admin_engine.connect() as conn:
+            return int(conn.execute(text("SHOW server_version_num")).scalar())
 
     def _quote_role(self) -> str:
         return self._admin_engine.dialect.identifier_preparer.quote(self.app_role)
