@@ -95,6 +95,8 @@ def test_a_missing_schema_is_named(pg_url):
      "the OPS database has ops.transaction.id as integer, the pipeline writes bigint"),
     ("ALTER TABLE ops.budget_line_item ALTER COLUMN comments SET NOT NULL",
      "the OPS database has ops.budget_line_item.comments NOT NULL, the pipeline may leave it empty"),
+    ("ALTER TYPE ops.budgetlineitemstatus RENAME VALUE 'PLANNED_MOD' TO 'PLANNED_MODIFICATION'",
+     "the OPS database has enum ops.budgetlineitemstatus without PLANNED_MOD"),
     ("ALTER TABLE ops.agreement ADD COLUMN approved_by integer NOT NULL",
      "the OPS database has ops.agreement.approved_by NOT NULL without a default, which the pipeline does not write"),
 ])
