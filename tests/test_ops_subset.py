@@ -166,3 +166,33 @@ def test_postgresql_is_refused(ops_pg_url):
             create_subset(conn)
     finally:
         engine.dispose()
+
+
+@pytest.mark.postgres
+def test_the_declaration_writes_into_real_ops(ops_pg_url):
+    # The same classes on OPS's real schema, as the pipeline's role: ids come from OPS's sequences
+    # (project 1000, agreement 1, budget line 15000), enums and jsonb are accepted as declared.
+    engine = create_engine(ops_pg_url)
+    try:
+        with Session(engine) as session:
+            project = ops_models.AdministrativeAndSupportProject(title="Support")
+            agreement = ops_models.GrantAgreement(name="A grant", aln_numbers=[93, 600])
+            session.add_all([project, agreement])
+            session.flush()
+            line = ops_models.GrantBudgetLineItem(agreement_id=agreement.id, amount=10, budget_line_item_type="GRANT")
+            event = ops_models.OpsEvent(event_type="CREATE_BLI", event_status="SUCCESS", event_details={"new_bli": {}})
+            session.add_all([line, event])
+            session.flush()
+            assert (project.id, agreement.id, line.id) == (1000, 1, 15000)
+            session.commit()
+        with engine.begin() as conn:
+            tx = conn.execute(insert(transaction_table).values(issued_at=dt.datetime(2026, 1, 1))
+                              .returning(transaction_table.c.id)).scalar()
+            assert tx == 2  # the seed's transaction is 1
+            conn.execute(insert(version_table("project")).values(
+                id=1000, project_type="ADMINISTRATIVE_AND_SUPPORT", title="Support", description="",
+                transaction_id=tx, operation_type=0))
+            assert conn.execute(select(table("grant_agreement").c.aln_numbers)).scalar() == [93, 600]
+            assert conn.execute(select(table("ops_event").c.event_details)).scalar() == {"new_bli": {}}
+    finally:
+        engine.dispose()
