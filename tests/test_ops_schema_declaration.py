@@ -99,7 +99,7 @@ def differences(reflected: dict) -> list[str]:
         found += _unique_differences(table, live)
     enums = reflected["enums"]
     for name, members in ops_models.ENUMS.items():
-        if set(enums.get(name, ())) != set(members):
+        if enums.get(name) != members:  # the database's order too
             found.append(f"enum {name}: declared {members}, OPS has {enums.get(name)}")
     for table in metadata.tables.values():
         for column in table.columns:

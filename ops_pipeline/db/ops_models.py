@@ -56,10 +56,16 @@ from sqlalchemy import (
     UniqueConstraint,
     Uuid,
     func,
+    insert,
+    select,
     text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import DeclarativeBase, mapped_column
+
+from ..errors import DatabaseError
+from . import ops_reference
 
 #: OPS's schema on PostgreSQL (SQLite engines map it to none).
 SCHEMA = "ops"
@@ -651,3 +657,62 @@ WRITTEN_TABLES: tuple[str, ...] = tuple(
 def table(name: str) -> Table:
     """A declared OPS table (base, version or ``transaction``) by its unqualified name."""
     return OpsBase.metadata.tables[f"{SCHEMA}.{name}"]
+
+
+# -- the embedded OPS subset (SQLite) -----------------------------------------------------------
+
+
+def create_subset(conn: Connection) -> None:
+    """Create the OPS subset on SQLite and seed OPS's reference divisions and portfolios.
+
+    Creates every declared table, its version table and ``transaction`` (those missing), then
+    inserts the rows OPS's initial data has (:mod:`.ops_reference`) that are not there yet, with
+    their ``_version`` rows and ``transaction`` 1 as upstream seeds them. Safe to run again. Runs in
+    the caller's transaction. PostgreSQL is refused: there OPS's migrations own these tables.
+    """
+    if conn.dialect.name != "sqlite":
+        raise DatabaseError(
+            f"the pipeline creates OPS's tables only on SQLite, not on {conn.dialect.name}",
+            hint="create OPS's schema with OPS's own migrations (alembic upgrade head)")
+    mapping = dict(conn.get_execution_options().get("schema_translate_map") or {})
+    if mapping.get(SCHEMA, SCHEMA) is not None:  # SQLite has no schemas: name the tables bare
+        mapping[SCHEMA] = None
+        conn.execution_options(schema_translate_map=mapping)
+    OpsBase.metadata.create_all(conn)
+    seed_reference_rows(conn)
+
+
+def seed_reference_rows(conn: Connection) -> None:
+    """Insert OPS's reference divisions and portfolios (and their version rows) that are missing."""
+    ref = ops_reference
+    tx = transaction_table
+    if conn.execute(select(tx.c.id).where(tx.c.id == ref.SEED_TRANSACTION_ID)).first() is None:
+        conn.execute(insert(tx).values(id=ref.SEED_TRANSACTION_ID, remote_addr=None,
+                                       issued_at=dt.datetime.fromisoformat(ref.SEED_TRANSACTION_ISSUED_AT)))
+    now = _utcnow()
+    audit = {"created_by": None, "updated_by": None, "created_on": now, "updated_on": now}
+    divisions = [
+        {"id": id_, "name": name, "abbreviation": abbr, "division_director_id": None,
+         "deputy_division_director_id": None, **audit}
+        for id_, name, abbr in ref.DIVISIONS
+    ]
+    portfolios = [
+        {"id": id_, "name": name, "abbreviation": abbr, "status": status, "division_id": division,
+         "description": description, **audit}
+        for id_, name, abbr, status, division, description in ref.PORTFOLIOS
+    ]
+    portfolio_versions = [dict(row, name=ref.PORTFOLIO_VERSION_NAMES.get(row["id"], row["name"]))
+                          for row in portfolios]
+    for base, rows, version_rows in ((table("division"), divisions, divisions),
+                                     (table("portfolio"), portfolios, portfolio_versions)):
+        have = set(conn.scalars(select(base.c.id)))
+        missing = [row for row in rows if row["id"] not in have]
+        if missing:
+            conn.execute(insert(base), missing)
+        version = version_table(base)
+        have = set(conn.scalars(select(version.c.id).where(version.c.transaction_id == ref.SEED_TRANSACTION_ID)))
+        missing = [dict(row, transaction_id=ref.SEED_TRANSACTION_ID, end_transaction_id=None,
+                        operation_type=OPERATION_INSERT)
+                   for row in version_rows if row["id"] not in have]
+        if missing:
+            conn.execute(insert(version), missing)

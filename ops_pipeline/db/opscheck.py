@@ -4,7 +4,8 @@ The pipeline never creates or alters OPS's tables; OPS's own migrations do. A da
 missing one (an older OPS, a half-migrated copy, the wrong database) would otherwise fail in the
 middle of a load with a driver error about some INSERT. :func:`check_ops_schema` finds that out
 first, from the catalog, in one query, and stops with one line naming what is missing or
-different.
+different: a table, a column, a column of an incompatible type, an enum without a member the
+pipeline writes, or a NOT NULL column (without a default) the pipeline would leave empty.
 
 Types are compared in one spelling, PostgreSQL's own (``format_type``): ``character varying(30)``,
 ``numeric(12,2)``, ``timestamp without time zone``, ``integer[]``, and enums as ``ops.<name>``.
@@ -94,13 +95,17 @@ class _Column(NamedTuple):
     type: str
     not_null: bool
     has_default: bool
+    labels: tuple[str, ...] | None  # an enum's members
 
 
 _CATALOG = text("""
     SELECT c.relname AS table_name, a.attname AS column_name,
            CASE WHEN t.typtype = 'e' THEN tn.nspname || '.' || t.typname
                 ELSE format_type(a.atttypid, a.atttypmod) END AS column_type,
-           a.attnotnull AS not_null, a.atthasdef AS has_default
+           a.attnotnull AS not_null, a.atthasdef AS has_default,
+           CASE WHEN t.typtype = 'e' THEN
+                (SELECT array_agg(e.enumlabel::text ORDER BY e.enumsortorder)
+                   FROM pg_catalog.pg_enum e WHERE e.enumtypid = t.oid) END AS labels
       FROM pg_catalog.pg_class c
       JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
       LEFT JOIN pg_catalog.pg_attribute a
@@ -128,12 +133,14 @@ def schema_problems(conn: Connection, tables: Iterable[Table | str] = ops_models
     for row in rows:
         columns = live.setdefault(row.table_name, {})
         if row.column_name is not None:
-            columns[row.column_name] = _Column(normalise_type(row.column_type) if "." not in row.column_type
-                                               else row.column_type, row.not_null, row.has_default)
+            spelled = row.column_type if "." in row.column_type else normalise_type(row.column_type)
+            columns[row.column_name] = _Column(spelled, row.not_null, row.has_default,
+                                               tuple(row.labels) if row.labels is not None else None)
     if not live and not conn.execute(text("SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = :s"),
                                      {"s": schema}).first():
         return [f"lacks schema {schema}"]
     problems: list[str] = []
+    enums_reported: set[str] = set()
     for table in declared:
         qualified = f"{schema}.{table.name}"
         columns = live.get(table.name)
@@ -147,6 +154,11 @@ def schema_problems(conn: Connection, tables: Iterable[Table | str] = ops_models
                 problems.append(f"lacks {qualified}.{column.name} ({want})")
             elif not compatible(want, have.type):
                 problems.append(f"has {qualified}.{column.name} as {have.type}, the pipeline writes {want}")
+            elif have.labels is not None and set(column.type.enums) - set(have.labels):
+                if have.type not in enums_reported:  # once per type, not per column using it
+                    enums_reported.add(have.type)
+                    absent = [m for m in column.type.enums if m not in have.labels]
+                    problems.append(f"has enum {have.type} without {', '.join(absent)}")
             elif have.not_null and column.nullable and not have.has_default:
                 problems.append(f"has {qualified}.{column.name} NOT NULL, the pipeline may leave it empty")
         for name, have in columns.items():
