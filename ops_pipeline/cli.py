@@ -119,7 +119,7 @@ class DatasetName(click.ParamType):
         return "NAME"
 
     def convert(self, value, param, ctx):
-        from .datasets.base import get_dataset
+        from .datasets.registry import get_dataset
 
         get_dataset(value)  # raises the UsageError validate would raise
         return value

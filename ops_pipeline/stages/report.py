@@ -12,6 +12,8 @@ import json
 import re
 import time
 
+from ..datasets.registry import get_dataset
+from ..errors import PipelineError
 from ..findings import CODES
 from ..printable import printable_data
 from ..redact import scrub_text
@@ -78,7 +80,7 @@ def build_report(run: RunDir) -> dict:
         report["extra_columns"] = summary.get("extra_columns", [])
         report["sheet"] = summary.get("sheet")
         report["reader"] = summary.get("reader")
-        report["findings_detail"] = _findings_detail(vdir / "findings.jsonl")
+        report["findings_detail"] = _findings_detail(vdir / "findings.jsonl", _codes(run.dataset))
         report["rejected_rows"] = _rejected(vdir / "rejected.jsonl")
         report["skipped"] = _skipped(vdir / "skipped.jsonl")
         report["outputs"]["validate"] = str(vdir)
@@ -123,12 +125,21 @@ def _status(report: dict, stages: dict, manifest: dict) -> str:
     return "incomplete"
 
 
-def _findings_detail(path) -> dict:
+def _codes(dataset: str) -> dict:
+    """The finding codes of the run's dataset; the generic ones if it is no longer installed (the
+    report of an old run still shows)."""
+    try:
+        return get_dataset(dataset).codes()
+    except PipelineError:
+        return CODES
+
+
+def _findings_detail(path, codes: dict) -> dict:
     detail: dict = {}
     for finding in read_jsonl(path):
         entry = detail.setdefault(finding["code"], {
             "severity": finding.get("severity"),
-            "meaning": CODES.get(finding["code"], ("", ""))[1],
+            "meaning": codes.get(finding["code"], ("", ""))[1],
             "count": 0,
             "first": [],
         })

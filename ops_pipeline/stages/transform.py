@@ -5,7 +5,7 @@ import contextlib
 import itertools
 import operator
 
-from ..datasets.base import get_dataset
+from ..datasets.registry import get_dataset
 from ..errors import DataInvalid
 from ..rundir import RunDir, read_json, read_jsonl, write_json, write_jsonl
 from . import exclusive, recorded
