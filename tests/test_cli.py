@@ -76,8 +76,8 @@ def test_rejected_rows_exit_1_with_the_hint(invoke, make_workbook):
     result = invoke("validate", run)
     assert result.exit_code == 1
     assert result.stderr.splitlines()[-1] == (
-        f"error: validate: 1 row rejected; see {run}/validate/findings.jsonl "
-        f"(hint: fix the file, or continue with: ops-pipeline transform {run} --accept-rejects)")
+        "error: validate rejected 1 row; nothing is transformed or loaded "
+        "(hint: fix the file, or load the valid rows with --accept-rejects)")
 
 
 def test_run_stops_at_the_first_failed_stage_and_still_reports(invoke, make_workbook, sqlite_url):
@@ -319,7 +319,7 @@ def test_a_nul_cell_is_a_finding_and_never_reaches_the_database(invoke, make_wor
         "All Budget - Cur!F3", "All Budget - Cur!A4", "All Budget - Cur!K4"]
     assert data["stages"]["load"]["status"] == "pending"
     assert result.stderr.splitlines()[-1] == (
-        "error: validate rejected 2 rows; nothing was loaded "
+        "error: validate rejected 2 rows; nothing is transformed or loaded "
         "(hint: fix the file, or load the valid rows with --accept-rejects)")
     accepted = invoke("run", book, "--db", db_url, "--accept-rejects", "--format", "json")
     assert accepted.exit_code == 0, accepted.stderr
@@ -337,8 +337,8 @@ def test_after_a_failed_rerun_of_transform_load_refuses_the_earlier_transform(in
     assert invoke("load", run, "--db", sqlite_url).exit_code == 0
     again = invoke("transform", run)
     assert (again.exit_code, again.stderr) == (
-        1, f"error: transform: validate rejected 1 row; nothing is transformed (hint: fix the file, or load the "
-           f"valid rows with: ops-pipeline transform {run} --accept-rejects)\n")
+        1, "error: validate rejected 1 row; nothing is transformed or loaded (hint: fix the file, or load the "
+           "valid rows with --accept-rejects)\n")
     refused = invoke("load", run, "--db", sqlite_url)
     assert (refused.exit_code, refused.stderr) == (
         3, f"error: load: cannot run load: stage transform is failed (hint: ops-pipeline transform {run})\n")

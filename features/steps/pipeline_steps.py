@@ -9,12 +9,8 @@ from sqlalchemy.orm import Session
 from ops_pipeline.db.engine import init_schema
 from ops_pipeline.db.models import CAN, Agreement, BudgetLineItem, Lineage, Portfolio, Project
 from ops_pipeline.errors import PipelineError
-from ops_pipeline.pipeline import run_pipeline
+from ops_pipeline.pipeline import Options, run_pipeline, run_stage, start_run
 from ops_pipeline.rundir import read_jsonl
-from ops_pipeline.stages.fetch import fetch
-from ops_pipeline.stages.load import load
-from ops_pipeline.stages.transform import transform
-from ops_pipeline.stages.validate import validate
 
 HEADER = ["CAN", "Sys_Budget_ID", "Project Title", "CIG Name", "CIG Type", "Line Desc", "Date Needed",
           "Amount", "PSCFee Amount", "Status", "Comments"]
@@ -194,7 +190,7 @@ def _fetched(context, amounts):
     rows = [{"CAN": "G99CC01 (CC)", "Sys_Budget_ID": str(100 + i), "Project Title": "CC Study",
              "CIG Name": "CC Contract", "CIG Type": "contract", "Amount": amount, "Status": "planned"}
             for i, amount in enumerate(amounts)]
-    context.run = fetch(_write(context, rows, "contract.xlsx"), context.runs_root)
+    context.run = start_run(_write(context, rows, "contract.xlsx"), context.runs_root)
 
 
 @given("a fetched budget workbook with {count:d} good rows")
@@ -217,40 +213,40 @@ def _refusal(call) -> str:
 
 @when("the operator runs transform before validate")
 def step_transform_first(context):
-    context.refusal = _refusal(lambda: transform(context.run))
+    context.refusal = _refusal(lambda: run_stage("transform", context.run))
 
 
 @then('transform refuses because "{reason}"')
 def step_transform_refuses(context, reason):
-    message = _refusal(lambda: transform(context.run))
+    message = _refusal(lambda: run_stage("transform", context.run))
     assert reason in message, message
 
 
 @then('load refuses because "{reason}"')
 def step_load_refuses(context, reason):
-    message = _refusal(lambda: load(context.run, db_url=_db(context)))
+    message = _refusal(lambda: run_stage("load", context.run, Options(db_url=_db(context))))
     assert reason in message, message
 
 
 @given("validate and transform have succeeded")
 def step_validated_transformed(context):
-    validate(context.run)
-    transform(context.run)
+    run_stage("validate", context.run)
+    run_stage("transform", context.run)
 
 
 @given("validate has succeeded")
 def step_validated(context):
-    validate(context.run)
+    run_stage("validate", context.run)
 
 
 @when("the operator reruns validate")
 def step_rerun_validate(context):
-    validate(context.run)
+    run_stage("validate", context.run)
 
 
 @when("the operator validates it")
 def step_validates(context):
-    context.summary = validate(context.run)
+    context.summary = run_stage("validate", context.run)
 
 
 @then('the transform stage is "{status}"')
@@ -273,7 +269,7 @@ def step_validation_counts(context, valid, rejected):
 
 @then("transform with accepted rejects produces {count:d} budget lines")
 def step_accept_rejects(context, count):
-    summary = transform(context.run, accept_rejects=True)
+    summary = run_stage("transform", context.run, Options(accept_rejects=True))
     assert summary["counts"]["budget_line_item"] == count, summary["counts"]
 
 
