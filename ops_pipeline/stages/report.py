@@ -68,6 +68,7 @@ def build_report(run: RunDir) -> dict:
         "questions": [],
         "database": None,
         "load": None,
+        "plan": None,
         "outputs": {},
         "run_dir": str(run.path),
     }
@@ -100,7 +101,10 @@ def build_report(run: RunDir) -> dict:
         result = read_json(ldir / "result.json")
         report["entities"] = result["entities"]
         report["database"] = result["database"]
-        report["load"] = {"seconds": result["seconds"], "dry_run": result["dry_run"]}
+        report["load"] = {"seconds": result["seconds"]}
+        report["outputs"]["load"] = str(ldir)
+    report["plan"] = _plan(run, ldir / "plan.json")
+    if report["plan"]:
         report["outputs"]["load"] = str(ldir)
 
     report["status"] = _status(report, stages, manifest)
@@ -117,12 +121,40 @@ def _status(report: dict, stages: dict, manifest: dict) -> str:
     if any(s["status"] == FAILED for s in stages.values()):
         return "failed"
     if stages["load"]["status"] == SUCCEEDED:
-        return "dry-run" if report["load"] and report["load"]["dry_run"] else "succeeded"
+        return "succeeded"
+    if report["plan"]:
+        return "dry-run"
     if stages["validate"]["status"] == SUCCEEDED and manifest["stages"]["validate"].get("outcome") == "invalid":
         return "invalid"
     if any(s["status"] == "interrupted" for s in stages.values()):
         return "interrupted"
     return "incomplete"
+
+
+#: How a dry run's counts read: what a load would do.
+PLAN_COUNTS = {"inserted": "would_insert", "updated": "would_update", "unchanged": "would_leave_unchanged"}
+
+
+def _plan(run: RunDir, path) -> dict | None:
+    """The latest dry run (load/plan.json) while it still describes what a load would do: made
+    from the transform outputs that stand now, and not older than the real load (if any)."""
+    transform = run.stage_info("transform")
+    if not path.exists() or transform["status"] != SUCCEEDED:
+        return None
+    plan = read_json(path)
+    current = [{"path": o["path"], "sha256": o["sha256"]} for o in transform.get("outputs", [])]
+    if plan.get("inputs") != current:
+        return None
+    load = run.stage_info("load")
+    if load["status"] == SUCCEEDED and load.get("finished_at", "") > plan.get("planned_at", ""):
+        return None
+    return {
+        "planned_at": plan.get("planned_at"),
+        "seconds": plan["seconds"],
+        "database": plan["database"],
+        "entities": {kind: {PLAN_COUNTS[k]: n for k, n in counts.items() if k in PLAN_COUNTS}
+                     for kind, counts in plan["entities"].items()},
+    }
 
 
 def _codes(dataset: str) -> dict:
@@ -218,6 +250,25 @@ def _entity_rows(data: dict):
         yield kind, counts["inserted"], counts["updated"], counts["unchanged"]
 
 
+def _plan_rows(plan: dict):
+    for kind, counts in plan["entities"].items():
+        yield kind, *(counts[key] for key in PLAN_COUNTS.values())
+
+
+PLAN_HEADINGS = ("entity", "would insert", "would update", "would leave unchanged")
+
+
+def _plan_title(data: dict) -> str:
+    loaded = "" if data["entities"] else "Nothing was loaded. "
+    return (f"{loaded}Dry run at {data['plan']['planned_at']} (rolled back, nothing written): "
+            "what a load would do")
+
+
+def _where(database: dict | None, seconds: float) -> str:
+    db = database or {}
+    return f"Database: {db.get('dialect')} {db.get('host') or ''} {db.get('database') or ''} in {seconds:.2f} s"
+
+
 def render_markdown(data: dict) -> str:
     data = printable_data(data)
     lines = [f"# ops-pipeline run {_md(data['run_id'])}", "", f"**Status:** {data['status']}  ",
@@ -249,9 +300,12 @@ def render_markdown(data: dict) -> str:
         lines += ["## Entities", "", "| entity | inserted | updated | unchanged |", "|---|---|---|---|"]
         for kind, ins, upd, unc in _entity_rows(data):
             lines.append(f"| {kind} | {ins} | {upd} | {unc} |")
-        db = data.get("database") or {}
-        lines += ["", f"Database: {db.get('dialect')} {db.get('host') or ''} {db.get('database') or ''}"
-                  f" in {data['load']['seconds']} s{' (dry run, rolled back)' if data['load']['dry_run'] else ''}", ""]
+        lines += ["", _where(data.get("database"), data["load"]["seconds"]), ""]
+    if data.get("plan"):
+        lines += ["## Plan", "", _plan_title(data), "", "| " + " | ".join(PLAN_HEADINGS) + " |", "|---|---|---|---|"]
+        for kind, ins, upd, unc in _plan_rows(data["plan"]):
+            lines.append(f"| {kind} | {ins} | {upd} | {unc} |")
+        lines += ["", _where(data["plan"]["database"], data["plan"]["seconds"]), ""]
     if data["cans_without_portfolio"]:
         lines += ["## CANs needing a portfolio decision", ""]
         lines += [f"- {_md(c['number'])} ({_md(c['description'] or 'no description')})"
@@ -316,9 +370,16 @@ def render_text(data: dict, width: int | None = None) -> str:
         for kind, ins, upd, unc in _entity_rows(data):
             table.add_row(kind, str(ins), str(upd), str(unc))
         console.print(table)
-        db = data.get("database") or {}
-        print_line(f"Database: {db.get('dialect')} {db.get('host') or ''} {db.get('database') or ''} "
-                   f"in {data['load']['seconds']:.2f} s{' (dry run, rolled back)' if data['load']['dry_run'] else ''}")
+        print_line(_where(data.get("database"), data["load"]["seconds"]))
+    if data.get("plan"):
+        print_line(_plan_title(data))
+        table = Table(title="Plan", title_justify="left")
+        for col in PLAN_HEADINGS:
+            table.add_column(col)
+        for kind, ins, upd, unc in _plan_rows(data["plan"]):
+            table.add_row(kind, str(ins), str(upd), str(unc))
+        console.print(table)
+        print_line(_where(data["plan"]["database"], data["plan"]["seconds"]))
     if data["cans_without_portfolio"]:
         print_line("CANs needing a portfolio decision: " + ", ".join(data["cans_without_portfolio"]))
     for question in data["questions"]:
