@@ -10,7 +10,8 @@ from ops_pipeline.db.engine import init_schema
 from ops_pipeline.db.models import CAN, Agreement, BudgetLineItem, Lineage, Portfolio, Project
 from ops_pipeline.errors import PipelineError
 from ops_pipeline.pipeline import Options, run_pipeline, run_stage, start_run
-from ops_pipeline.rundir import read_jsonl
+from ops_pipeline.rundir import read_json, read_jsonl
+from ops_pipeline.stages.report import render
 
 HEADER = ["CAN", "Sys_Budget_ID", "Project Title", "CIG Name", "CIG Type", "Line Desc", "Date Needed",
           "Amount", "PSCFee Amount", "Status", "Comments"]
@@ -283,3 +284,48 @@ def step_questions(context):
 @then("the report asks no questions")
 def step_no_questions(context):
     assert context.report["questions"] == [], context.report["questions"]
+
+
+# -- dry runs -------------------------------------------------------------------------------------
+
+@given("the run has been loaded into the database")
+def step_loaded(context):
+    run_stage("load", context.run, Options(db_url=_db(context)))
+
+
+@when("the operator does a dry run of the load")
+def step_dry_run(context):
+    run_stage("load", context.run, Options(db_url=_db(context), dry_run=True))
+    context.report = run_stage("report", context.run)
+
+
+@then("the load on record still says {count:d} budget lines inserted")
+def step_load_on_record(context, count):
+    result = read_json(context.run.path / "load" / "result.json")
+    assert result["entities"]["budget_line_item"]["inserted"] == count, result["entities"]
+    assert context.report["entities"]["budget_line_item"]["inserted"] == count, context.report["entities"]
+
+
+@then("the report shows the dry run as a plan: budget lines would be left unchanged {count:d}")
+def step_plan_unchanged(context, count):
+    planned = context.report["plan"]["entities"]["budget_line_item"]
+    assert planned == {"would_insert": 0, "would_update": 0, "would_leave_unchanged": count}, planned
+
+
+@then('the run\'s status is still "{status}"')
+def step_status_still(context, status):
+    assert context.report["status"] == status, context.report["status"]
+    assert context.report["stages"]["load"]["status"] == "succeeded", context.report["stages"]["load"]
+
+
+@then('the load stage is still "{status}"')
+def step_load_stage(context, status):
+    context.run.reload()
+    assert context.run.status("load") == status, context.run.status("load")
+
+
+@then("the report says nothing was loaded and budget lines would be inserted {count:d}")
+def step_nothing_loaded(context, count):
+    assert (context.report["status"], context.report["entities"], context.report["load"]) == ("dry-run", {}, None)
+    assert context.report["plan"]["entities"]["budget_line_item"]["would_insert"] == count
+    assert "Nothing was loaded." in render(context.report, "text")
