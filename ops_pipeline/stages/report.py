@@ -264,9 +264,10 @@ def _plan_title(data: dict) -> str:
             "what a load would do")
 
 
-def _where(database: dict | None, seconds: float) -> str:
+def _where(database: dict | None, seconds: float, rounded: bool) -> str:
     db = database or {}
-    return f"Database: {db.get('dialect')} {db.get('host') or ''} {db.get('database') or ''} in {seconds:.2f} s"
+    shown = f"{seconds:.2f}" if rounded else seconds
+    return f"Database: {db.get('dialect')} {db.get('host') or ''} {db.get('database') or ''} in {shown} s"
 
 
 def render_markdown(data: dict) -> str:
@@ -300,12 +301,12 @@ def render_markdown(data: dict) -> str:
         lines += ["## Entities", "", "| entity | inserted | updated | unchanged |", "|---|---|---|---|"]
         for kind, ins, upd, unc in _entity_rows(data):
             lines.append(f"| {kind} | {ins} | {upd} | {unc} |")
-        lines += ["", _where(data.get("database"), data["load"]["seconds"]), ""]
+        lines += ["", _where(data.get("database"), data["load"]["seconds"], rounded=False), ""]
     if data.get("plan"):
         lines += ["## Plan", "", _plan_title(data), "", "| " + " | ".join(PLAN_HEADINGS) + " |", "|---|---|---|---|"]
         for kind, ins, upd, unc in _plan_rows(data["plan"]):
             lines.append(f"| {kind} | {ins} | {upd} | {unc} |")
-        lines += ["", _where(data["plan"]["database"], data["plan"]["seconds"]), ""]
+        lines += ["", _where(data["plan"]["database"], data["plan"]["seconds"], rounded=False), ""]
     if data["cans_without_portfolio"]:
         lines += ["## CANs needing a portfolio decision", ""]
         lines += [f"- {_md(c['number'])} ({_md(c['description'] or 'no description')})"
@@ -370,7 +371,7 @@ def render_text(data: dict, width: int | None = None) -> str:
         for kind, ins, upd, unc in _entity_rows(data):
             table.add_row(kind, str(ins), str(upd), str(unc))
         console.print(table)
-        print_line(_where(data.get("database"), data["load"]["seconds"]))
+        print_line(_where(data.get("database"), data["load"]["seconds"], rounded=True))
     if data.get("plan"):
         print_line(_plan_title(data))
         table = Table(title="Plan", title_justify="left")
@@ -379,7 +380,7 @@ def render_text(data: dict, width: int | None = None) -> str:
         for kind, ins, upd, unc in _plan_rows(data["plan"]):
             table.add_row(kind, str(ins), str(upd), str(unc))
         console.print(table)
-        print_line(_where(data["plan"]["database"], data["plan"]["seconds"]))
+        print_line(_where(data["plan"]["database"], data["plan"]["seconds"], rounded=True))
     if data["cans_without_portfolio"]:
         print_line("CANs needing a portfolio decision: " + ", ".join(data["cans_without_portfolio"]))
     for question in data["questions"]:
