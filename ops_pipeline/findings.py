@@ -122,8 +122,8 @@ def make_finding(code: str, message: str, *, value: object = None, pii: bool = F
     # Control characters and bidi controls are shown escaped: findings reach terminals and reports.
     if where.get("sheet"):
         where["sheet"] = printable(scrub_text(where["sheet"]))
-    return Finding(code=code, message=printable(scrub_text(message)), severity=severity or default_severity, value=shown,
-                   **where)
+    return Finding(code=code, message=printable(scrub_text(message)), severity=severity or default_severity,
+                   value=shown, **where)
 
 
 def _printable(value: object, limit: int = 80) -> str:
