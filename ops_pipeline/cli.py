@@ -119,7 +119,7 @@ class DatasetName(click.ParamType):
         return "NAME"
 
     def convert(self, value, param, ctx):
-        from .datasets.base import get_dataset
+        from .datasets.registry import get_dataset
 
         get_dataset(value)  # raises the UsageError validate would raise
         return value
@@ -355,7 +355,7 @@ def fetch(ctx: click.Context, source: str, dataset: str, max_bytes: int, endpoin
     RUN=$(ops-pipeline fetch budget.xlsx) works. With --next and nothing new under the prefix it
     prints nothing, says so on stderr and exits 0.
     """
-    from .stages.fetch import fetch as do_fetch
+    from .pipeline import start_run
     from .stages.fetch_s3 import fetch_next
 
     if take_next:
@@ -365,7 +365,7 @@ def fetch(ctx: click.Context, source: str, dataset: str, max_bytes: int, endpoin
             click.echo(f"nothing new under {source}", err=True)
             return
     else:
-        run = do_fetch(source, ctx.obj["runs_root"], dataset=dataset, max_bytes=max_bytes, endpoint_url=endpoint_url)
+        run = start_run(source, ctx.obj["runs_root"], dataset=dataset, max_bytes=max_bytes, endpoint_url=endpoint_url)
     click.echo(str(run.path))
 
 
@@ -378,9 +378,9 @@ def validate(run, reader: str, as_json: bool) -> None:
 
     Exits 1 when any row is rejected or required columns are missing.
     """
-    from .stages.validate import validate as do_validate
+    from .pipeline import Options, refusal, run_stage
 
-    summary = do_validate(run, reader=reader)
+    summary = run_stage("validate", run, Options(reader=reader))
     if as_json:
         _json_out(summary)
     else:
@@ -390,18 +390,9 @@ def validate(run, reader: str, as_json: bool) -> None:
                    f"{rows['skipped']} skipped", err=True)
         for code, count in sorted(summary["findings"].items()):
             click.echo(f"  {code}: {count}", err=True)
-    if summary["outcome"] != "valid":
-        raise_invalid(run, summary)
-
-
-def raise_invalid(run, summary) -> None:
-    from .errors import DataInvalid
-
-    rejected = summary["rows"]["rejected"]
-    raise DataInvalid(
-        f"{rejected} row{'s' if rejected != 1 else ''} rejected; see {run.path / 'validate' / 'findings.jsonl'}",
-        stage="validate", hint=f"fix the file, or continue with: ops-pipeline transform {run.path} --accept-rejects",
-    )
+    error = refusal(run, Options())
+    if error is not None:
+        raise error
 
 
 @cli.command()
@@ -410,9 +401,9 @@ def raise_invalid(run, summary) -> None:
 @json_option
 def transform(run, accept_rejects: bool, as_json: bool) -> None:
     """Apply the business rules: projects, CANs, agreements and budget lines with lineage."""
-    from .stages.transform import transform as do_transform
+    from .pipeline import Options, run_stage
 
-    summary = do_transform(run, accept_rejects=accept_rejects)
+    summary = run_stage("transform", run, Options(accept_rejects=accept_rejects))
     if as_json:
         _json_out(summary)
     else:
@@ -432,9 +423,9 @@ def transform(run, accept_rejects: bool, as_json: bool) -> None:
 @json_option
 def load(run, db_url: str | None, dry_run: bool, lock_wait: float, as_json: bool) -> None:
     """Write the entities to the database in one transaction, idempotently."""
-    from .stages.load import load as do_load
+    from .pipeline import Options, run_stage
 
-    result = do_load(run, db_url=db_url, dry_run=dry_run, lock_wait=lock_wait)
+    result = run_stage("load", run, Options(db_url=db_url, dry_run=dry_run, lock_wait=lock_wait))
     if as_json:
         _json_out(result)
     else:
@@ -477,7 +468,8 @@ def report(run_dir: str, fmt: str, notify_channels: tuple[str, ...], archive_uri
     restarted on cloud.gov) is read from the archive. With --notify, also send the outcome;
     exits 3 if a notification could not be sent.
     """
-    from .stages.report import render, report as do_report
+    from .pipeline import run_stage
+    from .stages.report import render
 
     targets = _notify_targets(notify_channels)
     try:
@@ -489,7 +481,7 @@ def report(run_dir: str, fmt: str, notify_channels: tuple[str, ...], archive_uri
 
         data = read_archived_report(_archive(archive_uri, endpoint_url), run_dir)
     else:
-        data = do_report(run)
+        data = run_stage("report", run)
     _echo_report(render(data, fmt, _terminal_width()))
     if not _notify_run(data, targets):
         raise _notify_failed()

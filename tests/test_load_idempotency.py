@@ -197,7 +197,7 @@ def test_the_report_names_the_postgres_database_the_time_and_the_counts(pg_schem
     assert report["status"] == "succeeded"
     assert report["database"] == {"dialect": "postgresql", "host": where.host, "port": where.port,
                                   "database": where.database}
-    assert 0 < report["load"]["seconds"] < 60 and report["load"]["dry_run"] is False
+    assert 0 < report["load"]["seconds"] < 60 and report["plan"] is None
     assert report["entities"]["budget_line_item"] == {"inserted": 120, "updated": 0, "unchanged": 0}
     assert table_counts(pg_schema_url)["budget_line_item"] == 120
 
@@ -214,8 +214,10 @@ def test_the_report_names_the_postgres_database_the_time_and_the_counts(pg_schem
                                    "--db", pg_schema_url, "--format", "json", "--dry-run"])
     assert dry.exit_code == 0, dry.output
     dry_report = json.loads(dry.stdout)
-    assert dry_report["status"] == "dry-run" and dry_report["load"]["dry_run"] is True
-    assert dry_report["entities"]["budget_line_item"] == {"inserted": 0, "updated": 0, "unchanged": 120}
+    assert dry_report["status"] == "dry-run" and dry_report["load"] is None and dry_report["entities"] == {}
+    assert dry_report["plan"]["entities"]["budget_line_item"] == {"would_insert": 0, "would_update": 0,
+                                                                 "would_leave_unchanged": 120}
+    assert dry_report["plan"]["database"] == report["database"]
 
 
 # -- limits: what the database would refuse is a validation finding ----------------------------

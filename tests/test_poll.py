@@ -179,7 +179,8 @@ def test_an_invalid_file_is_not_retried_but_a_new_upload_is(s3_bucket, sqlite_ur
     assert outcomes(first) == [("fy25.xlsx", "invalid")] and first.exit_code == ExitCode.DATA_INVALID
     assert first.results[0].status == "invalid"
     assert first.results[0].error == {"code": "data-invalid",
-                                      "message": "validate rejected 6 rows; nothing was loaded"}
+                                      "message": "validate rejected 6 rows; nothing is transformed or loaded "
+                                                 "(hint: fix the file, or load the valid rows with --accept-rejects)"}
     assert count(sqlite_url, PipelineRun) == 0
 
     assert poll_pass(uri, options(tmp_path, sqlite_url), client=client).results == []  # not every poll
@@ -203,7 +204,9 @@ def test_huge_numbers_and_nul_cells_are_invalid_files_never_crashed_or_retried(s
     put(client, bucket, "incoming/odd.xlsx", write_workbook(tmp_path / "odd.xlsx", rows).read_bytes())
     first = poll_pass(uri, options(tmp_path, sqlite_url), client=client)
     assert outcomes(first) == [("odd.xlsx", "invalid")] and first.exit_code == ExitCode.DATA_INVALID
-    assert first.results[0].error == {"code": "data-invalid", "message": "validate rejected 4 rows; nothing was loaded"}
+    assert first.results[0].error == {"code": "data-invalid",
+                                      "message": "validate rejected 4 rows; nothing is transformed or loaded "
+                                                 "(hint: fix the file, or load the valid rows with --accept-rejects)"}
     assert poll_pass(uri, options(tmp_path, sqlite_url), client=client).results == []
     assert count(sqlite_url, BudgetLineItem) == 0
 
@@ -242,20 +245,20 @@ def test_one_bad_file_does_not_stop_the_others(s3_bucket, sqlite_url, tmp_path):
 
 def test_a_file_that_crashes_the_pipeline_is_not_retried_every_pass(s3_bucket, sqlite_url, tmp_path, monkeypatch):
     """A bug that one file triggers would crash (and notify) on every pass: it is recorded once."""
-    import ops_pipeline.poll as poll_module
+    import ops_pipeline.pipeline as pipeline_module  # the orchestrator the poller runs the stages through
 
     client, bucket = s3_bucket
     uri = f"s3://{bucket}/incoming/"
     put(client, bucket, "incoming/a-crashes.xlsx", workbook(tmp_path, 5))
     put(client, bucket, "incoming/b-good.xlsx", workbook(tmp_path, 6))
-    real_transform = poll_module.transform
+    real_transform = pipeline_module.transform
 
     def transform(run, **kwargs):
         if run.manifest["source"]["key"].endswith("a-crashes.xlsx"):
             raise ZeroDivisionError("a bug in a rule")
         return real_transform(run, **kwargs)
 
-    monkeypatch.setattr(poll_module, "transform", transform)
+    monkeypatch.setattr(pipeline_module, "transform", transform)
     first = poll_pass(uri, options(tmp_path, sqlite_url), client=client)
     assert outcomes(first) == [("a-crashes.xlsx", "crashed"), ("b-good.xlsx", "succeeded")]
     assert first.exit_code == ExitCode.RUN_FAILED
@@ -264,7 +267,7 @@ def test_a_file_that_crashes_the_pipeline_is_not_retried_every_pass(s3_bucket, s
     again = poll_pass(uri, options(tmp_path, sqlite_url), client=client)
     assert again.results == [] and again.skipped == 2 and again.exit_code == ExitCode.OK
 
-    monkeypatch.setattr(poll_module, "transform", real_transform)  # the bug fixed, the file sent again
+    monkeypatch.setattr(pipeline_module, "transform", real_transform)  # the bug fixed, the file sent again
     put(client, bucket, "incoming/a-crashes.xlsx", workbook(tmp_path, 7))
     fixed = poll_pass(uri, options(tmp_path, sqlite_url), client=client)
     assert outcomes(fixed) == [("a-crashes.xlsx", "succeeded")]
@@ -496,7 +499,8 @@ def test_cli_poll_once_exit_codes(s3_bucket, s3_endpoint, sqlite_url, tmp_path):
     assert invalid.exit_code == 1
     (line,) = invalid.stdout.splitlines()
     assert line.startswith(f"invalid     s3://{bucket}/incoming/bad.xlsx run ")
-    assert line.endswith(": data-invalid: validate rejected 6 rows; nothing was loaded")
+    assert line.endswith(": data-invalid: validate rejected 6 rows; nothing is transformed or loaded "
+                         "(hint: fix the file, or load the valid rows with --accept-rejects)")
     assert invalid.stderr == f"pass over s3://{bucket}/incoming/: 1 invalid\n"
 
     put(client, bucket, "incoming/good.xlsx", workbook(tmp_path, 4))

@@ -12,12 +12,9 @@ from ops_pipeline.db.ops_models import (CAN, Agreement, BudgetLineItem, OpsDBHis
                                         ResearchProject, User, transaction_table, version_table)
 from ops_pipeline.rules.dates import fiscal_year
 from ops_pipeline.errors import PipelineError
-from ops_pipeline.pipeline import run_pipeline
-from ops_pipeline.rundir import read_jsonl
-from ops_pipeline.stages.fetch import fetch
-from ops_pipeline.stages.load import load
-from ops_pipeline.stages.transform import transform
-from ops_pipeline.stages.validate import validate
+from ops_pipeline.pipeline import Options, run_pipeline, run_stage, start_run
+from ops_pipeline.rundir import read_json, read_jsonl
+from ops_pipeline.stages.report import render
 
 HEADER = ["CAN", "Sys_Budget_ID", "Project Title", "CIG Name", "CIG Type", "Line Desc", "Date Needed",
           "Amount", "PSCFee Amount", "Status", "Comments"]
@@ -301,7 +298,7 @@ def _fetched(context, amounts):
     rows = [{"CAN": "G99CC01 (CC)", "Sys_Budget_ID": str(100 + i), "Project Title": "CC Study",
              "CIG Name": "CC Contract", "CIG Type": "contract", "Amount": amount, "Status": "planned"}
             for i, amount in enumerate(amounts)]
-    context.run = fetch(_write(context, rows, "contract.xlsx"), context.runs_root)
+    context.run = start_run(_write(context, rows, "contract.xlsx"), context.runs_root)
 
 
 @given("a fetched budget workbook with {count:d} good rows")
@@ -324,40 +321,40 @@ def _refusal(call) -> str:
 
 @when("the operator runs transform before validate")
 def step_transform_first(context):
-    context.refusal = _refusal(lambda: transform(context.run))
+    context.refusal = _refusal(lambda: run_stage("transform", context.run))
 
 
 @then('transform refuses because "{reason}"')
 def step_transform_refuses(context, reason):
-    message = _refusal(lambda: transform(context.run))
+    message = _refusal(lambda: run_stage("transform", context.run))
     assert reason in message, message
 
 
 @then('load refuses because "{reason}"')
 def step_load_refuses(context, reason):
-    message = _refusal(lambda: load(context.run, db_url=_db(context)))
+    message = _refusal(lambda: run_stage("load", context.run, Options(db_url=_db(context))))
     assert reason in message, message
 
 
 @given("validate and transform have succeeded")
 def step_validated_transformed(context):
-    validate(context.run)
-    transform(context.run)
+    run_stage("validate", context.run)
+    run_stage("transform", context.run)
 
 
 @given("validate has succeeded")
 def step_validated(context):
-    validate(context.run)
+    run_stage("validate", context.run)
 
 
 @when("the operator reruns validate")
 def step_rerun_validate(context):
-    validate(context.run)
+    run_stage("validate", context.run)
 
 
 @when("the operator validates it")
 def step_validates(context):
-    context.summary = validate(context.run)
+    context.summary = run_stage("validate", context.run)
 
 
 @then('the transform stage is "{status}"')
@@ -380,7 +377,7 @@ def step_validation_counts(context, valid, rejected):
 
 @then("transform with accepted rejects produces {count:d} budget lines")
 def step_accept_rejects(context, count):
-    summary = transform(context.run, accept_rejects=True)
+    summary = run_stage("transform", context.run, Options(accept_rejects=True))
     assert summary["counts"]["budget_line_item"] == count, summary["counts"]
 
 
@@ -394,3 +391,48 @@ def step_questions(context):
 @then("the report asks no questions")
 def step_no_questions(context):
     assert context.report["questions"] == [], context.report["questions"]
+
+
+# -- dry runs -------------------------------------------------------------------------------------
+
+@given("the run has been loaded into the database")
+def step_loaded(context):
+    run_stage("load", context.run, Options(db_url=_db(context)))
+
+
+@when("the operator does a dry run of the load")
+def step_dry_run(context):
+    run_stage("load", context.run, Options(db_url=_db(context), dry_run=True))
+    context.report = run_stage("report", context.run)
+
+
+@then("the load on record still says {count:d} budget lines inserted")
+def step_load_on_record(context, count):
+    result = read_json(context.run.path / "load" / "result.json")
+    assert result["entities"]["budget_line_item"]["inserted"] == count, result["entities"]
+    assert context.report["entities"]["budget_line_item"]["inserted"] == count, context.report["entities"]
+
+
+@then("the report shows the dry run as a plan: budget lines would be left unchanged {count:d}")
+def step_plan_unchanged(context, count):
+    planned = context.report["plan"]["entities"]["budget_line_item"]
+    assert planned == {"would_insert": 0, "would_update": 0, "would_leave_unchanged": count}, planned
+
+
+@then('the run\'s status is still "{status}"')
+def step_status_still(context, status):
+    assert context.report["status"] == status, context.report["status"]
+    assert context.report["stages"]["load"]["status"] == "succeeded", context.report["stages"]["load"]
+
+
+@then('the load stage is still "{status}"')
+def step_load_stage(context, status):
+    context.run.reload()
+    assert context.run.status("load") == status, context.run.status("load")
+
+
+@then("the report says nothing was loaded and budget lines would be inserted {count:d}")
+def step_nothing_loaded(context, count):
+    assert (context.report["status"], context.report["entities"], context.report["load"]) == ("dry-run", {}, None)
+    assert context.report["plan"]["entities"]["budget_line_item"]["would_insert"] == count
+    assert "Nothing was loaded." in render(context.report, "text")

@@ -9,6 +9,7 @@ import datetime as dt
 from collections import defaultdict
 from typing import Iterator
 
+from ..findings import ERROR, WARNING
 from ..readers.workbook import CellError
 from ..rules import RuleViolation
 from ..rules.budget import (
@@ -24,7 +25,7 @@ from ..rules.dates import fiscal_year, parse_date
 from ..rules.money import parse_amount, plain_amount_text
 from ..rules.portfolios import portfolio_for
 from ..rules.text import control_character
-from .base import Column, Dataset, Problem, TransformResult, register, row_ranges
+from .base import Column, Dataset, Problem, TransformResult, row_ranges
 
 # Longest text each database column takes (kept in step with db/models.py by a test).
 MAX_LENGTH = {
@@ -44,10 +45,17 @@ _CHANGE_LOG = (
 )
 
 
-@register
 class BudgetWorkbook(Dataset):
     name = "budget-workbook"
     title = "OPS budget spreadsheet"
+    finding_codes = {
+        "bad-can": (ERROR, "not a CAN number with an optional (description)"),
+        "placeholder-can": (WARNING, "the placeholder CAN A000000"),
+        "bad-budget-id": (ERROR, "Sys_Budget_ID is not a number, 'new' or blank"),
+        "duplicate-budget-id": (ERROR, "the same Sys_Budget_ID on two rows"),
+        "unknown-agreement-type": (ERROR, "CIG Type is not one of the known agreement types"),
+        "unknown-status": (ERROR, "Status is not one of the known statuses"),
+    }
     preferred_sheets = ("All Budget - Cur",)
     entity_order = ("project", "can", "agreement", "budget_line_item")
     columns = (

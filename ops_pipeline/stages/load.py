@@ -13,28 +13,33 @@ from ..db.engine import ENV_URL, check_schema, connection_error, describe, make_
 from ..db.load import LoadContext, Loader, acquire_load_lock, concurrent_message, prepare_connection
 from ..db.models import Lineage, PipelineRun
 from ..errors import ConcurrentLoad, PipelineError
-from ..rundir import RunDir, read_json, write_json
+from ..rundir import RunDir, read_json, utcnow, write_json
 from . import exclusive, recorded
-from ..datasets.base import get_dataset
+from ..datasets.registry import get_dataset
 from ..findings import Finding
 from ..rundir import write_jsonl
 from .transform import entity_file
 
 RESULT = "result.json"
 FINDINGS = "findings.jsonl"
+#: A dry run's counts: what a load would do, kept apart from the real load's record.
+PLAN = "plan.json"
 
 
-@exclusive("load")
+@exclusive("load", records=lambda kwargs: not kwargs.get("dry_run"))
 def load(run: RunDir, *, db_url: str | None = None, dry_run: bool = False, lock_wait: float = 300.0) -> dict:
     """Load the transformed entities: all or nothing, idempotent by natural key.
 
-    With ``dry_run`` the same work is done and rolled back, so the counts are those a real load
-    would give. Returns the result (also written to load/result.json).
+    Returns the result (also written to load/result.json). With ``dry_run`` the same work is done
+    and rolled back, so the counts are those a real load would give: a plan, not a load. Its
+    counts go to load/plan.json and the event log; the load stage's status and result.json stay
+    as they were (after a real load the run still reports that load; before one, nothing was
+    loaded), and a failed dry run is recorded in the event log only.
     """
     info = run.require("load", "transform")
     url = resolve_url(db_url)
     database = describe(url)
-    with recorded(run, "load"):
+    with recorded(run, "load") if not dry_run else _planning(run):
         run.log_event("load", "connecting", database={k: database.get(k) for k in ("dialect", "host", "database")})
         tdir = run.path / "transform"
         order = read_json(tdir / "summary.json")["entity_order"]
@@ -60,19 +65,36 @@ def load(run: RunDir, *, db_url: str | None = None, dry_run: bool = False, lock_
             "findings": _by_code(findings),
             "not_loaded": context.not_loaded,
         }
+        inputs = [{"path": o["path"], "sha256": o["sha256"]} for o in info["outputs"]]
+        if dry_run:
+            # The plan keeps the findings by code; the file of findings is the real load's.
+            write_json(run.stage_dir("load") / PLAN, {**result, "planned_at": utcnow(), "inputs": inputs})
+            run.log_event("load", "dry-run", counts=counts, seconds=seconds)
+            return result
         out = run.stage_dir("load")
         with write_jsonl(out / FINDINGS) as writer:
             writer.write_all(f.as_dict() for f in findings)
         write_json(out / RESULT, result)
         run.succeed(
             "load",
-            inputs=[{"path": o["path"], "sha256": o["sha256"]} for o in info["outputs"]],
-            outputs=[run.output_record(run.path / "load" / RESULT),
-                     run.output_record(run.path / "load" / FINDINGS, rows=writer.count, sha256=writer.sha256)],
+            inputs=inputs,
+            outputs=[run.output_record(out / RESULT),
+                     run.output_record(out / FINDINGS, rows=writer.count, sha256=writer.sha256)],
             counts={k: v for k, v in counts.items()},
-            dry_run=dry_run,
         )
     return result
+
+
+@contextlib.contextmanager
+def _planning(run: RunDir):
+    """A dry run's failure goes to the event log, never to the load stage's status."""
+    try:
+        yield
+    except PipelineError as error:
+        error.stage = error.stage or "load"
+        error.run_id = error.run_id or run.run_id
+        run.log_event("load", "dry-run-failed", level="error", error={"code": error.code})
+        raise
 
 
 def _load(engine, run, files, staged, started_at, dry_run, lock_wait, url):
