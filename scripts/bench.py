@@ -34,7 +34,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ops_pipeline.db.engine import describe, init_schema  # noqa: E402
+from ops_pipeline.db.engine import create_lookalike_tables, describe, init_schema, make_engine  # noqa: E402
 from ops_pipeline.rundir import RunDir  # noqa: E402
 from ops_pipeline.sample import write_sample_workbook  # noqa: E402
 from ops_pipeline.stages.fetch import fetch  # noqa: E402
@@ -116,6 +116,18 @@ def in_process(command: list[str]) -> dict:
             "stderr": stderr.strip().splitlines()[-1:] if stderr.strip() else []}
 
 
+def _init_with_lookalikes(url: str) -> None:
+    """db init, plus the OPS look-alike tables today's loader writes (db init makes them on SQLite
+    only); goes when the loader writes OPS's own tables."""
+    init_schema(url)
+    engine = make_engine(url)
+    try:
+        with engine.begin() as conn:
+            create_lookalike_tables(conn)
+    finally:
+        engine.dispose()
+
+
 @contextlib.contextmanager
 def empty_database(kind: str, work: Path):
     """A URL of an empty database with the schema; PostgreSQL ones made here are dropped after."""
@@ -133,7 +145,7 @@ def empty_database(kind: str, work: Path):
         raise SystemExit("--db pg needs OPS_PIPELINE_TEST_PG_URL (run under scripts/with-postgres.sh)")
     admin = os.environ.get("OPS_PIPELINE_TEST_PG_ADMIN_URL")
     if not admin or not url.startswith("postgresql"):
-        init_schema(url)
+        _init_with_lookalikes(url)
         yield url
         return
     from sqlalchemy import create_engine, text
@@ -146,7 +158,7 @@ def empty_database(kind: str, work: Path):
         conn.execute(text(f'CREATE DATABASE "{name}" OWNER "{base.username}"'))
     fresh = base.set(database=name).render_as_string(hide_password=False)
     try:
-        init_schema(fresh)
+        _init_with_lookalikes(fresh)
         yield fresh
     finally:
         with engine.connect() as conn:

@@ -10,7 +10,7 @@ from urllib.parse import quote
 
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
 from ops_pipeline import rundir
@@ -31,6 +31,8 @@ from ops_pipeline.sample import write_sample_workbook
 from ops_pipeline.stages.fetch import fetch
 from ops_pipeline.stages.transform import transform
 from ops_pipeline.stages.validate import validate
+
+from .conftest import with_lookalike_tables
 
 # A password nobody could mistake for anything else in output.
 SECRET = "Zq7-Sekr1t-Pa55w0rd-9x"
@@ -115,6 +117,7 @@ def test_commands_take_the_database_from_vcap_services(pg_url, runs_root, tmp_pa
     uri = f"postgres://{url.username}:{quote(url.password, safe='')}@{url.host}:{url.port}/{url.database}"
     env = {"VCAP_SERVICES": vcap(uri)}
     assert invoke("-q", "db", "init", env=env).exit_code == 0
+    with_lookalike_tables(pg_url)
     run = staged_run(runs_root, tmp_path)
     result = invoke("-q", "load", str(run.path), "--json", env=env)
     assert result.exit_code == 0, result.output
@@ -128,6 +131,7 @@ def test_commands_take_the_database_from_vcap_services(pg_url, runs_root, tmp_pa
 def test_the_environment_variable_reaches_every_database_command(pg_url, runs_root, tmp_path):
     env = {ENV_URL: pg_url}
     assert invoke("-q", "db", "init", env=env).exit_code == 0
+    with_lookalike_tables(pg_url)
     run = staged_run(runs_root, tmp_path)
     assert invoke("-q", "load", str(run.path), env=env).exit_code == 0
     result = invoke("-q", "--runs-root", str(runs_root), "run", str(tmp_path / "budget.xlsx"), env=env)

@@ -4,10 +4,11 @@ A toy dataset (a list of research projects, one per row) is registered here and 
 fetch, validate, transform, load and report exactly as the budget workbook does.
 """
 import pytest
-from sqlalchemy import create_engine, select
+from sqlalchemy import select
 
 from ops_pipeline.datasets import base
 from ops_pipeline.datasets.base import Column, Dataset, Problem, TransformResult, row_ranges
+from ops_pipeline.db.engine import make_engine
 from ops_pipeline.db.models import Lineage, Project
 from ops_pipeline.pipeline import run_pipeline
 from ops_pipeline.rundir import read_jsonl
@@ -65,7 +66,7 @@ def test_a_new_dataset_goes_through_every_stage_unchanged(project_list, tmp_path
     assert report["cans_without_portfolio"] == []
     [finding] = read_jsonl(outcome.run.path / "validate" / "findings.jsonl")
     assert finding["cell"] == "Projects!A3" and finding["code"] == "missing-value"
-    engine = create_engine(sqlite_url)
+    engine = make_engine(sqlite_url)
     with engine.connect() as conn:
         titles = sorted(conn.execute(select(Project.title)).scalars())
         traced = sorted(conn.execute(select(Lineage.rows).where(Lineage.entity == "project")).scalars())

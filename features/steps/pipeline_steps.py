@@ -3,10 +3,10 @@ from decimal import Decimal
 
 from behave import given, then, when
 from openpyxl import Workbook
-from sqlalchemy import create_engine, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ops_pipeline.db.engine import init_schema
+from ops_pipeline.db.engine import init_schema, make_engine
 from ops_pipeline.db.models import CAN, Agreement, BudgetLineItem, Lineage, Portfolio, Project
 from ops_pipeline.errors import PipelineError
 from ops_pipeline.pipeline import run_pipeline
@@ -50,7 +50,7 @@ def _pipeline(context, path: str):
 
 
 def _session(context) -> Session:
-    return Session(create_engine(_db(context)))
+    return Session(make_engine(_db(context)))
 
 
 @given("a budget workbook with these rows:")
