@@ -336,3 +336,13 @@ def test_a_revision_this_release_does_not_know_is_refused(tmp_path):
         assert result.exit_code == 3
         assert result.stderr == ("error: the database's ops-pipeline schema is at revision 0099, which this "
                                  "ops-pipeline does not know (hint: upgrade ops-pipeline)\n")
+
+
+@pytest.mark.postgres
+def test_two_upgrades_at_once_on_postgres_both_succeed(pg_url):
+    """Two instances starting together (cloud.gov runs db init on each start): one waits for the other."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(upgrade_schema, [pg_url, pg_url]))
+    assert sorted((r["from_revision"], r["to_revision"]) for r in results) == [(None, HEAD), (HEAD, HEAD)]

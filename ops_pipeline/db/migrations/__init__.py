@@ -109,6 +109,9 @@ def upgrade(conn: Connection, target: str = "heads") -> tuple[str | None, str]:
 
     from ...errors import SchemaMissing
 
+    if conn.dialect.name == "postgresql":
+        # Two upgrades at once (two app instances starting): the second waits, then finds the head.
+        conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": "ops_pipeline migrations"})
     before = status(conn)
     config = _config(conn)
     if not before.known:
