@@ -647,19 +647,60 @@ def db() -> None:
 @db_option
 @json_option
 def db_init(db_url: str | None, as_json: bool) -> None:
-    """Create the schema and seed divisions and portfolios (safe to run again)."""
+    """Create the database for a first run (safe to run again): the pipeline's tables at their
+    newest revision, and on SQLite the OPS tables it loads with divisions and portfolios."""
     from .db.engine import init_schema, resolve_url
 
     result = init_schema(resolve_url(db_url))
     if as_json:
         _json_out(result)
     else:
-        where = result["database"]
-        click.echo(f"schema version {result['schema_version']} ready in {where.get('dialect')} "
-                   f"{'/'.join(p for p in (where.get('host'), where.get('database')) if p)}; "
-                   f"created {len(result['tables_created'])} "
-                   f"tables, seeded {result['seeded']['division']} divisions and "
+        click.echo(f"{_revision_change(result)}; seeded {result['seeded']['division']} divisions and "
                    f"{result['seeded']['portfolio']} portfolios", err=True)
+
+
+@db.command("upgrade")
+@db_option
+@json_option
+def db_upgrade(db_url: str | None, as_json: bool) -> None:
+    """Create the pipeline's tables, or upgrade them to the newest revision (safe to run again)."""
+    from .db.engine import resolve_url, upgrade_schema
+
+    result = upgrade_schema(resolve_url(db_url))
+    if as_json:
+        _json_out(result)
+    else:
+        click.echo(_revision_change(result), err=True)
+
+
+@db.command("current")
+@db_option
+@json_option
+def db_current(db_url: str | None, as_json: bool) -> None:
+    """Show the revision of the pipeline's tables; fails unless it is the newest."""
+    from .db.engine import resolve_url, schema_problem, schema_status
+    from .db.migrations import Revision
+
+    result = schema_status(resolve_url(db_url))
+    if as_json:
+        _json_out(result)
+    elif result["is_head"]:
+        click.echo(f"{result['revision']} (head) in {_where(result['database'])}")
+    problem = schema_problem(Revision(result["revision"], result["head"], result["legacy"], result["known"]))
+    if problem is not None:
+        raise problem
+
+
+def _where(database: dict) -> str:
+    place = "/".join(p for p in (database.get("host"), database.get("database")) if p)
+    return f"{database.get('dialect')} {place}".strip()
+
+
+def _revision_change(result: dict) -> str:
+    before, after = result["from_revision"], result["to_revision"]
+    if not result["changed"]:
+        return f"schema at revision {after} (head) in {_where(result['database'])}; nothing to do"
+    return f"schema upgraded from {before or 'nothing'} to {after} in {_where(result['database'])}"
 
 
 @cli.command()

@@ -6,6 +6,7 @@ import pytest
 from click.testing import CliRunner
 
 from ops_pipeline.cli import cli
+from ops_pipeline.db.engine import make_engine
 from ops_pipeline.rundir import RunDir, find_runs, read_json
 from ops_pipeline.stages.report import build_report
 
@@ -103,7 +104,7 @@ def test_run_with_accept_rejects_loads_the_valid_rows(invoke, make_workbook, sql
 
 
 def test_dry_run_writes_nothing(invoke, make_workbook, sqlite_url):
-    from sqlalchemy import create_engine, text
+    from sqlalchemy import text
 
     result = invoke("run", make_workbook([good_row()]), "--db", sqlite_url, "--dry-run", "--format", "json")
     assert result.exit_code == 0
@@ -112,7 +113,7 @@ def test_dry_run_writes_nothing(invoke, make_workbook, sqlite_url):
     assert data["plan"]["entities"]["budget_line_item"] == {"would_insert": 1, "would_update": 0,
                                                            "would_leave_unchanged": 0}
     assert (data["entities"], data["load"], data["stages"]["load"]["status"]) == ({}, None, "pending")
-    with create_engine(sqlite_url).connect() as conn:
+    with make_engine(sqlite_url).connect() as conn:
         assert conn.execute(text("select count(*) from budget_line_item")).scalar() == 0
         assert conn.execute(text("select count(*) from ops_pipeline_run")).scalar() == 0
 
@@ -179,8 +180,9 @@ def test_db_init_is_idempotent(invoke, tmp_path):
     first = json.loads(invoke("db", "init", "--db", url, "--json").stdout)
     second = json.loads(invoke("db", "init", "--db", url, "--json").stdout)
     assert first["seeded"] == {"division": 5, "portfolio": 10}
+    assert first["changed"] is True
     assert second["seeded"] == {"division": 0, "portfolio": 0}
-    assert second["tables_created"] == []
+    assert second["changed"] is False
 
 
 def test_text_and_markdown_reports(invoke, make_workbook, sqlite_url):
@@ -306,7 +308,7 @@ def test_the_text_report_is_not_wrapped_in_a_file_and_fits_the_terminal(invoke, 
 def test_a_nul_cell_is_a_finding_and_never_reaches_the_database(invoke, make_workbook, db_url):
     """PostgreSQL refuses NUL in text: the cell is a finding of validate (exit 1, the data), never
     a load error blaming the database; with --accept-rejects the other rows load."""
-    from sqlalchemy import create_engine, text
+    from sqlalchemy import text
 
     from .test_validate import _xl
 
@@ -326,7 +328,7 @@ def test_a_nul_cell_is_a_finding_and_never_reaches_the_database(invoke, make_wor
     accepted = invoke("run", book, "--db", db_url, "--accept-rejects", "--format", "json")
     assert accepted.exit_code == 0, accepted.stderr
     assert json.loads(accepted.stdout)["entities"]["budget_line_item"]["inserted"] == 1
-    engine = create_engine(db_url)
+    engine = make_engine(db_url)
     with engine.connect() as conn:
         assert conn.execute(text("select id from budget_line_item")).scalars().all() == [1]
     engine.dispose()

@@ -7,8 +7,7 @@ written, the lines before it and the run record, and a rerun then loads everythi
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import create_engine, func, select
-from sqlalchemy.pool import NullPool
+from sqlalchemy import func, select
 
 from ops_pipeline.db import bulk
 from ops_pipeline.db.models import Lineage, PipelineRun
@@ -20,7 +19,7 @@ from ops_pipeline.stages.load import load
 from ops_pipeline.stages.transform import transform
 from ops_pipeline.stages.validate import validate
 from tests.conftest import good_row, write_workbook
-from tests.test_load_crash_and_concurrency import snapshot
+from tests.test_load_crash_and_concurrency import _engine, snapshot
 
 LINES = 400  # past bulk.COPY_THRESHOLD: PostgreSQL writes the lines with COPY
 MODELS = (Project, CAN, Agreement, BudgetLineItem, Lineage, PipelineRun)
@@ -34,7 +33,7 @@ def staged(workbook, runs_root) -> RunDir:
 
 
 def counts(url: str) -> dict:
-    engine = create_engine(url, poolclass=NullPool)
+    engine = _engine(url)
     try:
         with engine.connect() as conn:
             return {m.__tablename__: conn.execute(select(func.count()).select_from(m)).scalar() for m in MODELS}

@@ -22,8 +22,8 @@ from sqlalchemy import create_engine, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
-from ops_pipeline.db.engine import init_schema
-from ops_pipeline.db.models import Base
+from ops_pipeline.db.engine import SQLITE_SCHEMA_MAP, init_schema
+from ops_pipeline.db.models import Base, LookalikeBase
 from ops_pipeline.rundir import RunDir, new_run_id, read_json, write_json
 from ops_pipeline.sample import write_sample_workbook
 from ops_pipeline.stages.fetch import fetch
@@ -31,7 +31,7 @@ from ops_pipeline.stages.load import load
 from ops_pipeline.stages.report import build_report
 from ops_pipeline.stages.transform import transform
 from ops_pipeline.stages.validate import validate
-from tests.conftest import good_row, missing_prerequisite, write_workbook
+from tests.conftest import good_row, missing_prerequisite, with_lookalike_tables, write_workbook
 
 ROWS = 20_000
 SCRIPT_ENV = {k: v for k, v in os.environ.items() if k not in ("OPS_PIPELINE_DB_URL", "VCAP_SERVICES")}
@@ -98,19 +98,26 @@ def result_of(run_path: Path) -> dict:
     return read_json(run_path / "load" / "result.json")
 
 
+def _engine(url: str):
+    """An engine without a pool (a server restart would leave pooled connections dead), with the
+    schema map make_engine gives SQLite."""
+    engine = create_engine(url, poolclass=NullPool)
+    return engine.execution_options(schema_translate_map=SQLITE_SCHEMA_MAP) if engine.name == "sqlite" else engine
+
+
 def snapshot(url: str) -> dict:
     """Every row of every table, for comparing a database before and after."""
-    engine = create_engine(url, poolclass=NullPool)
+    engine = _engine(url)
     try:
         with engine.connect() as conn:
             return {table.name: sorted(map(repr, conn.execute(select(table)).all()))
-                    for table in Base.metadata.sorted_tables}
+                    for table in [*LookalikeBase.metadata.sorted_tables, *Base.metadata.sorted_tables]}
     finally:
         engine.dispose()
 
 
 def count(url: str, table: str) -> int:
-    engine = create_engine(url, poolclass=NullPool)
+    engine = _engine(url)
     try:
         with engine.connect() as conn:
             return conn.execute(text(f"SELECT COUNT(*) FROM {table}")).scalar()
@@ -182,7 +189,7 @@ class LineageBlock:
         self.engine = create_engine(url, poolclass=NullPool)
         self.conn = self.engine.connect()
         self.transaction = self.conn.begin()
-        self.conn.execute(text("LOCK TABLE ops_pipeline_lineage IN SHARE MODE"))
+        self.conn.execute(text("LOCK TABLE ops_pipeline.ops_pipeline_lineage IN SHARE MODE"))
 
     def release(self) -> None:
         if self.transaction.is_active:
@@ -229,6 +236,7 @@ def own_pg_url() -> str:
         conn.execute(text(f'CREATE DATABASE "{name}" OWNER "{base_url.username}"'))
     url = base_url.set(database=name).render_as_string(hide_password=False)
     init_schema(url)
+    with_lookalike_tables(url)
     try:
         yield url
     finally:
@@ -259,7 +267,7 @@ def test_two_loads_of_the_same_data_on_postgres_run_one_after_the_other(big_run,
     for kind, total in big_run["counts"].items():
         assert result_of(second)["entities"][kind] == {"inserted": 0, "updated": 0, "unchanged": total}
     assert_no_duplicates(pg_schema_url, ROWS)
-    assert count(pg_schema_url, "ops_pipeline_run") == 2
+    assert count(pg_schema_url, "ops_pipeline.ops_pipeline_run") == 2
 
 
 @pytest.mark.postgres
@@ -448,7 +456,7 @@ def test_a_load_whose_server_stops_fails_with_one_line_and_completes_later(big_r
 
 def _connects(url: str) -> bool:
     try:
-        count(url, "ops_pipeline_schema")
+        count(url, "ops_pipeline.ops_pipeline_run")
         return True
     except Exception:
         return False

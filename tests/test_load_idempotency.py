@@ -8,11 +8,12 @@ from decimal import Decimal
 
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import create_engine, func, select
+from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
 from ops_pipeline.cli import cli
 from ops_pipeline.datasets.budget_workbook import MAX_LENGTH
+from ops_pipeline.db.engine import make_engine
 from ops_pipeline.db.models import Lineage, PipelineRun
 from ops_pipeline.db.ops_models import CAN, Agreement, BudgetLineItem, Project
 from ops_pipeline.rules.money import MAX_AMOUNT
@@ -34,7 +35,7 @@ def staged(workbook, runs_root):
 
 
 def table_counts(url: str) -> dict:
-    engine = create_engine(url)
+    engine = make_engine(url)
     try:
         with engine.connect() as conn:
             return {model.__tablename__: conn.execute(select(func.count()).select_from(model)).scalar()
@@ -44,7 +45,7 @@ def table_counts(url: str) -> dict:
 
 
 def lines(url: str) -> dict[int, tuple]:
-    engine = create_engine(url)
+    engine = make_engine(url)
     try:
         with engine.connect() as conn:
             rows = conn.execute(select(BudgetLineItem.id, BudgetLineItem.line_description, BudgetLineItem.amount,
@@ -150,7 +151,7 @@ def test_a_new_line_keeps_its_budget_id_and_later_lines_get_higher_ids(db_url, r
     later = next(i for i, v in lines(db_url).items() if v[0] == "Later")
     assert later > 90000
     # Whatever else writes budget lines (OPS itself) draws ids past them too: no collision.
-    engine = create_engine(db_url)
+    engine = make_engine(db_url)
     try:
         with engine.begin() as conn:
             conn.execute(BudgetLineItem.__table__.insert().values(status="DRAFT", line_description="by OPS"))

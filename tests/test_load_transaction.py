@@ -7,8 +7,9 @@ import gc
 import sqlite3
 
 import pytest
-from sqlalchemy import create_engine, select, update
+from sqlalchemy import select, update
 
+from ops_pipeline.db.engine import make_engine
 from ops_pipeline.db.load import _staged_columns, concurrent_message, date_text
 from ops_pipeline.db.models import Lineage, PipelineRun
 from ops_pipeline.db.ops_models import CAN, BudgetLineItem
@@ -28,7 +29,7 @@ def staged(workbook, runs_root):
 
 
 def _rows(url, statement):
-    engine = create_engine(url)
+    engine = make_engine(url)
     try:
         with engine.connect() as conn:
             return conn.execute(statement).all()
@@ -37,7 +38,7 @@ def _rows(url, statement):
 
 
 def _execute(url, statement):
-    engine = create_engine(url)
+    engine = make_engine(url)
     try:
         with engine.begin() as conn:
             conn.execute(statement)
@@ -194,7 +195,7 @@ def test_sqlite_waits_for_another_writer_as_long_as_asked(sqlite_url, wait, expe
     from sqlalchemy import text
 
     from ops_pipeline.db.load import prepare_connection
-    engine = create_engine(sqlite_url)
+    engine = make_engine(sqlite_url)
     try:
         with engine.connect() as conn:
             prepare_connection(conn, wait)

@@ -9,10 +9,11 @@ import ast
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, select
+from sqlalchemy import select
 
 import ops_pipeline
 from ops_pipeline.datasets.base import Column, Dataset, Problem, TransformResult, row_ranges
+from ops_pipeline.db.engine import make_engine
 from ops_pipeline.datasets.budget_workbook import BudgetWorkbook
 from ops_pipeline.datasets.registry import ENTRY_POINT_GROUP, dataset_names, discover, get_dataset
 from ops_pipeline.errors import PipelineError, UsageError
@@ -98,7 +99,7 @@ def test_a_new_dataset_goes_through_every_stage_unchanged(project_list, tmp_path
         ("Projects!B5", "no-owner", "warning")]
     # The report explains the dataset's own code in the dataset's words.
     assert report["findings_detail"]["no-owner"]["meaning"] == "the project has no owner yet"
-    engine = create_engine(sqlite_url)
+    engine = make_engine(sqlite_url)
     with engine.connect() as conn:
         titles = sorted(conn.execute(select(Project.title)).scalars())
         traced = sorted(conn.execute(select(Lineage.rows).where(Lineage.entity == "project")).scalars())

@@ -15,11 +15,12 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import create_engine, func, select, update
+from sqlalchemy import func, select, update
 
 import tests.s3_server as s3_server
 from ops_pipeline import rundir
 from ops_pipeline.cli import cli
+from ops_pipeline.db.engine import make_engine
 from ops_pipeline.db.models import PipelineRun, SourceFile
 from ops_pipeline.db.ops_models import BudgetLineItem
 from ops_pipeline.errors import ExitCode, StorageError, UsageError
@@ -63,7 +64,7 @@ def options(tmp_path: Path, db_url: str, **kwargs) -> PollOptions:
 
 
 def ledger_rows(db_url: str) -> list:
-    engine = create_engine(db_url)
+    engine = make_engine(db_url)
     with engine.connect() as conn:
         rows = list(conn.execute(select(SourceFile).order_by(SourceFile.id)))
     engine.dispose()
@@ -71,7 +72,7 @@ def ledger_rows(db_url: str) -> list:
 
 
 def count(db_url: str, model) -> int:
-    engine = create_engine(db_url)
+    engine = make_engine(db_url)
     with engine.connect() as conn:
         value = conn.execute(select(func.count()).select_from(model)).scalar()
     engine.dispose()
@@ -79,7 +80,7 @@ def count(db_url: str, model) -> int:
 
 
 def loads_per_content(db_url: str) -> dict[str, int]:
-    engine = create_engine(db_url)
+    engine = make_engine(db_url)
     with engine.connect() as conn:
         rows = conn.execute(select(PipelineRun.file_sha256, func.count()).where(PipelineRun.status == "loaded")
                             .group_by(PipelineRun.file_sha256))
@@ -343,7 +344,7 @@ def test_a_poller_killed_after_the_load_committed_does_not_load_again(s3_bucket,
     client, bucket = s3_bucket
     put(client, bucket, "incoming/fy25.xlsx", workbook(tmp_path, 9))
     (first,) = poll_pass(f"s3://{bucket}/incoming/", options(tmp_path, sqlite_url), client=client).results
-    engine = create_engine(sqlite_url)  # as if killed between the load's commit and the ledger update
+    engine = make_engine(sqlite_url)  # as if killed between the load's commit and the ledger update
     with engine.begin() as conn:
         conn.execute(update(SourceFile).values(outcome="processing", finished_at=None))
     engine.dispose()
@@ -682,7 +683,7 @@ def test_a_poller_stopped_with_sigterm_resumes_without_loss_or_repeat(s3_bucket,
         manifest = json.loads((run_dir / "manifest.json").read_text())
         assert "running" not in {s["status"] for s in manifest["stages"].values()}, run_dir.name
     interrupted = [r.run_id for r in first if r.outcome == "interrupted"]
-    engine = create_engine(sqlite_url)
+    engine = make_engine(sqlite_url)
     with engine.connect() as conn:
         loaded_runs = set(conn.execute(select(PipelineRun.id)).scalars())
     engine.dispose()

@@ -105,7 +105,7 @@ def test_a_reader_holding_the_tables_makes_the_load_check_per_row_instead(pg_sch
     try:
         with reader.connect() as conn, conn.begin():
             conn.execute(text("SELECT COUNT(*) FROM can"))  # holds ACCESS SHARE on can until the end
-            conn.execute(text("SELECT COUNT(*) FROM ops_pipeline_run"))
+            conn.execute(text("SELECT COUNT(*) FROM ops_pipeline.ops_pipeline_run"))
             result = load(staged(tmp_path, runs_root, 300), db_url=pg_schema_url)
             assert result["entities"]["budget_line_item"]["inserted"] == 300
             assert conn.execute(text("SELECT COUNT(*) FROM can")).scalar() == 12  # never blocked

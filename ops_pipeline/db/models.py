@@ -2,6 +2,12 @@
 
 These models are the single definition of the schema; the bulk load paths derive their tables
 and columns from them.
+
+The pipeline's own tables (:class:`Base`) live in schema ``ops_pipeline`` on PostgreSQL and are
+created and changed only by the Alembic migrations in ``ops_pipeline/db/migrations``; SQLite has
+no schemas, and :func:`ops_pipeline.db.engine.make_engine` maps ``ops_pipeline`` to none there.
+The OPS look-alike tables (:class:`LookalikeBase`) are what the loader writes today; they go when
+the loader writes OPS's own tables.
 """
 from __future__ import annotations
 
@@ -10,12 +16,14 @@ from decimal import Decimal
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     CheckConstraint,
     Date,
     DateTime,
     ForeignKey,
     Index,
     Integer,
+    MetaData,
     Numeric,
     String,
     Text,
@@ -24,8 +32,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-#: Bump when the schema changes; commands refuse a database whose schema is older.
-SCHEMA_VERSION = 1
+#: The PostgreSQL schema of the pipeline's own tables (runs, lineage, the source-file ledger).
+PIPELINE_SCHEMA = "ops_pipeline"
 
 BUDGET_LINE_STATUSES = ("DRAFT", "PLANNED", "IN_EXECUTION", "OBLIGATED")
 AGREEMENT_TYPES = ("CONTRACT", "GRANT", "DIRECT_OBLIGATION", "IAA", "AA")
@@ -38,10 +46,16 @@ def _one_of(column: str, values: tuple[str, ...]) -> CheckConstraint:
 
 
 class Base(DeclarativeBase):
-    pass
+    """The pipeline's own tables, in schema ``ops_pipeline``; Alembic creates and changes them."""
+
+    metadata = MetaData(schema=PIPELINE_SCHEMA)
 
 
-class Division(Base):
+class LookalikeBase(DeclarativeBase):
+    """The OPS look-alike tables of the loader today (default schema). Created only on SQLite."""
+
+
+class Division(LookalikeBase):
     __tablename__ = "division"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(100))
@@ -49,7 +63,7 @@ class Division(Base):
     portfolios: Mapped[list["Portfolio"]] = relationship(back_populates="division")
 
 
-class Portfolio(Base):
+class Portfolio(LookalikeBase):
     __tablename__ = "portfolio"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
@@ -58,7 +72,7 @@ class Portfolio(Base):
     division: Mapped[Division] = relationship(back_populates="portfolios")
 
 
-class Project(Base):
+class Project(LookalikeBase):
     __tablename__ = "project"
     __table_args__ = (_one_of("project_type", PROJECT_TYPES),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -72,7 +86,7 @@ class Project(Base):
 Index("ix_project_title_lower", func.lower(Project.title))
 
 
-class CAN(Base):
+class CAN(LookalikeBase):
     __tablename__ = "can"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     number: Mapped[str] = mapped_column(String(7), unique=True)
@@ -81,7 +95,7 @@ class CAN(Base):
     portfolio_id: Mapped[int | None] = mapped_column(ForeignKey("portfolio.id"))
 
 
-class ProcurementShop(Base):
+class ProcurementShop(LookalikeBase):
     __tablename__ = "procurement_shop"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
@@ -91,7 +105,7 @@ class ProcurementShop(Base):
     fee_end_date: Mapped[dt.date | None] = mapped_column(Date)
 
 
-class Agreement(Base):
+class Agreement(LookalikeBase):
     __tablename__ = "agreement"
     __table_args__ = (_one_of("agreement_type", AGREEMENT_TYPES),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -104,7 +118,7 @@ class Agreement(Base):
 Index("ix_agreement_name_lower_type", func.lower(Agreement.name), Agreement.agreement_type)
 
 
-class BudgetLineItem(Base):
+class BudgetLineItem(LookalikeBase):
     __tablename__ = "budget_line_item"
     __table_args__ = (_one_of("status", BUDGET_LINE_STATUSES),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -122,13 +136,6 @@ class BudgetLineItem(Base):
 # -- the pipeline's own tables -------------------------------------------------------------------
 
 
-class SchemaInfo(Base):
-    __tablename__ = "ops_pipeline_schema"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    version: Mapped[int] = mapped_column(Integer)
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
-
-
 class PipelineRun(Base):
     """One loaded run. Written in the same transaction as the data it loaded."""
 
@@ -136,12 +143,18 @@ class PipelineRun(Base):
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     dataset: Mapped[str] = mapped_column(String(50))
     source: Mapped[str] = mapped_column(String(1000))
-    file_sha256: Mapped[str] = mapped_column(String(64), index=True)
+    file_sha256: Mapped[str] = mapped_column(String(64))
     staged_sha256: Mapped[str] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(20))
     counts: Mapped[dict] = mapped_column(JSON)
     started_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    #: The OPS (SQLAlchemy-Continuum) ``transaction`` row this load wrote its history under.
+    transaction_id: Mapped[int | None] = mapped_column(BigInteger)
+
+
+# Named as before the tables had a schema: the default name would now include the schema.
+Index("ix_ops_pipeline_run_file_sha256", PipelineRun.file_sha256)
 
 
 class Lineage(Base):
@@ -176,11 +189,14 @@ class SourceFile(Base):
     version_id: Mapped[str | None] = mapped_column(String(200))
     etag: Mapped[str | None] = mapped_column(String(200))
     size: Mapped[int | None] = mapped_column(Integer)
-    sha256: Mapped[str | None] = mapped_column(String(64), index=True)
+    sha256: Mapped[str | None] = mapped_column(String(64))
     run_id: Mapped[str | None] = mapped_column(String(40))
     outcome: Mapped[str] = mapped_column(String(20))  # processing, succeeded, invalid, failed, duplicate
     first_seen_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+Index("ix_ops_pipeline_source_file_sha256", SourceFile.sha256)
 
 
 ENTITY_MODELS = {
