@@ -346,3 +346,15 @@ def test_two_upgrades_at_once_on_postgres_both_succeed(pg_url):
     with ThreadPoolExecutor(2) as pool:
         results = list(pool.map(upgrade_schema, [pg_url, pg_url]))
     assert {(r["from_revision"], r["to_revision"]) for r in results} == {(None, HEAD), (HEAD, HEAD)}
+
+
+def test_an_unknown_target_revision_is_one_line_not_a_traceback(tmp_path):
+    from ops_pipeline.errors import SchemaMissing
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'ops.db'}")
+    try:
+        with pytest.raises(SchemaMissing, match=r"^cannot upgrade the ops-pipeline schema: .*'0042'"):
+            with engine.begin() as conn:
+                migrations.upgrade(conn, "0042")
+    finally:
+        engine.dispose()

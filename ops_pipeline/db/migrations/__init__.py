@@ -106,6 +106,7 @@ def upgrade(conn: Connection, target: str = "heads") -> tuple[str | None, str]:
     Runs on ``conn`` inside its transaction, so a failed step leaves the database as it was.
     """
     from alembic import command
+    from alembic.util import CommandError
 
     from ...errors import SchemaMissing
 
@@ -124,5 +125,8 @@ def upgrade(conn: Connection, target: str = "heads") -> tuple[str | None, str]:
                                 f"{LEGACY_VERSION}, and no migration revision",
                                 hint="restore it from a backup or create a new database")
         command.stamp(config, BASELINE)
-    command.upgrade(config, target)
+    try:
+        command.upgrade(config, target)
+    except CommandError as exc:  # Alembic's own refusals (an unknown target...): one line, no traceback
+        raise SchemaMissing(f"cannot upgrade the ops-pipeline schema: {str(exc).splitlines()[0][:200]}") from None
     return (BASELINE if before.legacy else before.current), _stored(conn)
