@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from ops_pipeline.db.engine import create_lookalike_tables, init_schema, make_engine
+from ops_pipeline.db.engine import init_schema, make_engine
 
 REPO = Path(__file__).resolve().parents[1]
 CORPUS = Path(os.environ.get("OPS_PIPELINE_CORPUS") or REPO / "tests" / "corpus" / "real")
@@ -94,22 +94,11 @@ def pg_url() -> str:
         engine.dispose()
 
 
-def with_lookalike_tables(url: str) -> str:
-    """``url`` (PostgreSQL, after ``db init``) with the OPS look-alike tables today's loader writes:
-    ``db init`` creates them on SQLite only. Goes when the loader writes OPS's own tables."""
-    engine = make_engine(url)
-    try:
-        with engine.begin() as conn:
-            create_lookalike_tables(conn)
-    finally:
-        engine.dispose()
-    return url
-
-
 @pytest.fixture
-def pg_schema_url(pg_url) -> str:
-    init_schema(pg_url)
-    return with_lookalike_tables(pg_url)
+def pg_schema_url(ops_pg_url) -> str:
+    """A fresh OPS database (OPS's schema and reference rows) with the pipeline's schema."""
+    init_schema(ops_pg_url)
+    return ops_pg_url
 
 
 @pytest.fixture(scope="session")

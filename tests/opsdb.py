@@ -21,6 +21,7 @@ import subprocess
 from pathlib import Path
 
 from sqlalchemy import create_engine, text
+from sqlalchemy.pool import NullPool
 from sqlalchemy.engine import URL, make_url
 
 OPS_SCHEMA_DIR = Path(__file__).resolve().parent / "ops_schema"
@@ -37,7 +38,8 @@ class OpsDatabases:
         self.bindir = bindir
         self.app_role = self.app.username
         self.template = f"ops_template_{secrets.token_hex(4)}"
-        self._admin_engine = create_engine(self.admin, isolation_level="AUTOCOMMIT")
+        # No pool: a test that stops and restarts the server must not leave dead connections here.
+        self._admin_engine = create_engine(self.admin, isolation_level="AUTOCOMMIT", poolclass=NullPool)
         self._built = False
 
     # -- the template ---------------------------------------------------------------------------

@@ -32,7 +32,6 @@ from ops_pipeline.stages.fetch import fetch
 from ops_pipeline.stages.transform import transform
 from ops_pipeline.stages.validate import validate
 
-from .conftest import with_lookalike_tables
 
 # A password nobody could mistake for anything else in output.
 SECRET = "Zq7-Sekr1t-Pa55w0rd-9x"
@@ -112,12 +111,12 @@ def test_no_url_at_all_says_how_to_give_one(runs_root, tmp_path):
 
 
 @pytest.mark.postgres
-def test_commands_take_the_database_from_vcap_services(pg_url, runs_root, tmp_path):
+def test_commands_take_the_database_from_vcap_services(ops_pg_url, runs_root, tmp_path):
+    pg_url = ops_pg_url
     url = make_url(pg_url)
     uri = f"postgres://{url.username}:{quote(url.password, safe='')}@{url.host}:{url.port}/{url.database}"
     env = {"VCAP_SERVICES": vcap(uri)}
     assert invoke("-q", "db", "init", env=env).exit_code == 0
-    with_lookalike_tables(pg_url)
     run = staged_run(runs_root, tmp_path)
     result = invoke("-q", "load", str(run.path), "--json", env=env)
     assert result.exit_code == 0, result.output
@@ -128,10 +127,10 @@ def test_commands_take_the_database_from_vcap_services(pg_url, runs_root, tmp_pa
 
 
 @pytest.mark.postgres
-def test_the_environment_variable_reaches_every_database_command(pg_url, runs_root, tmp_path):
+def test_the_environment_variable_reaches_every_database_command(ops_pg_url, runs_root, tmp_path):
+    pg_url = ops_pg_url
     env = {ENV_URL: pg_url}
     assert invoke("-q", "db", "init", env=env).exit_code == 0
-    with_lookalike_tables(pg_url)
     run = staged_run(runs_root, tmp_path)
     assert invoke("-q", "load", str(run.path), env=env).exit_code == 0
     result = invoke("-q", "--runs-root", str(runs_root), "run", str(tmp_path / "budget.xlsx"), env=env)

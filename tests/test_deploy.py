@@ -19,7 +19,6 @@ from sqlalchemy.engine import make_url
 
 from ops_pipeline.heartbeat import heartbeat_id
 from ops_pipeline.sample import write_sample_workbook
-from tests.conftest import with_lookalike_tables
 from tests.s3_server import *  # noqa: F401,F403  (fixtures)
 
 REPO = Path(__file__).resolve().parents[1]
@@ -87,11 +86,11 @@ def app_env(tmp_path: Path, app: dict, vcap: str) -> dict:
 
 
 @pytest.mark.postgres
-def test_the_start_command_and_a_task_run_on_vcap_services_alone(s3_bucket, s3_endpoint, pg_url, tmp_path):
+def test_the_start_command_and_a_task_run_on_vcap_services_alone(s3_bucket, s3_endpoint, ops_pg_url, tmp_path):
+    pg_url = ops_pg_url  # OPS's tables are there before the app starts; db init never makes them
     client, bucket = s3_bucket
     (app,) = manifest({**VARS, "bucket": bucket})["applications"]
     env = app_env(tmp_path, app, vcap_services(pg_url, bucket, s3_endpoint))
-    with_lookalike_tables(pg_url)  # OPS's tables are there before the app starts; db init never makes them
     book = write_sample_workbook(tmp_path / "fy25.xlsx", rows=40, seed=5, dirty=False)
     client.put_object(Bucket=bucket, Key="incoming/fy25.xlsx", Body=book.read_bytes())
     beat_key = f"audit/heartbeat/{heartbeat_id(f's3://{bucket}/incoming/')}.json"

@@ -31,7 +31,7 @@ from ops_pipeline.stages.load import load
 from ops_pipeline.stages.report import build_report
 from ops_pipeline.stages.transform import transform
 from ops_pipeline.stages.validate import validate
-from tests.conftest import good_row, missing_prerequisite, with_lookalike_tables, write_workbook
+from tests.conftest import good_row, missing_prerequisite, write_workbook
 
 ROWS = 20_000
 SCRIPT_ENV = {k: v for k, v in os.environ.items() if k not in ("OPS_PIPELINE_DB_URL", "VCAP_SERVICES")}
@@ -217,7 +217,7 @@ def lineage_blocker(pg_schema_url):
 
 
 @pytest.fixture
-def own_pg_url() -> str:
+def own_pg_url(ops_databases) -> str:
     """A database of its own, made and dropped without pooled connections, which a server restart
     would leave dead."""
     base = os.environ.get("OPS_PIPELINE_TEST_PG_URL")
@@ -232,11 +232,8 @@ def own_pg_url() -> str:
     admin = create_engine(os.environ.get("OPS_PIPELINE_TEST_PG_ADMIN_URL") or base_url.set(database="postgres"),
                           isolation_level="AUTOCOMMIT", poolclass=NullPool)
     name = f"ops_t_{new_run_id()[-6:]}_stop"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}" OWNER "{base_url.username}"'))
-    url = base_url.set(database=name).render_as_string(hide_password=False)
+    url = ops_databases.create(name)  # OPS's schema, as the other PostgreSQL tests have it
     init_schema(url)
-    with_lookalike_tables(url)
     try:
         yield url
     finally:

@@ -22,7 +22,6 @@ from ops_pipeline.db import migrations
 from ops_pipeline.db.engine import ENV_URL, make_engine, schema_status, upgrade_schema
 from ops_pipeline.db.models import Base, Lineage, PipelineRun, SourceFile
 
-from .conftest import with_lookalike_tables
 from .test_db_engine import staged_run
 
 DATA = Path(__file__).resolve().parent / "data"
@@ -40,7 +39,7 @@ def invoke(*args: str):
 def empty_url(request, tmp_path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'ops.db'}"
-    return request.getfixturevalue("pg_url")
+    return request.getfixturevalue("ops_pg_url")  # OPS's database, without the pipeline's schema
 
 
 # -- a database from a0276dc, with data ------------------------------------------------------------
@@ -112,7 +111,7 @@ def _a0276dc_postgres(url: str) -> str:
 def old_url(request, tmp_path) -> str:
     """A database as ``db init`` made it at a0276dc, holding rows."""
     url = (_a0276dc_sqlite(tmp_path) if request.param == "sqlite"
-           else _a0276dc_postgres(request.getfixturevalue("pg_url")))
+           else _a0276dc_postgres(request.getfixturevalue("ops_pg_url")))
     engine = make_engine(url)
     try:
         with engine.begin() as conn:
@@ -172,10 +171,6 @@ def test_a_database_from_a0276dc_upgrades_to_head_and_keeps_every_row(old_url):
 
 
 def test_a_load_refuses_a_database_from_a0276dc_until_it_is_upgraded(old_url, runs_root, tmp_path):
-    if make_url(old_url).get_backend_name() == "postgresql":
-        with_lookalike_tables(old_url)  # the look-alike tables exist already; this seeds them
-    else:
-        _seed_sqlite(old_url)
     run = staged_run(runs_root, tmp_path)
     refused = invoke("load", str(run.path), "--db", old_url)
     assert refused.exit_code == 3
@@ -186,17 +181,6 @@ def test_a_load_refuses_a_database_from_a0276dc_until_it_is_upgraded(old_url, ru
     assert upgraded.exit_code == 0
     assert upgraded.stderr.startswith(f"schema upgraded from 0001 to {HEAD} in ")
     assert invoke("load", str(run.path), "--db", old_url).exit_code == 0
-
-
-def _seed_sqlite(url: str) -> None:
-    from ops_pipeline.db.engine import _seed
-
-    engine = make_engine(url)
-    try:
-        with engine.begin() as conn:
-            _seed(conn)
-    finally:
-        engine.dispose()
 
 
 # -- an empty database ---------------------------------------------------------------------------------
@@ -310,10 +294,6 @@ def test_db_current_on_an_empty_database_says_how_to_create_it(empty_url):
 
 
 def test_a_load_refuses_a_database_behind_head(behind_url, runs_root, tmp_path):
-    if make_url(behind_url).get_backend_name() == "postgresql":
-        with_lookalike_tables(behind_url)
-    else:
-        _seed_sqlite(behind_url)
     run = staged_run(runs_root, tmp_path)
     result = invoke("load", str(run.path), "--db", behind_url)
     assert result.exit_code == 3

@@ -9,26 +9,18 @@ from __future__ import annotations
 import os
 from urllib.parse import unquote
 
-from sqlalchemy import create_engine, event, select
+from sqlalchemy import create_engine, event, func, inspect, select
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
 
 from ..errors import DatabaseError, SchemaMissing, UsageError
 from .. import vcap
 from ..redact import known_secrets, redact_url, remember_url, scrub_secrets, scrub_text
-from ..rules.portfolios import SEEDED_PORTFOLIOS
-from .models import PIPELINE_SCHEMA, Division, LookalikeBase, Portfolio
+from .models import PIPELINE_SCHEMA
 
 ENV_URL = "OPS_PIPELINE_DB_URL"
 #: SQLite has no schemas: OPS's (``ops``) and the pipeline's (``ops_pipeline``) map to none there.
 SQLITE_SCHEMA_MAP = {"ops": None, PIPELINE_SCHEMA: None}
-DIVISIONS = {
-    "DCFD": "Division of Child and Family Development",
-    "DECONI": "Division of Economic Independence",
-    "DFS": "Division of Family Strengthening",
-    "OCDO": "Office of the Chief Data Officer",
-    "OD": "Office of the Director",
-}
 
 
 #: URL schemes the installed drivers serve, and the scheme SQLAlchemy gets for each: cloud.gov and
@@ -218,8 +210,7 @@ def init_schema(url: str) -> dict:
         engine = make_engine(url)
         try:
             with engine.begin() as conn:
-                _init_ops_subset(conn)
-                seeded = _seed(conn)
+                seeded = _init_ops_subset(conn)
         except (DBAPIError, SQLAlchemyError) as exc:
             raise connection_error(exc, url) from None
         finally:
@@ -227,38 +218,21 @@ def init_schema(url: str) -> dict:
     return {**result, "seeded": seeded}
 
 
-def _init_ops_subset(conn) -> None:
-    """On SQLite, create the OPS-shaped tables the pipeline writes and their reference rows.
+def _init_ops_subset(conn) -> dict:
+    """On SQLite, the embedded default: the OPS tables the loader writes, as the package declares
+    them (ops_pipeline.db.ops_models), with OPS's reference rows. Returns the rows seeded."""
+    from .ops_models import Division, Portfolio, create_subset
 
-    The hook for the package's declaration of OPS's tables (issue 9, item 3); nothing yet: the
-    look-alike tables of today's loader come from the baseline migration on SQLite.
-    """
+    tables = (Division.__table__, Portfolio.__table__)
+    existing = set(inspect(conn).get_table_names())
 
+    def count(table) -> int:
+        return conn.execute(select(func.count()).select_from(table)).scalar() if table.name in existing else 0
 
-def create_lookalike_tables(conn) -> dict:
-    """The OPS look-alike tables of today's loader, with divisions and portfolios, in the default
-    schema of ``conn``. For tests of that loader on PostgreSQL, where ``db upgrade`` never creates
-    them; goes with the look-alike tables."""
-    LookalikeBase.metadata.create_all(conn)
-    return _seed(conn)
-
-
-def _seed(conn) -> dict:
-    divisions = {row.abbreviation: row.id for row in conn.execute(select(Division.abbreviation, Division.id))}
-    added = {"division": 0, "portfolio": 0}
-    for abbreviation, name in DIVISIONS.items():
-        if abbreviation not in divisions:
-            result = conn.execute(Division.__table__.insert().values(name=name, abbreviation=abbreviation))
-            divisions[abbreviation] = result.inserted_primary_key[0]
-            added["division"] += 1
-    portfolios = set(conn.execute(select(Portfolio.abbreviation)).scalars())
-    for portfolio in SEEDED_PORTFOLIOS:
-        if portfolio.abbreviation not in portfolios:
-            conn.execute(Portfolio.__table__.insert().values(
-                name=portfolio.name, abbreviation=portfolio.abbreviation,
-                division_id=divisions[portfolio.division]))
-            added["portfolio"] += 1
-    return added
+    before = [count(t) for t in tables]
+    create_subset(conn)
+    existing = set(inspect(conn).get_table_names())
+    return {t.name: count(t) - n for t, n in zip(tables, before)}
 
 
 def schema_status(url: str) -> dict:

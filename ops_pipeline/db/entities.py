@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Callable, Iterable, Sequence
 
-from sqlalchemy import Date, DateTime, Numeric, select
+from sqlalchemy import Date, DateTime, Numeric
 from sqlalchemy.engine import Connection
 
 from ..findings import Finding, make_finding
