@@ -189,20 +189,9 @@ class _Columns:
 
 
 def _serial(value, places=None):
-    """A value as OPS's marshmallow schemas dump it (event details)."""
-    if value is None or value.__class__ in (str, int, bool, float):
-        if places is not None and value.__class__ in (int, float):
-            return f"{value:.{places}f}"
-        return value
-    if isinstance(value, dt.datetime):
-        return value.strftime(TIMESTAMP_FORMAT)
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return f"{value:.{places}f}" if places is not None else str(value)
-    if hasattr(value, "name") and hasattr(value, "value"):  # an Enum
-        return value.name
-    return str(value)
+    """A value in an event's or history row's serialised object: as PostgreSQL's ``to_jsonb``
+    gives it (and OPS's ``convert_for_jsonb``): decimals as numbers, dates and datetimes ISO."""
+    return _plain(value, places is not None)
 
 
 def _plain(value, numeric=False):
@@ -339,8 +328,9 @@ class History:
 
         # ops_db_history, ops_event and the history lines, chunk by chunk.
         writer = _Writer(self, ops)
+        server_side = conn.dialect.name == "postgresql" and self.system
         for batch in self._created:
-            writer.created(batch)
+            writer.created(batch, server_side)
         writer.updated(self._updated)
         writer.finish()
         for name, n in writer.counts.items():
@@ -414,16 +404,21 @@ class _Writer:
 
     # rows -----------------------------------------------------------------------------------
 
+    # As OPS writes them: the acting user in created_by only (updated_by stays NULL, as the ORM
+    # leaves it); created_on and updated_on both the time of the write.
     def _history_row(self, event_type, details, class_name, row_key, changes):
-        return (event_type, details, class_name, row_key, changes, self.user, self.user, self.stamp, self.stamp)
+        return (event_type, details, class_name, row_key, changes, self.user, None, self.stamp, self.stamp)
 
     def _event_row(self, event_type, details):
-        return (event_type, "SUCCESS", details, self.user, self.user, self.stamp, self.stamp)
+        return (event_type, "SUCCESS", details, self.user, None, self.stamp, self.stamp)
 
     def _line(self, table, values: dict):
         self.rows[table].append(values)
 
-    def created(self, batch: _Created) -> None:
+    def created(self, batch: _Created, server_side: bool = False) -> None:
+        """The NEW ops_db_history rows of a batch of created entities, and their events and
+        history lines: built here, or (``server_side``, PostgreSQL) by the server from the
+        history rows just written, which spares sending and parsing each document twice."""
         info = self.h._info(batch.table)
         sub_info = self.h._info(batch.sub_table) if batch.sub_table is not None else None
         spec = EVENTS.get(batch.table.name)
@@ -431,6 +426,8 @@ class _Writer:
         sub_convert = _converters(sub_info, batch.sub_columns) if sub_info else None
         at = batch.columns.index("id")
         dumps = json.dumps
+        table, class_name = batch.table.name, batch.class_name
+        in_python = spec is not None and not server_side
         for start in range(0, len(batch.rows), CHUNK):
             rows = batch.rows[start:start + CHUNK]
             subs = batch.sub_rows[start:start + CHUNK] if sub_convert else None
@@ -438,23 +435,39 @@ class _Writer:
             event_ids = bulk.reserve_ids(self.conn, self.t["ops_event"], len(rows)) if spec else None
             out, events = [], []
             for i, row in enumerate(rows):
-                serial, plain = convert(row)
+                doc = convert(row)
                 if subs is not None:
-                    s2, p2 = sub_convert(subs[i])
-                    serial.update(s2)
-                    plain.update(p2)
+                    doc.update(sub_convert(subs[i]))
                 id_ = row[at]
-                serial["display_name"] = _display_name(batch.table.name, batch.class_name, serial)
-                details = dumps(serial)
-                changes = dumps({k: {"new": v} for k, v in plain.items() if v})
-                out.append((history_ids[i], *self._history_row("NEW", details, batch.class_name, str(id_), changes)))
-                if spec:
+                changes = dumps({k: {"new": v} for k, v in doc.items() if v})
+                doc["display_name"] = _display_name(table, class_name, doc)
+                details = dumps(doc)
+                out.append((history_ids[i], *self._history_row("NEW", details, class_name, str(id_), changes)))
+                if in_python:
                     events.append((event_ids[i], *self._event_row(spec[0], f'{{{dumps(spec[1])}: {details}}}')))
-                    self._created_lines(batch.table.name, event_ids[i], serial)
+                if spec:
+                    self._created_lines(table, event_ids[i], doc)
             self._write("ops_db_history", out)
             if events:
                 self._write("ops_event", events)
+            elif spec:
+                self._events_sql(spec, history_ids, event_ids)
             self._write_lines()
+
+    def _events_sql(self, spec: tuple, hids: list[int], eids: list[int]) -> None:
+        """PostgreSQL: the created entities' ops_event rows, made by the server from their
+        ops_db_history rows (the same serialised object): no document is sent or parsed twice."""
+        q = lambda t: bulk.table_name(self.conn, t)  # noqa: E731
+        self.conn.exec_driver_sql(
+            f"INSERT INTO {q(self.t['ops_event'])} (id, event_type, event_status, event_details, created_by, "
+            "updated_by, created_on, updated_on) "
+            f"SELECT m.eid, {_literal(spec[0])}, 'SUCCESS', jsonb_build_object(CAST(%(key)s AS text), h.event_details), "
+            "%(user)s, NULL, %(now)s, %(now)s "
+            "FROM unnest(CAST(%(hids)s AS integer[]), CAST(%(eids)s AS integer[])) AS m(hid, eid) "
+            f"JOIN {q(self.t['ops_db_history'])} h ON h.id = m.hid",
+            {"hids": _pg_array(hids), "eids": _pg_array(eids), "key": spec[1], "user": self.user, "now": self.stamp})
+        self.ids["ops_event"].extend(eids)
+        self.counts["ops_event"] = self.counts.get("ops_event", 0) + len(eids)
 
     def updated(self, items: list[tuple]) -> None:
         dumps = json.dumps
@@ -717,7 +730,7 @@ class _Writer:
             self.rows[name] = []
             columns = ["id", *lines[0], "created_by", "updated_by", "created_on", "updated_on"]
             ids = bulk.reserve_ids(self.conn, self.t[name], len(lines))
-            tail = (self.user, self.user, self.stamp, self.stamp)
+            tail = (None, None, self.stamp, self.stamp)  # OPS's history functions set no user
             self._write_table(name, columns, [(ids[i], *line.values(), *tail) for i, line in enumerate(lines)])
 
     def _write_table(self, name, columns, rows) -> None:
@@ -730,6 +743,14 @@ class _Writer:
             if ids:
                 n = self.h._copy_versions(self.t[name], ids, self.h.transaction_id, 0)
                 self.counts[f"{name}_version"] = self.counts.get(f"{name}_version", 0) + n
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _pg_array(ids: Sequence[int]) -> str:
+    return "{" + ",".join(map(str, ids)) + "}"
 
 
 def _full_name(first, last, email) -> str:
@@ -746,8 +767,8 @@ def _display_name(table: str, class_name: str, serial: dict) -> str:
         return serial.get("number")
     if table == "project":
         return serial.get("title")
-    if table == "services_component" and serial.get("display_name_for_sort"):
-        return serial["display_name_for_sort"]
+    if table == "services_component":
+        return serial.get("display_name_for_sort") or f"SC{serial.get('number')}"
     return f"{class_name}#{serial.get('id')}"
 
 
@@ -761,33 +782,30 @@ _JSON_TYPES = (str, int, bool, float)
 
 
 def _converters(info: _Columns, columns: Sequence[str]):
-    """A function turning one row tuple into (serialised dict, convert_for_jsonb dict)."""
+    """A function turning one row tuple into its serialised dict (OPS's convert_for_jsonb values)."""
     columns = list(columns)
     special = []
     for i, name in enumerate(columns):
         if name in info.numeric:
-            places = info.numeric[name]
-            special.append((i, name, lambda v, p=places: _serial(v, p), lambda v: float(v)))
+            special.append((i, name, float))
         elif name in info.datetimes or name in info.dates:
-            special.append((i, name, _serial, _plain))
+            special.append((i, name, _plain))
         elif name in info.uuids:
-            special.append((i, name, str, str))
+            special.append((i, name, str))
     taken = {s[0] for s in special}
     generic = [i for i in range(len(columns)) if i not in taken]
 
     def convert(row):
-        serial = dict(zip(columns, row))
-        plain = dict(serial)
-        for i, name, to_serial, to_plain in special:
+        doc = dict(zip(columns, row))
+        for i, name, to_plain in special:
             value = row[i]
             if value is not None:
-                serial[name] = to_serial(value)
-                plain[name] = to_plain(value)
+                doc[name] = to_plain(value)
         for i in generic:
             value = row[i]
             if value is not None and value.__class__ not in _JSON_TYPES:
-                serial[columns[i]] = plain[columns[i]] = _plain(value)
-        return serial, plain
+                doc[columns[i]] = _plain(value)
+        return doc
 
     return convert
 
