@@ -223,6 +223,8 @@ def test_create_then_update_one_contract_line(engine):
                                           "changes": {"amount": {"new_value": 200.0, "old_value": 100.0}}}
         assert details["bli"]["id"] == line_id and details["bli"]["amount"] == 200.0
         assert details["bli"]["can_id"] == made["can"]  # the whole line, not only what changed
+        assert (details["bli"]["created_on"], details["bli"]["date_needed"]) == ("2025-10-02T12:30:45.123456",
+                                                                              "2026-01-15")
         ah = T("agreement_history")
         changed = conn.execute(select(ah).where(ah.c.history_type == "BUDGET_LINE_ITEM_UPDATED")).one()
         assert (changed.history_title, changed.ops_event_id, changed.agreement_id) == \

@@ -20,11 +20,13 @@ value, UPDATED ``{"col": {"new": v, "old": v}}`` for every changed column; value
 ``convert_for_jsonb`` gives them (enum names, decimals as JSON numbers, dates and datetimes ISO).
 An UPDATED row is written only when something changed. The audit columns (created/updated
 by/on) are left out of UPDATED changes: the ORM sets ``updated_on`` during the flush, after the
-listener has looked. ``event_details`` is OPS's ``to_dict()``; here a flat serialisation of the
-entity's columns (parent and subtype) as its marshmallow schema dumps them: enum names, dates
-``YYYY-MM-DD``, datetimes ``YYYY-MM-DDTHH:MM:SS.ffffffZ``, decimals as strings with their
-column's places, plus ``display_name`` (``BL 15001``, the agreement's name, the CAN's number,
-...). Nested related objects that ``to_dict()`` adds are not included.
+listener has looked. ``created_by`` is the acting user, ``updated_by`` NULL, ``created_on`` =
+``updated_on`` = the load's time, as the ORM leaves them. ``event_details`` is OPS's
+``to_dict()`` (marshmallow); here, *a flat serialisation of the entity's columns* (parent and
+subtype, as the loader gave them for a created entity, as stored for an updated one) with the
+same ``convert_for_jsonb`` values (so decimals are numbers, not marshmallow's strings, and
+datetimes carry no ``Z``), plus ``display_name`` (``BL 15001``, the agreement's name, the CAN's
+number, the project's title). The nested related objects ``to_dict()`` adds are not included.
 
 **ops_event** (written by OPS's data_tools loaders, one per created or updated record):
 ``CREATE_BLI {"new_bli": <ser>}``, ``UPDATE_BLI {"bli_updates": <upd>, "bli": <ser>}``,
@@ -35,12 +37,15 @@ column's places, plus ``display_name`` (``BL 15001``, the agreement's name, the 
 {"services_component_updates": <upd>}``, ``CREATE_PROCUREMENT_SHOP {"new_procurement_shop": <ser>}``;
 ``<upd>`` is ``{"owner_id": id, "updated_by": user, "changes": {"col": {"new_value": v,
 "old_value": v}}}`` (OPS's ``generate_events_update``: a diff of the two serialisations).
-``event_status`` SUCCESS. Other tables (fees, vendors, users) get no event, as upstream.
+``event_status`` SUCCESS, ``created_by`` the acting user (``updated_by`` NULL). Other tables
+(fees, vendors, users) get no event, as upstream. On PostgreSQL a created entity's event is built
+by the server from its ops_db_history row (same object), so each document is parsed once.
 
 **agreement_history / can_history / project_history** (OPS's ``*_history_trigger_func``, run by
 the loaders for each event): rows pointing to their event (``ops_event_id``), ``timestamp`` the
-event's ``created_on`` as ``%Y-%m-%dT%H:%M:%S.%fZ``, messages in the system-user wording
-("Changes made to the OPRE budget spreadsheet ..."):
+event's ``created_on`` as ``%Y-%m-%dT%H:%M:%S.%fZ``, no ``created_by``/``updated_by`` (OPS's
+history functions set none), messages in the system-user wording ("Changes made to the OPRE
+budget spreadsheet ..."; another acting user's name when ``History(system=False)``):
 
 - CREATE_BLI → agreement line "New Budget Line Added" / BUDGET_LINE_ITEM_CREATED (agreement_id,
   agreement_id_record, budget_line_id, budget_line_id_record); none when the line has no agreement;
@@ -481,12 +486,13 @@ class _Writer:
             for i, (_kind, class_name, table, sub, id_, changes, new) in enumerate(chunk):
                 new = {**new, **stored.get((table.name, id_), {})}
                 infos = [self.h._info(table)] + ([self.h._info(sub)] if sub is not None else [])
-                numeric = {}
+                numeric, datetimes = {}, set()
                 for info in infos:
                     numeric.update(info.numeric)
+                    datetimes |= info.datetimes
                 plain_changes = {k: {"new": _plain(n, k in numeric), "old": _plain(o, k in numeric)}
                                  for k, (o, n) in changes.items()}
-                serial = _serialise(new, numeric, table, class_name)
+                serial = _serialise(new, numeric, datetimes, table, class_name)
                 details = dumps(serial)
                 out.append((history_ids[i], *self._history_row("UPDATED", details, class_name, str(id_),
                                                                dumps(plain_changes))))
@@ -772,8 +778,11 @@ def _display_name(table: str, class_name: str, serial: dict) -> str:
     return f"{class_name}#{serial.get('id')}"
 
 
-def _serialise(row: dict, numeric: dict, table: Table, class_name: str) -> dict:
+def _serialise(row: dict, numeric: dict, datetimes: set, table: Table, class_name: str) -> dict:
     serial = {k: _serial(v, numeric.get(k)) for k, v in row.items()}
+    for name in datetimes:  # SQLite hands stored datetimes back as text: ISO them as PostgreSQL's are
+        if isinstance(serial.get(name), str):
+            serial[name] = serial[name].replace(" ", "T", 1)
     serial["display_name"] = _display_name(table.name, class_name, serial)
     return serial
 
