@@ -209,6 +209,8 @@ def _plain(value, numeric=False):
         return value
     if isinstance(value, (dt.datetime, dt.date)):
         return value.isoformat()
+    if isinstance(value, Decimal):
+        return float(value)
     if hasattr(value, "name") and hasattr(value, "value"):
         return value.name
     return str(value)
@@ -430,7 +432,7 @@ class _Writer:
         convert = _converters(info, batch.columns)
         sub_convert = _converters(sub_info, batch.sub_columns) if sub_info else None
         at = batch.columns.index("id")
-        dumps = json.dumps
+        dumps = _dumps
         table, class_name = batch.table.name, batch.class_name
         in_python = spec is not None and not server_side
         for start in range(0, len(batch.rows), CHUNK):
@@ -475,7 +477,7 @@ class _Writer:
         self.counts["ops_event"] = self.counts.get("ops_event", 0) + len(eids)
 
     def updated(self, items: list[tuple]) -> None:
-        dumps = json.dumps
+        dumps = _dumps
         for start in range(0, len(items), CHUNK):
             chunk = items[start:start + CHUNK]
             history_ids = bulk.reserve_ids(self.conn, self.t["ops_db_history"], len(chunk))
@@ -787,36 +789,44 @@ def _serialise(row: dict, numeric: dict, datetimes: set, table: Table, class_nam
     return serial
 
 
-_JSON_TYPES = (str, int, bool, float)
-
-
 def _converters(info: _Columns, columns: Sequence[str]):
-    """A function turning one row tuple into its serialised dict (OPS's convert_for_jsonb values)."""
+    """A function turning one row tuple into its dict for serialising: numeric columns become
+    numbers here (their text would be truthy even for 0); every other value that JSON cannot
+    hold (dates, datetimes, Decimals, enums, UUIDs) is converted by :data:`_dumps` as it writes."""
     columns = list(columns)
-    special = []
-    for i, name in enumerate(columns):
-        if name in info.numeric:
-            special.append((i, name, float))
-        elif name in info.datetimes or name in info.dates:
-            special.append((i, name, _plain))
-        elif name in info.uuids:
-            special.append((i, name, str))
-    taken = {s[0] for s in special}
-    generic = [i for i in range(len(columns)) if i not in taken]
+    numeric = [(i, name) for i, name in enumerate(columns) if name in info.numeric]
 
     def convert(row):
         doc = dict(zip(columns, row))
-        for i, name, to_plain in special:
+        for i, name in numeric:
             value = row[i]
             if value is not None:
-                doc[name] = to_plain(value)
-        for i in generic:
-            value = row[i]
-            if value is not None and value.__class__ not in _JSON_TYPES:
-                doc[columns[i]] = _plain(value)
+                doc[name] = float(value)
         return doc
 
     return convert
+
+
+_converted: dict = {}
+
+
+def _default(value):
+    """OPS's convert_for_jsonb for what JSON cannot hold, remembered: a load's rows share a
+    handful of timestamps and dates, converted once each."""
+    try:
+        return _converted[value]
+    except (KeyError, TypeError):
+        result = _plain(value)
+        if len(_converted) < 4096:
+            try:
+                _converted[value] = result
+            except TypeError:
+                pass
+        return result
+
+
+#: json.dumps with :func:`_default` (the C encoder calls it only for those values).
+_dumps = json.JSONEncoder(default=_default).encode
 
 
 # -- the system user ------------------------------------------------------------------------------
