@@ -76,6 +76,8 @@ Usage (one load, one transaction)::
                     "contract_budget_line_item", subtype_row)
     history.updated("budget_line", "ContractBudgetLineItem", "budget_line_item", id, old, new,
                     "contract_budget_line_item")
+    history.created_many(kind, "ContractBudgetLineItem", table, columns, rows,   # tuples, in bulk
+                         subtype_table, subtype_columns, subtype_rows)
     history.flush()   # after the data rows are written: version rows copy them
 
 Rows are given as dicts (or, for many rows, as tuples with their column names) in the bulk
@@ -351,9 +353,11 @@ class History:
 
     def _id_filter(self, ids: Iterable[int]) -> tuple[str, Any]:
         ids = sorted(set(ids))
+        # The range first: ids drawn together lie close, and OPS's tables are large.
+        span = f"id BETWEEN {int(ids[0])} AND {int(ids[-1])} AND "
         if self.conn.dialect.name == "postgresql":
-            return "id = ANY(CAST(%s AS integer[]))", "{" + ",".join(map(str, ids)) + "}"
-        return "id IN (SELECT value FROM json_each(?))", json.dumps(ids)
+            return span + "id = ANY(CAST(%s AS integer[]))", "{" + ",".join(map(str, ids)) + "}"
+        return span + "id IN (SELECT value FROM json_each(?))", json.dumps(ids)
 
     def _close_versions(self, table: Table, ids: set, tx: int) -> None:
         version = _ops().version_table(table.name)
@@ -463,18 +467,24 @@ class _Writer:
 
     def _events_sql(self, spec: tuple, hids: list[int], eids: list[int]) -> None:
         """PostgreSQL: the created entities' ops_event rows, made by the server from their
-        ops_db_history rows (the same serialised object): no document is sent or parsed twice."""
+        ops_db_history rows (the same serialised object, so no document is sent or parsed
+        twice), and in the same statement their version rows."""
         q = lambda t: bulk.table_name(self.conn, t)  # noqa: E731
+        event, version = self.t["ops_event"], self.ops.version_table("ops_event")
+        names = ", ".join(c.name for c in event.c if c.name in version.c)
         self.conn.exec_driver_sql(
-            f"INSERT INTO {q(self.t['ops_event'])} (id, event_type, event_status, event_details, created_by, "
+            f"WITH e AS (INSERT INTO {q(event)} (id, event_type, event_status, event_details, created_by, "
             "updated_by, created_on, updated_on) "
             f"SELECT m.eid, {_literal(spec[0])}, 'SUCCESS', jsonb_build_object(CAST(%(key)s AS text), h.event_details), "
             "%(user)s, NULL, %(now)s, %(now)s "
             "FROM unnest(CAST(%(hids)s AS integer[]), CAST(%(eids)s AS integer[])) AS m(hid, eid) "
-            f"JOIN {q(self.t['ops_db_history'])} h ON h.id = m.hid",
-            {"hids": _pg_array(hids), "eids": _pg_array(eids), "key": spec[1], "user": self.user, "now": self.stamp})
-        self.ids["ops_event"].extend(eids)
-        self.counts["ops_event"] = self.counts.get("ops_event", 0) + len(eids)
+            f"JOIN {q(self.t['ops_db_history'])} h ON h.id = m.hid RETURNING {names}) "
+            f"INSERT INTO {q(version)} ({names}, transaction_id, operation_type) "
+            f"SELECT {names}, %(tx)s, 0 FROM e",
+            {"hids": _pg_array(hids), "eids": _pg_array(eids), "key": spec[1], "user": self.user,
+             "now": self.stamp, "tx": self.h.transaction_id})
+        for name in ("ops_event", "ops_event_version"):
+            self.counts[name] = self.counts.get(name, 0) + len(eids)
 
     def updated(self, items: list[tuple]) -> None:
         dumps = _dumps
