@@ -5,7 +5,8 @@
 Builds a fresh OPS database from tests/ops_schema (as the tests do), writes N contract budget
 lines in bulk (COPY, not timed), then times ``History.flush()``: the transaction row, the version
 rows of both tables, N ops_db_history, N ops_event and N agreement_history rows and their version
-rows, all in the one transaction. Prints the figures and the peak memory.
+rows, all in the one transaction; then the same for a second load that changes every line's
+amount (closing the previous versions). Prints the figures and the peak memory.
 """
 from __future__ import annotations
 
@@ -66,6 +67,19 @@ def main(n: int) -> None:
             written = h.flush()
             recorded = time.perf_counter() - started
         print(f"{n} new lines: data rows {data:.2f} s, history {recorded:.2f} s")
+        print("rows written:", written)
+        with engine.begin() as conn:  # then every line's amount changes, as a reload would change it
+            h = History(conn, now=now + dt.timedelta(hours=1))
+            h.user_id = system_user(conn, history=h)
+            changed = [(i, (f"{i % 99991}.25",), (f"{i % 99991 + 1}.25",)) for i in ids]
+            bulk.update_rows(conn, T("budget_line_item"), ["amount"], [(i, new[0]) for i, _, new in changed])
+            started = time.perf_counter()
+            for i, old, new in changed:
+                h.updated("budget_line", "ContractBudgetLineItem", T("budget_line_item"), i,
+                          {"amount": old[0]}, {"amount": new[0]}, T("contract_budget_line_item"))
+            written = h.flush()
+            recorded = time.perf_counter() - started
+        print(f"{n} changed lines: history {recorded:.2f} s")
         print("rows written:", written)
         print(f"peak memory {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
     finally:

@@ -195,12 +195,6 @@ class _Columns:
                 self.uuids.add(column.name)
 
 
-def _serial(value, places=None):
-    """A value in an event's or history row's serialised object: as PostgreSQL's ``to_jsonb``
-    gives it (and OPS's ``convert_for_jsonb``): decimals as numbers, dates and datetimes ISO."""
-    return _plain(value, places is not None)
-
-
 def _plain(value, numeric=False):
     """A value as OPS's ``convert_for_jsonb`` gives it (ops_db_history changes)."""
     if value is None:
@@ -287,9 +281,8 @@ class History:
                    if k in old and k not in AUDIT_COLUMNS and k != "id" and not _same(old[k], v)}
         if not changes:
             return False
-        merged = {**old, **new, "id": id}
         sub = self.table(subtype_table) if subtype_table is not None else None
-        self._updated.append((entity_kind, class_name, self.table(parent_table), sub, id, changes, merged))
+        self._updated.append((entity_kind, class_name, self.table(parent_table), sub, id, changes))
         return True
 
     @property
@@ -321,7 +314,7 @@ class History:
             for table in (batch.table, batch.sub_table):
                 if table is not None:
                     inserted.setdefault(table.name, (table, set()))[1].update(self._ids(batch))
-        for _kind, _cls, table, sub, id_, _changes, _new in self._updated:
+        for _kind, _cls, table, sub, id_, _changes in self._updated:
             for t in (table, sub):
                 if t is not None:
                     updated.setdefault(t.name, (t, set()))[1].add(id_)
@@ -487,7 +480,10 @@ class _Writer:
             self.counts[name] = self.counts.get(name, 0) + len(eids)
 
     def updated(self, items: list[tuple]) -> None:
+        """The UPDATED ops_db_history rows, events and history lines of updated entities. Their
+        serialised object is the whole row as stored now (read back once per chunk)."""
         dumps = _dumps
+        kinds: dict[tuple, tuple] = {}  # (table, subtype) -> (numeric columns, datetime columns)
         for start in range(0, len(items), CHUNK):
             chunk = items[start:start + CHUNK]
             history_ids = bulk.reserve_ids(self.conn, self.t["ops_db_history"], len(chunk))
@@ -495,32 +491,39 @@ class _Writer:
             event_ids = iter(bulk.reserve_ids(self.conn, self.t["ops_event"], len(with_event)))
             stored = self._stored(chunk)
             out, events = [], []
-            for i, (_kind, class_name, table, sub, id_, changes, new) in enumerate(chunk):
-                new = {**new, **stored.get((table.name, id_), {})}
-                infos = [self.h._info(table)] + ([self.h._info(sub)] if sub is not None else [])
-                numeric, datetimes = {}, set()
-                for info in infos:
-                    numeric.update(info.numeric)
-                    datetimes |= info.datetimes
-                plain_changes = {k: {"new": _plain(n, k in numeric), "old": _plain(o, k in numeric)}
-                                 for k, (o, n) in changes.items()}
-                serial = _serialise(new, numeric, datetimes, table, class_name)
-                details = dumps(serial)
-                out.append((history_ids[i], *self._history_row("UPDATED", details, class_name, str(id_),
-                                                               dumps(plain_changes))))
+            for i, (_kind, class_name, table, sub, id_, changes) in enumerate(chunk):
+                known = kinds.get((table, sub))
+                if known is None:
+                    infos = [self.h._info(table)] + ([self.h._info(sub)] if sub is not None else [])
+                    known = kinds[(table, sub)] = (
+                        {name for info in infos for name in info.numeric},
+                        {name for info in infos for name in info.datetimes})
+                numeric, datetimes = known
+                doc = stored.get((table.name, id_)) or {"id": id_, **{k: n for k, (_o, n) in changes.items()}}
+                for name in numeric:
+                    if doc.get(name) is not None:
+                        doc[name] = float(doc[name])
+                for name in datetimes:  # SQLite hands stored datetimes back as text
+                    if isinstance(doc.get(name), str):
+                        doc[name] = doc[name].replace(" ", "T", 1)
+                doc["display_name"] = _display_name(table.name, class_name, doc)
+                details = dumps(doc)
+                plain = {k: (_plain(o, k in numeric), _plain(n, k in numeric)) for k, (o, n) in changes.items()}
+                out.append((history_ids[i], *self._history_row(
+                    "UPDATED", details, class_name, str(id_),
+                    dumps({k: {"new": n, "old": o} for k, (o, n) in plain.items()}))))
                 spec = EVENTS.get(table.name)
                 if spec and spec[2]:
                     event_id = next(event_ids)
-                    event_changes = {k: {"new_value": _serial(n, numeric.get(k)), "old_value": _serial(o, numeric.get(k))}
-                                     for k, (o, n) in changes.items()}
-                    update = {"owner_id": id_, "updated_by": self.user, "changes": event_changes}
+                    update = {"owner_id": id_, "updated_by": self.user,
+                              "changes": {k: {"new_value": n, "old_value": o} for k, (o, n) in plain.items()}}
                     if table.name == "can":
-                        update = {"owner_id": id_, "changes": event_changes}
-                    document = {spec[3]: update}
+                        del update["updated_by"]
+                    document = f'{{{dumps(spec[3])}: {dumps(update)}'
                     if table.name == "budget_line_item":
-                        document["bli"] = serial
-                    events.append((event_id, *self._event_row(spec[2], dumps(document))))
-                    self._updated_lines(table.name, event_id, id_, changes, new)
+                        document += f', "bli": {details}'
+                    events.append((event_id, *self._event_row(spec[2], document + "}")))
+                    self._updated_lines(table.name, event_id, id_, changes, doc)
             self._write("ops_db_history", out)
             if events:
                 self._write("ops_event", events)
@@ -530,7 +533,7 @@ class _Writer:
         """The updated entities' rows as they now stand (parent and subtype columns), by
         (parent table, id): what OPS serialises is the whole object, not the changed columns."""
         wanted: dict[tuple, set] = {}
-        for _kind, _cls, table, sub, id_, _changes, _new in chunk:
+        for _kind, _cls, table, sub, id_, _changes in chunk:
             wanted.setdefault((table, sub), set()).add(id_)
         found: dict[tuple, dict] = {}
         for (table, sub), ids in wanted.items():
@@ -788,15 +791,6 @@ def _display_name(table: str, class_name: str, serial: dict) -> str:
     if table == "services_component":
         return serial.get("display_name_for_sort") or f"SC{serial.get('number')}"
     return f"{class_name}#{serial.get('id')}"
-
-
-def _serialise(row: dict, numeric: dict, datetimes: set, table: Table, class_name: str) -> dict:
-    serial = {k: _serial(v, numeric.get(k)) for k, v in row.items()}
-    for name in datetimes:  # SQLite hands stored datetimes back as text: ISO them as PostgreSQL's are
-        if isinstance(serial.get(name), str):
-            serial[name] = serial[name].replace(" ", "T", 1)
-    serial["display_name"] = _display_name(table.name, class_name, serial)
-    return serial
 
 
 def _converters(info: _Columns, columns: Sequence[str]):
