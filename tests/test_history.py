@@ -136,7 +136,7 @@ def test_create_then_update_one_contract_line(engine):
         new = {r.class_name: r for r in conn.execute(select(dbh).where(dbh.c.id > 0))}
         assert set(new) == {"User", "ResearchProject", "CAN", "ContractAgreement", "ContractBudgetLineItem"}
         bli = new["ContractBudgetLineItem"]
-        assert (bli.event_type, bli.row_key, bli.created_by) == ("NEW", str(line_id), user)
+        assert (bli.event_type, bli.row_key, bli.created_by, bli.updated_by) == ("NEW", str(line_id), user, None)
         changes = as_json(bli.changes)
         assert changes["amount"] == {"new": 100.0}
         assert changes["status"] == {"new": "PLANNED"}
@@ -144,8 +144,9 @@ def test_create_then_update_one_contract_line(engine):
         assert changes["budget_line_item_type"] == {"new": "CONTRACT"}
         assert "on_hold" not in changes and "mod_id" not in changes  # only truthy values
         details = as_json(bli.event_details)
-        assert details["amount"] == "100.00" and details["display_name"] == f"BL {line_id}"
-        assert details["created_on"] == "2025-10-02T12:30:45.123456Z"
+        assert details["amount"] == 100.0 and details["display_name"] == f"BL {line_id}"
+        assert details["created_on"] == "2025-10-02T12:30:45.123456"
+        assert details["line_description"] == "SC1 line" and details["on_hold"] is False
 
         events = T("ops_event")
         by_type = {r.event_type: r for r in conn.execute(select(events))}
@@ -219,8 +220,11 @@ def test_create_then_update_one_contract_line(engine):
         event = conn.execute(select(T("ops_event")).where(T("ops_event").c.event_type == "UPDATE_BLI")).one()
         details = as_json(event.event_details)
         assert details["bli_updates"] == {"owner_id": line_id, "updated_by": user,
-                                          "changes": {"amount": {"new_value": "200.00", "old_value": "100.00"}}}
-        assert details["bli"]["id"] == line_id and details["bli"]["amount"] == "200.00"
+                                          "changes": {"amount": {"new_value": 200.0, "old_value": 100.0}}}
+        assert details["bli"]["id"] == line_id and details["bli"]["amount"] == 200.0
+        assert details["bli"]["can_id"] == made["can"]  # the whole line, not only what changed
+        assert (details["bli"]["created_on"], details["bli"]["date_needed"]) == ("2025-10-02T12:30:45.123456",
+                                                                              "2026-01-15")
         ah = T("agreement_history")
         changed = conn.execute(select(ah).where(ah.c.history_type == "BUDGET_LINE_ITEM_UPDATED")).one()
         assert (changed.history_title, changed.ops_event_id, changed.agreement_id) == \
@@ -298,7 +302,7 @@ def test_many_lines_recorded_in_bulk(engine):
         sample = conn.execute(select(T("ops_db_history")).where(T("ops_db_history").c.row_key == str(ids[7]))).one()
         assert as_json(sample.changes)["amount"] == {"new": float(f"{ids[7]}.50")}
         assert as_json(sample.changes)["date_needed"] == {"new": "2026-03-01"}
-        assert as_json(sample.event_details)["created_on"] == "2025-10-03T08:00:00.000001Z"
+        assert as_json(sample.event_details)["created_on"] == "2025-10-03T08:00:00.000001"
     with engine.begin() as conn:
         h = History(conn, now=LATER + dt.timedelta(hours=1))
         h.user_id = system_user(conn, history=h)
@@ -312,3 +316,70 @@ def test_many_lines_recorded_in_bulk(engine):
         closed = conn.execute(select(func.count()).select_from(version).where(
             version.c.id.in_(ids), version.c.end_transaction_id == h.transaction_id)).scalar()
         assert (open_versions, closed) == (n, n)
+
+
+def test_update_lines_as_ops_words_them(engine):
+    """Each changed property OPS describes gets its own history line, pointing to the event."""
+    with engine.begin() as conn:
+        h = History(conn, now=NOW)
+        h.user_id = system_user(conn, history=h)
+        made = load_one_line(conn, h)
+        if conn.dialect.name == "sqlite":  # PostgreSQL has OPS's seeded divisions and portfolios
+            conn.execute(insert(T("division")).values(id=5, name="Division of Family Strengthening",
+                                                      abbreviation="DFS"))
+            conn.execute(insert(T("portfolio")).values(id=5, name="Adolescent Development Research",
+                                                       division_id=5))
+        other_can = history_module.bulk.reserve_ids(conn, T("can"), 1, floor=500)[0]
+        conn.execute(insert(T("can")).values(id=other_can, number="G99XXX8", portfolio_id=1))
+        h.flush()
+    with engine.begin() as conn:
+        h = History(conn, now=LATER)
+        h.user_id = system_user(conn, history=h)
+        line = made["line"]["id"]
+        assert h.updated("budget_line", "ContractBudgetLineItem", "budget_line_item", line,
+                         {"can_id": made["can"], "date_needed": "2026-01-15", "comments": None},
+                         {"can_id": other_can, "date_needed": "2026-02-01", "comments": "moved"})
+        assert h.updated("agreement", "ContractAgreement", "agreement", made["agreement"],
+                         {"notes": "", "contract_type": None, "project_id": made["project"]},
+                         {"notes": "From the sheet", "contract_type": "FIRM_FIXED_PRICE",
+                          "project_id": made["project"] + 1})
+        assert h.updated("can", "CAN", "can", made["can"], {"nick_name": "HRF", "portfolio_id": 1},
+                         {"nick_name": "HRF2", "portfolio_id": 5})
+        assert h.updated("project", "ResearchProject", "project", made["project"],
+                         {"title": "Head Start study", "short_title": None},
+                         {"title": "Head Start study II", "short_title": "HS2"})
+        h.flush()
+        ah = T("agreement_history")
+        lines = {r.history_title: r.history_message for r in conn.execute(
+            select(ah).where(ah.c.history_type.in_(["BUDGET_LINE_ITEM_UPDATED", "AGREEMENT_UPDATED"])))}
+        said = "Changes made to the OPRE budget spreadsheet"
+        assert lines == {
+            "Change to CAN": f"{said} changed the CAN for BL {line} from CAN G99HRF2 to CAN G99XXX8.",
+            "Change to Obligate By": f"{said} changed the Obligate By date for BL {line} from 01/15/2026 to 02/01/2026.",
+            "Change to Notes": f"{said} changed the notes.",
+            "Change to Contract Type": f"{said} changed the contract type from None to Firm Fixed Price.",
+        }  # comments and project_id: OPS writes no line for them
+        can_lines = {r.history_type: r.history_message for r in conn.execute(select(T("can_history")).where(
+            T("can_history").c.history_type != "CAN_DATA_IMPORT"))}
+        assert can_lines == {
+            "CAN_NICKNAME_EDITED": "Nickname changed from HRF to HRF2 during FY 2026 data import",
+            "CAN_PORTFOLIO_EDITED": "CAN portfolio changed from Child Welfare Research to Adolescent Development "
+                                    "Research during FY 2026 data import",
+            "CAN_DIVISION_EDITED": "CAN division changed from Division of Child and Family Development to "
+                                   "Division of Family Strengthening during FY 2026 data import",
+        }
+        project_lines = {r.history_type: r.history_message for r in conn.execute(select(T("project_history")).where(
+            T("project_history").c.history_type != "PROJECT_CREATED"))}
+        assert project_lines == {
+            "PROJECT_TITLE_EDITED": f"{said} changed the Project Title from Head Start study to Head Start study II.",
+            "PROJECT_SHORT_TITLE_EDITED": f"{said} changed the Project Nickname from TBD to HS2.",
+        }
+        events = {r.event_type: as_json(r.event_details) for r in conn.execute(select(T("ops_event")).where(
+            T("ops_event").c.event_type.in_(["UPDATE_BLI", "UPDATE_AGREEMENT", "UPDATE_CAN", "UPDATE_PROJECT",
+                                             "CREATE_BLI"])))}
+        assert events["UPDATE_CAN"] == {"can_updates": {"owner_id": made["can"], "changes": {
+            "nick_name": {"new_value": "HRF2", "old_value": "HRF"}, "portfolio_id": {"new_value": 5, "old_value": 1}}}}
+        assert events["UPDATE_AGREEMENT"]["agreement_updates"]["changes"]["project_id"] == \
+            {"new_value": made["project"] + 1, "old_value": made["project"]}
+        assert set(events) == {"UPDATE_BLI", "UPDATE_AGREEMENT", "UPDATE_CAN", "UPDATE_PROJECT", "CREATE_BLI"}
+        assert events["UPDATE_BLI"]["bli_updates"]["changes"]["comments"] == {"new_value": "moved", "old_value": None}

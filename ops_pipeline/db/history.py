@@ -20,11 +20,13 @@ value, UPDATED ``{"col": {"new": v, "old": v}}`` for every changed column; value
 ``convert_for_jsonb`` gives them (enum names, decimals as JSON numbers, dates and datetimes ISO).
 An UPDATED row is written only when something changed. The audit columns (created/updated
 by/on) are left out of UPDATED changes: the ORM sets ``updated_on`` during the flush, after the
-listener has looked. ``event_details`` is OPS's ``to_dict()``; here a flat serialisation of the
-entity's columns (parent and subtype) as its marshmallow schema dumps them: enum names, dates
-``YYYY-MM-DD``, datetimes ``YYYY-MM-DDTHH:MM:SS.ffffffZ``, decimals as strings with their
-column's places, plus ``display_name`` (``BL 15001``, the agreement's name, the CAN's number,
-...). Nested related objects that ``to_dict()`` adds are not included.
+listener has looked. ``created_by`` is the acting user, ``updated_by`` NULL, ``created_on`` =
+``updated_on`` = the load's time, as the ORM leaves them. ``event_details`` is OPS's
+``to_dict()`` (marshmallow); here, *a flat serialisation of the entity's columns* (parent and
+subtype, as the loader gave them for a created entity, as stored for an updated one) with the
+same ``convert_for_jsonb`` values (so decimals are numbers, not marshmallow's strings, and
+datetimes carry no ``Z``), plus ``display_name`` (``BL 15001``, the agreement's name, the CAN's
+number, the project's title). The nested related objects ``to_dict()`` adds are not included.
 
 **ops_event** (written by OPS's data_tools loaders, one per created or updated record):
 ``CREATE_BLI {"new_bli": <ser>}``, ``UPDATE_BLI {"bli_updates": <upd>, "bli": <ser>}``,
@@ -35,12 +37,15 @@ column's places, plus ``display_name`` (``BL 15001``, the agreement's name, the 
 {"services_component_updates": <upd>}``, ``CREATE_PROCUREMENT_SHOP {"new_procurement_shop": <ser>}``;
 ``<upd>`` is ``{"owner_id": id, "updated_by": user, "changes": {"col": {"new_value": v,
 "old_value": v}}}`` (OPS's ``generate_events_update``: a diff of the two serialisations).
-``event_status`` SUCCESS. Other tables (fees, vendors, users) get no event, as upstream.
+``event_status`` SUCCESS, ``created_by`` the acting user (``updated_by`` NULL). Other tables
+(fees, vendors, users) get no event, as upstream. On PostgreSQL a created entity's event is built
+by the server from its ops_db_history row (same object), so each document is parsed once.
 
 **agreement_history / can_history / project_history** (OPS's ``*_history_trigger_func``, run by
 the loaders for each event): rows pointing to their event (``ops_event_id``), ``timestamp`` the
-event's ``created_on`` as ``%Y-%m-%dT%H:%M:%S.%fZ``, messages in the system-user wording
-("Changes made to the OPRE budget spreadsheet ..."):
+event's ``created_on`` as ``%Y-%m-%dT%H:%M:%S.%fZ``, no ``created_by``/``updated_by`` (OPS's
+history functions set none), messages in the system-user wording ("Changes made to the OPRE
+budget spreadsheet ..."; another acting user's name when ``History(system=False)``):
 
 - CREATE_BLI → agreement line "New Budget Line Added" / BUDGET_LINE_ITEM_CREATED (agreement_id,
   agreement_id_record, budget_line_id, budget_line_id_record); none when the line has no agreement;
@@ -71,6 +76,8 @@ Usage (one load, one transaction)::
                     "contract_budget_line_item", subtype_row)
     history.updated("budget_line", "ContractBudgetLineItem", "budget_line_item", id, old, new,
                     "contract_budget_line_item")
+    history.created_many(kind, "ContractBudgetLineItem", table, columns, rows,   # tuples, in bulk
+                         subtype_table, subtype_columns, subtype_rows)
     history.flush()   # after the data rows are written: version rows copy them
 
 Rows are given as dicts (or, for many rows, as tuples with their column names) in the bulk
@@ -188,23 +195,6 @@ class _Columns:
                 self.uuids.add(column.name)
 
 
-def _serial(value, places=None):
-    """A value as OPS's marshmallow schemas dump it (event details)."""
-    if value is None or value.__class__ in (str, int, bool, float):
-        if places is not None and value.__class__ in (int, float):
-            return f"{value:.{places}f}"
-        return value
-    if isinstance(value, dt.datetime):
-        return value.strftime(TIMESTAMP_FORMAT)
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return f"{value:.{places}f}" if places is not None else str(value)
-    if hasattr(value, "name") and hasattr(value, "value"):  # an Enum
-        return value.name
-    return str(value)
-
-
 def _plain(value, numeric=False):
     """A value as OPS's ``convert_for_jsonb`` gives it (ops_db_history changes)."""
     if value is None:
@@ -215,6 +205,8 @@ def _plain(value, numeric=False):
         return value
     if isinstance(value, (dt.datetime, dt.date)):
         return value.isoformat()
+    if isinstance(value, Decimal):
+        return float(value)
     if hasattr(value, "name") and hasattr(value, "value"):
         return value.name
     return str(value)
@@ -289,9 +281,8 @@ class History:
                    if k in old and k not in AUDIT_COLUMNS and k != "id" and not _same(old[k], v)}
         if not changes:
             return False
-        merged = {**old, **new, "id": id}
         sub = self.table(subtype_table) if subtype_table is not None else None
-        self._updated.append((entity_kind, class_name, self.table(parent_table), sub, id, changes, merged))
+        self._updated.append((entity_kind, class_name, self.table(parent_table), sub, id, changes))
         return True
 
     @property
@@ -323,7 +314,7 @@ class History:
             for table in (batch.table, batch.sub_table):
                 if table is not None:
                     inserted.setdefault(table.name, (table, set()))[1].update(self._ids(batch))
-        for _kind, _cls, table, sub, id_, _changes, _new in self._updated:
+        for _kind, _cls, table, sub, id_, _changes in self._updated:
             for t in (table, sub):
                 if t is not None:
                     updated.setdefault(t.name, (t, set()))[1].add(id_)
@@ -339,8 +330,9 @@ class History:
 
         # ops_db_history, ops_event and the history lines, chunk by chunk.
         writer = _Writer(self, ops)
+        server_side = conn.dialect.name == "postgresql" and self.system
         for batch in self._created:
-            writer.created(batch)
+            writer.created(batch, server_side)
         writer.updated(self._updated)
         writer.finish()
         for name, n in writer.counts.items():
@@ -354,9 +346,11 @@ class History:
 
     def _id_filter(self, ids: Iterable[int]) -> tuple[str, Any]:
         ids = sorted(set(ids))
+        # The range first: ids drawn together lie close, and OPS's tables are large.
+        span = f"id BETWEEN {int(ids[0])} AND {int(ids[-1])} AND "
         if self.conn.dialect.name == "postgresql":
-            return "id = ANY(CAST(%s AS integer[]))", "{" + ",".join(map(str, ids)) + "}"
-        return "id IN (SELECT value FROM json_each(?))", json.dumps(ids)
+            return span + "id = ANY(CAST(%s AS integer[]))", "{" + ",".join(map(str, ids)) + "}"
+        return span + "id IN (SELECT value FROM json_each(?))", json.dumps(ids)
 
     def _close_versions(self, table: Table, ids: set, tx: int) -> None:
         version = _ops().version_table(table.name)
@@ -414,23 +408,30 @@ class _Writer:
 
     # rows -----------------------------------------------------------------------------------
 
+    # As OPS writes them: the acting user in created_by only (updated_by stays NULL, as the ORM
+    # leaves it); created_on and updated_on both the time of the write.
     def _history_row(self, event_type, details, class_name, row_key, changes):
-        return (event_type, details, class_name, row_key, changes, self.user, self.user, self.stamp, self.stamp)
+        return (event_type, details, class_name, row_key, changes, self.user, None, self.stamp, self.stamp)
 
     def _event_row(self, event_type, details):
-        return (event_type, "SUCCESS", details, self.user, self.user, self.stamp, self.stamp)
+        return (event_type, "SUCCESS", details, self.user, None, self.stamp, self.stamp)
 
     def _line(self, table, values: dict):
         self.rows[table].append(values)
 
-    def created(self, batch: _Created) -> None:
+    def created(self, batch: _Created, server_side: bool = False) -> None:
+        """The NEW ops_db_history rows of a batch of created entities, and their events and
+        history lines: built here, or (``server_side``, PostgreSQL) by the server from the
+        history rows just written, which spares sending and parsing each document twice."""
         info = self.h._info(batch.table)
         sub_info = self.h._info(batch.sub_table) if batch.sub_table is not None else None
         spec = EVENTS.get(batch.table.name)
         convert = _converters(info, batch.columns)
         sub_convert = _converters(sub_info, batch.sub_columns) if sub_info else None
         at = batch.columns.index("id")
-        dumps = json.dumps
+        dumps = _dumps
+        table, class_name = batch.table.name, batch.class_name
+        in_python = spec is not None and not server_side
         for start in range(0, len(batch.rows), CHUNK):
             rows = batch.rows[start:start + CHUNK]
             subs = batch.sub_rows[start:start + CHUNK] if sub_convert else None
@@ -438,26 +439,51 @@ class _Writer:
             event_ids = bulk.reserve_ids(self.conn, self.t["ops_event"], len(rows)) if spec else None
             out, events = [], []
             for i, row in enumerate(rows):
-                serial, plain = convert(row)
+                doc = convert(row)
                 if subs is not None:
-                    s2, p2 = sub_convert(subs[i])
-                    serial.update(s2)
-                    plain.update(p2)
+                    doc.update(sub_convert(subs[i]))
                 id_ = row[at]
-                serial["display_name"] = _display_name(batch.table.name, batch.class_name, serial)
-                details = dumps(serial)
-                changes = dumps({k: {"new": v} for k, v in plain.items() if v})
-                out.append((history_ids[i], *self._history_row("NEW", details, batch.class_name, str(id_), changes)))
-                if spec:
+                changes = dumps({k: {"new": v} for k, v in doc.items() if v})
+                doc["display_name"] = _display_name(table, class_name, doc)
+                details = dumps(doc)
+                out.append((history_ids[i], *self._history_row("NEW", details, class_name, str(id_), changes)))
+                if in_python:
                     events.append((event_ids[i], *self._event_row(spec[0], f'{{{dumps(spec[1])}: {details}}}')))
-                    self._created_lines(batch.table.name, event_ids[i], serial)
+                if spec:
+                    self._created_lines(table, event_ids[i], doc)
             self._write("ops_db_history", out)
             if events:
                 self._write("ops_event", events)
+            elif spec:
+                self._events_sql(spec, history_ids, event_ids)
             self._write_lines()
 
+    def _events_sql(self, spec: tuple, hids: list[int], eids: list[int]) -> None:
+        """PostgreSQL: the created entities' ops_event rows, made by the server from their
+        ops_db_history rows (the same serialised object, so no document is sent or parsed
+        twice), and in the same statement their version rows."""
+        q = lambda t: bulk.table_name(self.conn, t)  # noqa: E731
+        event, version = self.t["ops_event"], self.ops.version_table("ops_event")
+        names = ", ".join(c.name for c in event.c if c.name in version.c)
+        self.conn.exec_driver_sql(
+            f"WITH e AS (INSERT INTO {q(event)} (id, event_type, event_status, event_details, created_by, "
+            "updated_by, created_on, updated_on) "
+            f"SELECT m.eid, {_literal(spec[0])}, 'SUCCESS', jsonb_build_object(CAST(%(key)s AS text), h.event_details), "
+            "%(user)s, NULL, %(now)s, %(now)s "
+            "FROM unnest(CAST(%(hids)s AS integer[]), CAST(%(eids)s AS integer[])) AS m(hid, eid) "
+            f"JOIN {q(self.t['ops_db_history'])} h ON h.id = m.hid RETURNING {names}) "
+            f"INSERT INTO {q(version)} ({names}, transaction_id, operation_type) "
+            f"SELECT {names}, %(tx)s, 0 FROM e",
+            {"hids": _pg_array(hids), "eids": _pg_array(eids), "key": spec[1], "user": self.user,
+             "now": self.stamp, "tx": self.h.transaction_id})
+        for name in ("ops_event", "ops_event_version"):
+            self.counts[name] = self.counts.get(name, 0) + len(eids)
+
     def updated(self, items: list[tuple]) -> None:
-        dumps = json.dumps
+        """The UPDATED ops_db_history rows, events and history lines of updated entities. Their
+        serialised object is the whole row as stored now (read back once per chunk)."""
+        dumps = _dumps
+        kinds: dict[tuple, tuple] = {}  # (table, subtype) -> (numeric columns, datetime columns)
         for start in range(0, len(items), CHUNK):
             chunk = items[start:start + CHUNK]
             history_ids = bulk.reserve_ids(self.conn, self.t["ops_db_history"], len(chunk))
@@ -465,31 +491,39 @@ class _Writer:
             event_ids = iter(bulk.reserve_ids(self.conn, self.t["ops_event"], len(with_event)))
             stored = self._stored(chunk)
             out, events = [], []
-            for i, (_kind, class_name, table, sub, id_, changes, new) in enumerate(chunk):
-                new = {**new, **stored.get((table.name, id_), {})}
-                infos = [self.h._info(table)] + ([self.h._info(sub)] if sub is not None else [])
-                numeric = {}
-                for info in infos:
-                    numeric.update(info.numeric)
-                plain_changes = {k: {"new": _plain(n, k in numeric), "old": _plain(o, k in numeric)}
-                                 for k, (o, n) in changes.items()}
-                serial = _serialise(new, numeric, table, class_name)
-                details = dumps(serial)
-                out.append((history_ids[i], *self._history_row("UPDATED", details, class_name, str(id_),
-                                                               dumps(plain_changes))))
+            for i, (_kind, class_name, table, sub, id_, changes) in enumerate(chunk):
+                known = kinds.get((table, sub))
+                if known is None:
+                    infos = [self.h._info(table)] + ([self.h._info(sub)] if sub is not None else [])
+                    known = kinds[(table, sub)] = (
+                        {name for info in infos for name in info.numeric},
+                        {name for info in infos for name in info.datetimes})
+                numeric, datetimes = known
+                doc = stored.get((table.name, id_)) or {"id": id_, **{k: n for k, (_o, n) in changes.items()}}
+                for name in numeric:
+                    if doc.get(name) is not None:
+                        doc[name] = float(doc[name])
+                for name in datetimes:  # SQLite hands stored datetimes back as text
+                    if isinstance(doc.get(name), str):
+                        doc[name] = doc[name].replace(" ", "T", 1)
+                doc["display_name"] = _display_name(table.name, class_name, doc)
+                details = dumps(doc)
+                plain = {k: (_plain(o, k in numeric), _plain(n, k in numeric)) for k, (o, n) in changes.items()}
+                out.append((history_ids[i], *self._history_row(
+                    "UPDATED", details, class_name, str(id_),
+                    dumps({k: {"new": n, "old": o} for k, (o, n) in plain.items()}))))
                 spec = EVENTS.get(table.name)
                 if spec and spec[2]:
                     event_id = next(event_ids)
-                    event_changes = {k: {"new_value": _serial(n, numeric.get(k)), "old_value": _serial(o, numeric.get(k))}
-                                     for k, (o, n) in changes.items()}
-                    update = {"owner_id": id_, "updated_by": self.user, "changes": event_changes}
+                    update = {"owner_id": id_, "updated_by": self.user,
+                              "changes": {k: {"new_value": n, "old_value": o} for k, (o, n) in plain.items()}}
                     if table.name == "can":
-                        update = {"owner_id": id_, "changes": event_changes}
-                    document = {spec[3]: update}
+                        del update["updated_by"]
+                    document = f'{{{dumps(spec[3])}: {dumps(update)}'
                     if table.name == "budget_line_item":
-                        document["bli"] = serial
-                    events.append((event_id, *self._event_row(spec[2], dumps(document))))
-                    self._updated_lines(table.name, event_id, id_, changes, new)
+                        document += f', "bli": {details}'
+                    events.append((event_id, *self._event_row(spec[2], document + "}")))
+                    self._updated_lines(table.name, event_id, id_, changes, doc)
             self._write("ops_db_history", out)
             if events:
                 self._write("ops_event", events)
@@ -499,7 +533,7 @@ class _Writer:
         """The updated entities' rows as they now stand (parent and subtype columns), by
         (parent table, id): what OPS serialises is the whole object, not the changed columns."""
         wanted: dict[tuple, set] = {}
-        for _kind, _cls, table, sub, id_, _changes, _new in chunk:
+        for _kind, _cls, table, sub, id_, _changes in chunk:
             wanted.setdefault((table, sub), set()).add(id_)
         found: dict[tuple, dict] = {}
         for (table, sub), ids in wanted.items():
@@ -717,7 +751,7 @@ class _Writer:
             self.rows[name] = []
             columns = ["id", *lines[0], "created_by", "updated_by", "created_on", "updated_on"]
             ids = bulk.reserve_ids(self.conn, self.t[name], len(lines))
-            tail = (self.user, self.user, self.stamp, self.stamp)
+            tail = (None, None, self.stamp, self.stamp)  # OPS's history functions set no user
             self._write_table(name, columns, [(ids[i], *line.values(), *tail) for i, line in enumerate(lines)])
 
     def _write_table(self, name, columns, rows) -> None:
@@ -730,6 +764,14 @@ class _Writer:
             if ids:
                 n = self.h._copy_versions(self.t[name], ids, self.h.transaction_id, 0)
                 self.counts[f"{name}_version"] = self.counts.get(f"{name}_version", 0) + n
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _pg_array(ids: Sequence[int]) -> str:
+    return "{" + ",".join(map(str, ids)) + "}"
 
 
 def _full_name(first, last, email) -> str:
@@ -746,50 +788,49 @@ def _display_name(table: str, class_name: str, serial: dict) -> str:
         return serial.get("number")
     if table == "project":
         return serial.get("title")
-    if table == "services_component" and serial.get("display_name_for_sort"):
-        return serial["display_name_for_sort"]
+    if table == "services_component":
+        return serial.get("display_name_for_sort") or f"SC{serial.get('number')}"
     return f"{class_name}#{serial.get('id')}"
 
 
-def _serialise(row: dict, numeric: dict, table: Table, class_name: str) -> dict:
-    serial = {k: _serial(v, numeric.get(k)) for k, v in row.items()}
-    serial["display_name"] = _display_name(table.name, class_name, serial)
-    return serial
-
-
-_JSON_TYPES = (str, int, bool, float)
-
-
 def _converters(info: _Columns, columns: Sequence[str]):
-    """A function turning one row tuple into (serialised dict, convert_for_jsonb dict)."""
+    """A function turning one row tuple into its dict for serialising: numeric columns become
+    numbers here (their text would be truthy even for 0); every other value that JSON cannot
+    hold (dates, datetimes, Decimals, enums, UUIDs) is converted by :data:`_dumps` as it writes."""
     columns = list(columns)
-    special = []
-    for i, name in enumerate(columns):
-        if name in info.numeric:
-            places = info.numeric[name]
-            special.append((i, name, lambda v, p=places: _serial(v, p), lambda v: float(v)))
-        elif name in info.datetimes or name in info.dates:
-            special.append((i, name, _serial, _plain))
-        elif name in info.uuids:
-            special.append((i, name, str, str))
-    taken = {s[0] for s in special}
-    generic = [i for i in range(len(columns)) if i not in taken]
+    numeric = [(i, name) for i, name in enumerate(columns) if name in info.numeric]
 
     def convert(row):
-        serial = dict(zip(columns, row))
-        plain = dict(serial)
-        for i, name, to_serial, to_plain in special:
+        doc = dict(zip(columns, row))
+        for i, name in numeric:
             value = row[i]
             if value is not None:
-                serial[name] = to_serial(value)
-                plain[name] = to_plain(value)
-        for i in generic:
-            value = row[i]
-            if value is not None and value.__class__ not in _JSON_TYPES:
-                serial[columns[i]] = plain[columns[i]] = _plain(value)
-        return serial, plain
+                doc[name] = float(value)
+        return doc
 
     return convert
+
+
+_converted: dict = {}
+
+
+def _default(value):
+    """OPS's convert_for_jsonb for what JSON cannot hold, remembered: a load's rows share a
+    handful of timestamps and dates, converted once each."""
+    try:
+        return _converted[value]
+    except (KeyError, TypeError):
+        result = _plain(value)
+        if len(_converted) < 4096:
+            try:
+                _converted[value] = result
+            except TypeError:
+                pass
+        return result
+
+
+#: json.dumps with :func:`_default` (the C encoder calls it only for those values).
+_dumps = json.JSONEncoder(default=_default).encode
 
 
 # -- the system user ------------------------------------------------------------------------------
