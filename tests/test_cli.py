@@ -179,7 +179,7 @@ def test_db_init_is_idempotent(invoke, tmp_path):
     url = f"sqlite:///{tmp_path / 'fresh.db'}"
     first = json.loads(invoke("db", "init", "--db", url, "--json").stdout)
     second = json.loads(invoke("db", "init", "--db", url, "--json").stdout)
-    assert first["seeded"] == {"division": 5, "portfolio": 10}
+    assert first["seeded"] == {"division": 9, "portfolio": 10}  # OPS's reference rows
     assert first["changed"] is True
     assert second["seeded"] == {"division": 0, "portfolio": 0}
     assert second["changed"] is False

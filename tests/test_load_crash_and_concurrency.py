@@ -23,7 +23,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
 from ops_pipeline.db.engine import SQLITE_SCHEMA_MAP, init_schema
-from ops_pipeline.db.models import Base, LookalikeBase
+from ops_pipeline.db.models import Base
+from ops_pipeline.db.ops_models import OpsBase
 from ops_pipeline.rundir import RunDir, new_run_id, read_json, write_json
 from ops_pipeline.sample import write_sample_workbook
 from ops_pipeline.stages.fetch import fetch
@@ -111,7 +112,7 @@ def snapshot(url: str) -> dict:
     try:
         with engine.connect() as conn:
             return {table.name: sorted(map(repr, conn.execute(select(table)).all()))
-                    for table in [*LookalikeBase.metadata.sorted_tables, *Base.metadata.sorted_tables]}
+                    for table in [*OpsBase.metadata.sorted_tables, *Base.metadata.sorted_tables]}
     finally:
         engine.dispose()
 

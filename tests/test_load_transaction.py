@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select, update
 
 from ops_pipeline.db.engine import make_engine
-from ops_pipeline.db.load import _staged_columns, concurrent_message, date_text
+from ops_pipeline.db.load import concurrent_message, date_text
 from ops_pipeline.db.models import Lineage, PipelineRun
 from ops_pipeline.db.ops_models import CAN, BudgetLineItem
 from ops_pipeline.stages import load as load_stage
@@ -170,16 +170,6 @@ def test_lock_timeouts_deadlocks_and_busy_sqlite_are_concurrency_not_breakage(er
     wrapped = type("Wrapped", (Exception,), {})("wrapped")
     wrapped.orig = error
     assert load_stage._lock_not_available(wrapped) is busy
-
-
-def test_a_staged_value_that_is_not_a_column_is_an_error():
-    table = CAN.__table__
-    assert _staged_columns(table, [{"number": 1}, {"description": "x"}]) == ("number", "description")
-    assert _staged_columns(table, [{"number": 1, "id": 3}]) == ("number",)
-    assert _staged_columns(table, [{"number": 1, "description": "x"}], exclude=("description",)) == ("number",)
-    assert _staged_columns(table, []) == ()
-    with pytest.raises(ValueError, match=r"^staged can values have no column: colour, size$"):
-        _staged_columns(table, [{"number": 1, "size": 2}, {"colour": 3}])
 
 
 def test_a_staged_date_compares_as_its_iso_day():

@@ -202,37 +202,48 @@ def init_schema(url: str) -> dict:
     """``db upgrade``, and on SQLite the OPS tables the loader writes, with their reference rows.
 
     Safe to run again. On PostgreSQL the OPS tables are OPS's: nothing beyond the pipeline's own
-    schema is created.
+    schema is created. ``seeded`` counts the reference rows (divisions, portfolios) this call added.
     """
+    sqlite = make_url(url).get_backend_name() == "sqlite"
+    before = _reference_rows(url) if sqlite else {}
     result = upgrade_schema(url)
     seeded = {"division": 0, "portfolio": 0}
-    if make_url(url).get_backend_name() == "sqlite":
+    if sqlite:
         engine = make_engine(url)
         try:
             with engine.begin() as conn:
-                seeded = _init_ops_subset(conn)
+                _init_ops_subset(conn)
         except (DBAPIError, SQLAlchemyError) as exc:
             raise connection_error(exc, url) from None
         finally:
             engine.dispose()
+        after = _reference_rows(url)
+        seeded = {name: after[name] - before.get(name, 0) for name in after}
     return {**result, "seeded": seeded}
 
 
-def _init_ops_subset(conn) -> dict:
+def _init_ops_subset(conn) -> None:
     """On SQLite, the embedded default: the OPS tables the loader writes, as the package declares
-    them (ops_pipeline.db.ops_models), with OPS's reference rows. Returns the rows seeded."""
-    from .ops_models import Division, Portfolio, create_subset
+    them (ops_pipeline.db.ops_models), with OPS's reference rows (safe to run again)."""
+    from .ops_models import create_subset
 
-    tables = (Division.__table__, Portfolio.__table__)
-    existing = set(inspect(conn).get_table_names())
-
-    def count(table) -> int:
-        return conn.execute(select(func.count()).select_from(table)).scalar() if table.name in existing else 0
-
-    before = [count(t) for t in tables]
     create_subset(conn)
-    existing = set(inspect(conn).get_table_names())
-    return {t.name: count(t) - n for t, n in zip(tables, before)}
+
+
+def _reference_rows(url: str) -> dict:
+    """How many divisions and portfolios a SQLite database holds (0 where the table is missing)."""
+    from .ops_models import Division, Portfolio
+
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            existing = set(inspect(conn).get_table_names())
+            return {t.name: conn.execute(select(func.count()).select_from(t)).scalar() if t.name in existing else 0
+                    for t in (Division.__table__, Portfolio.__table__)}
+    except (DBAPIError, SQLAlchemyError) as exc:
+        raise connection_error(exc, url) from None
+    finally:
+        engine.dispose()
 
 
 def schema_status(url: str) -> dict:

@@ -108,7 +108,7 @@ def build_report(run: RunDir) -> dict:
         # What OPS could not take (a CAN without a portfolio, a link to a record OPS lacks) is
         # found by the load: its findings join validate's, by code.
         if (ldir / "findings.jsonl").exists():
-            for code, entry in _findings_detail(ldir / "findings.jsonl").items():
+            for code, entry in _findings_detail(ldir / "findings.jsonl", _codes(run.dataset)).items():
                 report["findings"][code] = report["findings"].get(code, 0) + entry["count"]
                 report["findings_detail"].setdefault(code, entry)
             report["findings"] = dict(sorted(report["findings"].items()))
