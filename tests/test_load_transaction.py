@@ -139,7 +139,7 @@ def test_a_failed_load_gives_the_garbage_collector_back_too(sqlite_url, runs_roo
 
     def boom(*args, **kwargs):
         raise RuntimeError("boom")
-    monkeypatch.setattr(db_load.bulk, "update_rows", boom)
+    monkeypatch.setattr(db_load.bulk, "insert_rows", boom)
     assert gc.isenabled()
     with pytest.raises(RuntimeError):
         load(run, db_url=sqlite_url)
