@@ -25,7 +25,8 @@ from ops_pipeline.db.engine import (
     resolve_url,
     url_from_vcap,
 )
-from ops_pipeline.db.models import Lineage, LookalikeBase, PipelineRun, SourceFile
+from ops_pipeline.db.models import Lineage, PipelineRun, SourceFile
+from ops_pipeline.db.ops_models import OpsBase
 from ops_pipeline.errors import UsageError
 from ops_pipeline.sample import write_sample_workbook
 from ops_pipeline.stages.fetch import fetch
@@ -234,7 +235,7 @@ def test_a_password_with_url_escapes_is_hidden_in_both_forms(pg_url, runs_root, 
 def test_db_init_is_idempotent(db_url):
     # db_url has the schema already (the fixture ran init once): a second init changes nothing.
     engine = make_engine(db_url)
-    tables = [*LookalikeBase.metadata.sorted_tables, PipelineRun.__table__, Lineage.__table__, SourceFile.__table__]
+    tables = [*OpsBase.metadata.sorted_tables, PipelineRun.__table__, Lineage.__table__, SourceFile.__table__]
     try:
         with engine.connect() as conn:
             before = {t.name: conn.execute(select(func.count()).select_from(t)).scalar() for t in tables}
