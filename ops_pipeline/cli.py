@@ -420,18 +420,26 @@ def transform(run, accept_rejects: bool, as_json: bool) -> None:
 @click.option("--dry-run", is_flag=True, help="Do everything, report the counts, then roll back.")
 @click.option("--lock-wait", type=Seconds(LOCK_WAIT_MAX), default=300.0, show_default=True,
               metavar="SECONDS", help="Seconds to wait for another load to finish (0: do not wait; at most a day).")
+@click.option("--accept-rejects", is_flag=True,
+              help="Load what OPS can take when it cannot take some records as they are (see the findings).")
 @json_option
-def load(run, db_url: str | None, dry_run: bool, lock_wait: float, as_json: bool) -> None:
+def load(run, db_url: str | None, dry_run: bool, lock_wait: float, accept_rejects: bool, as_json: bool) -> None:
     """Write the entities to the database in one transaction, idempotently."""
     from .pipeline import Options, run_stage
 
-    result = run_stage("load", run, Options(db_url=db_url, dry_run=dry_run, lock_wait=lock_wait))
+    result = run_stage("load", run, Options(db_url=db_url, dry_run=dry_run, lock_wait=lock_wait,
+                                            accept_rejects=accept_rejects))
     if as_json:
         _json_out(result)
     else:
         for kind, counts in result["entities"].items():
+            left = "".join(f", {counts[k]} {k}" for k in ("skipped", "rejected") if counts.get(k))
             click.echo(f"{kind}: {counts['inserted']} inserted, {counts['updated']} updated, "
-                       f"{counts['unchanged']} unchanged", err=True)
+                       f"{counts['unchanged']} unchanged{left}", err=True)
+        warned = sum(n for code, n in result.get("findings", {}).items())
+        if warned:
+            click.echo(f"findings: {', '.join(f'{n} {code}' for code, n in result['findings'].items())} "
+                       "(see the report)", err=True)
         if dry_run:
             click.echo("dry run: rolled back, nothing written", err=True)
 

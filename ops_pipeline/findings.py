@@ -33,6 +33,7 @@ CODES: dict[str, tuple[str, str]] = {
     "unresolved-link": (WARNING, "a record refers to another that OPS does not have"),
     "can-without-portfolio": (WARNING, "a CAN OPS does not have and whose portfolio is unknown is not created"),
     "cannot-load": (ERROR, "OPS cannot take the record as it is"),
+    "not-created": (WARNING, "a record OPS does not have cannot be created from the file (OPS needs more)"),
 }
 
 SEVERITIES = (ERROR, WARNING, INFO)

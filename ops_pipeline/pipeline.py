@@ -97,7 +97,8 @@ def _transform(run: RunDir, options: Options) -> dict:
 
 
 def _load(run: RunDir, options: Options) -> dict:
-    return load(run, db_url=options.db_url, dry_run=options.dry_run, lock_wait=options.lock_wait)
+    return load(run, db_url=options.db_url, dry_run=options.dry_run, lock_wait=options.lock_wait,
+                accept_rejects=options.accept_rejects)
 
 
 def _report(run: RunDir, options: Options) -> dict:

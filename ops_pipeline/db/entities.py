@@ -40,6 +40,7 @@ from typing import Any, Callable, Iterable, Sequence
 from sqlalchemy import Date, DateTime, Numeric
 from sqlalchemy.engine import Connection
 
+from ..errors import PipelineError
 from ..findings import Finding, make_finding
 from . import bulk
 
@@ -105,7 +106,10 @@ class Subtype:
     from_link: tuple[str, str] | None = None  # ...or (link name, field of the link)
     default: str | None = None  # when neither gives one (OPS's ORM default)
     defaults: dict[str, dict] = field(default_factory=dict)  # value -> NOT NULL ORM defaults
-    refuse: dict[str, str] = field(default_factory=dict)  # value -> why OPS cannot take a new one
+    #: value -> why the pipeline cannot create a new record of that subtype (OPS needs what the
+    #: file does not give): such a record is not created (a warning; it counts as skipped), and
+    #: records that link to it see it as unresolved.
+    refuse: dict[str, str] = field(default_factory=dict)
     fixed: bool = True  # a stored row never changes subtype (that would delete a row)
 
 
@@ -140,8 +144,8 @@ class EntitySpec:
         return self.fields + tuple(link.column for link in self.links)
 
 
-class SpecError(Exception):
-    """A dataset's declaration does not fit its staged files (a programming error)."""
+class SpecError(PipelineError):
+    """A dataset's declaration does not fit its staged files (a programming error, said in one line)."""
 
 
 # -- comparable form ---------------------------------------------------------------------------
@@ -476,8 +480,10 @@ class Loader:
                     counts.skipped += 1
                     continue
                 if subtype and (item.kind or subtype.default) in subtype.refuse:
-                    counts.rejected += 1
-                    self._refused(spec, item, subtype.refuse[item.kind or subtype.default])
+                    counts.skipped += 1
+                    if item.key is not None:
+                        self.unresolvable[spec.name].add(item.key)
+                    self._refused(spec, item, subtype.refuse[item.kind or subtype.default], created=False)
                     continue
                 lacking = self._lacking(spec, item)
                 if lacking is not None:
@@ -614,10 +620,16 @@ class Loader:
             column=self.columns.get(link.field or link.name), field=link.field or link.name, value=named,
         ))
 
-    def _refused(self, spec: EntitySpec, item: Staged, why: str) -> None:
+    def _refused(self, spec: EntitySpec, item: Staged, why: str, created: bool = True) -> None:
+        """A record OPS cannot take: an error (a stored record asked to change its subtype), or a
+        warning for a new one the pipeline cannot create (``created=False``)."""
         sheet, rows = item.lineage
         first = str(rows).split(",")[0].split("-")[0]
-        self.findings.append(make_finding(
-            "cannot-load", f"the {spec.called} is not loaded: {why}",
-            sheet=sheet, row=int(first) if first.isdigit() else None,
-        ))
+        named = " ".join(str(v) for v in (item.names or {}).values())
+        if created:
+            code, message, severity = "cannot-load", f"{spec.called} {named} is not loaded: {why}", "error"
+        else:
+            code, message, severity = "not-created", f"{spec.called} {named} is not in OPS and is not created: {why}", \
+                "warning"
+        self.findings.append(make_finding(code, message, severity=severity, sheet=sheet,
+                                          row=int(first) if first.isdigit() else None, value=named or None))

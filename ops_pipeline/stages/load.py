@@ -12,11 +12,11 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from ..db.engine import ENV_URL, check_schema, connection_error, describe, make_engine, resolve_url
 from ..db.load import LoadContext, Loader, acquire_load_lock, concurrent_message, prepare_connection
 from ..db.models import Lineage, PipelineRun
-from ..errors import ConcurrentLoad, PipelineError
+from ..errors import ConcurrentLoad, DataInvalid, PipelineError
 from ..rundir import RunDir, read_json, utcnow, write_json
 from . import exclusive, recorded
 from ..datasets.registry import get_dataset
-from ..findings import Finding
+from ..findings import ERROR, Finding
 from ..rundir import write_jsonl
 from .transform import entity_file
 
@@ -27,8 +27,14 @@ PLAN = "plan.json"
 
 
 @exclusive("load", records=lambda kwargs: not kwargs.get("dry_run"))
-def load(run: RunDir, *, db_url: str | None = None, dry_run: bool = False, lock_wait: float = 300.0) -> dict:
+def load(run: RunDir, *, db_url: str | None = None, dry_run: bool = False, lock_wait: float = 300.0,
+         accept_rejects: bool = False) -> dict:
     """Load the transformed entities: all or nothing, idempotent by natural key.
+
+    A record OPS cannot take as it is (an error finding of the load, such as a budget line that
+    would change its kind) makes the load refuse, nothing written, unless ``accept_rejects``: then
+    the rest loads and the findings say what was left out. Warnings (a CAN OPS lacks and cannot
+    create) never stop a load.
 
     Returns the result (also written to load/result.json). With ``dry_run`` the same work is done
     and rolled back, so the counts are those a real load would give: a plan, not a load. Its
@@ -49,7 +55,7 @@ def load(run: RunDir, *, db_url: str | None = None, dry_run: bool = False, lock_
         started_at = dt.datetime.now(dt.timezone.utc)
         engine = make_engine(url)
         try:
-            context, relo = _load(engine, run, files, staged, started_at, dry_run, lock_wait, url)
+            context, relo = _load(engine, run, files, staged, started_at, dry_run, lock_wait, url, accept_rejects)
         finally:
             engine.dispose()
         counts = context.counts
@@ -97,7 +103,7 @@ def _planning(run: RunDir):
         raise
 
 
-def _load(engine, run, files, staged, started_at, dry_run, lock_wait, url):
+def _load(engine, run, files, staged, started_at, dry_run, lock_wait, url, accept_rejects=False):
     try:
         with engine.connect() as conn:
             prepare_connection(conn, lock_wait)
@@ -131,6 +137,15 @@ def _load(engine, run, files, staged, started_at, dry_run, lock_wait, url):
                 context = LoadContext(run_id=run.run_id, file_sha256=record["file_sha256"], write_lineage=not same,
                                       columns=columns)
                 counts = Loader(conn, context, get_dataset(run.dataset)).load(files)
+                refused = [f for f in context.findings if f.severity == ERROR]
+                if refused and not accept_rejects:
+                    first = refused[0]
+                    where = f"{first.cell}: " if first.cell else ""
+                    raise DataInvalid(
+                        f"OPS cannot take {len(refused)} record{'s' if len(refused) != 1 else ''} as "
+                        f"{'they are' if len(refused) != 1 else 'it is'}; nothing was loaded. {where}{first.message}",
+                        stage="load", run_id=run.run_id,
+                        hint=f"fix the file, or load the rest with: ops-pipeline load {run.path} --accept-rejects")
                 conn.execute(
                     PipelineRun.__table__.update().where(PipelineRun.id == run.run_id).values(
                         counts=counts, staged_sha256=staged, status="loaded",
