@@ -247,7 +247,7 @@ def test_db_init_is_idempotent(db_url):
         with engine.connect() as conn:
             after = {t.name: conn.execute(select(func.count()).select_from(t)).scalar() for t in tables}
         assert after == before
-        assert before["division"] == 5 and before["portfolio"] == 10
+        assert before["division"] == 9 and before["portfolio"] == 10  # OPS's reference rows
     finally:
         engine.dispose()
 

@@ -27,7 +27,7 @@ from .test_db_engine import staged_run
 DATA = Path(__file__).resolve().parent / "data"
 PIPELINE_TABLES = {"ops_pipeline_run", "ops_pipeline_lineage", "ops_pipeline_source_file"}
 LOOKALIKE_TABLES = {"division", "portfolio", "project", "can", "agreement", "budget_line_item", "procurement_shop"}
-HEAD = "0002"
+HEAD = "0003"
 
 
 def invoke(*args: str):
@@ -84,7 +84,9 @@ def _insert_old_rows(conn) -> None:
                           ":size, :sha, :run, :outcome, :at)"),
                      dict(zip(("id", "location", "key", "vid", "etag", "size", "sha", "run", "outcome"), row),
                           at=STARTED))
-    conn.execute(text("INSERT INTO division (id, name, abbreviation) VALUES (7, 'Old Division', 'OLD')"))
+    # (qualified on PostgreSQL, where the role named ops finds OPS's own division first)
+    schema = "public." if conn.dialect.name == "postgresql" else ""
+    conn.execute(text(f"INSERT INTO {schema}division (id, name, abbreviation) VALUES (7, 'Old Division', 'OLD')"))
 
 
 def _a0276dc_sqlite(tmp_path: Path) -> str:
@@ -153,8 +155,14 @@ def test_a_database_from_a0276dc_upgrades_to_head_and_keeps_every_row(old_url):
             assert "ops_pipeline_schema" not in tables[None]
             assert "transaction_id" in {c["name"] for c in inspect(conn).get_columns(
                 "ops_pipeline_run", schema=migrations.pipeline_schema(conn))}
-            assert LOOKALIKE_TABLES <= tables[None]  # not ours to drop
-            assert conn.execute(text("SELECT name FROM division WHERE id = 7")).scalar() == "Old Division"
+            if conn.dialect.name == "postgresql":
+                assert LOOKALIKE_TABLES <= tables[None]  # not ours to drop
+                assert conn.execute(text("SELECT name FROM public.division WHERE id = 7")).scalar() == "Old Division"
+            else:  # the look-alike tables holding rows are kept whole; OPS's subset takes their names
+                assert "ops_pipeline_legacy_division" in tables[None]
+                assert conn.execute(text("SELECT name FROM ops_pipeline_legacy_division WHERE id = 7")).scalar() \
+                    == "Old Division"
+                assert conn.execute(text("SELECT abbreviation FROM division WHERE id = 7")).scalar() == "OTHER"
             if conn.dialect.name == "postgresql":
                 assert PIPELINE_TABLES | {"ops_pipeline_version"} == tables["ops_pipeline"]
                 assert PIPELINE_TABLES & tables[None] == set()
@@ -221,8 +229,11 @@ def test_on_postgres_the_pipeline_creates_only_its_own_schema(empty_url):
         assert {table for schema, table in tables if schema is None} == set()
         assert {table for schema, table in tables if schema == "ops_pipeline"} == PIPELINE_TABLES | {
             "ops_pipeline_version"}
-    else:  # SQLite: the look-alike tables of today's loader, beside the pipeline's
-        assert {table for _, table in tables} == PIPELINE_TABLES | LOOKALIKE_TABLES | {"ops_pipeline_version"}
+    else:  # SQLite: the OPS subset the loads write (OPS's tables, as the package declares them)
+        from ops_pipeline.db.ops_models import OpsBase
+
+        ops_tables = {table.name for table in OpsBase.metadata.sorted_tables}
+        assert {table for _, table in tables} == PIPELINE_TABLES | ops_tables | {"ops_pipeline_version"}
 
 
 @pytest.mark.postgres
@@ -336,5 +347,54 @@ def test_an_unknown_target_revision_is_one_line_not_a_traceback(tmp_path):
         with pytest.raises(SchemaMissing, match=r"^cannot upgrade the ops-pipeline schema: .*'0042'"):
             with engine.begin() as conn:
                 migrations.upgrade(conn, "0042")
+    finally:
+        engine.dispose()
+
+
+def test_on_sqlite_the_look_alike_rows_move_into_ops_subset_with_their_ids(tmp_path):
+    """What a0276dc's loader wrote into its look-alike tables comes across into OPS's subset, ids
+    kept (the lineage points at them), typed as OPS types them; the originals stay whole."""
+    url = _a0276dc_sqlite(tmp_path)
+    engine = make_engine(url)
+    try:
+        with engine.begin() as conn:
+            _insert_old_rows(conn)
+            conn.execute(text("INSERT INTO division (id, name, abbreviation) VALUES (1, 'DFS', 'DFS')"))
+            conn.execute(text("INSERT INTO portfolio (id, name, abbreviation, division_id) VALUES (6, 'HMRF', 'HMRF', 1)"))
+            conn.execute(text("INSERT INTO project (id, project_type, title) VALUES (3, 'RESEARCH', 'Study')"))
+            conn.execute(text("INSERT INTO can (id, number, description, portfolio_id) VALUES "
+                              "(5, 'G99HRF2', 'OPRE-HMRF', 6), (6, 'G99NODS', NULL, NULL)"))
+            conn.execute(text("INSERT INTO agreement (id, agreement_type, name, project_id) VALUES "
+                              "(8, 'GRANT', 'Study Grant', 3), (9, 'AA', 'Study AA', 3)"))
+            conn.execute(text("INSERT INTO budget_line_item (id, line_description, amount, proc_shop_fee_amount, "
+                              "date_needed, fiscal_year, status, can_id, agreement_id) VALUES "
+                              "(11, 'Year 1', 100.5, 2, '2025-03-11', 2025, 'PLANNED', 5, 8), "
+                              "(12, 'Year 2', 200, NULL, NULL, NULL, 'DRAFT', 6, 9)"))
+    finally:
+        engine.dispose()
+    assert upgrade_schema(url)["to_revision"] == HEAD
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            def rows(sql):
+                return [tuple(r) for r in conn.execute(text(sql))]
+            assert rows("SELECT id, project_type, title, description FROM project") == [(3, "RESEARCH", "Study", "")]
+            assert rows("SELECT id FROM research_project") == [(3,)]
+            # OPS needs a portfolio on every CAN (HMRF is OPS's portfolio 6): the other stays behind
+            assert rows("SELECT id, number, portfolio_id FROM can") == [(5, "G99HRF2", 6)]
+            # OPS needs agencies for an AA agreement: it stays behind, its line loads without it
+            assert rows("SELECT id, agreement_type, name, project_id, notes FROM agreement") == [
+                (8, "GRANT", "Study Grant", 3, "")]
+            assert rows("SELECT id FROM grant_agreement") == [(8,)]
+            assert rows("SELECT id, amount, date_needed, status, can_id, agreement_id, budget_line_item_type "
+                        "FROM budget_line_item ORDER BY id") == [
+                (11, 100.5, "2025-03-11", "PLANNED", 5, 8, "GRANT"), (12, 200, None, "DRAFT", None, None, "CONTRACT")]
+            assert rows("SELECT id FROM grant_budget_line_item") == [(11,)]
+            assert rows("SELECT id FROM contract_budget_line_item") == [(12,)]
+            # nothing lost: the originals, fee amounts and fiscal years included
+            assert rows(f"SELECT id, proc_shop_fee_amount, fiscal_year FROM ops_pipeline_legacy_budget_line_item "
+                        "ORDER BY id") == [(11, 2, 2025), (12, None, None)]
+            assert rows("SELECT count(*) FROM ops_pipeline_legacy_can") == [(2,)]
+            assert rows("SELECT count(*) FROM ops_pipeline_legacy_agreement") == [(2,)]
     finally:
         engine.dispose()
