@@ -36,16 +36,16 @@ def test_stage_by_stage_then_report_json(invoke, make_workbook, db_url):
     assert invoke("transform", run).exit_code == 0
     load = invoke("load", run, "--db", db_url, "--json")
     assert load.exit_code == 0
-    assert json.loads(load.stdout)["entities"]["budget_line_item"] == {"inserted": 2, "updated": 0, "unchanged": 0}
+    assert json.loads(load.stdout)["entities"]["budget_line_item"] == {"inserted": 2, "updated": 0, "unchanged": 0, "skipped": 0, "rejected": 0}
     result = invoke("report", run, "--format", "json")
     assert result.exit_code == 0
     data = json.loads(result.stdout)
     assert data["status"] == "succeeded"
     assert data["rows"] == {"read": 2, "valid": 2, "rejected": 0, "skipped": 0}
-    assert data["entities"]["can"] == {"inserted": 1, "updated": 0, "unchanged": 0}
+    assert data["entities"]["can"] == {"inserted": 1, "updated": 0, "unchanged": 0, "skipped": 0, "rejected": 0}
     assert data["cans_without_portfolio"] == []
     again = invoke("load", run, "--db", db_url, "--json")
-    assert json.loads(again.stdout)["entities"]["budget_line_item"] == {"inserted": 0, "updated": 0, "unchanged": 2}
+    assert json.loads(again.stdout)["entities"]["budget_line_item"] == {"inserted": 0, "updated": 0, "unchanged": 2, "skipped": 0, "rejected": 0}
 
 
 def test_validate_json_equals_the_library_result(invoke, make_workbook):
@@ -368,18 +368,18 @@ def test_a_dry_run_after_a_real_load_keeps_its_record_and_status(invoke, make_wo
 
     dry = invoke("load", run, "--db", sqlite_url, "--dry-run", "--json")
     assert dry.exit_code == 0, dry.stderr
-    assert json.loads(dry.stdout)["entities"]["budget_line_item"] == {"inserted": 0, "updated": 0, "unchanged": 2}
+    assert json.loads(dry.stdout)["entities"]["budget_line_item"] == {"inserted": 0, "updated": 0, "unchanged": 2, "skipped": 0, "rejected": 0}
     assert result.read_bytes() == recorded  # the real load's record, byte for byte
     assert RunDir(run).stage_info("load") == loaded  # status, times, outputs: as the real load left them
     plan = read_json(Path(run) / "load" / "plan.json")
-    assert plan["entities"]["budget_line_item"] == {"inserted": 0, "updated": 0, "unchanged": 2}
+    assert plan["entities"]["budget_line_item"] == {"inserted": 0, "updated": 0, "unchanged": 2, "skipped": 0, "rejected": 0}
     assert [e["event"] for e in RunDir(run).events() if e["stage"] == "load"][-1] == "dry-run"
 
     data = json.loads(invoke("report", run, "--format", "json").stdout)
     assert data["status"] == before["status"] == "succeeded"
     assert data["stages"]["load"] == before["stages"]["load"]
     assert data["entities"] == before["entities"]  # the real load...
-    assert data["entities"]["budget_line_item"] == {"inserted": 2, "updated": 0, "unchanged": 0}
+    assert data["entities"]["budget_line_item"] == {"inserted": 2, "updated": 0, "unchanged": 0, "skipped": 0, "rejected": 0}
     assert data["load"] == before["load"] and set(data["load"]) == {"seconds"}
     assert data["plan"]["entities"]["budget_line_item"] == {  # ...and, apart, the plan
         "would_insert": 0, "would_update": 0, "would_leave_unchanged": 2}

@@ -90,7 +90,7 @@ def test_an_ordinary_exception_among_the_budget_lines_leaves_nothing_behind(db_u
     monkeypatch.undo()
     result = load(RunDir(run.path), db_url=db_url)
     assert result["reloaded"] is False
-    assert result["entities"]["budget_line_item"] == {"inserted": LINES, "updated": 0, "unchanged": 0}
+    assert result["entities"]["budget_line_item"] == {"inserted": LINES, "updated": 0, "unchanged": 0, "skipped": 0, "rejected": 0}
     after_counts = counts(db_url)
     assert after_counts["budget_line_item"] == before_counts["budget_line_item"] + LINES
     assert after_counts["ops_pipeline_run"] == before_counts["ops_pipeline_run"] + 1

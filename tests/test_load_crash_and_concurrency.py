@@ -261,9 +261,9 @@ def test_two_loads_of_the_same_data_on_postgres_run_one_after_the_other(big_run,
     lineage_blocker.release()
     assert succeeded(a)
     assert succeeded(b)
-    assert result_of(first)["entities"]["budget_line_item"] == {"inserted": ROWS, "updated": 0, "unchanged": 0}
+    assert result_of(first)["entities"]["budget_line_item"] == {"inserted": ROWS, "updated": 0, "unchanged": 0, "skipped": 0, "rejected": 0}
     for kind, total in big_run["counts"].items():
-        assert result_of(second)["entities"][kind] == {"inserted": 0, "updated": 0, "unchanged": total}
+        assert result_of(second)["entities"][kind] == {"inserted": 0, "updated": 0, "unchanged": total, "skipped": 0, "rejected": 0}
     assert_no_duplicates(pg_schema_url, ROWS)
     assert count(pg_schema_url, "ops_pipeline.ops_pipeline_run") == 2
 
@@ -286,7 +286,7 @@ def test_a_load_that_cannot_get_the_lock_in_time_fails_with_one_line(big_run, pg
     lineage_blocker.release()
     assert succeeded(a)
     assert succeeded(start_load(second, pg_schema_url))
-    assert result_of(second)["entities"]["budget_line_item"] == {"inserted": 0, "updated": 0, "unchanged": ROWS}
+    assert result_of(second)["entities"]["budget_line_item"] == {"inserted": 0, "updated": 0, "unchanged": ROWS, "skipped": 0, "rejected": 0}
     assert_no_duplicates(pg_schema_url, ROWS)
 
 
@@ -323,7 +323,7 @@ def assert_interrupted_then_completed(run_path: Path, url: str, before: dict, li
     report = build_report(run)
     assert report["stages"]["load"]["status"] == "interrupted" and report["status"] == "interrupted"
     assert succeeded(start_load(run_path, url))
-    assert result_of(run_path)["entities"]["budget_line_item"] == {"inserted": ROWS, "updated": 0, "unchanged": 0}
+    assert result_of(run_path)["entities"]["budget_line_item"] == {"inserted": ROWS, "updated": 0, "unchanged": 0, "skipped": 0, "rejected": 0}
     assert RunDir(run_path).status("load") == "succeeded"
     assert_no_duplicates(url, lines_before + ROWS)
 
@@ -448,7 +448,7 @@ def test_a_load_whose_server_stops_fails_with_one_line_and_completes_later(big_r
     assert run.status("load") == "failed" and run.stage_info("load")["error"]["code"] == "database"
     assert build_report(run)["status"] == "failed"
     assert succeeded(start_load(run_path, url))
-    assert result_of(run_path)["entities"]["budget_line_item"] == {"inserted": ROWS, "updated": 0, "unchanged": 0}
+    assert result_of(run_path)["entities"]["budget_line_item"] == {"inserted": ROWS, "updated": 0, "unchanged": 0, "skipped": 0, "rejected": 0}
     assert_no_duplicates(url, 25 + ROWS)
 
 

@@ -70,7 +70,7 @@ def test_loading_the_same_run_twice_changes_nothing_the_second_time(db_url, runs
     workbook = write_sample_workbook(tmp_path / "budget.xlsx", rows=400, seed=5, dirty=False)
     run = staged(workbook, runs_root)
     first = load(run, db_url=db_url)
-    assert first["entities"]["budget_line_item"] == {"inserted": 400, "updated": 0, "unchanged": 0}
+    assert first["entities"]["budget_line_item"] == {"inserted": 400, "updated": 0, "unchanged": 0, "skipped": 0, "rejected": 0}
     before, stored = table_counts(db_url), lines(db_url)
     second = load(run, db_url=db_url)
     assert second["reloaded"] is True
@@ -94,7 +94,7 @@ def test_a_resubmitted_workbook_matches_everything_including_lines_without_an_id
     stored = lines(db_url)
     again = load(staged(workbook, runs_root), db_url=db_url)
     assert again["reloaded"] is False
-    assert again["entities"]["budget_line_item"] == {"inserted": 0, "updated": 0, "unchanged": 300}
+    assert again["entities"]["budget_line_item"] == {"inserted": 0, "updated": 0, "unchanged": 300, "skipped": 0, "rejected": 0}
     assert lines(db_url) == stored
     counts = table_counts(db_url)
     assert counts["ops_pipeline_run"] == 2
@@ -107,11 +107,11 @@ def test_a_changed_amount_updates_that_line_only(db_url, runs_root, make_workboo
     load(staged(make_workbook(rows), runs_root), db_url=db_url)
     rows[1] = good_row(budget_id=15002, desc="Year 2", amount="$ 2,500.75")
     result = load(staged(make_workbook(rows), runs_root), db_url=db_url)
-    assert result["entities"]["budget_line_item"] == {"inserted": 0, "updated": 1, "unchanged": 2}
+    assert result["entities"]["budget_line_item"] == {"inserted": 0, "updated": 1, "unchanged": 2, "skipped": 0, "rejected": 0}
     assert only(result["entities"], project=1, can=1, agreement=1) == {
-        "project": {"inserted": 0, "updated": 0, "unchanged": 1},
-        "can": {"inserted": 0, "updated": 0, "unchanged": 1},
-        "agreement": {"inserted": 0, "updated": 0, "unchanged": 1}}
+        "project": {"inserted": 0, "updated": 0, "unchanged": 1, "skipped": 0, "rejected": 0},
+        "can": {"inserted": 0, "updated": 0, "unchanged": 1, "skipped": 0, "rejected": 0},
+        "agreement": {"inserted": 0, "updated": 0, "unchanged": 1, "skipped": 0, "rejected": 0}}
     stored = lines(db_url)
     assert stored[15002][1] == Decimal("2500.75")
     assert stored[15003][1] == Decimal("3000.25") and stored[15001][1] == Decimal("1234.50")
@@ -128,7 +128,7 @@ def test_a_line_without_id_is_matched_by_can_agreement_description_date_and_amou
     # Re-submitted with a changed status on one line: matched, updated, no new line.
     rows[2] = good_row(budget_id="new", desc="Printing", amount=75.1, status="obligated")
     result = load(staged(make_workbook(rows), runs_root), db_url=db_url)
-    assert result["entities"]["budget_line_item"] == {"inserted": 0, "updated": 1, "unchanged": 2}
+    assert result["entities"]["budget_line_item"] == {"inserted": 0, "updated": 1, "unchanged": 2, "skipped": 0, "rejected": 0}
     after = lines(db_url)
     assert after.keys() == stored.keys()
     printing = next(i for i, v in after.items() if v[0] == "Printing")
@@ -136,7 +136,7 @@ def test_a_line_without_id_is_matched_by_can_agreement_description_date_and_amou
     # A different amount is a different line: inserted, the old one stays.
     rows.append(good_row(budget_id="new", desc="Printing", amount=80, status="obligated"))
     result = load(staged(make_workbook(rows), runs_root), db_url=db_url)
-    assert result["entities"]["budget_line_item"] == {"inserted": 1, "updated": 0, "unchanged": 3}
+    assert result["entities"]["budget_line_item"] == {"inserted": 1, "updated": 0, "unchanged": 3, "skipped": 0, "rejected": 0}
     assert len(lines(db_url)) == 4
 
 
@@ -144,7 +144,7 @@ def test_a_line_without_id_whose_amount_changed_is_a_new_line(db_url, runs_root,
     load(staged(make_workbook([good_row(budget_id="new", desc="Travel", amount=500)]), runs_root), db_url=db_url)
     result = load(staged(make_workbook([good_row(budget_id="new", desc="Travel", amount=600)]), runs_root),
                   db_url=db_url)
-    assert result["entities"]["budget_line_item"] == {"inserted": 1, "updated": 0, "unchanged": 0}
+    assert result["entities"]["budget_line_item"] == {"inserted": 1, "updated": 0, "unchanged": 0, "skipped": 0, "rejected": 0}
     assert sorted(v[1] for v in lines(db_url).values()) == [Decimal("500.00"), Decimal("600.00")]
 
 
@@ -152,7 +152,7 @@ def test_a_new_line_keeps_its_budget_id_and_later_lines_get_higher_ids(db_url, r
     load(staged(make_workbook([good_row(budget_id=15001)]), runs_root), db_url=db_url)
     result = load(staged(make_workbook([good_row(budget_id=15001), good_row(budget_id=90000, desc="Explicit")]),
                          runs_root), db_url=db_url)
-    assert result["entities"]["budget_line_item"] == {"inserted": 1, "updated": 0, "unchanged": 1}
+    assert result["entities"]["budget_line_item"] == {"inserted": 1, "updated": 0, "unchanged": 1, "skipped": 0, "rejected": 0}
     assert lines(db_url)[90000][0] == "Explicit"
     result = load(staged(make_workbook([good_row(budget_id="new", desc="Later")]), runs_root), db_url=db_url)
     assert result["entities"]["budget_line_item"]["inserted"] == 1
@@ -206,7 +206,7 @@ def test_the_report_names_the_postgres_database_the_time_and_the_counts(pg_schem
     assert report["database"] == {"dialect": "postgresql", "host": where.host, "port": where.port,
                                   "database": where.database}
     assert 0 < report["load"]["seconds"] < 60 and report["plan"] is None
-    assert report["entities"]["budget_line_item"] == {"inserted": 120, "updated": 0, "unchanged": 0}
+    assert report["entities"]["budget_line_item"] == {"inserted": 120, "updated": 0, "unchanged": 0, "skipped": 0, "rejected": 0}
     assert table_counts(pg_schema_url)["budget_line_item"] == 120
 
     text_report = CliRunner().invoke(cli, ["-q", "report", report["run_dir"]]).stdout
@@ -311,7 +311,7 @@ def test_dates_and_negative_amounts_round_trip_unchanged(db_url, runs_root, make
     assert stored[15001][1:3] == (Decimal("-500.00"), dt.date(2024, 12, 31))
     assert stored[15002][1:3] == (Decimal("0.00"), dt.date(2025, 2, 22))
     again = load(staged(make_workbook(rows), runs_root), db_url=db_url)
-    assert again["entities"]["budget_line_item"] == {"inserted": 0, "updated": 0, "unchanged": 2}
+    assert again["entities"]["budget_line_item"] == {"inserted": 0, "updated": 0, "unchanged": 2, "skipped": 0, "rejected": 0}
 
 
 @pytest.mark.parametrize("staged_value, comparable", [

@@ -112,12 +112,12 @@ def test_a_sheet_that_knows_less_about_a_can_never_blanks_it(sqlite_url, runs_ro
     [(description, portfolio)] = _rows(sqlite_url, select(CAN.description, CAN.portfolio_id))
     assert description and portfolio is not None
     result = load(staged(make_workbook([good_row(budget_id=1, can="G994648")]), runs_root), db_url=sqlite_url)
-    assert result["entities"]["can"] == {"inserted": 0, "updated": 0, "unchanged": 1}
+    assert result["entities"]["can"] == {"inserted": 0, "updated": 0, "unchanged": 1, "skipped": 0, "rejected": 0}
     assert _rows(sqlite_url, select(CAN.description, CAN.portfolio_id)) == [(description, portfolio)]
     # What the sheet does know is filled in: here a description someone cleared.
     _execute(sqlite_url, update(CAN).values(description=None))
     result = load(staged(make_workbook([good_row(budget_id=1)]), runs_root), db_url=sqlite_url)
-    assert result["entities"]["can"] == {"inserted": 0, "updated": 1, "unchanged": 0}
+    assert result["entities"]["can"] == {"inserted": 0, "updated": 1, "unchanged": 0, "skipped": 0, "rejected": 0}
     assert _rows(sqlite_url, select(CAN.description, CAN.portfolio_id)) == [(description, portfolio)]
 
 

@@ -55,6 +55,15 @@ class ProjectList(Dataset):
                     for title, lines in seen.items())
         return TransformResult(entities=entities, summary=lambda: {"counts": {"project": len(seen)}})
 
+    def entities(self):
+        """Research projects, found in OPS by title (ignoring case and spacing), never updated."""
+        from ops_pipeline.db import ops_models as m
+        from ops_pipeline.db.entities import EntitySpec, Key, Subtype
+
+        return (EntitySpec("project", m.Project, Key(("title",), folded=("title",)), fields=("title",),
+                           subtype=Subtype("project_type", {"RESEARCH": m.ResearchProject}, value="project_type"),
+                           defaults={"description": ""}),)
+
 
 class Unregistered(ProjectList):
     """A dataset whose rule emits a code it never declared: a programming error."""
@@ -91,7 +100,7 @@ def test_a_new_dataset_goes_through_every_stage_unchanged(project_list, tmp_path
     report = outcome.report
     assert report["status"] == "succeeded"
     assert report["rows"] == {"read": 4, "valid": 3, "rejected": 1, "skipped": 0}
-    assert report["entities"]["project"] == {"inserted": 2, "updated": 0, "unchanged": 0}
+    assert report["entities"]["project"] == {"inserted": 2, "updated": 0, "unchanged": 0, "skipped": 0, "rejected": 0}
     assert report["cans_without_portfolio"] == []
     findings = list(read_jsonl(outcome.run.path / "validate" / "findings.jsonl"))
     assert [(f["cell"], f["code"], f["severity"]) for f in findings] == [

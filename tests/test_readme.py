@@ -52,7 +52,7 @@ def test_the_bash_examples_run_and_the_sql_finds_the_lineage(tmp_path):
     assert "exit 1: the sample has rejected rows" in result.stdout
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["status"] == "succeeded"
-    assert report["entities"]["budget_line_item"] == {"inserted": 0, "updated": 0, "unchanged": 294}
+    assert report["entities"]["budget_line_item"] == {"inserted": 0, "updated": 0, "unchanged": 294, "skipped": 0, "rejected": 0}
     [query] = _blocks("sql")
     with create_engine(f"sqlite:///{tmp_path / 'ops.db'}").connect() as conn:
         rows = conn.execute(text(query)).all()

@@ -190,6 +190,12 @@ class Dataset:
     def transform(self, rows: Iterator[dict], context: dict) -> "TransformResult":  # pragma: no cover
         raise NotImplementedError
 
+    def entities(self) -> tuple:
+        """What the dataset loads into OPS: its :class:`ops_pipeline.db.entities.EntitySpec`
+        declarations (with the reference entities its links resolve against). A staged entity file
+        that no declaration loads stops the load with one line; none is skipped silently."""
+        return ()
+
     def column(self, field_name: str) -> Column:
         for column in self.columns:
             if column.field == field_name:
