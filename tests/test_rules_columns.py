@@ -139,3 +139,19 @@ def test_a_shortcut_gives_what_its_parser_gives(raw):
             continue
         args = (False,) if rule.date_system else ()
         assert value == rule.parse(raw, *args), (rule.field, raw)
+
+
+@settings(max_examples=500, deadline=None)
+@given(raw=_PLAIN_CELLS.filter(lambda raw: isinstance(raw, str)))
+def test_amount_text_reads_as_the_amount_rule_reads_it(raw):
+    from ops_pipeline.rules.money import parse_amount
+
+    try:
+        expected = str(parse_amount(raw))
+    except RuleViolation:
+        expected = RuleViolation
+    try:
+        value = budget_workbook.CELL_RULES["amount"].parse(raw)
+    except RuleViolation:
+        value = RuleViolation
+    assert value == expected

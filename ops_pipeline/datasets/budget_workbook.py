@@ -36,8 +36,8 @@ _CHANGE_LOG = (
 
 
 def _plain_amount(raw: object) -> object:
-    """A number cell that is plainly an amount, or the usual amount text, as text with two
-    places (what parse_amount gives); FULL for any other cell."""
+    """A number cell that is plainly an amount, as text with two places (what _amount gives);
+    FULL for any other cell."""
     cls = raw.__class__
     if cls is float:
         if -1e10 < raw < 1e10:
@@ -47,14 +47,15 @@ def _plain_amount(raw: object) -> object:
     elif cls is int:
         if -10**10 < raw < 10**10:
             return f"{raw}.00"
-    elif cls is str:
-        text = plain_amount_text(raw)
-        if text is not None:
-            return text
     return FULL
 
 
 def _amount(raw: object) -> str:
+    """An amount as text with two places; the usual text (``$ 1,234.56``) without Decimal."""
+    if raw.__class__ is str:
+        text = plain_amount_text(raw)
+        if text is not None:
+            return text
     return str(parse_amount(raw))
 
 
@@ -71,6 +72,8 @@ def _plain_date(raw: object) -> object:
 
 
 def _text(value: object) -> str | None:
+    if value.__class__ is str:
+        return value.strip() or None
     if isinstance(value, str):
         text = value.strip()
     elif isinstance(value, (dt.date, dt.datetime, dt.time)):
@@ -105,6 +108,7 @@ CELL_RULES: dict[str, CellRule] = {rule.field: rule for rule in (
     CellRule("comments", _text, lands_in=(("comments", _BLI.comments),)),
 )}
 
+
 @register
 class BudgetWorkbook(Dataset):
     name = "budget-workbook"
@@ -134,8 +138,7 @@ class BudgetWorkbook(Dataset):
         self._loaded_fields = {c.field for c in self.columns if not c.ignored}
         #: the column rules this instance reads cells with (both paths)
         self.rules = dict(CELL_RULES)
-        # Successful parses of repeated cells (CANs, statuses, types, dates), shared by the
-        # readers of both paths; dates per date system.
+        # Successful parses of repeated cells (CANs, statuses, types, dates), by each reader.
         self._memos: dict = defaultdict(dict)
         self._readers_cache: dict = {}
         self._agreement_memo: dict = {}
@@ -146,7 +149,7 @@ class BudgetWorkbook(Dataset):
         readers = self._readers_cache.get(key)
         if readers is None:
             readers = self._readers_cache[key] = {
-                field: (reader(rule, memo=self._memos[(field, date1904) if rule.date_system else field],
+                field: (reader(rule, memo=self._memos[field, date1904 if rule.date_system else None, max_chars],
                                max_chars=max_chars, date1904=date1904),
                         parser(rule, date1904))
                 for field, rule in self.rules.items()
@@ -180,7 +183,7 @@ class BudgetWorkbook(Dataset):
         cell holds: a control character is the cell's finding, not a reason to skip the row)."""
         if raw.__class__ is not str:
             return False
-        memo = self._memos["can"]
+        memo = self._memos["holds-can"]
         if raw in memo:
             return True
         try:

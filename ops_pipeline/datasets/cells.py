@@ -36,8 +36,8 @@ class CellRule:
     field: str
     #: the full parser: the cell's value, or RuleViolation (a finding)
     parse: Callable
-    #: the value of a common cell (a number, a date) without the parser, or FULL when it does not
-    #: apply; it must give what ``parse`` gives
+    #: the value of a common cell that is not text (a number, a date) without the parser, or FULL
+    #: when it does not apply; it must give what ``parse`` gives
     shortcut: Callable[[object], object] | None = None
     #: an empty cell is a finding (missing-value)
     required: bool = False
@@ -75,38 +75,63 @@ def reader(rule: CellRule, *, memo: dict, max_chars: int, date1904: bool = False
     judge it (empty and required, an error cell, text longer than ``max_chars`` or holding a
     control character, anything the parser refuses, a value longer than its OPS column).
 
-    ``memo`` keeps the parses of repeated cells (shared by the readers of one workbook)."""
+    ``memo`` keeps the parses of repeated cells that this reader accepted: readers with another
+    ``max_chars`` need their own."""
     parse = parser(rule, date1904)
     shortcut = rule.shortcut
     empty = FULL if rule.required else None
     limits = rule.limits()
     cap = rule.memo
-    str_class, error_class, memo_types = str, CellError, MEMO_TYPES
+    memo_get = memo.get
+    full, str_class, error_class, memo_types = FULL, str, CellError, MEMO_TYPES
 
-    def read(raw):
-        if raw is None:
-            return empty
+    # The hot loop of validation: cells are tested in the order of how often they occur, and a
+    # rule without a memo or a length limit gets a reader that does not ask for them.
+    def read_plain(raw):
         cls = raw.__class__
         if cls is str_class:
             if len(raw) > max_chars or not raw.isprintable() and control_character(raw) is not None:
-                return FULL
+                return full
+        elif raw is None:
+            return empty
         elif cls is error_class:
-            return FULL
-        if shortcut is not None:
+            return full
+        elif shortcut is not None:
             value = shortcut(raw)
-            if value is not FULL:
-                return FULL if limits and too_long(rule, value, limits) else value
-        remember = cap and cls in memo_types
-        if remember:
-            value = memo.get(raw, FULL)
-            if value is not FULL:
+            if value is not full:
                 return value
+        try:
+            return parse(raw)
+        except RuleViolation:
+            return full
+
+    if not cap and not limits:
+        return read_plain
+
+    def read(raw):
+        cls = raw.__class__
+        remember = cap and cls in memo_types
+        if remember:  # the memo holds only cells this reader has read: it need not look again
+            value = memo_get(raw, full)
+            if value is not full:
+                return value
+        if cls is str_class:
+            if len(raw) > max_chars or not raw.isprintable() and control_character(raw) is not None:
+                return full
+        elif raw is None:
+            return empty
+        elif cls is error_class:
+            return full
+        elif shortcut is not None:
+            value = shortcut(raw)
+            if value is not full:
+                return full if limits and too_long(rule, value, limits) else value
         try:
             value = parse(raw)
         except RuleViolation:
-            return FULL
+            return full
         if limits and too_long(rule, value, limits):
-            return FULL
+            return full
         if remember and len(memo) < cap:
             memo[raw] = value
         return value
