@@ -312,6 +312,8 @@ class BudgetWorkbook(Dataset):
         readers = self._readers(state.get("date1904", False), max_chars)
         read_id, read_desc, read_comments, read_date, read_amount, read_fee = (
             readers[name][0] for name in fields[5:])
+        empty_id, empty_desc, empty_comments, empty_date, empty_amount, empty_fee = (
+            readers[name][0].empty for name in fields[5:])
         full = FULL
         combo_of = self._combo
 
@@ -326,24 +328,31 @@ class BudgetWorkbook(Dataset):
                     combos[key] = combo
             if combo is False:
                 return None
-            budget_id = read_id(values[i_id])
+            # An empty cell (many are) takes its rule's value for one without a call to the reader.
+            raw = values[i_id]
+            budget_id = empty_id if raw is None else read_id(raw)
             if budget_id is full:
                 return None
             if budget_id is not None and ("budget_id", budget_id) in seen:
                 return None
-            line_description = read_desc(values[i_desc])
+            raw = values[i_desc]
+            line_description = empty_desc if raw is None else read_desc(raw)
             if line_description is full:
                 return None
-            comments = read_comments(values[i_comments])
+            raw = values[i_comments]
+            comments = empty_comments if raw is None else read_comments(raw)
             if comments is full:
                 return None
-            date_needed = read_date(values[i_date])
+            raw = values[i_date]
+            date_needed = empty_date if raw is None else read_date(raw)
             if date_needed is full:
                 return None
-            amount = read_amount(values[i_amount])
+            raw = values[i_amount]
+            amount = empty_amount if raw is None else read_amount(raw)
             if amount is full:
                 return None
-            fee = read_fee(values[i_fee])
+            raw = values[i_fee]
+            fee = empty_fee if raw is None else read_fee(raw)
             if fee is full:
                 return None
 

@@ -14,6 +14,7 @@ they cannot decide a cell differently.
 """
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from functools import partial
 from typing import Callable
@@ -25,8 +26,9 @@ from ..rules.text import control_character
 #: What a reader returns for a cell that only the full parser may judge.
 FULL = object()
 
-#: Cell types whose parses are remembered (not bool: True == 1 would share a key with 1).
-MEMO_TYPES = (str, int, float)
+#: Cell types whose parses are remembered (not bool: True == 1 would share a key with 1; a
+#: datetime never equals a date, so date cells are safe).
+MEMO_TYPES = (str, dt.date, int, float)
 
 
 @dataclass(frozen=True)
@@ -76,7 +78,8 @@ def reader(rule: CellRule, *, memo: dict, max_chars: int, date1904: bool = False
     control character, anything the parser refuses, a value longer than its OPS column).
 
     ``memo`` keeps the parses of repeated cells that this reader accepted: readers with another
-    ``max_chars`` need their own."""
+    ``max_chars`` need their own. The reader's ``empty`` attribute is what it returns for an
+    empty cell, for a caller that skips the call for one."""
     parse = parser(rule, date1904)
     shortcut = rule.shortcut
     empty = FULL if rule.required else None
@@ -106,6 +109,7 @@ def reader(rule: CellRule, *, memo: dict, max_chars: int, date1904: bool = False
             return full
 
     if not cap and not limits:
+        read_plain.empty = empty
         return read_plain
 
     def read(raw):
@@ -136,4 +140,5 @@ def reader(rule: CellRule, *, memo: dict, max_chars: int, date1904: bool = False
             memo[raw] = value
         return value
 
+    read.empty = empty
     return read
