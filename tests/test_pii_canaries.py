@@ -3,8 +3,8 @@
 The workbook carries canaries in a PII column (Comments: a name, which no regex can recognise),
 in free-text columns (an e-mail address, an SSN-like number and a phone number in Line Desc,
 Project Title, CIG Name and a CAN description), in cells that produce findings (a malformed amount
-holding the e-mail, a status holding the SSN, a CIG Type holding the phone number, a too-long and
-a true/false Comments cell), in the sheet name and in the file name. Every stage and every report
+holding the e-mail, a status holding the SSN, a CIG Type holding the phone number, a control character in
+a Comments cell and a true/false one), in the sheet name and in the file name. Every stage and every report
 format then runs through the CLI, including failing runs, and every file the run wrote outside
 the staged data -- and everything printed -- is searched for the canaries.
 
@@ -66,7 +66,7 @@ def canary_rows() -> list[list]:
         good_row(budget_id=15007, status=SSN, comments=f"{NAME} {EMAIL}"),
         good_row(budget_id=15008, cig_type=PHONE, desc=f"{EMAIL}?", comments=NAME),
         good_row(budget_id=15009, date=f"{EMAIL} {SSN}", comments=NAME),
-        good_row(budget_id=15010, comments=f"{NAME} " * 400),  # too long for OPS (4000)
+        good_row(budget_id=15010, comments=f"{NAME} _x0007_"),  # a control character (BEL), as the XML escapes it
         good_row(budget_id=15011, comments=True, amount="twelve"),  # bad-text in a PII column
         good_row(budget_id=15012, can=f"{EMAIL}", fee=f"{SSN}"),
         good_row(budget_id=f"{SSN}", comments=NAME),
@@ -129,7 +129,7 @@ def test_canary_workbook_is_what_the_test_thinks(canary_workbook, runs_root):
     run = fetch(str(canary_workbook), runs_root)
     summary = validate(run)
     assert summary["rows"] == {"read": 13, "valid": 5, "rejected": 8, "skipped": 0}
-    assert {"bad-amount", "unknown-status", "unknown-agreement-type", "bad-date", "too-long", "bad-text",
+    assert {"bad-amount", "unknown-status", "unknown-agreement-type", "bad-date", "control-character", "bad-text",
             "bad-can"} <= set(summary["findings"])
     staged = (run.path / "validate" / "valid_rows.jsonl").read_text() + \
         (run.path / "validate" / "rejected.jsonl").read_text()

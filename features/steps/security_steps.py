@@ -9,7 +9,6 @@ from pathlib import Path
 from behave import given, then, when
 from openpyxl import Workbook, load_workbook
 
-from ops_pipeline.datasets.budget_workbook import MAX_LENGTH
 from ops_pipeline.errors import PipelineError
 from ops_pipeline.export import export_rejects
 from ops_pipeline.purge import purge
@@ -46,12 +45,12 @@ def _security_workbook(context, **cells) -> str:
     return context.source
 
 
-@given('a security test workbook with the comment "{comment}" made longer than OPS stores, '
+@given('a security test workbook with the comment "{comment}" holding a control character, '
        'and the amount "{amount}"')
 def step_canary_workbook(context, comment, amount):
-    # The canaries first: a finding that showed the cell would show its beginning.
-    longer = comment + " " + "x" * (MAX_LENGTH["comments"] + 1 - len(comment))
-    _security_workbook(context, Comments=longer, Amount=amount)
+    # The canaries first: a finding that showed the cell would show its beginning. The workbook's
+    # XML escapes the BEL (openpyxl will not write the character itself); readers read it back.
+    _security_workbook(context, Comments=comment + " _x0007_", Amount=amount)
 
 
 @given('a security test workbook whose rejected row has the line description "{text}"')
