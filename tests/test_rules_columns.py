@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from sqlalchemy import String
 
 from ops_pipeline.datasets import budget_workbook
-from ops_pipeline.datasets.base import get_dataset
+from ops_pipeline.datasets.registry import get_dataset
 from ops_pipeline.datasets.cells import FULL
 from ops_pipeline.db import ops_models as ops
 from ops_pipeline.rules import RuleViolation
