@@ -32,10 +32,11 @@ reload that changes nothing writes nothing.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import re
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from sqlalchemy import Date, DateTime, Numeric
 from sqlalchemy.engine import Connection
@@ -197,6 +198,12 @@ def converter(column) -> Callable:
     if isinstance(kind, Date) and not isinstance(kind, DateTime):
         return date_text
     return _same
+
+
+def _subsets(items: list) -> Iterator[tuple]:
+    """The non-empty subsets of ``items``, smallest first."""
+    for size in range(1, len(items) + 1):
+        yield from itertools.combinations(items, size)
 
 
 # -- the loader --------------------------------------------------------------------------------
@@ -427,10 +434,17 @@ class Loader:
         discriminator = (spec.subtype.column,) if spec.subtype else ()
         explicit = {s.explicit_id for s in staged if s.explicit_id is not None}
         positions = [written.index(c) for c in spec.key.signature]
+        # A link in the signature that the stored row lacks (a line loaded without its CAN, which
+        # OPS did not have then) matches the staged row that now resolves it: that is the same
+        # record, now linked (an update), never a second one.
+        link_columns = {link.column for link in spec.links}
+        unlinked = [i for i, c in enumerate(spec.key.signature) if c in link_columns]
         any_of: dict[str, Any] = {"id": explicit}
         if positions:
             first = positions[0]
             values = {s.row[first] for s in staged if s.explicit_id is None}
+            if unlinked and unlinked[0] == 0:
+                values.add(None)
             any_of[spec.key.signature[0]] = values
         stored = bulk.read_rows(self.conn, table, ("id", *discriminator, *written), any_of)
         offset = 1 + len(discriminator)
@@ -455,7 +469,16 @@ class Loader:
                 continue
             found = None
             if positions:
-                candidates = by_signature.get(tuple(item.row[p] for p in positions))
+                signature = tuple(item.row[p] for p in positions)
+                candidates = by_signature.get(signature)
+                if not candidates and unlinked:
+                    # the stored row may lack any of the links the staged one now has
+                    linked = [i for i in unlinked if signature[i] is not None]
+                    for lacking in _subsets(linked):
+                        candidates = by_signature.get(
+                            tuple(None if i in lacking else v for i, v in enumerate(signature)))
+                        if candidates:
+                            break
                 if candidates:
                     found = candidates.pop()
             matched.append(found)
