@@ -292,3 +292,13 @@ def test_scrubbing_stays_linear_on_adversarial_text():
                  "+1 " * (n // 3), "+1(1)" * (n // 5), "123-" * (n // 4), "1 " * (n // 2), "a=" * (n // 2),
                  '"password": "' * (n // 13), "a@" + "a." * (n // 2), "a='" * (n // 3)):
         assert len(scrub_text(text)) > 0 and redact_url(text) and url_secrets(text) is not None
+
+
+def test_a_secret_that_is_not_valid_utf8_is_masked_without_an_error():
+    """An environment variable holding bytes that are not UTF-8 reaches Python with lone
+    surrogates in it (os.environ decodes with surrogateescape); scrubbing it must not raise, or
+    the error message it was protecting would be lost along with it."""
+    secret = b"Pa55\xffword-canary".decode("utf-8", "surrogateescape")
+    secrets = known_secrets(env={"OPS_PIPELINE_SMTP_PASSWORD": secret})
+    assert secrets == [secret]
+    assert scrub_secrets(f"login failed for {secret}", secrets) == "login failed for ***"
