@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from ops_pipeline.errors import IntegrityError
+from ops_pipeline.errors import IntegrityError, StageNotReady
 from ops_pipeline.rundir import (STAGES, RunDir, atomic_write, read_json, read_jsonl, sha256_file, write_json,
                                  write_jsonl)
 
@@ -82,7 +82,7 @@ def test_a_stage_without_counts_or_outputs_records_empty_ones(rd):
     assert rd.stage_info("validate")["inputs"] == []
     assert rd.stage_info("transform")["outputs"] == [] and rd.stage_info("transform")["error"] == {"code": "boom"}
     assert rd.events()[-1]["event"] == "stage-failed" and rd.events()[-1]["level"] == "error"
-    assert rd.events()[-1]["error"] == {"code": "boom"}
+    assert rd.events()[-1]["error"] == {"code": "boom"} and rd.events()[-1]["stage"] == "transform"
     assert rd.stage_info("transform")["finished_at"] >= rd.stage_info("transform")["started_at"]
 
 
@@ -117,6 +117,18 @@ def test_an_input_written_by_a_stage_carries_the_sha256_that_stage_recorded(rd):
     assert rd.input_record(b) == {"path": "transform/b.jsonl", "sha256": hashlib.sha256(b"changed since").hexdigest()}
 
 
+def test_a_stage_that_recorded_no_outputs_has_nothing_to_verify_and_vouches_for_no_input(rd):
+    """A stage that never ran (or was begun and killed) has no "outputs" in its record."""
+    path = rd.stage_dir("validate") / "valid_rows.jsonl"
+    path.write_bytes(b"abc")
+    rd.begin("validate")
+    for stage in ("validate", "transform"):
+        assert "outputs" not in rd.stage_info(stage)
+        rd.verify_outputs(stage)
+        assert rd.input_record(path, stage) == {"path": "validate/valid_rows.jsonl",
+                                                "sha256": hashlib.sha256(b"abc").hexdigest()}
+
+
 def test_require_names_the_stage_that_wants_the_input_and_the_rerun_of_the_one_that_wrote_it(rd):
     [output] = _recorded(rd, "transform", "entities.jsonl")
     assert rd.require("load", "transform")["status"] == "succeeded"
@@ -133,7 +145,21 @@ def test_require_names_the_stage_that_wants_the_input_and_the_rerun_of_the_one_t
         f"load: transform/entities.jsonl recorded by transform is missing (hint: rerun: ops-pipeline transform {rd.path})")
     with pytest.raises(IntegrityError) as caught:
         rd.verify_outputs("transform")
-    assert caught.value.stage == "transform"
+    assert caught.value.stage == "transform" and caught.value.run_id == rd.run_id
+
+
+def test_a_refusal_names_the_run_it_refuses(rd):
+    rd.begin("transform")
+    rd.fail("transform", {"code": "boom"})
+    with pytest.raises(StageNotReady) as caught:
+        rd.require("load", "transform")
+    assert (caught.value.stage, caught.value.run_id) == ("load", rd.run_id)
+    assert caught.value.one_line() == f"load: cannot run load: stage transform is failed (hint: ops-pipeline transform {rd.path})"
+    [output] = _recorded(rd, "transform", "entities.jsonl")
+    (rd.path / output["path"]).write_bytes(b"tampered")
+    with pytest.raises(IntegrityError) as caught:
+        rd.require("load", "transform")
+    assert caught.value.run_id == rd.run_id
 
 
 def test_every_output_is_checked_not_only_the_first(rd):
@@ -151,9 +177,11 @@ def test_a_purged_run_says_so_instead_of_calling_the_file_missing(rd):
     (rd.path / output["path"]).unlink()
     with pytest.raises(IntegrityError) as caught:
         rd.require("load", "transform")
-    assert caught.value.stage == "load"
-    assert str(caught.value).startswith(
-        "the staged data of this run was purged on 2026-11-01T00:00:00Z (transform/entities.jsonl is gone)")
+    assert (caught.value.stage, caught.value.run_id) == ("load", rd.run_id)
+    assert caught.value.one_line() == (
+        "load: the staged data of this run was purged on 2026-11-01T00:00:00Z (transform/entities.jsonl is gone); "
+        "its manifest, report and event log remain (hint: fetch the source file again into a new run: "
+        "ops-pipeline fetch FILE)")
 
 
 def test_sha256_file_reads_a_file_in_blocks_of_any_size(tmp_path):
