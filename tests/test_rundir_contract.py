@@ -69,6 +69,7 @@ def test_a_stage_record_holds_its_inputs_outputs_and_counts(rd):
     assert info["outputs"] == [{"path": "validate/valid_rows.jsonl", "rows": 1,
                                 "sha256": hashlib.sha256(b'{"a":1}\n').hexdigest()}]
     assert info["counts"] == {"rows": 1} and info["workers"] == 2
+    assert info["finished_at"] >= info["started_at"]
     assert rd.events()[-1]["event"] == "stage-succeeded" and rd.events()[-1]["counts"] == {"rows": 1}
 
 
