@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from pathlib import Path
 
 import pytest
 
@@ -252,6 +253,17 @@ def test_write_json_keeps_path_values_verbatim(tmp_path):
     write_json(path, {"path": name, "outputs": [{"path": name}]})
     assert read_json(path) == {"path": name, "outputs": [{"path": name}]}
     assert path.read_text(encoding="utf-8").endswith("}\n")
+
+
+def test_write_json_writes_the_document_in_its_own_order_indented_and_what_json_cannot_hold_as_text(tmp_path):
+    """The manifest and summaries are read by people too: keys stay in the order the stage wrote
+    them (run_id first, not alphabetical), two spaces of indent, a final newline."""
+    import datetime as dt
+
+    path = tmp_path / "summary.json"
+    write_json(path, {"run_id": "r1", "counts": {"rows": 2}, "at": dt.date(2025, 10, 1), "file": Path("a/b.xlsx")})
+    assert path.read_text(encoding="utf-8") == (
+        '{\n  "run_id": "r1",\n  "counts": {\n    "rows": 2\n  },\n  "at": "2025-10-01",\n  "file": "a/b.xlsx"\n}\n')
 
 
 def test_a_jsonl_writer_writes_what_json_cannot_hold_as_text(tmp_path):
