@@ -300,5 +300,5 @@ def test_a_secret_that_is_not_valid_utf8_is_masked_without_an_error():
     the error message it was protecting would be lost along with it."""
     secret = b"Pa55\xffword-canary".decode("utf-8", "surrogateescape")
     secrets = known_secrets(env={"OPS_PIPELINE_SMTP_PASSWORD": secret})
-    assert secrets == [secret]
+    assert secret in secrets
     assert scrub_secrets(f"login failed for {secret}", secrets) == "login failed for ***"
