@@ -450,11 +450,13 @@ def test_an_international_number_is_a_phone_number_with_7_to_15_digits(digits, t
 def test_every_string_of_a_document_is_scrubbed_keys_too_except_the_kept_paths():
     doc = {"title": "call 555-0143", "path": "runs/jane.doe@example.org.xlsx", "rows": 3, 7: "seven",
            "files": ["jane.doe@example.org", ("078-05-1120", None)], "jane.doe@example.org": True,
-           "nested": {"path": ["jane.doe@example.org"], "note": "pw Pa55word-canary"}}
+           "nested": {"path": ["jane.doe@example.org"], "note": "pw Pa55word-canary"}, (1, 2): "pair",
+           "outputs": [{"path": "runs/jane.doe@example.org"}], "key Pa55word-canary": 1}
     assert redact.scrub_data(doc, keep=frozenset({"path"}), secrets=["Pa55word-canary"]) == {
         "title": "call <phone>", "path": "runs/jane.doe@example.org.xlsx", "rows": 3, 7: "seven",
         "files": ["<email>", ["<ssn>", None]], "<email>": True,
-        "nested": {"path": ["<email>"], "note": "pw ***"}}
+        "nested": {"path": ["<email>"], "note": "pw ***"}, (1, 2): "pair",
+        "outputs": [{"path": "runs/jane.doe@example.org"}], "key ***": 1}
     assert redact.scrub_data("runs/jane.doe@example.org", keep=frozenset({"path"})) == "runs/<email>"  # values of keys
 
 
