@@ -353,12 +353,12 @@ def test_known_secrets_come_from_every_source_longest_first(monkeypatch):
     monkeypatch.setattr(redact, "_remembered", set())
     monkeypatch.delenv("VCAP_SERVICES", raising=False)
     vcap = {"aws-rds": [{"credentials": {"uri": "postgres://rds:Vcap-Pa55@h/ops", "port": "5432"}}]}
-    env = {"EMPTY_TOKEN": "", "OPS_PIPELINE_SMTP_PASSWORD": "zz-smtp", "MY_API_TOKEN": "aaaa-api-token",
+    env = {"EMPTY_TOKEN": "", "OPS_PIPELINE_SMTP_PASSWORD": "zz-pwd", "MY_API_TOKEN": "aaaa-api-token",
            "VCAP_SERVICES": json.dumps(vcap)}
     redact.remember_url("postgresql://u:Remembered-Pa55@h/db")
     secrets = known_secrets(env=env, urls=["postgresql://u:Given-Pa55@h/db"])
     assert sorted(secrets) == sorted([
-        "zz-smtp", "aaaa-api-token",                                     # secret variables, empty ones skipped
+        "zz-pwd", "aaaa-api-token",                                      # secret variables, 6 characters or more
         "postgres://rds:Vcap-Pa55@h/ops", "rds:Vcap-Pa55", "Vcap-Pa55",  # VCAP_SERVICES, its URI's parts
         "u:Remembered-Pa55", "Remembered-Pa55", "u:Given-Pa55", "Given-Pa55"])
     # longest first, so that a secret holding another is replaced whole
