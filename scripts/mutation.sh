@@ -88,6 +88,6 @@ for line in open(sys.argv[2], encoding="utf-8"):
     alive += sorted(f"{n}: {s}" for n, s in mine.items()
                     if s not in ("killed", "timeout", "caught by type check", "not checked"))
 print()
-print("== alive (.venv/bin/mutmut show NAME for the diff)")
+print("== alive (cd build/mutation/MODULE && ../../../.venv/bin/mutmut show NAME: the diff)")
 print("\n".join(alive) or "none")
 EOF
