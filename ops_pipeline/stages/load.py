@@ -10,6 +10,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from ..db.engine import ENV_URL, check_schema, connection_error, describe, make_engine, resolve_url
+from ..db.opscheck import check_ops_schema
 from ..db.load import LoadContext, Loader, acquire_load_lock, concurrent_message, prepare_connection
 from ..db.models import Lineage, PipelineRun
 from ..errors import ConcurrentLoad, DataInvalid, PipelineError
@@ -110,6 +111,8 @@ def _load(engine, run, files, staged, started_at, dry_run, lock_wait, url, accep
             transaction = conn.begin()
             try:
                 check_schema(conn)
+                if conn.dialect.name == "postgresql":  # OPS's tables are OPS's: check, never create
+                    check_ops_schema(conn)
                 acquire_load_lock(conn, lock_wait)
                 previous = conn.execute(
                     select(PipelineRun.staged_sha256).where(PipelineRun.id == run.run_id)
