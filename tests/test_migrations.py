@@ -96,6 +96,22 @@ def _a0276dc_sqlite(tmp_path: Path) -> str:
     return f"sqlite:///{path}"
 
 
+def _may_create_in_public(ops_pg) -> str:
+    """The app role's URL, with CREATE on schema public: where a0276dc's db init created its tables
+    (PostgreSQL 15 grants it only to the database owner)."""
+    from sqlalchemy import create_engine
+    from sqlalchemy.pool import NullPool
+
+    admin = create_engine(ops_pg.admin_url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
+    try:
+        with admin.connect() as conn:
+            role = conn.dialect.identifier_preparer.quote(make_url(ops_pg.url).username)
+            conn.execute(text(f"GRANT CREATE ON SCHEMA public TO {role}"))
+    finally:
+        admin.dispose()
+    return ops_pg.url
+
+
 def _a0276dc_postgres(url: str) -> str:
     # pg_dump's psql meta-commands (\restrict) are for psql; the rest is plain SQL.
     script = "\n".join(line for line in (DATA / "schema_a0276dc.pg.sql").read_text().splitlines()
@@ -113,7 +129,7 @@ def _a0276dc_postgres(url: str) -> str:
 def old_url(request, tmp_path) -> str:
     """A database as ``db init`` made it at a0276dc, holding rows."""
     url = (_a0276dc_sqlite(tmp_path) if request.param == "sqlite"
-           else _a0276dc_postgres(request.getfixturevalue("ops_pg_url")))
+           else _a0276dc_postgres(_may_create_in_public(request.getfixturevalue("ops_pg"))))
     engine = make_engine(url)
     try:
         with engine.begin() as conn:
@@ -125,7 +141,8 @@ def old_url(request, tmp_path) -> str:
 
 
 def _tables_by_schema(conn) -> dict[str | None, set[str]]:
-    found = {None: set(inspect(conn).get_table_names())}
+    # On PostgreSQL None is schema public: the role named ops would see OPS's schema by default.
+    found = {None: set(inspect(conn).get_table_names(schema="public" if conn.dialect.name == "postgresql" else None))}
     if conn.dialect.name == "postgresql":
         found["ops_pipeline"] = set(inspect(conn).get_table_names(schema="ops_pipeline"))
     return found
@@ -198,10 +215,12 @@ def _schema_snapshot(url: str) -> dict:
     try:
         with engine.connect() as conn:
             inspector = inspect(conn)
-            schemas = [None, "ops_pipeline"] if conn.dialect.name == "postgresql" else [None]
-            return {(schema, table): sorted((c["name"], str(c["type"]), c["nullable"])
-                                            for c in inspector.get_columns(table, schema=schema))
-                    for schema in schemas for table in inspector.get_table_names(schema=schema)}
+            # On PostgreSQL None stands for public (the role named ops sees OPS's schema by default).
+            schemas = {None: "public", "ops_pipeline": "ops_pipeline"} if conn.dialect.name == "postgresql" \
+                else {None: None}
+            return {(key, table): sorted((c["name"], str(c["type"]), c["nullable"])
+                                         for c in inspector.get_columns(table, schema=schema))
+                    for key, schema in schemas.items() for table in inspector.get_table_names(schema=schema)}
     finally:
         engine.dispose()
 

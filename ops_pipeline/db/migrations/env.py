@@ -18,6 +18,11 @@ if schema is not None:
                                 {"name": schema}).first()
     if not exists:
         connection.execute(text(f"CREATE SCHEMA {connection.dialect.identifier_preparer.quote_schema(schema)}"))
+    # Unqualified names in the revisions find the pipeline's schema first, then the default one
+    # (where a pre-migration db init left its tables). Never "$user": a role named ops would
+    # otherwise create the pipeline's tables in OPS's schema (or be refused there).
+    quoted = connection.dialect.identifier_preparer.quote_schema(schema)
+    connection.execute(text(f"SET LOCAL search_path TO {quoted}, public"))
 
 context.configure(connection=connection, target_metadata=Base.metadata,
                   version_table=VERSION_TABLE, version_table_schema=schema)

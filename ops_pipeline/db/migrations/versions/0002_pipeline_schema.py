@@ -32,9 +32,14 @@ def upgrade() -> None:
     schema = pipeline_schema(conn)
     if schema is not None:
         quote = conn.dialect.identifier_preparer.quote
-        # Unqualified names: found through the search path, where the old db init created them.
+        # Unqualified names: found through the search path (env.py: the pipeline's schema, then
+        # public), where the old db init created them; a new database has them in place already.
         for table in TABLES:
-            op.execute(f"ALTER TABLE {quote(table)} SET SCHEMA {quote(schema)}")
+            where = conn.execute(sa.text(
+                "SELECT n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE c.oid = to_regclass(:name)"), {"name": quote(table)}).scalar()
+            if where != schema:
+                op.execute(f"ALTER TABLE {quote(table)} SET SCHEMA {quote(schema)}")
     op.drop_table("ops_pipeline_schema")
     op.add_column("ops_pipeline_run", sa.Column("transaction_id", sa.BigInteger(), nullable=True), schema=schema)
 
