@@ -29,6 +29,7 @@ def foreign_keys(url: str) -> list[tuple]:
     engine = create_engine(url, poolclass=NullPool)
     try:
         with engine.connect() as conn:
+            conn.execute(text("SET search_path TO pg_catalog"))  # every name shown with its schema
             return [tuple(row) for row in conn.execute(text(FOREIGN_KEYS))]
     finally:
         engine.dispose()
