@@ -24,8 +24,8 @@ declare -A GLOBS=(
   [ledger]="ops_pipeline.ledger.*"
   [notify]="ops_pipeline.notify.x_sign_webhook__mutmut_* ops_pipeline.notify.x_verify_webhook__mutmut_* ops_pipeline.notify.x_webhook_body__mutmut_*"
   [rundir]="ops_pipeline.rundir.x_sha256_file__* ops_pipeline.rundir.x_atomic_write__* ops_pipeline.rundir.x_write_json__* ops_pipeline.rundir.xǁJsonLinesWriterǁ* ops_pipeline.rundir.x_write_jsonl__* ops_pipeline.rundir.x_read_jsonl__* ops_pipeline.rundir.xǁRunDirǁrequire__* ops_pipeline.rundir.xǁRunDirǁverify_outputs__* ops_pipeline.rundir.xǁRunDirǁbegin__* ops_pipeline.rundir.xǁRunDirǁsucceed__* ops_pipeline.rundir.xǁRunDirǁfail__* ops_pipeline.rundir.xǁRunDirǁ_mark_later_stale__* ops_pipeline.rundir.xǁRunDirǁoutput_record__* ops_pipeline.rundir.xǁRunDirǁinput_record__*"
-  [load]="ops_pipeline.stages.load.* ops_pipeline.db.load.xǁLoaderǁload__* ops_pipeline.db.load.xǁLoaderǁ_flush_lineage__* ops_pipeline.db.load.xǁLoaderǁ_trace__* ops_pipeline.db.load.x_prepare_connection__* ops_pipeline.db.load.x_concurrent_message__* ops_pipeline.db.load.x__staged_columns__*"
-  [load-all]="ops_pipeline.db.load.* ops_pipeline.stages.load.*"
+  [load]="ops_pipeline.stages.load.* ops_pipeline.db.load.xǁLoaderǁload__* ops_pipeline.db.load.xǁLoaderǁ_flush_lineage__* ops_pipeline.db.load.xǁLoaderǁ_trace__* ops_pipeline.db.load.x_prepare_connection__* ops_pipeline.db.load.x_concurrent_message__*"
+  [load-all]="ops_pipeline.db.load.* ops_pipeline.stages.load.* ops_pipeline.db.entities.*"
   [redact]="ops_pipeline.redact.*"
 )
 modules=("$@")

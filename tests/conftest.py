@@ -9,6 +9,7 @@ silently not testing something. ``OPS_PIPELINE_REQUIRE_PG=1`` does the same for 
 from __future__ import annotations
 
 import os
+import shutil
 import secrets
 from pathlib import Path
 from typing import NamedTuple
@@ -62,11 +63,20 @@ def runs_root(tmp_path) -> Path:
     return tmp_path / "runs"
 
 
+@pytest.fixture(scope="session")
+def _sqlite_template(tmp_path_factory) -> Path:
+    """A SQLite database after ``db init`` (the pipeline's tables, OPS's subset and reference rows),
+    made once: each test gets a copy of the file."""
+    path = tmp_path_factory.mktemp("sqlite-template") / "ops.db"
+    init_schema(f"sqlite:///{path}")
+    return path
+
+
 @pytest.fixture
-def sqlite_url(tmp_path) -> str:
-    url = f"sqlite:///{tmp_path / 'ops.db'}"
-    init_schema(url)
-    return url
+def sqlite_url(tmp_path, _sqlite_template) -> str:
+    path = tmp_path / "ops.db"
+    shutil.copy(_sqlite_template, path)  # the file's 0600 mode comes along
+    return f"sqlite:///{path}"
 
 
 def _pg_base_url() -> str | None:
@@ -95,10 +105,13 @@ def pg_url() -> str:
 
 
 @pytest.fixture
-def pg_schema_url(ops_pg_url) -> str:
+def pg_schema_url(ops_databases) -> str:
     """A fresh OPS database (OPS's schema and reference rows) with the pipeline's schema."""
-    init_schema(ops_pg_url)
-    return ops_pg_url
+    url = ops_databases.create(template=ops_databases.pipeline_template())
+    try:
+        yield url
+    finally:
+        ops_databases.drop(make_url(url).database)
 
 
 @pytest.fixture(scope="session")

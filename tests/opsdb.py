@@ -92,14 +92,26 @@ class OpsDatabases:
 
     # -- per-test copies ------------------------------------------------------------------------
 
-    def create(self, name: str | None = None) -> str:
-        """A fresh copy of the template, owned by the admin role; returns the app role's URL for it."""
+    def pipeline_template(self) -> str:
+        """A second template: OPS's database plus the pipeline's own schema, made by ``db init`` as
+        the app role (once per session: the Alembic upgrade is then not repeated per test)."""
+        if getattr(self, "_pipeline_template", None) is None:
+            from ops_pipeline.db.engine import init_schema
+
+            name = f"{self.template}_pipeline"
+            init_schema(self.create(name))
+            self._pipeline_template = name
+        return self._pipeline_template
+
+    def create(self, name: str | None = None, template: str | None = None) -> str:
+        """A fresh copy of the template (or of ``template``), owned by the admin role; returns the app
+        role's URL for it."""
         self.build_template()
         name = name or f"ops_t_{secrets.token_hex(4)}"
         # FILE_COPY (PostgreSQL 15+) copies the files after a checkpoint, which fsync=off makes cheap;
         # the default copies block by block through the WAL and measured slower here.
         strategy = " STRATEGY FILE_COPY" if self._server_version() >= 150000 else ""
-        self._execute(f'CREATE DATABASE "{name}" TEMPLATE "{self.template}"{strategy}')
+        self._execute(f'CREATE DATABASE "{name}" TEMPLATE "{template or self.template}"{strategy}')
         self._execute(f'GRANT CONNECT, CREATE ON DATABASE "{name}" TO {self._quote_role()}')
         return self.app.set(database=name).render_as_string(hide_password=False)
 
@@ -111,6 +123,9 @@ class OpsDatabases:
         self._execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
     def close(self) -> None:
+        if getattr(self, "_pipeline_template", None):
+            self.drop(self._pipeline_template)
+            self._pipeline_template = None
         if self._built:
             self.drop(self.template)
             self._built = False
