@@ -51,9 +51,9 @@ Feature: From spreadsheet rows to projects, CANs, agreements and budget lines
       | G99CC01 (CC) | new           | CC Study      | CC Contract | contract | Year 2    | 2025-11-01  | (50.00)    | PSC - EXECUTING |
     When the workbook goes through the pipeline into the database
     Then the database has these budget lines:
-      | id    | can     | agreement   | line_description | date_needed | amount  | status       | fiscal_year |
-      | 15001 | G99CC01 | CC Contract | Year 1           | 2025-03-11  | 1234.00 | PLANNED      | 2025        |
-      | *     | G99CC01 | CC Contract | Year 2           | 2025-11-01  | -50.00  | IN_EXECUTION | 2026        |
+      | id    | can     | agreement   | line_description | date_needed | amount  | status       | fiscal_year | type     |
+      | 15001 | G99CC01 | CC Contract | Year 1           | 2025-03-11  | 1234.00 | PLANNED      | 2025        | CONTRACT |
+      | *     | G99CC01 | CC Contract | Year 2           | 2025-11-01  | -50.00  | IN_EXECUTION | 2026        | CONTRACT |
     And every budget line traces back to its spreadsheet row
 
   Scenario: Loading the same workbook again changes nothing
@@ -65,6 +65,16 @@ Feature: From spreadsheet rows to projects, CANs, agreements and budget lines
     And the same workbook goes through the pipeline again
     Then the load reports budget_line_item inserted 0, updated 0, unchanged 2
     And the database has 2 budget lines
+    And OPS recorded no history for the second load
+
+  Scenario: OPS keeps the history of every line the pipeline writes, as its own screens would
+    Given a budget workbook with these rows:
+      | CAN          | Sys_Budget_ID | Project Title | CIG Name    | CIG Type | Amount | Status  |
+      | G99CC01 (CC) | 15001         | CC Study      | CC Contract | contract | 100.00 | planned |
+    When the workbook goes through the pipeline into the database
+    And the amount of budget id 15001 is changed to 250.00 in a new workbook that goes through the pipeline
+    Then OPS's history of budget line 15001 has 2 versions, the latest with amount 250.00
+    And OPS's audit log shows budget line 15001 created and then updated by the system user
 
   Scenario: A changed amount on a known budget id updates that line
     Given a budget workbook with these rows:

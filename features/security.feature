@@ -4,9 +4,9 @@ Feature: Budget workbooks are handled safely
   files must not run formulas when opened, and old data is purged while the history stays.
 
   Scenario: A person named in a comment is never named in the report, logs or findings
-    Given a security test workbook with the comment "Call Zebulon Canaryfield at zebulon.canary@example.gov or 202-555-0147" made longer than OPS stores, and the amount "amos.canary@example.gov"
+    Given a security test workbook with the comment "Call Zebulon Canaryfield at zebulon.canary@example.gov or 202-555-0147" holding a control character, and the amount "amos.canary@example.gov"
     When the security test workbook goes through validation and the report
-    Then the comment is rejected as "too-long" and the finding shows it as "***"
+    Then the comment is rejected as "control-character" and the finding shows it as "***"
     And the "bad-amount" finding shows the value as "<email>"
     And nothing outside the staged data mentions "Zebulon"
     And nothing outside the staged data mentions "Canaryfield"

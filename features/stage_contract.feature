@@ -26,3 +26,17 @@ Feature: The run directory contract between stages
     Then validation reports 2 valid and 1 rejected rows
     And transform refuses because "validate rejected 1 row"
     But transform with accepted rejects produces 2 budget lines
+
+  Scenario: A dry run after a load shows what a load would do and leaves the load on record
+    Given validate and transform have succeeded
+    And the run has been loaded into the database
+    When the operator does a dry run of the load
+    Then the load on record still says 3 budget lines inserted
+    And the report shows the dry run as a plan: budget lines would be left unchanged 3
+    And the run's status is still "succeeded"
+
+  Scenario: A dry run alone loads nothing
+    Given validate and transform have succeeded
+    When the operator does a dry run of the load
+    Then the load stage is still "pending"
+    And the report says nothing was loaded and budget lines would be inserted 3

@@ -50,6 +50,7 @@ RECORD_FILES = (
     ("validate/summary.json", "application/json"),
     ("transform/summary.json", "application/json"),
     ("load/result.json", "application/json"),
+    ("load/plan.json", "application/json"),
 )
 MANIFEST = ("manifest.json", "application/json")
 REJECTED_ROWS = "rejects/rejected-rows.csv"

@@ -119,7 +119,7 @@ class DatasetName(click.ParamType):
         return "NAME"
 
     def convert(self, value, param, ctx):
-        from .datasets.base import get_dataset
+        from .datasets.registry import get_dataset
 
         get_dataset(value)  # raises the UsageError validate would raise
         return value
@@ -355,7 +355,7 @@ def fetch(ctx: click.Context, source: str, dataset: str, max_bytes: int, endpoin
     RUN=$(ops-pipeline fetch budget.xlsx) works. With --next and nothing new under the prefix it
     prints nothing, says so on stderr and exits 0.
     """
-    from .stages.fetch import fetch as do_fetch
+    from .pipeline import start_run
     from .stages.fetch_s3 import fetch_next
 
     if take_next:
@@ -365,7 +365,7 @@ def fetch(ctx: click.Context, source: str, dataset: str, max_bytes: int, endpoin
             click.echo(f"nothing new under {source}", err=True)
             return
     else:
-        run = do_fetch(source, ctx.obj["runs_root"], dataset=dataset, max_bytes=max_bytes, endpoint_url=endpoint_url)
+        run = start_run(source, ctx.obj["runs_root"], dataset=dataset, max_bytes=max_bytes, endpoint_url=endpoint_url)
     click.echo(str(run.path))
 
 
@@ -378,9 +378,9 @@ def validate(run, reader: str, as_json: bool) -> None:
 
     Exits 1 when any row is rejected or required columns are missing.
     """
-    from .stages.validate import validate as do_validate
+    from .pipeline import Options, refusal, run_stage
 
-    summary = do_validate(run, reader=reader)
+    summary = run_stage("validate", run, Options(reader=reader))
     if as_json:
         _json_out(summary)
     else:
@@ -390,18 +390,9 @@ def validate(run, reader: str, as_json: bool) -> None:
                    f"{rows['skipped']} skipped", err=True)
         for code, count in sorted(summary["findings"].items()):
             click.echo(f"  {code}: {count}", err=True)
-    if summary["outcome"] != "valid":
-        raise_invalid(run, summary)
-
-
-def raise_invalid(run, summary) -> None:
-    from .errors import DataInvalid
-
-    rejected = summary["rows"]["rejected"]
-    raise DataInvalid(
-        f"{rejected} row{'s' if rejected != 1 else ''} rejected; see {run.path / 'validate' / 'findings.jsonl'}",
-        stage="validate", hint=f"fix the file, or continue with: ops-pipeline transform {run.path} --accept-rejects",
-    )
+    error = refusal(run, Options())
+    if error is not None:
+        raise error
 
 
 @cli.command()
@@ -410,9 +401,9 @@ def raise_invalid(run, summary) -> None:
 @json_option
 def transform(run, accept_rejects: bool, as_json: bool) -> None:
     """Apply the business rules: projects, CANs, agreements and budget lines with lineage."""
-    from .stages.transform import transform as do_transform
+    from .pipeline import Options, run_stage
 
-    summary = do_transform(run, accept_rejects=accept_rejects)
+    summary = run_stage("transform", run, Options(accept_rejects=accept_rejects))
     if as_json:
         _json_out(summary)
     else:
@@ -429,18 +420,26 @@ def transform(run, accept_rejects: bool, as_json: bool) -> None:
 @click.option("--dry-run", is_flag=True, help="Do everything, report the counts, then roll back.")
 @click.option("--lock-wait", type=Seconds(LOCK_WAIT_MAX), default=300.0, show_default=True,
               metavar="SECONDS", help="Seconds to wait for another load to finish (0: do not wait; at most a day).")
+@click.option("--accept-rejects", is_flag=True,
+              help="Load what OPS can take when it cannot take some records as they are (see the findings).")
 @json_option
-def load(run, db_url: str | None, dry_run: bool, lock_wait: float, as_json: bool) -> None:
+def load(run, db_url: str | None, dry_run: bool, lock_wait: float, accept_rejects: bool, as_json: bool) -> None:
     """Write the entities to the database in one transaction, idempotently."""
-    from .stages.load import load as do_load
+    from .pipeline import Options, run_stage
 
-    result = do_load(run, db_url=db_url, dry_run=dry_run, lock_wait=lock_wait)
+    result = run_stage("load", run, Options(db_url=db_url, dry_run=dry_run, lock_wait=lock_wait,
+                                            accept_rejects=accept_rejects))
     if as_json:
         _json_out(result)
     else:
         for kind, counts in result["entities"].items():
+            left = "".join(f", {counts[k]} {k}" for k in ("skipped", "rejected") if counts.get(k))
             click.echo(f"{kind}: {counts['inserted']} inserted, {counts['updated']} updated, "
-                       f"{counts['unchanged']} unchanged", err=True)
+                       f"{counts['unchanged']} unchanged{left}", err=True)
+        warned = sum(n for code, n in result.get("findings", {}).items())
+        if warned:
+            click.echo(f"findings: {', '.join(f'{n} {code}' for code, n in result['findings'].items())} "
+                       "(see the report)", err=True)
         if dry_run:
             click.echo("dry run: rolled back, nothing written", err=True)
 
@@ -477,7 +476,8 @@ def report(run_dir: str, fmt: str, notify_channels: tuple[str, ...], archive_uri
     restarted on cloud.gov) is read from the archive. With --notify, also send the outcome;
     exits 3 if a notification could not be sent.
     """
-    from .stages.report import render, report as do_report
+    from .pipeline import run_stage
+    from .stages.report import render
 
     targets = _notify_targets(notify_channels)
     try:
@@ -489,7 +489,7 @@ def report(run_dir: str, fmt: str, notify_channels: tuple[str, ...], archive_uri
 
         data = read_archived_report(_archive(archive_uri, endpoint_url), run_dir)
     else:
-        data = do_report(run)
+        data = run_stage("report", run)
     _echo_report(render(data, fmt, _terminal_width()))
     if not _notify_run(data, targets):
         raise _notify_failed()
@@ -655,19 +655,60 @@ def db() -> None:
 @db_option
 @json_option
 def db_init(db_url: str | None, as_json: bool) -> None:
-    """Create the schema and seed divisions and portfolios (safe to run again)."""
+    """Create the database for a first run (safe to run again): the pipeline's tables at their
+    newest revision, and on SQLite the OPS tables it loads with divisions and portfolios."""
     from .db.engine import init_schema, resolve_url
 
     result = init_schema(resolve_url(db_url))
     if as_json:
         _json_out(result)
     else:
-        where = result["database"]
-        click.echo(f"schema version {result['schema_version']} ready in {where.get('dialect')} "
-                   f"{'/'.join(p for p in (where.get('host'), where.get('database')) if p)}; "
-                   f"created {len(result['tables_created'])} "
-                   f"tables, seeded {result['seeded']['division']} divisions and "
+        click.echo(f"{_revision_change(result)}; seeded {result['seeded']['division']} divisions and "
                    f"{result['seeded']['portfolio']} portfolios", err=True)
+
+
+@db.command("upgrade")
+@db_option
+@json_option
+def db_upgrade(db_url: str | None, as_json: bool) -> None:
+    """Create the pipeline's tables, or upgrade them to the newest revision (safe to run again)."""
+    from .db.engine import resolve_url, upgrade_schema
+
+    result = upgrade_schema(resolve_url(db_url))
+    if as_json:
+        _json_out(result)
+    else:
+        click.echo(_revision_change(result), err=True)
+
+
+@db.command("current")
+@db_option
+@json_option
+def db_current(db_url: str | None, as_json: bool) -> None:
+    """Show the revision of the pipeline's tables; fails unless it is the newest."""
+    from .db.engine import resolve_url, schema_problem, schema_status
+    from .db.migrations import Revision
+
+    result = schema_status(resolve_url(db_url))
+    if as_json:
+        _json_out(result)
+    elif result["is_head"]:
+        click.echo(f"{result['revision']} (head) in {_where(result['database'])}")
+    problem = schema_problem(Revision(result["revision"], result["head"], result["legacy"], result["known"]))
+    if problem is not None:
+        raise problem
+
+
+def _where(database: dict) -> str:
+    place = "/".join(p for p in (database.get("host"), database.get("database")) if p)
+    return f"{database.get('dialect')} {place}".strip()
+
+
+def _revision_change(result: dict) -> str:
+    before, after = result["from_revision"], result["to_revision"]
+    if not result["changed"]:
+        return f"schema at revision {after} (head) in {_where(result['database'])}; nothing to do"
+    return f"schema upgraded from {before or 'nothing'} to {after} in {_where(result['database'])}"
 
 
 @cli.command()

@@ -18,7 +18,7 @@ import tempfile
 from decimal import Decimal
 from pathlib import Path
 
-from .datasets.base import get_dataset
+from .datasets.registry import get_dataset
 from .errors import UsageError
 from .rundir import RunDir, read_jsonl
 

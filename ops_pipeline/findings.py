@@ -13,28 +13,60 @@ from .redact import mask_value, scrub_text
 
 ERROR, WARNING, INFO = "error", "warning", "info"
 
-#: Every finding code the pipeline emits, with its severity and what it means.
+#: The finding codes of every dataset, with their severity and what they mean. A dataset declares
+#: its own codes (``Dataset.finding_codes``); the catalogue of datasets registers them beside these.
 CODES: dict[str, tuple[str, str]] = {
     "no-header": (ERROR, "no sheet has a header row with the dataset's columns"),
     "missing-column": (ERROR, "a required column is not in the header"),
     "duplicate-column": (ERROR, "two header cells name the same column"),
     "extra-column": (INFO, "a column the dataset does not use (ignored)"),
     "missing-value": (ERROR, "a required cell is empty"),
-    "bad-can": (ERROR, "not a CAN number with an optional (description)"),
-    "bad-budget-id": (ERROR, "Sys_Budget_ID is not a number, 'new' or blank"),
-    "duplicate-budget-id": (ERROR, "the same Sys_Budget_ID on two rows"),
-    "unknown-agreement-type": (ERROR, "CIG Type is not one of the known agreement types"),
-    "unknown-status": (ERROR, "Status is not one of the known statuses"),
-    "bad-date": (ERROR, "Date Needed is not a date"),
+    "bad-date": (ERROR, "not a date"),
     "bad-amount": (ERROR, "not an amount"),
     "amount-out-of-range": (ERROR, "amount beyond numeric(12,2)"),
     "too-long": (ERROR, "text longer than the database column"),
     "bad-text": (ERROR, "a text cell holds a number, date or error"),
     "cell-error": (ERROR, "the cell holds a spreadsheet error such as #REF!"),
     "control-character": (ERROR, "a cell holds a control character (such as NUL), which OPS does not store"),
-    "placeholder-can": (WARNING, "the placeholder CAN A000000"),
-    "other-table-sheet": (WARNING, "another sheet also holds a budget table (not read)"),
+    "other-table-sheet": (WARNING, "another sheet also holds the dataset's table (not read)"),
+    # the load's, about what OPS holds
+    "unresolved-link": (WARNING, "a record refers to another that OPS does not have"),
+    "can-without-portfolio": (WARNING, "a CAN OPS does not have and whose portfolio is unknown is not created"),
+    "cannot-load": (ERROR, "OPS cannot take the record as it is"),
+    "not-created": (WARNING, "a record OPS does not have cannot be created from the file (OPS needs more)"),
 }
+
+SEVERITIES = (ERROR, WARNING, INFO)
+
+
+class UnregisteredCode(LookupError):
+    """A finding with a code nobody registered: a programming error, never the data's fault."""
+
+    def __init__(self, code: str):
+        super().__init__(f"finding code {code!r} is not registered: add it to findings.CODES (any dataset) "
+                         "or to the dataset's finding_codes")
+        self.code = code
+
+
+def merge_codes(*tables: dict[str, tuple[str, str]], owners: tuple[str, ...] = ()) -> dict[str, tuple[str, str]]:
+    """The generic codes and each table's, in one mapping. A code may be declared twice only with
+    the same severity and meaning; a severity must be one of :data:`SEVERITIES`. ``owners`` names
+    each table (for the message)."""
+    merged = dict(CODES)
+    origin = {code: "findings.CODES" for code in CODES}
+    for index, table in enumerate(tables):
+        owner = owners[index] if index < len(owners) else f"table {index + 1}"
+        for code, entry in table.items():
+            severity, _ = entry
+            if severity not in SEVERITIES:
+                raise ValueError(f"{owner}: finding code {code!r} has severity {severity!r}, "
+                                 f"not one of {', '.join(SEVERITIES)}")
+            if code in merged and merged[code] != tuple(entry):
+                raise ValueError(f"{owner}: finding code {code!r} is already registered by {origin[code]} "
+                                 "with another severity or meaning")
+            merged[code] = tuple(entry)
+            origin.setdefault(code, owner)
+    return merged
 
 
 def column_letter(index: int) -> str:
@@ -77,21 +109,26 @@ class Finding:
 
 
 def make_finding(code: str, message: str, *, value: object = None, pii: bool = False,
-                 severity: str | None = None, **where) -> Finding:
-    """Build a finding, rendering and masking the offending value."""
+                 severity: str | None = None, codes: dict[str, tuple[str, str]] = CODES, **where) -> Finding:
+    """Build a finding, rendering and masking the offending value. ``codes`` are those registered
+    for the dataset (see :func:`merge_codes`); a code not among them raises :class:`UnregisteredCode`."""
+    try:
+        default_severity, meaning = codes[code]
+    except KeyError:
+        raise UnregisteredCode(code) from None
     shown = None
     if value is not None and value != "":
         shown = mask_value(value) if pii else _printable(value)
         if pii and str(value).strip() and str(value).strip() in message:
             # A rule's message may quote the cell ("the cell holds the error ..."): never a PII
             # value; the code's generic meaning says the same without it.
-            message = CODES[code][1]
+            message = meaning
     # The sheet name and header texts come from the file too: scrubbed like any free text.
     # Control characters and bidi controls are shown escaped: findings reach terminals and reports.
     if where.get("sheet"):
         where["sheet"] = printable(scrub_text(where["sheet"]))
-    return Finding(code=code, message=printable(scrub_text(message)), severity=severity or CODES[code][0], value=shown,
-                   **where)
+    return Finding(code=code, message=printable(scrub_text(message)), severity=severity or default_severity,
+                   value=shown, **where)
 
 
 def _printable(value: object, limit: int = 80) -> str:

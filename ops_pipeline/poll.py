@@ -39,16 +39,13 @@ from .errors import (DataInvalid, DatabaseError, ExitCode, LimitExceeded, Pipeli
 from .ledger import (CRASHED, DUPLICATE, FAILED, INTERRUPTED, INVALID, PROCESSING, REFUSED, SUCCEEDED, Entry,
                      Ledger, version_key)
 from .notify import Target, notify
+from .pipeline import Options, continue_run, run_stage
 from .printable import printable
 from .redact import safe_reason, scrub_data, scrub_secrets, scrub_text
 from .rundir import RunDir
 from .sources import copy_name
 from .sources.s3 import ObjectInfo, _printable, _raise_storage, head, list_objects
 from .stages.fetch_s3 import DEFAULT_MAX_BYTES, fetch_s3, prefix_uri, s3_client
-from .stages.load import load
-from .stages.report import report
-from .stages.transform import transform
-from .stages.validate import validate
 
 #: Where ``--move`` copies an object, next to the polled prefix, by outcome.
 MOVE_FOLDERS = {SUCCEEDED: "processed", INVALID: "rejected", REFUSED: "rejected"}
@@ -387,6 +384,7 @@ def _run_object(info: ObjectInfo, entry: Entry, previous_run: str | None, prefix
     finished = False
     try:
         error: BaseException | None = None
+        data = None
         try:
             run = fetch_s3(info.uri, options.runs_root, dataset=options.dataset, max_bytes=options.max_bytes,
                            client=client, info=info)
@@ -410,15 +408,15 @@ def _run_object(info: ObjectInfo, entry: Entry, previous_run: str | None, prefix
                 ledger.finish(entry, result.outcome, run_id=loaded_by)
                 finished = True
                 return result
-            outcome, error = _stages(run, options, ledger.url, stop)
+            outcome, error, data = _stages(run, options, ledger.url, stop)
 
         result.outcome = outcome
         result.error = _error_record(error) if error is not None else None
         result.cause = error
-        data = None
         if run is not None:
             result.run_id, result.run_dir = run.run_id, str(run.path)
-            data = _report(run)
+            if data is None:  # fetch failed (or the report did): report what the run directory holds
+                data = _report(run)
             result.status = data["status"] if data else None
         ledger.finish(entry, outcome, run_id=run.run_id if run else None)
         finished = True
@@ -443,33 +441,24 @@ def _run_object(info: ObjectInfo, entry: Entry, previous_run: str | None, prefix
 
 
 def _stages(run: RunDir, options: PollOptions, db_url: str,
-            stop: StopRequest) -> tuple[str, BaseException | None]:
-    """validate → transform → load, checking for a stop request before each; (outcome, error)."""
-    try:
-        if stop:
-            return INTERRUPTED, None
-        summary = validate(run, reader=options.reader)
-        if summary["outcome"] != "valid" and not options.accept_rejects:
-            rejected = summary["rows"]["rejected"]
-            return INVALID, DataInvalid(
-                f"validate rejected {rejected} row{'s' if rejected != 1 else ''}; nothing was loaded",
-                stage="validate", run_id=run.run_id,
-            )
-        if stop:
-            return INTERRUPTED, None
-        transform(run, accept_rejects=options.accept_rejects)
-        if stop:
-            return INTERRUPTED, None
-        load(run, db_url=db_url)
-    except DataInvalid as exc:
-        return INVALID, exc
-    except ReaderCrashed as exc:  # contained in a child process: this file crashed, the others go on
-        return CRASHED, exc
-    except PipelineError as exc:
-        return FAILED, exc
-    except Exception as exc:  # a bug: this file crashed, the others go on; not retried every pass
-        return CRASHED, exc
-    return SUCCEEDED, None
+            stop: StopRequest) -> tuple[str, BaseException | None, dict | None]:
+    """The orchestrator's stages after fetch, asking for a stop request before each; (outcome,
+    error, report). A crash is this file's outcome: the others go on."""
+    done = continue_run(run, Options(db_url=db_url, accept_rejects=options.accept_rejects, reader=options.reader),
+                        stop=lambda: bool(stop), contain=True)
+    return _outcome(done.error, done.interrupted), done.error, done.report
+
+
+def _outcome(error: BaseException | None, interrupted: bool) -> str:
+    if isinstance(error, DataInvalid):
+        return INVALID
+    if isinstance(error, ReaderCrashed):  # contained in a child process: this file crashed
+        return CRASHED
+    if isinstance(error, PipelineError):
+        return FAILED
+    if error is not None:  # a bug: this file crashed; not retried every pass
+        return CRASHED
+    return INTERRUPTED if interrupted else SUCCEEDED
 
 
 def _run_of(error: PipelineError, runs_root: Path | str) -> RunDir | None:
@@ -483,7 +472,7 @@ def _run_of(error: PipelineError, runs_root: Path | str) -> RunDir | None:
 
 def _report(run: RunDir) -> dict | None:
     try:
-        return report(run)
+        return run_stage("report", run)
     except Exception:  # the run's outcome is known without it; the ledger still gets it
         return None
 

@@ -284,8 +284,9 @@ def known_secrets(env: Mapping[str, str] | None = None, urls: Iterable[str] = ()
 
 
 def _forms(secret: str) -> set[str]:
-    """The ways a secret shows in text: as is, percent-encoded, percent-decoded, base64 (SMTP AUTH)."""
-    forms = {secret, quote(secret, safe=""), unquote(secret)}
+    """The ways a secret shows in text: as is, percent-encoded, percent-decoded, base64 (SMTP AUTH).
+    A secret from an environment that is not UTF-8 holds lone surrogates: encoded as they are."""
+    forms = {secret, quote(secret, safe="", errors="surrogatepass"), unquote(secret)}
     forms.add(base64.b64encode(secret.encode("utf-8", "surrogatepass")).decode())
     return forms
 

@@ -7,7 +7,7 @@ Layout::
       fetch/               immutable copy of the source file
       validate/            valid_rows.jsonl, findings.jsonl, rejected.jsonl, skipped.jsonl, summary.json
       transform/           entities.jsonl, summary.json
-      load/                result.json
+      load/                result.json (the real load), plan.json (the latest dry run)
       report/              report.json, report.md
       logs/events.jsonl    structured events of every stage, appended
 

@@ -62,7 +62,9 @@ def sample_rows(rows: int = 300, seed: int = 7, dirty: bool = True) -> list[list
     if dirty and rows >= 40:
         step = rows // (len(DIRTY) + 3)
         dirty_at = {step * (i + 1): spec for i, spec in enumerate(DIRTY)}
-    next_id = 15000
+    # Each seed its own range of ids: two sample workbooks are two offices' lines, not the same
+    # lines with other contents.
+    next_id = 15000 + 1000 * ((seed - 7) % 1000)  # the default seed starts where OPS does
     for index in range(rows):
         project = rng.choice(list(PROJECTS))
         number = rng.choice(PROJECTS[project])

@@ -9,14 +9,16 @@ silently not testing something. ``OPS_PIPELINE_REQUIRE_PG=1`` does the same for 
 from __future__ import annotations
 
 import os
+import shutil
 import secrets
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from ops_pipeline.db.engine import init_schema
+from ops_pipeline.db.engine import init_schema, make_engine
 
 REPO = Path(__file__).resolve().parents[1]
 CORPUS = Path(os.environ.get("OPS_PIPELINE_CORPUS") or REPO / "tests" / "corpus" / "real")
@@ -61,11 +63,20 @@ def runs_root(tmp_path) -> Path:
     return tmp_path / "runs"
 
 
+@pytest.fixture(scope="session")
+def _sqlite_template(tmp_path_factory) -> Path:
+    """A SQLite database after ``db init`` (the pipeline's tables, OPS's subset and reference rows),
+    made once: each test gets a copy of the file."""
+    path = tmp_path_factory.mktemp("sqlite-template") / "ops.db"
+    init_schema(f"sqlite:///{path}")
+    return path
+
+
 @pytest.fixture
-def sqlite_url(tmp_path) -> str:
-    url = f"sqlite:///{tmp_path / 'ops.db'}"
-    init_schema(url)
-    return url
+def sqlite_url(tmp_path, _sqlite_template) -> str:
+    path = tmp_path / "ops.db"
+    shutil.copy(_sqlite_template, path)  # the file's 0600 mode comes along
+    return f"sqlite:///{path}"
 
 
 def _pg_base_url() -> str | None:
@@ -94,9 +105,54 @@ def pg_url() -> str:
 
 
 @pytest.fixture
-def pg_schema_url(pg_url) -> str:
-    init_schema(pg_url)
-    return pg_url
+def pg_schema_url(ops_databases) -> str:
+    """A fresh OPS database (OPS's schema and reference rows) with the pipeline's schema."""
+    url = ops_databases.create(template=ops_databases.pipeline_template())
+    try:
+        yield url
+    finally:
+        ops_databases.drop(make_url(url).database)
+
+
+@pytest.fixture(scope="session")
+def ops_databases():
+    """The session's OPS database maker (tests/opsdb.py): OPS's schema built once into a template."""
+    from tests.opsdb import OpsDatabases
+
+    url = _pg_base_url()
+    maker = OpsDatabases(url, os.environ.get("OPS_PIPELINE_TEST_PG_ADMIN_URL"),
+                         os.environ.get("OPS_PIPELINE_TEST_PG_BINDIR"))
+    try:
+        maker.build_template()
+        yield maker
+    finally:
+        maker.close()
+
+
+class OpsDatabase(NamedTuple):
+    """One test's OPS database: the app role's URL, the admin role's, and the database name."""
+
+    url: str
+    admin_url: str
+    name: str
+
+
+@pytest.fixture
+def ops_pg(ops_databases) -> OpsDatabase:
+    """A fresh OPS database (OPS's schema at its Alembic head + its reference rows), as the app role
+    sees it in production: it may read and write OPS's rows but owns none of its tables."""
+    url = ops_databases.create()
+    name = make_url(url).database
+    try:
+        yield OpsDatabase(url, ops_databases.admin_url(name), name)
+    finally:
+        ops_databases.drop(name)
+
+
+@pytest.fixture
+def ops_pg_url(ops_pg) -> str:
+    """The app role's URL of a fresh OPS database (see ``ops_pg``)."""
+    return ops_pg.url
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])

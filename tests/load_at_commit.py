@@ -14,7 +14,8 @@ from sqlalchemy import func, select
 from sqlalchemy.engine.base import RootTransaction
 
 from ops_pipeline.cli import cli
-from ops_pipeline.db.models import BudgetLineItem, PipelineRun
+from ops_pipeline.db.models import PipelineRun
+from ops_pipeline.db.ops_models import BudgetLineItem
 
 _commit = RootTransaction.commit
 

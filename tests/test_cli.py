@@ -6,6 +6,7 @@ import pytest
 from click.testing import CliRunner
 
 from ops_pipeline.cli import cli
+from ops_pipeline.db.engine import make_engine
 from ops_pipeline.rundir import RunDir, find_runs, read_json
 from ops_pipeline.stages.report import build_report
 
@@ -35,16 +36,16 @@ def test_stage_by_stage_then_report_json(invoke, make_workbook, db_url):
     assert invoke("transform", run).exit_code == 0
     load = invoke("load", run, "--db", db_url, "--json")
     assert load.exit_code == 0
-    assert json.loads(load.stdout)["entities"]["budget_line_item"] == {"inserted": 2, "updated": 0, "unchanged": 0}
+    assert json.loads(load.stdout)["entities"]["budget_line_item"] == {"inserted": 2, "updated": 0, "unchanged": 0, "skipped": 0, "rejected": 0}
     result = invoke("report", run, "--format", "json")
     assert result.exit_code == 0
     data = json.loads(result.stdout)
     assert data["status"] == "succeeded"
     assert data["rows"] == {"read": 2, "valid": 2, "rejected": 0, "skipped": 0}
-    assert data["entities"]["can"] == {"inserted": 1, "updated": 0, "unchanged": 0}
+    assert data["entities"]["can"] == {"inserted": 1, "updated": 0, "unchanged": 0, "skipped": 0, "rejected": 0}
     assert data["cans_without_portfolio"] == []
     again = invoke("load", run, "--db", db_url, "--json")
-    assert json.loads(again.stdout)["entities"]["budget_line_item"] == {"inserted": 0, "updated": 0, "unchanged": 2}
+    assert json.loads(again.stdout)["entities"]["budget_line_item"] == {"inserted": 0, "updated": 0, "unchanged": 2, "skipped": 0, "rejected": 0}
 
 
 def test_validate_json_equals_the_library_result(invoke, make_workbook):
@@ -76,8 +77,8 @@ def test_rejected_rows_exit_1_with_the_hint(invoke, make_workbook):
     result = invoke("validate", run)
     assert result.exit_code == 1
     assert result.stderr.splitlines()[-1] == (
-        f"error: validate: 1 row rejected; see {run}/validate/findings.jsonl "
-        f"(hint: fix the file, or continue with: ops-pipeline transform {run} --accept-rejects)")
+        "error: validate rejected 1 row; nothing is transformed or loaded "
+        "(hint: fix the file, or load the valid rows with --accept-rejects)")
 
 
 def test_run_stops_at_the_first_failed_stage_and_still_reports(invoke, make_workbook, sqlite_url):
@@ -103,14 +104,16 @@ def test_run_with_accept_rejects_loads_the_valid_rows(invoke, make_workbook, sql
 
 
 def test_dry_run_writes_nothing(invoke, make_workbook, sqlite_url):
-    from sqlalchemy import create_engine, text
+    from sqlalchemy import text
 
     result = invoke("run", make_workbook([good_row()]), "--db", sqlite_url, "--dry-run", "--format", "json")
     assert result.exit_code == 0
     data = json.loads(result.stdout)
     assert data["status"] == "dry-run"
-    assert data["entities"]["budget_line_item"]["inserted"] == 1
-    with create_engine(sqlite_url).connect() as conn:
+    assert data["plan"]["entities"]["budget_line_item"] == {"would_insert": 1, "would_update": 0,
+                                                           "would_leave_unchanged": 0}
+    assert (data["entities"], data["load"], data["stages"]["load"]["status"]) == ({}, None, "pending")
+    with make_engine(sqlite_url).connect() as conn:
         assert conn.execute(text("select count(*) from budget_line_item")).scalar() == 0
         assert conn.execute(text("select count(*) from ops_pipeline_run")).scalar() == 0
 
@@ -176,9 +179,10 @@ def test_db_init_is_idempotent(invoke, tmp_path):
     url = f"sqlite:///{tmp_path / 'fresh.db'}"
     first = json.loads(invoke("db", "init", "--db", url, "--json").stdout)
     second = json.loads(invoke("db", "init", "--db", url, "--json").stdout)
-    assert first["seeded"] == {"division": 5, "portfolio": 10}
+    assert first["seeded"] == {"division": 9, "portfolio": 10}  # OPS's reference rows
+    assert first["changed"] is True
     assert second["seeded"] == {"division": 0, "portfolio": 0}
-    assert second["tables_created"] == []
+    assert second["changed"] is False
 
 
 def test_text_and_markdown_reports(invoke, make_workbook, sqlite_url):
@@ -304,7 +308,7 @@ def test_the_text_report_is_not_wrapped_in_a_file_and_fits_the_terminal(invoke, 
 def test_a_nul_cell_is_a_finding_and_never_reaches_the_database(invoke, make_workbook, db_url):
     """PostgreSQL refuses NUL in text: the cell is a finding of validate (exit 1, the data), never
     a load error blaming the database; with --accept-rejects the other rows load."""
-    from sqlalchemy import create_engine, text
+    from sqlalchemy import text
 
     from .test_validate import _xl
 
@@ -319,12 +323,12 @@ def test_a_nul_cell_is_a_finding_and_never_reaches_the_database(invoke, make_wor
         "All Budget - Cur!F3", "All Budget - Cur!A4", "All Budget - Cur!K4"]
     assert data["stages"]["load"]["status"] == "pending"
     assert result.stderr.splitlines()[-1] == (
-        "error: validate rejected 2 rows; nothing was loaded "
+        "error: validate rejected 2 rows; nothing is transformed or loaded "
         "(hint: fix the file, or load the valid rows with --accept-rejects)")
     accepted = invoke("run", book, "--db", db_url, "--accept-rejects", "--format", "json")
     assert accepted.exit_code == 0, accepted.stderr
     assert json.loads(accepted.stdout)["entities"]["budget_line_item"]["inserted"] == 1
-    engine = create_engine(db_url)
+    engine = make_engine(db_url)
     with engine.connect() as conn:
         assert conn.execute(text("select id from budget_line_item")).scalars().all() == [1]
     engine.dispose()
@@ -337,9 +341,94 @@ def test_after_a_failed_rerun_of_transform_load_refuses_the_earlier_transform(in
     assert invoke("load", run, "--db", sqlite_url).exit_code == 0
     again = invoke("transform", run)
     assert (again.exit_code, again.stderr) == (
-        1, f"error: transform: validate rejected 1 row; nothing is transformed (hint: fix the file, or load the "
-           f"valid rows with: ops-pipeline transform {run} --accept-rejects)\n")
+        1, "error: validate rejected 1 row; nothing is transformed or loaded (hint: fix the file, or load the "
+           "valid rows with --accept-rejects)\n")
     refused = invoke("load", run, "--db", sqlite_url)
     assert (refused.exit_code, refused.stderr) == (
         3, f"error: load: cannot run load: stage transform is failed (hint: ops-pipeline transform {run})\n")
     assert [RunDir(run).status(s) for s in ("transform", "load")] == ["failed", "stale"]
+
+
+# -- a dry run is a plan, not a load --------------------------------------------------------------
+
+def _loaded(invoke, make_workbook, sqlite_url, rows) -> str:
+    run = invoke("fetch", make_workbook(rows)).stdout.strip()
+    for stage in ("validate", "transform"):
+        assert invoke(stage, run).exit_code == 0
+    return run
+
+
+def test_a_dry_run_after_a_real_load_keeps_its_record_and_status(invoke, make_workbook, sqlite_url):
+    run = _loaded(invoke, make_workbook, sqlite_url, [good_row(budget_id=1), good_row(budget_id=2, amount=99)])
+    assert invoke("load", run, "--db", sqlite_url).exit_code == 0
+    result = Path(run) / "load" / "result.json"
+    recorded, loaded = result.read_bytes(), RunDir(run).stage_info("load")
+    assert invoke("report", run).exit_code == 0
+    before = read_json(Path(run) / "report" / "report.json")
+
+    dry = invoke("load", run, "--db", sqlite_url, "--dry-run", "--json")
+    assert dry.exit_code == 0, dry.stderr
+    assert json.loads(dry.stdout)["entities"]["budget_line_item"] == {"inserted": 0, "updated": 0, "unchanged": 2, "skipped": 0, "rejected": 0}
+    assert result.read_bytes() == recorded  # the real load's record, byte for byte
+    assert RunDir(run).stage_info("load") == loaded  # status, times, outputs: as the real load left them
+    plan = read_json(Path(run) / "load" / "plan.json")
+    assert plan["entities"]["budget_line_item"] == {"inserted": 0, "updated": 0, "unchanged": 2, "skipped": 0, "rejected": 0}
+    assert [e["event"] for e in RunDir(run).events() if e["stage"] == "load"][-1] == "dry-run"
+
+    data = json.loads(invoke("report", run, "--format", "json").stdout)
+    assert data["status"] == before["status"] == "succeeded"
+    assert data["stages"]["load"] == before["stages"]["load"]
+    assert data["entities"] == before["entities"]  # the real load...
+    assert data["entities"]["budget_line_item"] == {"inserted": 2, "updated": 0, "unchanged": 0, "skipped": 0, "rejected": 0}
+    assert data["load"] == before["load"] and set(data["load"]) == {"seconds"}
+    assert data["plan"]["entities"]["budget_line_item"] == {  # ...and, apart, the plan
+        "would_insert": 0, "would_update": 0, "would_leave_unchanged": 2}
+    assert before["plan"] is None
+    text = invoke("report", run).stdout
+    assert "Nothing was loaded" not in text and "Dry run at " in text and "would leave unchanged" in text
+    markdown = invoke("report", run, "--format", "md").stdout
+    assert "## Entities" in markdown and "## Plan" in markdown
+    assert "| budget_line_item | 0 | 0 | 2 |" in markdown.split("## Plan")[1]
+    assert "| budget_line_item | 2 | 0 | 0 |" in markdown.split("## Plan")[0]
+
+
+def test_a_dry_run_alone_shows_a_plan_and_says_nothing_was_loaded(invoke, make_workbook, sqlite_url):
+    run = _loaded(invoke, make_workbook, sqlite_url, [good_row()])
+    assert invoke("load", run, "--db", sqlite_url, "--dry-run").exit_code == 0
+    assert not (Path(run) / "load" / "result.json").exists()
+    assert RunDir(run).status("load") == "pending"
+    data = json.loads(invoke("report", run, "--format", "json").stdout)
+    assert (data["status"], data["entities"], data["load"]) == ("dry-run", {}, None)
+    assert data["plan"]["entities"]["budget_line_item"]["would_insert"] == 1
+    text = invoke("report", run).stdout
+    assert "Nothing was loaded. Dry run at " in text and "Entities" not in text
+    markdown = invoke("report", run, "--format", "md").stdout
+    assert "Nothing was loaded." in markdown and "## Entities" not in markdown
+    assert "| budget_line_item | 1 | 0 | 0 |" in markdown
+
+    # The real load that follows is the run's record; the older plan is no longer shown.
+    assert invoke("load", run, "--db", sqlite_url).exit_code == 0
+    data = json.loads(invoke("report", run, "--format", "json").stdout)
+    assert (data["status"], data["plan"]) == ("succeeded", None)
+
+
+def test_a_failed_dry_run_leaves_the_load_as_it_was(invoke, make_workbook, sqlite_url, tmp_path):
+    run = _loaded(invoke, make_workbook, sqlite_url, [good_row()])
+    assert invoke("load", run, "--db", sqlite_url).exit_code == 0
+    loaded = RunDir(run).stage_info("load")
+    missing = f"sqlite:///{tmp_path / 'nowhere' / 'ops.db'}"
+    failed = invoke("load", run, "--db", missing, "--dry-run")
+    assert failed.exit_code == 3
+    assert RunDir(run).stage_info("load") == loaded
+    assert RunDir(run).events()[-1]["event"] == "dry-run-failed"
+    assert json.loads(invoke("report", run, "--format", "json").stdout)["status"] == "succeeded"
+
+
+def test_a_plan_made_before_transform_ran_again_is_not_shown(invoke, make_workbook, sqlite_url):
+    run = _loaded(invoke, make_workbook, sqlite_url, [good_row()])
+    assert invoke("load", run, "--db", sqlite_url, "--dry-run").exit_code == 0
+    assert invoke("transform", run).exit_code == 0  # same rows: the plan still describes them
+    assert json.loads(invoke("report", run, "--format", "json").stdout)["plan"] is not None
+    assert invoke("validate", run).exit_code == 0  # transform is stale now: a plan of what?
+    data = json.loads(invoke("report", run, "--format", "json").stdout)
+    assert (data["plan"], data["status"]) == (None, "incomplete")

@@ -4,8 +4,9 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from sqlalchemy import create_engine, insert, select
+from sqlalchemy import insert, select
 
+from ops_pipeline.db.engine import make_engine
 from ops_pipeline.db.models import PipelineRun, SourceFile
 from ops_pipeline.errors import SchemaMissing, UsageError
 from ops_pipeline.ledger import (DUPLICATE, FAILED, INTERRUPTED, INVALID, PROCESSING, REFUSED, SUCCEEDED, Ledger,
@@ -95,7 +96,7 @@ def test_loaded_content_counts_loads_not_invalid_runs(sqlite_url):
         assert ledger.loaded_content(SHA) is None  # re-uploading invalid content validates it again
         # a manual `ops-pipeline run` that loaded the same bytes counts
         now = dt.datetime.now(dt.timezone.utc)
-        engine = create_engine(sqlite_url)
+        engine = make_engine(sqlite_url)
         with engine.begin() as conn:
             conn.execute(insert(PipelineRun).values(
                 id="20260102T000000Z-cccccc", dataset="budget-workbook", source="fy25.xlsx", file_sha256=SHA,
@@ -117,7 +118,7 @@ def test_rows_are_in_the_source_file_table(sqlite_url):
     with Ledger(sqlite_url) as ledger:
         entry = _claim_new(ledger)
         ledger.finish(ledger.fetched(entry, run_id="r1", sha256=SHA, size=100), SUCCEEDED)
-    engine = create_engine(sqlite_url)
+    engine = make_engine(sqlite_url)
     with engine.connect() as conn:
         row = conn.execute(select(SourceFile)).one()
     engine.dispose()

@@ -7,8 +7,9 @@ import datetime as dt
 import hashlib
 
 import pytest
-from sqlalchemy import create_engine, insert
+from sqlalchemy import insert
 
+from ops_pipeline.db.engine import make_engine
 from ops_pipeline.db.models import PipelineRun
 from ops_pipeline.ledger import FAILED, INVALID, PROCESSING, REFUSED, SUCCEEDED, Ledger, version_key
 
@@ -92,7 +93,7 @@ def test_loaded_content_is_the_first_run_that_loaded_it(ledger, sqlite_url):
         ledger.finish(entry, outcome)
     assert ledger.loaded_content("c" * 64) == "run-3"
     assert ledger.loaded_content("d" * 64) is None
-    engine = create_engine(sqlite_url)
+    engine = make_engine(sqlite_url)
     t0 = dt.datetime(2026, 11, 1, tzinfo=dt.timezone.utc)
     with engine.begin() as conn:
         for run_id, status, minutes in (("manual-late", "loaded", 9), ("manual-bad", "failed", 1),
@@ -142,7 +143,7 @@ def test_a_ledger_whose_database_breaks_says_which_and_why(ledger, sqlite_url):
 
     from ops_pipeline.errors import DatabaseError
     entry = _claimed(ledger)
-    engine = create_engine(sqlite_url)
+    engine = make_engine(sqlite_url)
     with engine.begin() as conn:
         conn.execute(text("DROP TABLE ops_pipeline_source_file"))
     engine.dispose()

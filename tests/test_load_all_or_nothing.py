@@ -7,11 +7,11 @@ written, the lines before it and the run record, and a rerun then loads everythi
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import create_engine, func, select
-from sqlalchemy.pool import NullPool
+from sqlalchemy import func, select
 
 from ops_pipeline.db import bulk
-from ops_pipeline.db.models import CAN, Agreement, BudgetLineItem, Lineage, PipelineRun, Project
+from ops_pipeline.db.models import Lineage, PipelineRun
+from ops_pipeline.db.ops_models import CAN, Agreement, BudgetLineItem, Project
 from ops_pipeline.rundir import RunDir
 from ops_pipeline.sample import write_sample_workbook
 from ops_pipeline.stages.fetch import fetch
@@ -19,7 +19,7 @@ from ops_pipeline.stages.load import load
 from ops_pipeline.stages.transform import transform
 from ops_pipeline.stages.validate import validate
 from tests.conftest import good_row, write_workbook
-from tests.test_load_crash_and_concurrency import snapshot
+from tests.test_load_crash_and_concurrency import _engine, snapshot
 
 LINES = 400  # past bulk.COPY_THRESHOLD: PostgreSQL writes the lines with COPY
 MODELS = (Project, CAN, Agreement, BudgetLineItem, Lineage, PipelineRun)
@@ -33,7 +33,7 @@ def staged(workbook, runs_root) -> RunDir:
 
 
 def counts(url: str) -> dict:
-    engine = create_engine(url, poolclass=NullPool)
+    engine = _engine(url)
     try:
         with engine.connect() as conn:
             return {m.__tablename__: conn.execute(select(func.count()).select_from(m)).scalar() for m in MODELS}
@@ -90,7 +90,7 @@ def test_an_ordinary_exception_among_the_budget_lines_leaves_nothing_behind(db_u
     monkeypatch.undo()
     result = load(RunDir(run.path), db_url=db_url)
     assert result["reloaded"] is False
-    assert result["entities"]["budget_line_item"] == {"inserted": LINES, "updated": 0, "unchanged": 0}
+    assert result["entities"]["budget_line_item"] == {"inserted": LINES, "updated": 0, "unchanged": 0, "skipped": 0, "rejected": 0}
     after_counts = counts(db_url)
     assert after_counts["budget_line_item"] == before_counts["budget_line_item"] + LINES
     assert after_counts["ops_pipeline_run"] == before_counts["ops_pipeline_run"] + 1

@@ -22,8 +22,9 @@ from sqlalchemy import create_engine, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
-from ops_pipeline.db.engine import init_schema
+from ops_pipeline.db.engine import SQLITE_SCHEMA_MAP, init_schema
 from ops_pipeline.db.models import Base
+from ops_pipeline.db.ops_models import OpsBase
 from ops_pipeline.rundir import RunDir, new_run_id, read_json, write_json
 from ops_pipeline.sample import write_sample_workbook
 from ops_pipeline.stages.fetch import fetch
@@ -98,19 +99,26 @@ def result_of(run_path: Path) -> dict:
     return read_json(run_path / "load" / "result.json")
 
 
+def _engine(url: str):
+    """An engine without a pool (a server restart would leave pooled connections dead), with the
+    schema map make_engine gives SQLite."""
+    engine = create_engine(url, poolclass=NullPool)
+    return engine.execution_options(schema_translate_map=SQLITE_SCHEMA_MAP) if engine.name == "sqlite" else engine
+
+
 def snapshot(url: str) -> dict:
     """Every row of every table, for comparing a database before and after."""
-    engine = create_engine(url, poolclass=NullPool)
+    engine = _engine(url)
     try:
         with engine.connect() as conn:
             return {table.name: sorted(map(repr, conn.execute(select(table)).all()))
-                    for table in Base.metadata.sorted_tables}
+                    for table in [*OpsBase.metadata.sorted_tables, *Base.metadata.sorted_tables]}
     finally:
         engine.dispose()
 
 
 def count(url: str, table: str) -> int:
-    engine = create_engine(url, poolclass=NullPool)
+    engine = _engine(url)
     try:
         with engine.connect() as conn:
             return conn.execute(text(f"SELECT COUNT(*) FROM {table}")).scalar()
@@ -182,7 +190,7 @@ class LineageBlock:
         self.engine = create_engine(url, poolclass=NullPool)
         self.conn = self.engine.connect()
         self.transaction = self.conn.begin()
-        self.conn.execute(text("LOCK TABLE ops_pipeline_lineage IN SHARE MODE"))
+        self.conn.execute(text("LOCK TABLE ops_pipeline.ops_pipeline_lineage IN SHARE MODE"))
 
     def release(self) -> None:
         if self.transaction.is_active:
@@ -210,7 +218,7 @@ def lineage_blocker(pg_schema_url):
 
 
 @pytest.fixture
-def own_pg_url() -> str:
+def own_pg_url(ops_databases) -> str:
     """A database of its own, made and dropped without pooled connections, which a server restart
     would leave dead."""
     base = os.environ.get("OPS_PIPELINE_TEST_PG_URL")
@@ -225,9 +233,7 @@ def own_pg_url() -> str:
     admin = create_engine(os.environ.get("OPS_PIPELINE_TEST_PG_ADMIN_URL") or base_url.set(database="postgres"),
                           isolation_level="AUTOCOMMIT", poolclass=NullPool)
     name = f"ops_t_{new_run_id()[-6:]}_stop"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}" OWNER "{base_url.username}"'))
-    url = base_url.set(database=name).render_as_string(hide_password=False)
+    url = ops_databases.create(name)  # OPS's schema, as the other PostgreSQL tests have it
     init_schema(url)
     try:
         yield url
@@ -255,11 +261,12 @@ def test_two_loads_of_the_same_data_on_postgres_run_one_after_the_other(big_run,
     lineage_blocker.release()
     assert succeeded(a)
     assert succeeded(b)
-    assert result_of(first)["entities"]["budget_line_item"] == {"inserted": ROWS, "updated": 0, "unchanged": 0}
-    for kind, total in big_run["counts"].items():
-        assert result_of(second)["entities"][kind] == {"inserted": 0, "updated": 0, "unchanged": total}
+    assert result_of(first)["entities"]["budget_line_item"] == {"inserted": ROWS, "updated": 0, "unchanged": 0, "skipped": 0, "rejected": 0}
+    for kind, counts in result_of(first)["entities"].items():  # what was skipped is skipped again
+        loaded = counts["inserted"] + counts["updated"] + counts["unchanged"]
+        assert result_of(second)["entities"][kind] == {**counts, "inserted": 0, "updated": 0, "unchanged": loaded}
     assert_no_duplicates(pg_schema_url, ROWS)
-    assert count(pg_schema_url, "ops_pipeline_run") == 2
+    assert count(pg_schema_url, "ops_pipeline.ops_pipeline_run") == 2
 
 
 @pytest.mark.postgres
@@ -280,7 +287,7 @@ def test_a_load_that_cannot_get_the_lock_in_time_fails_with_one_line(big_run, pg
     lineage_blocker.release()
     assert succeeded(a)
     assert succeeded(start_load(second, pg_schema_url))
-    assert result_of(second)["entities"]["budget_line_item"] == {"inserted": 0, "updated": 0, "unchanged": ROWS}
+    assert result_of(second)["entities"]["budget_line_item"] == {"inserted": 0, "updated": 0, "unchanged": ROWS, "skipped": 0, "rejected": 0}
     assert_no_duplicates(pg_schema_url, ROWS)
 
 
@@ -317,7 +324,7 @@ def assert_interrupted_then_completed(run_path: Path, url: str, before: dict, li
     report = build_report(run)
     assert report["stages"]["load"]["status"] == "interrupted" and report["status"] == "interrupted"
     assert succeeded(start_load(run_path, url))
-    assert result_of(run_path)["entities"]["budget_line_item"] == {"inserted": ROWS, "updated": 0, "unchanged": 0}
+    assert result_of(run_path)["entities"]["budget_line_item"] == {"inserted": ROWS, "updated": 0, "unchanged": 0, "skipped": 0, "rejected": 0}
     assert RunDir(run_path).status("load") == "succeeded"
     assert_no_duplicates(url, lines_before + ROWS)
 
@@ -442,13 +449,13 @@ def test_a_load_whose_server_stops_fails_with_one_line_and_completes_later(big_r
     assert run.status("load") == "failed" and run.stage_info("load")["error"]["code"] == "database"
     assert build_report(run)["status"] == "failed"
     assert succeeded(start_load(run_path, url))
-    assert result_of(run_path)["entities"]["budget_line_item"] == {"inserted": ROWS, "updated": 0, "unchanged": 0}
+    assert result_of(run_path)["entities"]["budget_line_item"] == {"inserted": ROWS, "updated": 0, "unchanged": 0, "skipped": 0, "rejected": 0}
     assert_no_duplicates(url, 25 + ROWS)
 
 
 def _connects(url: str) -> bool:
     try:
-        count(url, "ops_pipeline_schema")
+        count(url, "ops_pipeline.ops_pipeline_run")
         return True
     except Exception:
         return False

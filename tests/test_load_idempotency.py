@@ -8,12 +8,13 @@ from decimal import Decimal
 
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import create_engine, func, select
+from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
 from ops_pipeline.cli import cli
-from ops_pipeline.datasets.budget_workbook import MAX_LENGTH
-from ops_pipeline.db.models import CAN, Agreement, BudgetLineItem, Lineage, PipelineRun, Project
+from ops_pipeline.db.engine import make_engine
+from ops_pipeline.db.models import Lineage, PipelineRun
+from ops_pipeline.db.ops_models import CAN, Agreement, BudgetLineItem, Project
 from ops_pipeline.rules.money import MAX_AMOUNT
 from ops_pipeline.sample import write_sample_workbook
 from ops_pipeline.stages.fetch import fetch
@@ -33,7 +34,7 @@ def staged(workbook, runs_root):
 
 
 def table_counts(url: str) -> dict:
-    engine = create_engine(url)
+    engine = make_engine(url)
     try:
         with engine.connect() as conn:
             return {model.__tablename__: conn.execute(select(func.count()).select_from(model)).scalar()
@@ -43,7 +44,7 @@ def table_counts(url: str) -> dict:
 
 
 def lines(url: str) -> dict[int, tuple]:
-    engine = create_engine(url)
+    engine = make_engine(url)
     try:
         with engine.connect() as conn:
             rows = conn.execute(select(BudgetLineItem.id, BudgetLineItem.line_description, BudgetLineItem.amount,
@@ -57,23 +58,31 @@ def only(counts: dict, **expected) -> dict:
     return {kind: counts[kind] for kind in expected}
 
 
+def loaded(counts: dict) -> int:
+    """The records a load wrote or found in OPS (not those it skipped or rejected, with findings)."""
+    return counts["inserted"] + counts["updated"] + counts["unchanged"]
+
+
 # -- idempotency --------------------------------------------------------------------------------
 
 def test_loading_the_same_run_twice_changes_nothing_the_second_time(db_url, runs_root, tmp_path):
     workbook = write_sample_workbook(tmp_path / "budget.xlsx", rows=400, seed=5, dirty=False)
     run = staged(workbook, runs_root)
     first = load(run, db_url=db_url)
-    assert first["entities"]["budget_line_item"] == {"inserted": 400, "updated": 0, "unchanged": 0}
+    assert first["entities"]["budget_line_item"] == {"inserted": 400, "updated": 0, "unchanged": 0, "skipped": 0, "rejected": 0}
     before, stored = table_counts(db_url), lines(db_url)
     second = load(run, db_url=db_url)
     assert second["reloaded"] is True
     for kind in KINDS:
-        assert second["entities"][kind]["inserted"] == 0 and second["entities"][kind]["updated"] == 0
-        assert second["entities"][kind]["unchanged"] == sum(first["entities"][kind].values())
+        # What was skipped or rejected the first time (a CAN OPS lacks, with no portfolio; an AA
+        # agreement) is skipped or rejected again, with the same findings.
+        assert second["entities"][kind] == {**first["entities"][kind], "inserted": 0, "updated": 0,
+                                            "unchanged": loaded(first["entities"][kind])}
+    assert second["findings"] == first["findings"]
     assert table_counts(db_url) == before
     assert lines(db_url) == stored
     assert before["budget_line_item"] == 400 and before["ops_pipeline_lineage"] == sum(
-        sum(first["entities"][k].values()) for k in KINDS)
+        loaded(first["entities"][k]) for k in KINDS)
 
 
 def test_a_resubmitted_workbook_matches_everything_including_lines_without_an_id(db_url, runs_root, tmp_path):
@@ -84,11 +93,11 @@ def test_a_resubmitted_workbook_matches_everything_including_lines_without_an_id
     stored = lines(db_url)
     again = load(staged(workbook, runs_root), db_url=db_url)
     assert again["reloaded"] is False
-    assert again["entities"]["budget_line_item"] == {"inserted": 0, "updated": 0, "unchanged": 300}
+    assert again["entities"]["budget_line_item"] == {"inserted": 0, "updated": 0, "unchanged": 300, "skipped": 0, "rejected": 0}
     assert lines(db_url) == stored
     counts = table_counts(db_url)
     assert counts["ops_pipeline_run"] == 2
-    assert counts["ops_pipeline_lineage"] == 2 * sum(sum(again["entities"][k].values()) for k in KINDS)
+    assert counts["ops_pipeline_lineage"] == 2 * sum(loaded(again["entities"][k]) for k in KINDS)
 
 
 def test_a_changed_amount_updates_that_line_only(db_url, runs_root, make_workbook):
@@ -97,11 +106,11 @@ def test_a_changed_amount_updates_that_line_only(db_url, runs_root, make_workboo
     load(staged(make_workbook(rows), runs_root), db_url=db_url)
     rows[1] = good_row(budget_id=15002, desc="Year 2", amount="$ 2,500.75")
     result = load(staged(make_workbook(rows), runs_root), db_url=db_url)
-    assert result["entities"]["budget_line_item"] == {"inserted": 0, "updated": 1, "unchanged": 2}
+    assert result["entities"]["budget_line_item"] == {"inserted": 0, "updated": 1, "unchanged": 2, "skipped": 0, "rejected": 0}
     assert only(result["entities"], project=1, can=1, agreement=1) == {
-        "project": {"inserted": 0, "updated": 0, "unchanged": 1},
-        "can": {"inserted": 0, "updated": 0, "unchanged": 1},
-        "agreement": {"inserted": 0, "updated": 0, "unchanged": 1}}
+        "project": {"inserted": 0, "updated": 0, "unchanged": 1, "skipped": 0, "rejected": 0},
+        "can": {"inserted": 0, "updated": 0, "unchanged": 1, "skipped": 0, "rejected": 0},
+        "agreement": {"inserted": 0, "updated": 0, "unchanged": 1, "skipped": 0, "rejected": 0}}
     stored = lines(db_url)
     assert stored[15002][1] == Decimal("2500.75")
     assert stored[15003][1] == Decimal("3000.25") and stored[15001][1] == Decimal("1234.50")
@@ -118,7 +127,7 @@ def test_a_line_without_id_is_matched_by_can_agreement_description_date_and_amou
     # Re-submitted with a changed status on one line: matched, updated, no new line.
     rows[2] = good_row(budget_id="new", desc="Printing", amount=75.1, status="obligated")
     result = load(staged(make_workbook(rows), runs_root), db_url=db_url)
-    assert result["entities"]["budget_line_item"] == {"inserted": 0, "updated": 1, "unchanged": 2}
+    assert result["entities"]["budget_line_item"] == {"inserted": 0, "updated": 1, "unchanged": 2, "skipped": 0, "rejected": 0}
     after = lines(db_url)
     assert after.keys() == stored.keys()
     printing = next(i for i, v in after.items() if v[0] == "Printing")
@@ -126,7 +135,7 @@ def test_a_line_without_id_is_matched_by_can_agreement_description_date_and_amou
     # A different amount is a different line: inserted, the old one stays.
     rows.append(good_row(budget_id="new", desc="Printing", amount=80, status="obligated"))
     result = load(staged(make_workbook(rows), runs_root), db_url=db_url)
-    assert result["entities"]["budget_line_item"] == {"inserted": 1, "updated": 0, "unchanged": 3}
+    assert result["entities"]["budget_line_item"] == {"inserted": 1, "updated": 0, "unchanged": 3, "skipped": 0, "rejected": 0}
     assert len(lines(db_url)) == 4
 
 
@@ -134,7 +143,7 @@ def test_a_line_without_id_whose_amount_changed_is_a_new_line(db_url, runs_root,
     load(staged(make_workbook([good_row(budget_id="new", desc="Travel", amount=500)]), runs_root), db_url=db_url)
     result = load(staged(make_workbook([good_row(budget_id="new", desc="Travel", amount=600)]), runs_root),
                   db_url=db_url)
-    assert result["entities"]["budget_line_item"] == {"inserted": 1, "updated": 0, "unchanged": 0}
+    assert result["entities"]["budget_line_item"] == {"inserted": 1, "updated": 0, "unchanged": 0, "skipped": 0, "rejected": 0}
     assert sorted(v[1] for v in lines(db_url).values()) == [Decimal("500.00"), Decimal("600.00")]
 
 
@@ -142,14 +151,14 @@ def test_a_new_line_keeps_its_budget_id_and_later_lines_get_higher_ids(db_url, r
     load(staged(make_workbook([good_row(budget_id=15001)]), runs_root), db_url=db_url)
     result = load(staged(make_workbook([good_row(budget_id=15001), good_row(budget_id=90000, desc="Explicit")]),
                          runs_root), db_url=db_url)
-    assert result["entities"]["budget_line_item"] == {"inserted": 1, "updated": 0, "unchanged": 1}
+    assert result["entities"]["budget_line_item"] == {"inserted": 1, "updated": 0, "unchanged": 1, "skipped": 0, "rejected": 0}
     assert lines(db_url)[90000][0] == "Explicit"
     result = load(staged(make_workbook([good_row(budget_id="new", desc="Later")]), runs_root), db_url=db_url)
     assert result["entities"]["budget_line_item"]["inserted"] == 1
     later = next(i for i, v in lines(db_url).items() if v[0] == "Later")
     assert later > 90000
     # Whatever else writes budget lines (OPS itself) draws ids past them too: no collision.
-    engine = create_engine(db_url)
+    engine = make_engine(db_url)
     try:
         with engine.begin() as conn:
             conn.execute(BudgetLineItem.__table__.insert().values(status="DRAFT", line_description="by OPS"))
@@ -180,9 +189,8 @@ def test_a_dry_run_counts_what_a_real_load_does_and_writes_nothing(db_url, runs_
     assert dry["dry_run"] is True
     assert table_counts(db_url) == before
     real = load(run, db_url=db_url)
-    assert dry["entities"] == real["entities"]
-    assert real["entities"]["budget_line_item"]["inserted"] + real["entities"]["budget_line_item"]["updated"] \
-        + real["entities"]["budget_line_item"]["unchanged"] == 250
+    assert dry["entities"] == real["entities"] and dry["findings"] == real["findings"]
+    assert sum(real["entities"]["budget_line_item"].values()) == 250
 
 
 @pytest.mark.postgres
@@ -196,8 +204,8 @@ def test_the_report_names_the_postgres_database_the_time_and_the_counts(pg_schem
     assert report["status"] == "succeeded"
     assert report["database"] == {"dialect": "postgresql", "host": where.host, "port": where.port,
                                   "database": where.database}
-    assert 0 < report["load"]["seconds"] < 60 and report["load"]["dry_run"] is False
-    assert report["entities"]["budget_line_item"] == {"inserted": 120, "updated": 0, "unchanged": 0}
+    assert 0 < report["load"]["seconds"] < 60 and report["plan"] is None
+    assert report["entities"]["budget_line_item"] == {"inserted": 120, "updated": 0, "unchanged": 0, "skipped": 0, "rejected": 0}
     assert table_counts(pg_schema_url)["budget_line_item"] == 120
 
     text_report = CliRunner().invoke(cli, ["-q", "report", report["run_dir"]]).stdout
@@ -213,23 +221,13 @@ def test_the_report_names_the_postgres_database_the_time_and_the_counts(pg_schem
                                    "--db", pg_schema_url, "--format", "json", "--dry-run"])
     assert dry.exit_code == 0, dry.output
     dry_report = json.loads(dry.stdout)
-    assert dry_report["status"] == "dry-run" and dry_report["load"]["dry_run"] is True
-    assert dry_report["entities"]["budget_line_item"] == {"inserted": 0, "updated": 0, "unchanged": 120}
+    assert dry_report["status"] == "dry-run" and dry_report["load"] is None and dry_report["entities"] == {}
+    assert dry_report["plan"]["entities"]["budget_line_item"] == {"would_insert": 0, "would_update": 0,
+                                                                 "would_leave_unchanged": 120}
+    assert dry_report["plan"]["database"] == report["database"]
 
 
 # -- limits: what the database would refuse is a validation finding ----------------------------
-
-def test_text_limits_of_validation_are_the_column_lengths():
-    columns = {
-        "project_title": Project.__table__.c.title,
-        "agreement_name": Agreement.__table__.c.name,
-        "line_description": BudgetLineItem.__table__.c.line_description,
-        "comments": BudgetLineItem.__table__.c.comments,
-        "can_description": CAN.__table__.c.description,
-    }
-    assert MAX_LENGTH.keys() == columns.keys()
-    assert {name: column.type.length for name, column in columns.items()} == MAX_LENGTH
-
 
 def test_the_sheet_name_limit_of_validation_is_the_lineage_column_length():
     from ops_pipeline.datasets.base import MAX_SHEET_NAME
@@ -262,17 +260,18 @@ def test_a_sheet_name_longer_than_the_lineage_column_is_a_finding_not_a_load_err
 
 
 def test_the_amount_limit_of_validation_is_the_column_precision():
-    for column in (BudgetLineItem.__table__.c.amount, BudgetLineItem.__table__.c.proc_shop_fee_amount):
+    # PSCFee Amount is checked by the same rule; OPS keeps no fee amount on a line (not loaded).
+    for column in (BudgetLineItem.__table__.c.amount,):
         digits, places = column.type.precision, column.type.scale
         assert MAX_AMOUNT == Decimal(10 ** (digits - places)) - Decimal(1).scaleb(-places)
 
 
-def test_too_long_text_and_too_large_amounts_are_rejected_at_validate(db_url, runs_root, make_workbook):
+def test_too_large_amounts_are_rejected_at_validate(db_url, runs_root, make_workbook):
+    # Text limits are the OPS columns' declared lengths: tests/test_rules_columns.py.
     workbook = make_workbook([
-        good_row(budget_id=15001, desc="x" * 1001),
         good_row(budget_id=15002, amount=12345678901.00),
         good_row(budget_id=15003, desc="fine", amount="$ 12,345,678,901.00"),
-        good_row(budget_id=15004, desc="y" * 1000, amount=9999999999.99),  # exactly at the limits
+        good_row(budget_id=15004, desc="y" * 1000, amount=9999999999.99),  # exactly at the limit
     ])
     result = CliRunner().invoke(cli, ["-q", "--runs-root", str(runs_root), "run", str(workbook), "--db", db_url,
                                       "--format", "json"])
@@ -280,8 +279,8 @@ def test_too_long_text_and_too_large_amounts_are_rejected_at_validate(db_url, ru
     report = json.loads(result.stdout)
     assert report["status"] == "invalid"
     assert report["stages"]["load"]["status"] == "pending"
-    assert report["findings"] == {"amount-out-of-range": 2, "too-long": 1}
-    assert sorted(r["row"] for r in report["rejected_rows"]) == [2, 3, 4]
+    assert report["findings"] == {"amount-out-of-range": 2}
+    assert sorted(r["row"] for r in report["rejected_rows"]) == [2, 3]
     assert table_counts(db_url)["budget_line_item"] == 0
 
     # The row at the limits is accepted and the database takes it as it is.
@@ -299,7 +298,7 @@ def test_dates_and_negative_amounts_round_trip_unchanged(db_url, runs_root, make
     assert stored[15001][1:3] == (Decimal("-500.00"), dt.date(2024, 12, 31))
     assert stored[15002][1:3] == (Decimal("0.00"), dt.date(2025, 2, 22))
     again = load(staged(make_workbook(rows), runs_root), db_url=db_url)
-    assert again["entities"]["budget_line_item"] == {"inserted": 0, "updated": 0, "unchanged": 2}
+    assert again["entities"]["budget_line_item"] == {"inserted": 0, "updated": 0, "unchanged": 2, "skipped": 0, "rejected": 0}
 
 
 @pytest.mark.parametrize("staged_value, comparable", [

@@ -3,8 +3,8 @@
 The workbook carries canaries in a PII column (Comments: a name, which no regex can recognise),
 in free-text columns (an e-mail address, an SSN-like number and a phone number in Line Desc,
 Project Title, CIG Name and a CAN description), in cells that produce findings (a malformed amount
-holding the e-mail, a status holding the SSN, a CIG Type holding the phone number, a too-long and
-a true/false Comments cell), in the sheet name and in the file name. Every stage and every report
+holding the e-mail, a status holding the SSN, a CIG Type holding the phone number, a control character in
+a Comments cell and a true/false one), in the sheet name and in the file name. Every stage and every report
 format then runs through the CLI, including failing runs, and every file the run wrote outside
 the staged data -- and everything printed -- is searched for the canaries.
 
@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from ops_pipeline import redact
 from ops_pipeline.cli import cli
 from tests.conftest import HEADER, good_row, write_workbook
 
@@ -66,7 +67,7 @@ def canary_rows() -> list[list]:
         good_row(budget_id=15007, status=SSN, comments=f"{NAME} {EMAIL}"),
         good_row(budget_id=15008, cig_type=PHONE, desc=f"{EMAIL}?", comments=NAME),
         good_row(budget_id=15009, date=f"{EMAIL} {SSN}", comments=NAME),
-        good_row(budget_id=15010, comments=f"{NAME} " * 400),  # too long for OPS (4000)
+        good_row(budget_id=15010, comments=f"{NAME} _x0007_"),  # a control character (BEL), as the XML escapes it
         good_row(budget_id=15011, comments=True, amount="twelve"),  # bad-text in a PII column
         good_row(budget_id=15012, can=f"{EMAIL}", fee=f"{SSN}"),
         good_row(budget_id=f"{SSN}", comments=NAME),
@@ -129,7 +130,7 @@ def test_canary_workbook_is_what_the_test_thinks(canary_workbook, runs_root):
     run = fetch(str(canary_workbook), runs_root)
     summary = validate(run)
     assert summary["rows"] == {"read": 13, "valid": 5, "rejected": 8, "skipped": 0}
-    assert {"bad-amount", "unknown-status", "unknown-agreement-type", "bad-date", "too-long", "bad-text",
+    assert {"bad-amount", "unknown-status", "unknown-agreement-type", "bad-date", "control-character", "bad-text",
             "bad-can"} <= set(summary["findings"])
     staged = (run.path / "validate" / "valid_rows.jsonl").read_text() + \
         (run.path / "validate" / "rejected.jsonl").read_text()
@@ -362,3 +363,107 @@ def test_wider_detectors_leave_amounts_and_ids_alone():
                  "FY2025 1,234.56", "v1.2.3", "+1.5", "+42", "12:30", "1/2/2025", "Q3 2025",
                  "3.1415926", "0.5550143", "BL 15001-15002", "sha256:" + "a1" * 32):
         assert scrub_text(text) == text, text
+
+
+# == The rules those runs pass through, one at a time (mutation testing found them unpinned) =====
+# What a library's exception may still say (safe_reason), how a PII value shows in a finding
+# (mask_value), and the edges of the pattern and value scrubbers.
+
+# -- safe_reason: a library's message, without what it quotes from the file ----------------------
+
+def test_a_quoted_cell_value_is_dropped_from_a_reason():
+    assert redact.safe_reason(ValueError("could not convert string to float: 'Jane Doe'")) == \
+        "could not convert string to float: '...'"
+    assert redact.safe_reason(ValueError('bad cell "Jane Doe" in row 4')) == 'bad cell "..." in row 4'
+
+
+def test_what_follows_the_last_colon_is_dropped_unless_quoted_or_a_part_name():
+    assert redact.safe_reason(ValueError("Unrecognized boolean cell value: Jane Doe")) == \
+        "Unrecognized boolean cell value: ..."
+    assert redact.safe_reason(ValueError("sheet: row: Jane Doe")) == "sheet: row: ..."
+    assert redact.safe_reason(ValueError('bad value: "Jane"')) == 'bad value: "..."'
+    assert redact.safe_reason(ValueError("bad value: 'Jane'")) == "bad value: '...'"
+    assert redact.safe_reason(ValueError("missing part: xl/workbook.xml")) == "missing part: xl/workbook.xml"
+    # the part name is recognised even with the spaces the first line keeps at its end
+    assert redact.safe_reason(ValueError("missing part: xl/workbook.xml   \nmore")) == "missing part: xl/workbook.xml   "
+    assert redact.safe_reason(ValueError("no colon here, Jane Doe")) == "no colon here, Jane Doe"
+
+
+def test_a_quoted_zip_part_name_stays_in_a_reason():
+    assert redact.safe_reason(ValueError("cannot read 'xl/worksheets/sheet1.xml' at 'Jane'")) == \
+        "cannot read 'xl/worksheets/sheet1.xml' at '...'"
+    assert redact.safe_reason(ValueError('cannot read "XL/_RELS/.RELS" now')) == 'cannot read "XL/_RELS/.RELS" now'
+
+
+def test_a_key_error_naming_a_zip_part_reads_as_its_sentence():
+    """zipfile raises KeyError("There is no item named 'xl/sharedStrings.xml' in the archive");
+    str() of a KeyError is the repr of its key, which would hide the part name in quotes."""
+    missing = KeyError("There is no item named 'xl/sharedStrings.xml' in the archive")
+    assert redact.safe_reason(missing) == "There is no item named 'xl/sharedStrings.xml' in the archive"
+
+
+def test_a_key_error_of_anything_else_stays_quoted_hence_dropped():
+    assert redact.safe_reason(KeyError("Jane Doe")) == "'...'"
+    assert redact.safe_reason(KeyError("Jane Doe said 'hello there'")) == '"..."'
+    assert redact.safe_reason(KeyError("xl/workbook.xml")) == "'xl/workbook.xml'"
+    assert redact.safe_reason(KeyError(42)) == "42"
+    # two arguments: str() is the repr of the tuple, whose quoted items both go
+    assert redact.safe_reason(KeyError("There is no item named 'xl/a.xml'", "Jane")) == "(\"...\", '...')"
+
+
+def test_a_reason_is_the_first_line_or_the_exception_s_name():
+    assert redact.safe_reason(ValueError("first line\nsecond line: Jane Doe")) == "first line"
+    assert redact.safe_reason(ValueError("  \n  first line  \n")) == "first line"
+    assert redact.safe_reason(ValueError("")) == "ValueError"
+    assert redact.safe_reason(OSError()) == "OSError"
+
+
+def test_a_reason_is_scrubbed_and_cut():
+    assert redact.safe_reason(ValueError("mail jane.doe@example.org bounced")) == "mail <email> bounced"
+    assert redact.safe_reason(ValueError("x" * 300)) == "x" * 200
+    assert redact.safe_reason(ValueError("x" * 300), limit=10) == "x" * 10
+
+
+# -- mask_value: a PII value in a finding ----------------------------------------------------------
+
+@pytest.mark.parametrize("value, shown", [(None, ""), ("", ""), ("Jane Doe", "***"), (0, "***"), (" ", "***")])
+def test_a_pii_value_shows_only_whether_it_was_blank(value, shown):
+    assert redact.mask_value(value) == shown
+
+
+# -- the pattern scrubber's edges ------------------------------------------------------------------
+
+@pytest.mark.parametrize("digits, text, masked", [
+    (6, "+1 23 456", False),
+    (7, "+1 234 567", True),
+    (15, "+123 456 789 012 345", True),
+    (16, "+1234 5678 9012 3456", False),
+])
+def test_an_international_number_is_a_phone_number_with_7_to_15_digits(digits, text, masked):
+    """E.164 allows 7 to 15 digits; a longer or shorter "+" number is something else (an id)."""
+    assert sum(ch.isdigit() for ch in text) == digits
+    assert redact.scrub_text(f"call {text} now") == ("call <phone> now" if masked else f"call {text} now")
+
+
+# -- scrub_data: the JSON documents of a run (manifest, summaries, events) -------------------------
+
+def test_every_string_of_a_document_is_scrubbed_keys_too_except_the_kept_paths():
+    doc = {"title": "call 555-0143", "path": "runs/jane.doe@example.org.xlsx", "rows": 3, 7: "seven",
+           "files": ["jane.doe@example.org", ("078-05-1120", None)], "jane.doe@example.org": True,
+           "nested": {"path": ["jane.doe@example.org"], "note": "pw Pa55word-canary"}, (1, 2): "pair",
+           "outputs": [{"path": "runs/jane.doe@example.org"}], "key Pa55word-canary": 1}
+    assert redact.scrub_data(doc, keep=frozenset({"path"}), secrets=["Pa55word-canary"]) == {
+        "title": "call <phone>", "path": "runs/jane.doe@example.org.xlsx", "rows": 3, 7: "seven",
+        "files": ["<email>", ["<ssn>", None]], "<email>": True,
+        "nested": {"path": ["<email>"], "note": "pw ***"}, (1, 2): "pair",
+        "outputs": [{"path": "runs/jane.doe@example.org"}], "key ***": 1}
+    assert redact.scrub_data("runs/jane.doe@example.org", keep=frozenset({"path"})) == "runs/<email>"  # values of keys
+
+
+def test_a_document_is_scrubbed_of_the_secrets_given_or_else_of_the_known_ones(monkeypatch):
+    monkeypatch.setenv("OPS_PIPELINE_WEBHOOK_SECRET", "Known-Canary-Secret")
+    doc = ["Known-Canary-Secret", "Given-Canary-Secret", "Given-Canary-Secret"]
+    assert redact.scrub_data(doc) == ["***", "Given-Canary-Secret", "Given-Canary-Secret"]
+    # any iterable, used for every string (a generator is read once)
+    assert redact.scrub_data(doc, secrets=(s for s in ["Given-Canary-Secret"])) == \
+        ["Known-Canary-Secret", "***", "***"]

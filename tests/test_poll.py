@@ -15,12 +15,14 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import create_engine, func, select, update
+from sqlalchemy import func, select, update
 
 import tests.s3_server as s3_server
 from ops_pipeline import rundir
 from ops_pipeline.cli import cli
-from ops_pipeline.db.models import BudgetLineItem, PipelineRun, SourceFile
+from ops_pipeline.db.engine import make_engine
+from ops_pipeline.db.models import PipelineRun, SourceFile
+from ops_pipeline.db.ops_models import BudgetLineItem
 from ops_pipeline.errors import ExitCode, StorageError, UsageError
 from ops_pipeline.ledger import Ledger, version_key
 from ops_pipeline.notify import parse_notify_targets
@@ -62,7 +64,7 @@ def options(tmp_path: Path, db_url: str, **kwargs) -> PollOptions:
 
 
 def ledger_rows(db_url: str) -> list:
-    engine = create_engine(db_url)
+    engine = make_engine(db_url)
     with engine.connect() as conn:
         rows = list(conn.execute(select(SourceFile).order_by(SourceFile.id)))
     engine.dispose()
@@ -70,7 +72,7 @@ def ledger_rows(db_url: str) -> list:
 
 
 def count(db_url: str, model) -> int:
-    engine = create_engine(db_url)
+    engine = make_engine(db_url)
     with engine.connect() as conn:
         value = conn.execute(select(func.count()).select_from(model)).scalar()
     engine.dispose()
@@ -78,7 +80,7 @@ def count(db_url: str, model) -> int:
 
 
 def loads_per_content(db_url: str) -> dict[str, int]:
-    engine = create_engine(db_url)
+    engine = make_engine(db_url)
     with engine.connect() as conn:
         rows = conn.execute(select(PipelineRun.file_sha256, func.count()).where(PipelineRun.status == "loaded")
                             .group_by(PipelineRun.file_sha256))
@@ -178,7 +180,8 @@ def test_an_invalid_file_is_not_retried_but_a_new_upload_is(s3_bucket, sqlite_ur
     assert outcomes(first) == [("fy25.xlsx", "invalid")] and first.exit_code == ExitCode.DATA_INVALID
     assert first.results[0].status == "invalid"
     assert first.results[0].error == {"code": "data-invalid",
-                                      "message": "validate rejected 6 rows; nothing was loaded"}
+                                      "message": "validate rejected 6 rows; nothing is transformed or loaded "
+                                                 "(hint: fix the file, or load the valid rows with --accept-rejects)"}
     assert count(sqlite_url, PipelineRun) == 0
 
     assert poll_pass(uri, options(tmp_path, sqlite_url), client=client).results == []  # not every poll
@@ -202,7 +205,9 @@ def test_huge_numbers_and_nul_cells_are_invalid_files_never_crashed_or_retried(s
     put(client, bucket, "incoming/odd.xlsx", write_workbook(tmp_path / "odd.xlsx", rows).read_bytes())
     first = poll_pass(uri, options(tmp_path, sqlite_url), client=client)
     assert outcomes(first) == [("odd.xlsx", "invalid")] and first.exit_code == ExitCode.DATA_INVALID
-    assert first.results[0].error == {"code": "data-invalid", "message": "validate rejected 4 rows; nothing was loaded"}
+    assert first.results[0].error == {"code": "data-invalid",
+                                      "message": "validate rejected 4 rows; nothing is transformed or loaded "
+                                                 "(hint: fix the file, or load the valid rows with --accept-rejects)"}
     assert poll_pass(uri, options(tmp_path, sqlite_url), client=client).results == []
     assert count(sqlite_url, BudgetLineItem) == 0
 
@@ -241,20 +246,20 @@ def test_one_bad_file_does_not_stop_the_others(s3_bucket, sqlite_url, tmp_path):
 
 def test_a_file_that_crashes_the_pipeline_is_not_retried_every_pass(s3_bucket, sqlite_url, tmp_path, monkeypatch):
     """A bug that one file triggers would crash (and notify) on every pass: it is recorded once."""
-    import ops_pipeline.poll as poll_module
+    import ops_pipeline.pipeline as pipeline_module  # the orchestrator the poller runs the stages through
 
     client, bucket = s3_bucket
     uri = f"s3://{bucket}/incoming/"
     put(client, bucket, "incoming/a-crashes.xlsx", workbook(tmp_path, 5))
     put(client, bucket, "incoming/b-good.xlsx", workbook(tmp_path, 6))
-    real_transform = poll_module.transform
+    real_transform = pipeline_module.transform
 
     def transform(run, **kwargs):
         if run.manifest["source"]["key"].endswith("a-crashes.xlsx"):
             raise ZeroDivisionError("a bug in a rule")
         return real_transform(run, **kwargs)
 
-    monkeypatch.setattr(poll_module, "transform", transform)
+    monkeypatch.setattr(pipeline_module, "transform", transform)
     first = poll_pass(uri, options(tmp_path, sqlite_url), client=client)
     assert outcomes(first) == [("a-crashes.xlsx", "crashed"), ("b-good.xlsx", "succeeded")]
     assert first.exit_code == ExitCode.RUN_FAILED
@@ -263,7 +268,7 @@ def test_a_file_that_crashes_the_pipeline_is_not_retried_every_pass(s3_bucket, s
     again = poll_pass(uri, options(tmp_path, sqlite_url), client=client)
     assert again.results == [] and again.skipped == 2 and again.exit_code == ExitCode.OK
 
-    monkeypatch.setattr(poll_module, "transform", real_transform)  # the bug fixed, the file sent again
+    monkeypatch.setattr(pipeline_module, "transform", real_transform)  # the bug fixed, the file sent again
     put(client, bucket, "incoming/a-crashes.xlsx", workbook(tmp_path, 7))
     fixed = poll_pass(uri, options(tmp_path, sqlite_url), client=client)
     assert outcomes(fixed) == [("a-crashes.xlsx", "succeeded")]
@@ -339,7 +344,7 @@ def test_a_poller_killed_after_the_load_committed_does_not_load_again(s3_bucket,
     client, bucket = s3_bucket
     put(client, bucket, "incoming/fy25.xlsx", workbook(tmp_path, 9))
     (first,) = poll_pass(f"s3://{bucket}/incoming/", options(tmp_path, sqlite_url), client=client).results
-    engine = create_engine(sqlite_url)  # as if killed between the load's commit and the ledger update
+    engine = make_engine(sqlite_url)  # as if killed between the load's commit and the ledger update
     with engine.begin() as conn:
         conn.execute(update(SourceFile).values(outcome="processing", finished_at=None))
     engine.dispose()
@@ -495,7 +500,8 @@ def test_cli_poll_once_exit_codes(s3_bucket, s3_endpoint, sqlite_url, tmp_path):
     assert invalid.exit_code == 1
     (line,) = invalid.stdout.splitlines()
     assert line.startswith(f"invalid     s3://{bucket}/incoming/bad.xlsx run ")
-    assert line.endswith(": data-invalid: validate rejected 6 rows; nothing was loaded")
+    assert line.endswith(": data-invalid: validate rejected 6 rows; nothing is transformed or loaded "
+                         "(hint: fix the file, or load the valid rows with --accept-rejects)")
     assert invalid.stderr == f"pass over s3://{bucket}/incoming/: 1 invalid\n"
 
     put(client, bucket, "incoming/good.xlsx", workbook(tmp_path, 4))
@@ -677,7 +683,7 @@ def test_a_poller_stopped_with_sigterm_resumes_without_loss_or_repeat(s3_bucket,
         manifest = json.loads((run_dir / "manifest.json").read_text())
         assert "running" not in {s["status"] for s in manifest["stages"].values()}, run_dir.name
     interrupted = [r.run_id for r in first if r.outcome == "interrupted"]
-    engine = create_engine(sqlite_url)
+    engine = make_engine(sqlite_url)
     with engine.connect() as conn:
         loaded_runs = set(conn.execute(select(PipelineRun.id)).scalars())
     engine.dispose()

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import Phase, given, settings
 from hypothesis import strategies as st
 
-from ops_pipeline.datasets.base import get_dataset
+from ops_pipeline.datasets.registry import get_dataset
 from ops_pipeline.errors import LimitExceeded
 from ops_pipeline.readers.workbook import CellError
 from ops_pipeline.stages.rows import RowJudge

@@ -119,7 +119,7 @@ def test_validate_refuses_a_far_cell_sheet_in_one_line_and_writes_nothing(tmp_pa
 
 def test_validate_waits_for_the_gate_before_it_makes_or_writes_anything(make_workbook, runs_root):
     """In the reading child, the gate comes after the parse and before the stage's folder."""
-    from ops_pipeline.datasets.base import get_dataset
+    from ops_pipeline.datasets.registry import get_dataset
     from ops_pipeline.readers.guard import Limits
     from ops_pipeline.readers.workbook import open_workbook
     from ops_pipeline.stages.validate import _validate_workbook

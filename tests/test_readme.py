@@ -52,7 +52,7 @@ def test_the_bash_examples_run_and_the_sql_finds_the_lineage(tmp_path):
     assert "exit 1: the sample has rejected rows" in result.stdout
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["status"] == "succeeded"
-    assert report["entities"]["budget_line_item"] == {"inserted": 0, "updated": 0, "unchanged": 294}
+    assert report["entities"]["budget_line_item"] == {"inserted": 0, "updated": 0, "unchanged": 294, "skipped": 0, "rejected": 0}
     [query] = _blocks("sql")
     with create_engine(f"sqlite:///{tmp_path / 'ops.db'}").connect() as conn:
         rows = conn.execute(text(query)).all()
@@ -74,8 +74,13 @@ def test_the_documented_report_keys_are_the_report_keys(tmp_path):
     assert set(documented) - {"error"} <= set(loaded)
     assert set(loaded["database"]) == set(documented["database"]) == {"dialect", "host", "port", "database"}
     assert loaded["database"]["dialect"] == "sqlite" and loaded["database"]["database"] == str(tmp_path / "ops.db")
-    assert set(loaded["load"]) == set(documented["load"]) == {"seconds", "dry_run"}
-    assert loaded["load"]["dry_run"] is False and loaded["load"]["seconds"] >= 0
+    assert set(loaded["load"]) == set(documented["load"]) == {"seconds"}
+    assert loaded["load"]["seconds"] >= 0 and loaded["plan"] is None
+    planned = run_pipeline(str(write_sample_workbook(tmp_path / "p.xlsx", rows=50, dirty=False)),
+                           runs_root=tmp_path / "runs", db_url=url, dry_run=True).report
+    assert set(planned["plan"]) == set(documented["plan"])
+    for kind, counts in planned["plan"]["entities"].items():
+        assert set(counts) == set(documented["plan"]["entities"]["budget_line_item"]), kind
     for kind in documented["entities"]:
         assert set(loaded["entities"][kind]) == set(documented["entities"][kind])
     book = write_sample_workbook(tmp_path / "b.xlsx", rows=50)

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+from pathlib import Path
 
 import pytest
 
-from ops_pipeline.errors import IntegrityError
+from ops_pipeline.errors import IntegrityError, StageNotReady
 from ops_pipeline.rundir import (STAGES, RunDir, atomic_write, read_json, read_jsonl, sha256_file, write_json,
                                  write_jsonl)
 
@@ -69,6 +70,7 @@ def test_a_stage_record_holds_its_inputs_outputs_and_counts(rd):
     assert info["outputs"] == [{"path": "validate/valid_rows.jsonl", "rows": 1,
                                 "sha256": hashlib.sha256(b'{"a":1}\n').hexdigest()}]
     assert info["counts"] == {"rows": 1} and info["workers"] == 2
+    assert info["finished_at"] >= info["started_at"]
     assert rd.events()[-1]["event"] == "stage-succeeded" and rd.events()[-1]["counts"] == {"rows": 1}
 
 
@@ -82,7 +84,7 @@ def test_a_stage_without_counts_or_outputs_records_empty_ones(rd):
     assert rd.stage_info("validate")["inputs"] == []
     assert rd.stage_info("transform")["outputs"] == [] and rd.stage_info("transform")["error"] == {"code": "boom"}
     assert rd.events()[-1]["event"] == "stage-failed" and rd.events()[-1]["level"] == "error"
-    assert rd.events()[-1]["error"] == {"code": "boom"}
+    assert rd.events()[-1]["error"] == {"code": "boom"} and rd.events()[-1]["stage"] == "transform"
     assert rd.stage_info("transform")["finished_at"] >= rd.stage_info("transform")["started_at"]
 
 
@@ -117,6 +119,18 @@ def test_an_input_written_by_a_stage_carries_the_sha256_that_stage_recorded(rd):
     assert rd.input_record(b) == {"path": "transform/b.jsonl", "sha256": hashlib.sha256(b"changed since").hexdigest()}
 
 
+def test_a_stage_that_recorded_no_outputs_has_nothing_to_verify_and_vouches_for_no_input(rd):
+    """A stage that never ran (or was begun and killed) has no "outputs" in its record."""
+    path = rd.stage_dir("validate") / "valid_rows.jsonl"
+    path.write_bytes(b"abc")
+    rd.begin("validate")
+    for stage in ("validate", "transform"):
+        assert "outputs" not in rd.stage_info(stage)
+        rd.verify_outputs(stage)
+        assert rd.input_record(path, stage) == {"path": "validate/valid_rows.jsonl",
+                                                "sha256": hashlib.sha256(b"abc").hexdigest()}
+
+
 def test_require_names_the_stage_that_wants_the_input_and_the_rerun_of_the_one_that_wrote_it(rd):
     [output] = _recorded(rd, "transform", "entities.jsonl")
     assert rd.require("load", "transform")["status"] == "succeeded"
@@ -133,7 +147,21 @@ def test_require_names_the_stage_that_wants_the_input_and_the_rerun_of_the_one_t
         f"load: transform/entities.jsonl recorded by transform is missing (hint: rerun: ops-pipeline transform {rd.path})")
     with pytest.raises(IntegrityError) as caught:
         rd.verify_outputs("transform")
-    assert caught.value.stage == "transform"
+    assert caught.value.stage == "transform" and caught.value.run_id == rd.run_id
+
+
+def test_a_refusal_names_the_run_it_refuses(rd):
+    rd.begin("transform")
+    rd.fail("transform", {"code": "boom"})
+    with pytest.raises(StageNotReady) as caught:
+        rd.require("load", "transform")
+    assert (caught.value.stage, caught.value.run_id) == ("load", rd.run_id)
+    assert caught.value.one_line() == f"load: cannot run load: stage transform is failed (hint: ops-pipeline transform {rd.path})"
+    [output] = _recorded(rd, "transform", "entities.jsonl")
+    (rd.path / output["path"]).write_bytes(b"tampered")
+    with pytest.raises(IntegrityError) as caught:
+        rd.require("load", "transform")
+    assert caught.value.run_id == rd.run_id
 
 
 def test_every_output_is_checked_not_only_the_first(rd):
@@ -151,9 +179,11 @@ def test_a_purged_run_says_so_instead_of_calling_the_file_missing(rd):
     (rd.path / output["path"]).unlink()
     with pytest.raises(IntegrityError) as caught:
         rd.require("load", "transform")
-    assert caught.value.stage == "load"
-    assert str(caught.value).startswith(
-        "the staged data of this run was purged on 2026-11-01T00:00:00Z (transform/entities.jsonl is gone)")
+    assert (caught.value.stage, caught.value.run_id) == ("load", rd.run_id)
+    assert caught.value.one_line() == (
+        "load: the staged data of this run was purged on 2026-11-01T00:00:00Z (transform/entities.jsonl is gone); "
+        "its manifest, report and event log remain (hint: fetch the source file again into a new run: "
+        "ops-pipeline fetch FILE)")
 
 
 def test_sha256_file_reads_a_file_in_blocks_of_any_size(tmp_path):
@@ -223,6 +253,17 @@ def test_write_json_keeps_path_values_verbatim(tmp_path):
     write_json(path, {"path": name, "outputs": [{"path": name}]})
     assert read_json(path) == {"path": name, "outputs": [{"path": name}]}
     assert path.read_text(encoding="utf-8").endswith("}\n")
+
+
+def test_write_json_writes_the_document_in_its_own_order_indented_and_what_json_cannot_hold_as_text(tmp_path):
+    """The manifest and summaries are read by people too: keys stay in the order the stage wrote
+    them (run_id first, not alphabetical), two spaces of indent, a final newline."""
+    import datetime as dt
+
+    path = tmp_path / "summary.json"
+    write_json(path, {"run_id": "r1", "counts": {"rows": 2}, "at": dt.date(2025, 10, 1), "file": Path("a/b.xlsx")})
+    assert path.read_text(encoding="utf-8") == (
+        '{\n  "run_id": "r1",\n  "counts": {\n    "rows": 2\n  },\n  "at": "2025-10-01",\n  "file": "a/b.xlsx"\n}\n')
 
 
 def test_a_jsonl_writer_writes_what_json_cannot_hold_as_text(tmp_path):

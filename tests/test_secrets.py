@@ -292,3 +292,87 @@ def test_scrubbing_stays_linear_on_adversarial_text():
                  "+1 " * (n // 3), "+1(1)" * (n // 5), "123-" * (n // 4), "1 " * (n // 2), "a=" * (n // 2),
                  '"password": "' * (n // 13), "a@" + "a." * (n // 2), "a='" * (n // 3)):
         assert len(scrub_text(text)) > 0 and redact_url(text) and url_secrets(text) is not None
+
+
+def test_a_secret_that_is_not_valid_utf8_is_masked_without_an_error():
+    """An environment variable holding bytes that are not UTF-8 reaches Python with lone
+    surrogates in it (os.environ decodes with surrogateescape); scrubbing it must not raise, or
+    the error message it was protecting would be lost along with it."""
+    secret = b"Pa55\xffword-canary".decode("utf-8", "surrogateescape")
+    secrets = known_secrets(env={"OPS_PIPELINE_SMTP_PASSWORD": secret})
+    assert secret in secrets
+    assert scrub_secrets(f"login failed for {secret}", secrets) == "login failed for ***"
+
+
+# -- the rules of the two scrubbers, one at a time (mutation testing found them unpinned) ---------
+
+@pytest.mark.parametrize("text, shown", [
+    ("password= user=ops", "password= user=ops"),                      # blank values stay blank
+    ("password='' user=ops", "password='' user=ops"),
+    ('password="" user=ops', 'password="" user=ops'),
+    ('{"password": "", "user": "ops"}', '{"password": "", "user": "ops"}'),
+    ('{"token": "a"}', '{"token": "***"}'),                            # one character is a value
+    ("{'password': 'se-cret'}", "{'password': '***'}"),                # a Python repr: single quotes only
+    ("postgresql://u:se-cret\uff20host/db", "postgresql://u:***\uff20host/db"),   # full-width at sign
+    ("postgresql://u:se\uff20cret\uff20host/db", "postgresql://u:***\uff20host/db"),  # ...the last one
+    ("postgresql://u:pa:ss-word@h/db", "postgresql://u:***@h/db"),    # the password from the first colon
+    (":se-cret@host", ":***@host"),                                    # no user name
+    ("connecting to ops@db:5432/ops", "connecting to ops@db:5432/ops"),  # a port is not a password
+])
+def test_the_edges_of_credentials_recognised_by_their_shape(text, shown):
+    from ops_pipeline.redact import redact_url, scrub_text
+
+    assert scrub_text(text) == shown
+    assert redact_url(text) == shown
+
+
+def test_a_url_with_a_space_in_its_password_is_masked_to_its_last_at_sign():
+    from ops_pipeline.redact import redact_url
+
+    assert redact_url("postgresql://u:se cret@x@h/db") == "postgresql://u:***@h/db"
+
+
+@pytest.mark.parametrize("url, found", [
+    ("postgresql://ops_user:Pa55-word@h/db", ["ops_user:Pa55-word", "Pa55-word"]),
+    ("postgresql+psycopg//ops_user:Pa55-word@h/db", ["ops_user:Pa55-word", "Pa55-word"]),   # no colon
+    ("jdbc//postgresql//ops_user:Pa55-word@h/db", ["ops_user:Pa55-word", "Pa55-word"]),
+    ("postgresql://ops_user:Pa//55-word@h/db", ["ops_user:Pa//55-word", "Pa//55-word"]),
+    ("postgresql://u:pass word:xy@h/db", ["u:pass word:xy", "pass word:xy", "word:xy"]),   # and each word
+    ("host=h password='Xe Pa55-word' dbname=ops", ["Xe Pa55-word"]),
+    ("postgresql://u:Pa55-word@h/db?sslpassword=Key-Pa55", ["u:Pa55-word", "Pa55-word", "Key-Pa55"]),
+    ("postgresql://u:Pa55wd@h/db", ["u:Pa55wd", "Pa55wd"]),                                 # 6 characters
+    ("postgresql://u:Pa5wd@h/db", ["u:Pa5wd"]),                                             # 5: too short
+])
+def test_the_secrets_of_a_url_are_its_user_info_its_password_and_its_password_options(url, found):
+    assert url_secrets(url) == found
+
+
+def test_known_secrets_come_from_every_source_longest_first(monkeypatch):
+    import ops_pipeline.redact as redact
+
+    monkeypatch.setattr(redact, "_remembered", set())
+    monkeypatch.delenv("VCAP_SERVICES", raising=False)
+    vcap = {"aws-rds": [{"credentials": {"uri": "postgres://rds:Vcap-Pa55@h/ops", "port": "5432"}}]}
+    env = {"EMPTY_TOKEN": "", "OPS_PIPELINE_SMTP_PASSWORD": "zz-pwd", "MY_API_TOKEN": "aaaa-api-token",
+           "VCAP_SERVICES": json.dumps(vcap)}
+    redact.remember_url("postgresql://u:Remembered-Pa55@h/db")
+    secrets = known_secrets(env=env, urls=["postgresql://u:Given-Pa55@h/db"])
+    assert sorted(secrets) == sorted([
+        "zz-pwd", "aaaa-api-token",                                      # secret variables, 6 characters or more
+        "postgres://rds:Vcap-Pa55@h/ops", "rds:Vcap-Pa55", "Vcap-Pa55",  # VCAP_SERVICES, its URI's parts
+        "u:Remembered-Pa55", "Remembered-Pa55", "u:Given-Pa55", "Given-Pa55"])
+    # longest first, so that a secret holding another is replaced whole
+    assert [len(s) for s in secrets] == sorted(map(len, secrets), reverse=True)
+
+
+def test_secrets_are_masked_longest_first_in_every_form_and_never_when_too_short(monkeypatch):
+    from ops_pipeline.redact import scrub_secrets
+
+    # "Zz-secret" sorts after "Aa-Zz-secret" but is inside it: the longer one goes first
+    assert scrub_secrets("login Aa-Zz-secret", ["Zz-secret", "Aa-Zz-secret"]) == "login ***"
+    assert scrub_secrets("key S3Key%2Fabc%2BXYZ", ["S3Key/abc+XYZ"]) == "key ***"   # percent-encoded, "/" too
+    assert scrub_secrets("the abc of it", ["abc"]) == "the abc of it"             # shorter than 6
+    assert scrub_secrets("the abc of it", ["abc"], min_chars=3) == "the *** of it"
+    assert scrub_secrets("pw Pa55wd", ["Pa55wd"]) == "pw ***"                     # exactly 6
+    monkeypatch.setenv("OPS_PIPELINE_WEBHOOK_SECRET", "Known-Canary-Secret")
+    assert scrub_secrets("pw Known-Canary-Secret") == "pw ***"                   # default: the known ones

@@ -6,7 +6,8 @@ import stat
 
 import pytest
 
-from ops_pipeline.errors import DataInvalid, IntegrityError, StageNotReady
+from ops_pipeline.errors import DataInvalid, IntegrityError, StageNotReady, UsageError
+from ops_pipeline.pipeline import STAGES, Options, continue_run, run_stage
 from ops_pipeline.rundir import RunDir, read_json
 from ops_pipeline.stages.fetch import fetch
 from ops_pipeline.stages.load import load
@@ -77,10 +78,13 @@ def test_transform_refuses_rejected_rows_unless_accepted(make_workbook, runs_roo
     run = fetch(str(make_workbook([good_row(budget_id=1), good_row(budget_id=2, status="???")])), runs_root)
     validate(run)
     with pytest.raises(DataInvalid) as caught:
-        transform(run)
+        run_stage("transform", run)
     assert caught.value.exit_code == 1
-    assert "--accept-rejects" in caught.value.one_line()
-    summary = transform(run, accept_rejects=True)
+    assert caught.value.one_line() == ("validate rejected 1 row; nothing is transformed or loaded "
+                                       "(hint: fix the file, or load the valid rows with --accept-rejects)")
+    run.reload()
+    assert run.status("transform") == "pending"  # refused before it began: nothing to record
+    summary = run_stage("transform", run, Options(accept_rejects=True))
     assert summary["counts"]["budget_line_item"] == 1
     assert summary["accepted_rejects"] == 1
 
@@ -173,8 +177,8 @@ def statuses(run: RunDir) -> list[str]:
 
 def test_a_refused_rerun_of_transform_makes_load_stale_and_load_refuses(make_workbook, runs_root, sqlite_url):
     run = loaded_with_a_reject(make_workbook, runs_root, sqlite_url)
-    with pytest.raises(DataInvalid, match="validate rejected 1 row; nothing is transformed"):
-        transform(run)  # without --accept-rejects this time
+    with pytest.raises(DataInvalid, match="validate rejected 1 row; nothing is transformed or loaded"):
+        run_stage("transform", run)  # without --accept-rejects this time
     assert statuses(run) == ["succeeded", "failed", "stale"]
     assert run.stage_info("transform")["error"]["code"] == "data-invalid"
     with pytest.raises(StageNotReady) as caught:
@@ -222,3 +226,58 @@ def test_a_rerun_killed_after_it_began_makes_the_later_stages_stale(run, sqlite_
     assert statuses(run) == ["running", "stale", "stale"]
     with pytest.raises(StageNotReady, match="stage transform is stale"):
         load(run, db_url=sqlite_url)
+
+
+# -- the orchestrator -----------------------------------------------------------------------------
+
+def test_the_stages_and_what_each_requires_are_data():
+    assert [(s.name, s.requires, s.always) for s in STAGES] == [
+        ("fetch", (), False), ("validate", ("fetch",), False), ("transform", ("validate",), False),
+        ("load", ("transform",), False), ("report", ("load",), True)]
+    from ops_pipeline.rundir import STAGES as MANIFEST_STAGES  # the manifest's statuses, in the same order
+
+    assert tuple(s.name for s in STAGES) == MANIFEST_STAGES
+
+
+def test_one_stage_at_a_time_gives_what_the_sequence_gives(run, sqlite_url):
+    """A scheduler runs the stages one by one through run_stage, in the order STAGES declares."""
+    results = {}
+    for stage in STAGES:
+        if stage.run is not None:
+            results[stage.name] = run_stage(stage.name, run, Options(db_url=sqlite_url))
+    assert results["validate"]["outcome"] == "valid"
+    assert results["load"]["entities"]["budget_line_item"]["inserted"] == 2
+    assert results["report"]["status"] == "succeeded"
+    with pytest.raises(UsageError, match="fetch starts a run rather than running on one: use start_run"):
+        run_stage("fetch", run)
+    with pytest.raises(UsageError, match="unknown stage 'publish'"):
+        run_stage("publish", run)
+
+
+def test_a_stop_request_lets_no_further_stage_begin_and_still_reports(run, sqlite_url):
+    asked = []
+
+    def stop() -> bool:
+        asked.append(run.status("validate"))
+        return len(asked) == 2  # after validate, before transform
+
+    outcome = continue_run(run, Options(db_url=sqlite_url), stop=stop)
+    assert outcome.interrupted and outcome.error is None
+    assert asked == ["pending", "succeeded"]
+    assert [outcome.report["stages"][s]["status"] for s in ("validate", "transform", "load")] == [
+        "succeeded", "pending", "pending"]
+
+
+def test_a_bug_is_contained_only_when_asked(run, monkeypatch):
+    from ops_pipeline.datasets.budget_workbook import BudgetWorkbook
+
+    def explode(self, rows, context):
+        raise RuntimeError("disk on fire")
+
+    validate(run)
+    monkeypatch.setattr(BudgetWorkbook, "transform", explode)
+    contained = continue_run(run, contain=True)
+    assert isinstance(contained.error, RuntimeError) and contained.exit_code == 3
+    assert contained.report["stages"]["transform"]["status"] == "failed"
+    with pytest.raises(RuntimeError, match="disk on fire"):
+        continue_run(run)

@@ -3,18 +3,18 @@ from decimal import Decimal
 
 from behave import given, then, when
 from openpyxl import Workbook
-from sqlalchemy import create_engine, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from ops_pipeline.db.engine import init_schema
-from ops_pipeline.db.models import CAN, Agreement, BudgetLineItem, Lineage, Portfolio, Project
+from ops_pipeline.db.engine import init_schema, make_engine
+from ops_pipeline.db.models import Lineage
+from ops_pipeline.db.ops_models import (CAN, Agreement, BudgetLineItem, OpsDBHistory, Portfolio, Project,
+                                        ResearchProject, User, transaction_table, version_table)
+from ops_pipeline.rules.dates import fiscal_year
 from ops_pipeline.errors import PipelineError
-from ops_pipeline.pipeline import run_pipeline
-from ops_pipeline.rundir import read_jsonl
-from ops_pipeline.stages.fetch import fetch
-from ops_pipeline.stages.load import load
-from ops_pipeline.stages.transform import transform
-from ops_pipeline.stages.validate import validate
+from ops_pipeline.pipeline import Options, run_pipeline, run_stage, start_run
+from ops_pipeline.rundir import read_json, read_jsonl
+from ops_pipeline.stages.report import render
 
 HEADER = ["CAN", "Sys_Budget_ID", "Project Title", "CIG Name", "CIG Type", "Line Desc", "Date Needed",
           "Amount", "PSCFee Amount", "Status", "Comments"]
@@ -47,10 +47,19 @@ def _pipeline(context, path: str):
     context.outcome = run_pipeline(path, runs_root=context.runs_root, db_url=_db(context))
     assert context.outcome.error is None, context.outcome.error.one_line()
     context.report = context.outcome.report
+    context.history_after = getattr(context, "history_after", []) + [_history_rows(context)]
+
+
+def _history_rows(context) -> dict:
+    """How many rows OPS's history tables hold (transactions, audit log, events, versions)."""
+    tables = [transaction_table, OpsDBHistory.__table__, version_table("budget_line_item"),
+              version_table("ops_event")]
+    with _session(context) as session:
+        return {t.name: session.execute(select(func.count()).select_from(t)).scalar() for t in tables}
 
 
 def _session(context) -> Session:
-    return Session(create_engine(_db(context)))
+    return Session(make_engine(_db(context)))
 
 
 @given("a budget workbook with these rows:")
@@ -62,7 +71,7 @@ def step_workbook_rows(context):
 @given('the database already has a research project "{title}"')
 def step_existing_project(context, title):
     with _session(context) as session, session.begin():
-        session.add(Project(title=title, project_type="RESEARCH"))
+        session.add(ResearchProject(title=title, description=""))
 
 
 @when("the workbook goes through the pipeline into the database")
@@ -103,13 +112,6 @@ def step_can_portfolio(context, number, portfolio):
     assert found == portfolio, found
 
 
-@then('CAN "{number}" has no portfolio')
-def step_can_no_portfolio(context, number):
-    with _session(context) as session:
-        can = session.execute(select(CAN).where(CAN.number == number)).scalar_one()
-        assert can.portfolio_id is None
-
-
 @then("the database has these projects:")
 def step_projects(context):
     with _session(context) as session:
@@ -126,7 +128,7 @@ def step_opre_question(context):
 @then("the load reports {entity} inserted {inserted:d}, updated {updated:d}, unchanged {unchanged:d}")
 def step_load_counts(context, entity, inserted, updated, unchanged):
     assert context.report["entities"][entity] == {"inserted": inserted, "updated": updated,
-                                                  "unchanged": unchanged}, context.report["entities"][entity]
+                                                  "unchanged": unchanged, "skipped": 0, "rejected": 0}, context.report["entities"][entity]
 
 
 @then("the database has these agreements:")
@@ -149,14 +151,16 @@ def step_budget_lines(context):
     with _session(context) as session:
         rows = session.execute(
             select(BudgetLineItem, CAN.number, Agreement.name)
-            .join(CAN, BudgetLineItem.can_id == CAN.id)
+            .join(CAN, BudgetLineItem.can_id == CAN.id, isouter=True)
             .join(Agreement, BudgetLineItem.agreement_id == Agreement.id, isouter=True)
             .order_by(BudgetLineItem.line_description)).all()
         found = [{
             "id": str(line.id), "can": number, "agreement": name or "", "line_description": line.line_description,
             "date_needed": line.date_needed.isoformat() if line.date_needed else "",
             "amount": str(Decimal(line.amount).quantize(Decimal("0.01"))), "status": line.status,
-            "fiscal_year": str(line.fiscal_year),
+            # OPS works the fiscal year out from the date needed, as the rule does
+            "fiscal_year": str(fiscal_year(line.date_needed)) if line.date_needed else "",
+            "type": line.budget_line_item_type,
         } for line, number, name in rows]
     expected = _rows(context.table)
     for row, want in zip(found, expected):
@@ -188,13 +192,113 @@ def step_line_amount(context, line_id, amount):
         assert Decimal(line.amount) == Decimal(amount), line.amount
 
 
+# -- what OPS holds (CANs and portfolios, history) ----------------------------------------------
+
+@given("the workbook has gone through the pipeline into the database")
+def step_pipeline_done(context):
+    _pipeline(context, context.workbook)
+
+
+def _add_can(context, number, portfolio):
+    with _session(context) as session, session.begin():
+        portfolio_id = session.execute(select(Portfolio.id).where(Portfolio.abbreviation == portfolio)).scalar_one()
+        session.add(CAN(number=number, portfolio_id=portfolio_id))
+
+
+@given('OPS has CAN "{number}" in portfolio "{portfolio}"')
+def step_ops_has_can(context, number, portfolio):
+    _add_can(context, number, portfolio)
+
+
+@when('budget staff add CAN "{number}" to OPS in portfolio "{portfolio}"')
+def step_staff_add_can(context, number, portfolio):
+    _add_can(context, number, portfolio)
+
+
+def _line_can(context, amount):
+    with _session(context) as session:
+        rows = session.execute(select(CAN.number).select_from(BudgetLineItem)
+                               .join(CAN, BudgetLineItem.can_id == CAN.id, isouter=True)
+                               .where(BudgetLineItem.amount == Decimal(amount))).all()
+    assert len(rows) == 1, rows
+    return rows[0][0]
+
+
+@then("the budget lines of {first} and {second} have no CAN")
+def step_lines_without_can(context, first, second):
+    assert _line_can(context, first) is None
+    assert _line_can(context, second) is None
+
+
+@then('the budget line of {amount} is on CAN "{number}"')
+def step_line_on_can(context, amount, number):
+    assert _line_can(context, amount) == number
+
+
+@then('the report warns "{code}" for CANs "{numbers}"')
+def step_warns_for_cans(context, code, numbers):
+    entry = context.report["findings_detail"].get(code)
+    assert entry and entry["severity"] == "warning", context.report["findings_detail"]
+    shown = sorted(f["value"] for f in entry["first"])
+    assert shown == [n.strip() for n in numbers.split(",")], shown
+
+
+@then('the report warns "{code}" on {count:d} budget lines')
+def step_warns_on_lines(context, code, count):
+    assert context.report["findings"].get(code) == count, context.report["findings"]
+    assert context.report["findings_detail"][code]["severity"] == "warning"
+
+
+@then('the report has no "{code}" warning')
+def step_no_warning(context, code):
+    assert code not in context.report["findings"], context.report["findings"]
+
+
+@then("no CAN needs a portfolio decision")
+def step_no_portfolio_decision(context):
+    assert context.report["cans_without_portfolio"] == [], context.report["cans_without_portfolio"]
+
+
+@then("OPS recorded no history for the second load")
+def step_no_history(context):
+    first, second = context.history_after[-2:]
+    assert first["transaction"] > 0 and first["ops_db_history"] > 0, first
+    assert second == first, (first, second)
+
+
+@then("OPS's history of budget line {line_id:d} has {count:d} versions, the latest with amount {amount}")
+def step_line_versions(context, line_id, count, amount):
+    versions = version_table("budget_line_item")
+    with _session(context) as session:
+        rows = session.execute(select(versions.c.transaction_id, versions.c.end_transaction_id,
+                                      versions.c.operation_type, versions.c.amount)
+                               .where(versions.c.id == line_id).order_by(versions.c.transaction_id)).all()
+    assert len(rows) == count, rows
+    for older, newer in zip(rows, rows[1:]):  # each version ends where the next begins
+        assert older.end_transaction_id == newer.transaction_id, rows
+    assert rows[-1].end_transaction_id is None and Decimal(rows[-1].amount) == Decimal(amount), rows
+    assert [r.operation_type for r in rows] == [0] + [1] * (count - 1), rows
+
+
+@then("OPS's audit log shows budget line {line_id:d} created and then updated by the system user")
+def step_line_audit(context, line_id):
+    with _session(context) as session:
+        system = session.execute(select(User.id).where(User.email == "system.admin@email.com")).scalar_one()
+        rows = session.execute(select(OpsDBHistory.event_type, OpsDBHistory.class_name, OpsDBHistory.created_by)
+                               .where(OpsDBHistory.row_key == str(line_id),
+                                      OpsDBHistory.class_name.like("%BudgetLineItem"))
+                               .order_by(OpsDBHistory.id)).all()
+    assert [(r.event_type, r.class_name, r.created_by) for r in rows] == [
+        ("NEW", "ContractBudgetLineItem", system), ("UPDATED", "ContractBudgetLineItem", system)], rows
+
+
 # -- the stage contract ---------------------------------------------------------------------------
 
 def _fetched(context, amounts):
     rows = [{"CAN": "G99CC01 (CC)", "Sys_Budget_ID": str(100 + i), "Project Title": "CC Study",
              "CIG Name": "CC Contract", "CIG Type": "contract", "Amount": amount, "Status": "planned"}
             for i, amount in enumerate(amounts)]
-    context.run = fetch(_write(context, rows, "contract.xlsx"), context.runs_root)
+    context.run = start_run(_write(context, rows, "contract.xlsx"), context.runs_root)
 
 
 @given("a fetched budget workbook with {count:d} good rows")
@@ -217,40 +321,40 @@ def _refusal(call) -> str:
 
 @when("the operator runs transform before validate")
 def step_transform_first(context):
-    context.refusal = _refusal(lambda: transform(context.run))
+    context.refusal = _refusal(lambda: run_stage("transform", context.run))
 
 
 @then('transform refuses because "{reason}"')
 def step_transform_refuses(context, reason):
-    message = _refusal(lambda: transform(context.run))
+    message = _refusal(lambda: run_stage("transform", context.run))
     assert reason in message, message
 
 
 @then('load refuses because "{reason}"')
 def step_load_refuses(context, reason):
-    message = _refusal(lambda: load(context.run, db_url=_db(context)))
+    message = _refusal(lambda: run_stage("load", context.run, Options(db_url=_db(context))))
     assert reason in message, message
 
 
 @given("validate and transform have succeeded")
 def step_validated_transformed(context):
-    validate(context.run)
-    transform(context.run)
+    run_stage("validate", context.run)
+    run_stage("transform", context.run)
 
 
 @given("validate has succeeded")
 def step_validated(context):
-    validate(context.run)
+    run_stage("validate", context.run)
 
 
 @when("the operator reruns validate")
 def step_rerun_validate(context):
-    validate(context.run)
+    run_stage("validate", context.run)
 
 
 @when("the operator validates it")
 def step_validates(context):
-    context.summary = validate(context.run)
+    context.summary = run_stage("validate", context.run)
 
 
 @then('the transform stage is "{status}"')
@@ -273,7 +377,7 @@ def step_validation_counts(context, valid, rejected):
 
 @then("transform with accepted rejects produces {count:d} budget lines")
 def step_accept_rejects(context, count):
-    summary = transform(context.run, accept_rejects=True)
+    summary = run_stage("transform", context.run, Options(accept_rejects=True))
     assert summary["counts"]["budget_line_item"] == count, summary["counts"]
 
 
@@ -287,3 +391,48 @@ def step_questions(context):
 @then("the report asks no questions")
 def step_no_questions(context):
     assert context.report["questions"] == [], context.report["questions"]
+
+
+# -- dry runs -------------------------------------------------------------------------------------
+
+@given("the run has been loaded into the database")
+def step_loaded(context):
+    run_stage("load", context.run, Options(db_url=_db(context)))
+
+
+@when("the operator does a dry run of the load")
+def step_dry_run(context):
+    run_stage("load", context.run, Options(db_url=_db(context), dry_run=True))
+    context.report = run_stage("report", context.run)
+
+
+@then("the load on record still says {count:d} budget lines inserted")
+def step_load_on_record(context, count):
+    result = read_json(context.run.path / "load" / "result.json")
+    assert result["entities"]["budget_line_item"]["inserted"] == count, result["entities"]
+    assert context.report["entities"]["budget_line_item"]["inserted"] == count, context.report["entities"]
+
+
+@then("the report shows the dry run as a plan: budget lines would be left unchanged {count:d}")
+def step_plan_unchanged(context, count):
+    planned = context.report["plan"]["entities"]["budget_line_item"]
+    assert planned == {"would_insert": 0, "would_update": 0, "would_leave_unchanged": count}, planned
+
+
+@then('the run\'s status is still "{status}"')
+def step_status_still(context, status):
+    assert context.report["status"] == status, context.report["status"]
+    assert context.report["stages"]["load"]["status"] == "succeeded", context.report["stages"]["load"]
+
+
+@then('the load stage is still "{status}"')
+def step_load_stage(context, status):
+    context.run.reload()
+    assert context.run.status("load") == status, context.run.status("load")
+
+
+@then("the report says nothing was loaded and budget lines would be inserted {count:d}")
+def step_nothing_loaded(context, count):
+    assert (context.report["status"], context.report["entities"], context.report["load"]) == ("dry-run", {}, None)
+    assert context.report["plan"]["entities"]["budget_line_item"]["would_insert"] == count
+    assert "Nothing was loaded." in render(context.report, "text")

@@ -13,10 +13,10 @@ import uuid
 from pathlib import Path
 
 from behave import given, then, when
-from sqlalchemy import create_engine, func, select
+from sqlalchemy import func, select
 
-from ops_pipeline.db.engine import init_schema
-from ops_pipeline.db.models import BudgetLineItem
+from ops_pipeline.db.engine import init_schema, make_engine
+from ops_pipeline.db.ops_models import BudgetLineItem
 from ops_pipeline.ledger import Ledger
 from ops_pipeline.poll import PollOptions, poll_pass
 from ops_pipeline.rundir import RunDir, find_runs
@@ -216,7 +216,7 @@ def step_report_status(context, name, status):
 
 @then("the poller has loaded {count:d} budget lines in all")
 def step_budget_lines(context, count):
-    engine = create_engine(context.poll_db)
+    engine = make_engine(context.poll_db)
     with engine.connect() as conn:
         loaded = conn.execute(select(func.count()).select_from(BudgetLineItem)).scalar()
     engine.dispose()

@@ -143,7 +143,7 @@ _ROW = {"CAN": "G994648 (CC)", "Sys_Budget_ID": 1, "Project Title": "Child Care 
 @when('the {column} cell reads "{text}" with a {name} in it')
 def step_cell_with_control_character(context, column, text, name):
     """The whole row is judged as validate judges it, with the cell changed."""
-    from ops_pipeline.datasets.base import get_dataset
+    from ops_pipeline.datasets.registry import get_dataset
     from ops_pipeline.stages.rows import RowJudge
 
     dataset = get_dataset("budget-workbook")

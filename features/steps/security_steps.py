@@ -9,14 +9,11 @@ from pathlib import Path
 from behave import given, then, when
 from openpyxl import Workbook, load_workbook
 
-from ops_pipeline.datasets.budget_workbook import MAX_LENGTH
 from ops_pipeline.errors import PipelineError
 from ops_pipeline.export import export_rejects
 from ops_pipeline.purge import purge
+from ops_pipeline.pipeline import run_stage, start_run
 from ops_pipeline.rundir import RunDir, write_json
-from ops_pipeline.stages.fetch import fetch
-from ops_pipeline.stages.report import report
-from ops_pipeline.stages.validate import validate
 
 HEADER = ["CAN", "Sys_Budget_ID", "Project Title", "CIG Name", "CIG Type", "Line Desc", "Date Needed",
           "Amount", "PSCFee Amount", "Status", "Comments"]
@@ -48,19 +45,19 @@ def _security_workbook(context, **cells) -> str:
     return context.source
 
 
-@given('a security test workbook with the comment "{comment}" made longer than OPS stores, '
+@given('a security test workbook with the comment "{comment}" holding a control character, '
        'and the amount "{amount}"')
 def step_canary_workbook(context, comment, amount):
-    # The canaries first: a finding that showed the cell would show its beginning.
-    longer = comment + " " + "x" * (MAX_LENGTH["comments"] + 1 - len(comment))
-    _security_workbook(context, Comments=longer, Amount=amount)
+    # The canaries first: a finding that showed the cell would show its beginning. The workbook's
+    # XML escapes the BEL (openpyxl will not write the character itself); readers read it back.
+    _security_workbook(context, Comments=comment + " _x0007_", Amount=amount)
 
 
 @given('a security test workbook whose rejected row has the line description "{text}"')
 def step_formula_workbook(context, text):
     _security_workbook(context, **{"Line Desc": text, "Status": "not a status"})
-    context.run = fetch(context.source, context.runs_root)
-    validate(context.run)
+    context.run = start_run(context.source, context.runs_root)
+    run_stage("validate", context.run)
 
 
 @given('the password-protected workbook "{name}" from the corpus')
@@ -71,13 +68,13 @@ def step_corpus_workbook(context, name):
 
 @when("the security test workbook goes through validation and the report")
 def step_validate_and_report(context):
-    context.run = fetch(context.source, context.runs_root)
+    context.run = start_run(context.source, context.runs_root)
     context.error = None
     try:
-        validate(context.run)
+        run_stage("validate", context.run)
     except PipelineError as error:
         context.error = error
-    report(context.run)
+    run_stage("report", context.run)
 
 
 def _outside_staged(run: RunDir) -> str:
@@ -151,9 +148,9 @@ def step_validation_stops(context, phrase):
 @given("a security test run created {days:d} days ago")
 def step_old_run(context, days):
     _security_workbook(context, Amount="bad")
-    run = fetch(context.source, context.runs_root)
-    validate(run)
-    report(run)
+    run = start_run(context.source, context.runs_root)
+    run_stage("validate", run)
+    run_stage("report", run)
     run.reload()
     created = dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=days)
     run.manifest["created_at"] = created.isoformat().replace("+00:00", "Z")
@@ -182,7 +179,7 @@ def step_gone(context):
 @then('validating the run again is refused because its data "{phrase}"')
 def step_refused(context, phrase):
     try:
-        validate(RunDir(context.run.path))
+        run_stage("validate", RunDir(context.run.path))
     except PipelineError as error:
         assert phrase in error.one_line(), error.one_line()
     else:

@@ -1,7 +1,7 @@
 """What a dataset is: its columns, how its table is found, how a row is checked and transformed.
 
-A new kind of input file is a new module here that defines a :class:`Dataset`; the stages are
-generic over it.
+A new kind of input file is a new module in this package (or a third-party package's entry point,
+see :mod:`.registry`) that defines a :class:`Dataset`; the stages are generic over it.
 """
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator
 
-from ..findings import Finding, column_letter, make_finding
+from ..findings import Finding, column_letter, make_finding, merge_codes
 
 HEADER_SCAN_ROWS = 50
 #: Longest sheet name the lineage records (Excel allows 31; a crafted file may hold more).
@@ -84,6 +84,14 @@ class Dataset:
     columns: tuple[Column, ...] = ()
     preferred_sheets: tuple[str, ...] = ()
     entity_order: tuple[str, ...] = ()
+    #: The finding codes this dataset's rules emit beyond the generic ones (``findings.CODES``):
+    #: code → (severity, what it means). Registered when the dataset is discovered; a finding with
+    #: a code registered nowhere is a programming error.
+    finding_codes: dict[str, tuple[str, str]] = {}
+
+    def codes(self) -> dict[str, tuple[str, str]]:
+        """Every finding code this dataset's findings may carry: the generic ones and its own."""
+        return merge_codes(self.finding_codes, owners=(f"dataset {self.name!r}",))
 
     # -- locating the table -------------------------------------------------------------------
     def match_header(self, values: tuple) -> dict[str, int]:
@@ -182,6 +190,12 @@ class Dataset:
     def transform(self, rows: Iterator[dict], context: dict) -> "TransformResult":  # pragma: no cover
         raise NotImplementedError
 
+    def entities(self) -> tuple:
+        """What the dataset loads into OPS: its :class:`ops_pipeline.db.entities.EntitySpec`
+        declarations (with the reference entities its links resolve against). A staged entity file
+        that no declaration loads stops the load with one line; none is skipped silently."""
+        return ()
+
     def column(self, field_name: str) -> Column:
         for column in self.columns:
             if column.field == field_name:
@@ -198,31 +212,6 @@ class TransformResult:
 
     entities: Iterator[dict]
     summary: Callable[[], dict]
-
-
-_registry: dict[str, Callable[[], Dataset]] = {}
-
-
-def register(factory: Callable[[], Dataset]) -> Callable[[], Dataset]:
-    _registry[factory.name] = factory
-    return factory
-
-
-def get_dataset(name: str) -> Dataset:
-    from . import budget_workbook  # noqa: F401  (registers itself)
-
-    try:
-        return _registry[name]()
-    except KeyError:
-        from ..errors import UsageError
-
-        raise UsageError(f"unknown dataset {name!r} (known: {', '.join(sorted(_registry))})") from None
-
-
-def dataset_names() -> list[str]:
-    from . import budget_workbook  # noqa: F401
-
-    return sorted(_registry)
 
 
 def row_ranges(rows: Iterable[int]) -> str:

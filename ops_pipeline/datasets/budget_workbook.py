@@ -6,9 +6,12 @@ agreements and budget lines live in ``ops_pipeline.rules`` and are pinned by ``f
 from __future__ import annotations
 
 import datetime as dt
+import sys
 from collections import defaultdict
 from typing import Iterator
 
+from ..findings import ERROR, WARNING
+from ..db import ops_models as ops
 from ..readers.workbook import CellError
 from ..rules import RuleViolation
 from ..rules.budget import (
@@ -24,19 +27,8 @@ from ..rules.dates import fiscal_year, parse_date
 from ..rules.money import parse_amount, plain_amount_text
 from ..rules.portfolios import portfolio_for
 from ..rules.text import control_character
-from .base import Column, Dataset, Problem, TransformResult, register, row_ranges
-
-# Longest text each database column takes (kept in step with db/models.py by a test).
-MAX_LENGTH = {
-    "project_title": 500,
-    "agreement_name": 500,
-    "line_description": 1000,
-    "comments": 4000,
-    "can_description": 255,
-}
-
-#: Cell types whose parse results are memoised (not bool: True == 1 would share a key with 1).
-_MEMO_TYPES = (str, int, float)
+from .base import Column, Dataset, Problem, TransformResult, row_ranges
+from .cells import FULL, CellRule, parser, reader, too_long
 
 _CHANGE_LOG = (
     "EFFECTIVE_DATE", "REQUESTED_BY", "HOW_REQUESTED", "CHANGE_REASONS", "WHO_UPDATED",
@@ -44,10 +36,91 @@ _CHANGE_LOG = (
 )
 
 
-@register
+def _plain_amount(raw: object) -> object:
+    """A number cell that is plainly an amount, as text with two places (what _amount gives);
+    FULL for any other cell."""
+    cls = raw.__class__
+    if cls is float:
+        if -1e10 < raw < 1e10:
+            text = "%.2f" % raw
+            if float(text) == raw:  # exactly two places: what Excel shows is what is stored
+                return "0.00" if text == "-0.00" else text
+    elif cls is int:
+        if -10**10 < raw < 10**10:
+            return f"{raw}.00"
+    return FULL
+
+
+def _amount(raw: object) -> str:
+    """An amount as text with two places; the usual text (``$ 1,234.56``) without Decimal."""
+    if raw.__class__ is str:
+        text = plain_amount_text(raw)
+        if text is not None:
+            return text
+    return str(parse_amount(raw))
+
+
+def _plain_budget_id(raw: object) -> object:
+    return raw if raw.__class__ is int and 0 < raw < 2**31 else FULL
+
+
+def _date(raw: object, date1904: bool = False) -> str:
+    return parse_date(raw, date1904).isoformat()
+
+
+def _plain_date(raw: object) -> object:
+    return raw.isoformat() if raw.__class__ is dt.date else FULL
+
+
+def _text(value: object) -> str | None:
+    if value.__class__ is str:
+        return value.strip() or None
+    if isinstance(value, str):
+        text = value.strip()
+    elif isinstance(value, (dt.date, dt.datetime, dt.time)):
+        text = value.isoformat()
+    elif isinstance(value, bool):
+        raise RuleViolation("bad-text", "a true/false cell where text was expected")
+    else:
+        text = str(value)
+    return text or None
+
+
+_BLI = ops.BudgetLineItem.__table__.c
+
+#: The rule of each loaded column, the one both validation paths read cells with (see cells.py).
+#: Text limits are the declared lengths of the OPS columns the values land in. OPS declares
+#: most of them unbounded (``character varying`` without a length, ``text``): no database limit
+#: applies there, and the only bound is the reader's sanity cap on any cell (``max_chars``,
+#: OPS_PIPELINE_MAX_CELL_CHARS), which RowJudge enforces and quick_check is given.
+CELL_RULES: dict[str, CellRule] = {rule.field: rule for rule in (
+    CellRule("can", parse_can, required=True, memo=4096,
+             lands_in=(("can_number", ops.CAN.__table__.c.number),
+                       ("can_description", ops.CAN.__table__.c.description))),
+    CellRule("budget_id", parse_budget_id, shortcut=_plain_budget_id),
+    CellRule("project_title", _text, lands_in=(("project_title", ops.Project.__table__.c.title),)),
+    CellRule("agreement_name", _text, lands_in=(("agreement_name", ops.Agreement.__table__.c.name),)),
+    CellRule("agreement_type", parse_agreement_type, memo=256),
+    CellRule("line_description", _text, lands_in=(("line_description", _BLI.line_description),)),
+    CellRule("date_needed", _date, shortcut=_plain_date, memo=65536, date_system=True),
+    CellRule("amount", _amount, shortcut=_plain_amount, required=True),
+    CellRule("proc_fee_amount", _amount, shortcut=_plain_amount),
+    CellRule("status", parse_status, required=True, memo=256),
+    CellRule("comments", _text, lands_in=(("comments", _BLI.comments),)),
+)}
+
+
 class BudgetWorkbook(Dataset):
     name = "budget-workbook"
     title = "OPS budget spreadsheet"
+    finding_codes = {
+        "bad-can": (ERROR, "not a CAN number with an optional (description)"),
+        "placeholder-can": (WARNING, "the placeholder CAN A000000"),
+        "bad-budget-id": (ERROR, "Sys_Budget_ID is not a number, 'new' or blank"),
+        "duplicate-budget-id": (ERROR, "the same Sys_Budget_ID on two rows"),
+        "unknown-agreement-type": (ERROR, "CIG Type is not one of the known agreement types"),
+        "unknown-status": (ERROR, "Status is not one of the known statuses"),
+    }
     preferred_sheets = ("All Budget - Cur",)
     entity_order = ("project", "can", "agreement", "budget_line_item")
     columns = (
@@ -71,12 +144,25 @@ class BudgetWorkbook(Dataset):
     # -- validation ---------------------------------------------------------------------------
     def __init__(self) -> None:
         self._loaded_fields = {c.field for c in self.columns if not c.ignored}
-        # Successful parses of repeated text cells (CANs, statuses, types), to skip the parser.
-        self._can_memo: dict = {}
-        self._status_memo: dict = {}
-        self._type_memo: dict = {}
+        #: the column rules this instance reads cells with (both paths)
+        self.rules = dict(CELL_RULES)
+        # Successful parses of repeated cells (CANs, statuses, types, dates), by each reader.
+        self._memos: dict = defaultdict(dict)
+        self._readers_cache: dict = {}
         self._agreement_memo: dict = {}
-        self._date_memo: dict = {}  # date serials and texts repeat; valid per workbook (date system)
+
+    def _readers(self, date1904: bool, max_chars: int) -> dict:
+        """field → (reader, full parser) by this instance's rules, for one date system."""
+        key = (date1904, max_chars)
+        readers = self._readers_cache.get(key)
+        if readers is None:
+            readers = self._readers_cache[key] = {
+                field: (reader(rule, memo=self._memos[field, date1904 if rule.date_system else None, max_chars],
+                               max_chars=max_chars, date1904=date1904),
+                        parser(rule, date1904))
+                for field, rule in self.rules.items()
+            }
+        return readers
 
     def skip_reason(self, values: dict) -> str | None:
         if self._holds_can(values.get("can")):
@@ -101,17 +187,19 @@ class BudgetWorkbook(Dataset):
         return None
 
     def _holds_can(self, raw: object) -> bool:
-        """Whether the cell holds a well-formed CAN (the parse is remembered for check_row)."""
+        """Whether the cell holds a well-formed CAN, by the CAN rule's parser (whatever else the
+        cell holds: a control character is the cell's finding, not a reason to skip the row)."""
         if raw.__class__ is not str:
             return False
-        if raw in self._can_memo:
+        memo = self._memos["holds-can"]
+        if raw in memo:
             return True
         try:
-            can = parse_can(raw)
+            can = self.rules["can"].parse(raw)
         except RuleViolation:
             return False
-        if len(self._can_memo) < 4096:
-            self._can_memo[raw] = can
+        if len(memo) < self.rules["can"].memo:
+            memo[raw] = can
         return True
 
     def _is_agreement(self, name: str | None) -> bool:
@@ -125,28 +213,20 @@ class BudgetWorkbook(Dataset):
         return known
 
     def check_row(self, values: dict, state: dict) -> tuple[dict, list[Problem]]:
-        # The hot loop of validation (100,000 rows in a few seconds): common cell types take an
-        # inline path; anything unusual goes through the full parser in _parse().
+        # Each cell is read by its column's rule (cells.reader: the common cells without the
+        # parser); a cell the reader leaves to the full parser is parsed here, with its finding.
         problems: list[Problem] = []
         get = values.get
-        parse = self._parse
+        readers = self._readers(state.get("date1904", False), sys.maxsize)
+        cell = self._cell
 
         raw = get("can")
-        can = self._can_memo.get(raw) if raw.__class__ is str else None
-        if can is None:
-            can = parse("can", raw, parse_can, problems, required=True)
-            if can is not None and raw.__class__ is str and len(self._can_memo) < 4096:
-                self._can_memo[raw] = can
+        can = cell("can", raw, readers, problems)
         if can is not None and can.number == PLACEHOLDER_CAN:
             problems.append(Problem("placeholder-can", "the placeholder CAN A000000", "can", raw))
 
         raw = get("budget_id")
-        if raw is None:
-            budget_id = None
-        elif raw.__class__ is int and 0 < raw < 2**31:
-            budget_id = raw
-        else:
-            budget_id = parse("budget_id", raw, parse_budget_id, problems)
+        budget_id = cell("budget_id", raw, readers, problems)
         if budget_id is not None:
             seen = state.setdefault("seen", {})
             key = ("budget_id", budget_id)
@@ -158,54 +238,25 @@ class BudgetWorkbook(Dataset):
             else:
                 seen[key] = state.get("row")
 
-        texts = []
-        for name in ("project_title", "agreement_name", "line_description", "comments"):
-            raw = get(name)
-            if raw is None:
-                texts.append(None)
-            elif raw.__class__ is str:
-                texts.append(raw.strip() or None)
-            else:
-                texts.append(parse(name, raw, _text, problems))
-        project_title, agreement_name, line_description, comments = texts
+        project_title = cell("project_title", get("project_title"), readers, problems)
+        agreement_name = cell("agreement_name", get("agreement_name"), readers, problems)
+        line_description = cell("line_description", get("line_description"), readers, problems)
+        comments = cell("comments", get("comments"), readers, problems)
 
         raw = get("agreement_type")
-        agreement_type = self._type_memo.get(raw) if raw.__class__ is str else None
-        if agreement_type is None and raw is not None:
-            agreement_type = parse("agreement_type", raw, parse_agreement_type, problems)
-            if agreement_type is not None and len(self._type_memo) < 256:
-                self._type_memo[raw] = agreement_type
+        agreement_type = cell("agreement_type", raw, readers, problems)
         is_agreement = self._is_agreement(agreement_name)
         if agreement_type is None and raw is None and is_agreement:
             problems.append(Problem("missing-value", "CIG Type is empty but CIG Name is given", "agreement_type"))
         if agreement_type and not is_agreement:
             problems.append(Problem("missing-value", "CIG Name is empty but CIG Type is given", "agreement_name"))
 
-        raw = get("date_needed")
-        if raw is None:
-            date_needed = None
-        elif raw.__class__ is dt.date:
-            date_needed = raw.isoformat()
-        else:
-            memo = raw.__class__ in _MEMO_TYPES
-            date_needed = self._date_memo.get(raw) if memo else None
-            if date_needed is None:
-                day = parse("date_needed", raw, parse_date, problems, state.get("date1904", False))
-                date_needed = day.isoformat() if day is not None else None
-                if date_needed is not None and memo and len(self._date_memo) < 65536:
-                    self._date_memo[raw] = date_needed
+        date_needed = cell("date_needed", get("date_needed"), readers, problems)
+        amount = cell("amount", get("amount"), readers, problems)
+        fee = cell("proc_fee_amount", get("proc_fee_amount"), readers, problems)
+        status = cell("status", get("status"), readers, problems)
 
-        amount = self._money("amount", get("amount"), problems, required=True)
-        fee = self._money("proc_fee_amount", get("proc_fee_amount"), problems)
-
-        raw = get("status")
-        status = self._status_memo.get(raw) if raw.__class__ is str else None
-        if status is None:
-            status = parse("status", raw, parse_status, problems, required=True)
-            if status is not None and len(self._status_memo) < 256:
-                self._status_memo[raw] = status
-
-        out = {
+        return {
             "can_number": can.number if can else None,
             "can_description": can.description if can else None,
             "budget_id": budget_id,
@@ -218,24 +269,43 @@ class BudgetWorkbook(Dataset):
             "amount": amount,
             "proc_fee_amount": fee,
             "status": status,
-        }
-        for name, limit in MAX_LENGTH.items():
-            text_value = out[name]
-            if text_value is not None and len(text_value) > limit:
-                source = "can" if name == "can_description" else name
-                problems.append(Problem(
-                    "too-long", f"{len(text_value)} characters, more than the {limit} OPS stores",
-                    source, get(source),
-                ))
-        return out, problems
+        }, problems
+
+    def _cell(self, field_name: str, raw: object, readers: dict, problems: list) -> object:
+        """One cell by its column's rule: the reader's value, else the full parser's, with the
+        finding of what the parser refuses, or of a value longer than its OPS column."""
+        read, parse = readers[field_name]
+        value = read(raw)
+        if value is not FULL:
+            return value
+        rule = self.rules[field_name]
+        if raw is None:
+            if rule.required:
+                problems.append(Problem("missing-value", f"{self.column(field_name).header} is empty", field_name))
+            return None
+        if raw.__class__ is CellError:
+            problems.append(Problem("cell-error", f"the cell holds the error {raw}", field_name, raw))
+            return None
+        try:
+            value = parse(raw)
+        except RuleViolation as violation:
+            problems.append(Problem(violation.code, violation.message, field_name, raw))
+            return None
+        over = too_long(rule, value)
+        if over is not None:
+            _, length, limit = over
+            problems.append(Problem("too-long", f"{length} characters, more than the {limit} OPS stores",
+                                    field_name, raw))
+        return value
 
     def quick_check(self, table, state: dict, max_chars: int):
         """The fast path for a plain valid row (most of a real file): see Dataset.quick_check.
 
         The text columns that repeat from row to row (CAN, Project Title, CIG Name, CIG Type,
         Status) are judged once per combination, by skip_reason and check_row themselves; the
-        cells that vary (budget id, descriptions, date, amounts) take inline paths. Any cell out
-        of the ordinary sends the row to the full path.
+        cells that vary (budget id, descriptions, date, amounts) are read by the same column
+        readers check_row uses. Any cell a reader leaves to the full parser sends the row to the
+        full path.
         """
         positions = table.positions
         fields = ("can", "project_title", "agreement_name", "agreement_type", "status",
@@ -247,12 +317,12 @@ class BudgetWorkbook(Dataset):
         pad = (None,) * width
         combos: dict = {}
         seen = state.setdefault("seen", {})
-        date1904 = state.get("date1904", False)
-        date_memo = self._date_memo
-        money, text = _quick_amount, _quick_text
-        date_class, str_class, int_class = dt.date, str, int
-        limit_desc = min(MAX_LENGTH["line_description"], max_chars)
-        limit_comments = min(MAX_LENGTH["comments"], max_chars)
+        readers = self._readers(state.get("date1904", False), max_chars)
+        read_id, read_desc, read_comments, read_date, read_amount, read_fee = (
+            readers[name][0] for name in fields[5:])
+        empty_id, empty_desc, empty_comments, empty_date, empty_amount, empty_fee = (
+            readers[name][0].empty for name in fields[5:])
+        full = FULL
         combo_of = self._combo
 
         def quick(values: tuple, row_number: int) -> dict | None:
@@ -266,61 +336,33 @@ class BudgetWorkbook(Dataset):
                     combos[key] = combo
             if combo is False:
                 return None
-
+            # An empty cell (many are) takes its rule's value for one without a call to the reader.
             raw = values[i_id]
-            if raw is None:
-                budget_id = None
-            else:
-                if raw.__class__ is int_class and 0 < raw < 2**31:
-                    budget_id = raw
-                elif raw.__class__ is str_class and len(raw) <= max_chars and raw.isprintable():  # "new", "17"
-                    try:
-                        budget_id = parse_budget_id(raw)
-                    except RuleViolation:
-                        return None
-                else:
-                    return None
-                if budget_id is not None and ("budget_id", budget_id) in seen:
-                    return None
-
-            line_description = text(values[i_desc], limit_desc)
-            if line_description is _FULL:
+            budget_id = empty_id if raw is None else read_id(raw)
+            if budget_id is full:
                 return None
-            comments = text(values[i_comments], limit_comments)
-            if comments is _FULL:
+            if budget_id is not None and ("budget_id", budget_id) in seen:
                 return None
-
+            raw = values[i_desc]
+            line_description = empty_desc if raw is None else read_desc(raw)
+            if line_description is full:
+                return None
+            raw = values[i_comments]
+            comments = empty_comments if raw is None else read_comments(raw)
+            if comments is full:
+                return None
             raw = values[i_date]
-            if raw is None:
-                date_needed = None
-            elif raw.__class__ is date_class:
-                date_needed = raw.isoformat()
-            elif raw.__class__ in _MEMO_TYPES:  # a serial number or date text: they repeat
-                if raw.__class__ is str_class and not raw.isprintable():
-                    return None
-                date_needed = date_memo.get(raw)
-                if date_needed is None:
-                    if raw.__class__ is str_class and len(raw) > max_chars:
-                        return None
-                    try:
-                        date_needed = parse_date(raw, date1904).isoformat()
-                    except RuleViolation:
-                        return None
-                    if len(date_memo) < 65536:
-                        date_memo[raw] = date_needed
-            else:
+            date_needed = empty_date if raw is None else read_date(raw)
+            if date_needed is full:
                 return None
-
-            amount = money(values[i_amount], max_chars)
-            if amount is None:  # required: the full path says so
+            raw = values[i_amount]
+            amount = empty_amount if raw is None else read_amount(raw)
+            if amount is full:
                 return None
             raw = values[i_fee]
-            if raw is None:
-                fee = None
-            else:
-                fee = money(raw, max_chars)
-                if fee is None:
-                    return None
+            fee = empty_fee if raw is None else read_fee(raw)
+            if fee is full:
+                return None
 
             if budget_id is not None:
                 seen[("budget_id", budget_id)] = row_number
@@ -340,7 +382,7 @@ class BudgetWorkbook(Dataset):
                 "status": status,
             }
 
-        quick.checks_control_characters = True  # see RowJudge: each string cell is checked here
+        quick.checks_control_characters = True  # see RowJudge: the readers leave such cells to the full path
         return quick
 
     def _combo(self, key: tuple, max_chars: int):
@@ -368,84 +410,78 @@ class BudgetWorkbook(Dataset):
         budget_id = parsed.get("budget_id")
         return (("budget_id", budget_id),) if budget_id is not None else ()
 
-    def _parse(self, field_name, raw, parser, problems, *args, required=False):
-        """The full path for one cell: empty, error cell, or the rule's parser."""
-        if raw is None:
-            if required:
-                problems.append(Problem("missing-value", f"{self.column(field_name).header} is empty", field_name))
-            return None
-        if raw.__class__ is CellError:
-            problems.append(Problem("cell-error", f"the cell holds the error {raw}", field_name, raw))
-            return None
-        try:
-            return parser(raw, *args)
-        except RuleViolation as violation:
-            problems.append(Problem(violation.code, violation.message, field_name, raw))
-            return None
-
-    def _money(self, field_name, raw, problems, required=False) -> str | None:
-        quick = _quick_money(raw)
-        if quick is not None:
-            return quick
-        amount = self._parse(field_name, raw, parse_amount, problems, required=required)
-        return str(amount) if amount is not None else None
-
     # -- transform ----------------------------------------------------------------------------
     def transform(self, rows: Iterator[dict], context: dict) -> TransformResult:
         return _BudgetTransform(rows, context).result()
 
-
-def _quick_money(raw: object) -> str | None:
-    """A number cell that is plainly an amount, as text with two places; None for the full parser."""
-    if raw.__class__ is float and -1e10 < raw < 1e10:
-        text = "%.2f" % raw
-        if float(text) == raw:  # exactly two places: what Excel shows is what is stored
-            return "0.00" if text == "-0.00" else text
-    elif raw.__class__ is int and -10**10 < raw < 10**10:
-        return f"{raw}.00"
-    return None
+    # -- load ---------------------------------------------------------------------------------
+    def entities(self) -> tuple:
+        """What this dataset loads into OPS, and how (see ops_pipeline.db.entities)."""
+        return budget_entities()
 
 
-#: What the fast path's cell readers return for a cell that the full path must judge.
-_FULL = object()
+#: OPS's ORM defaults for the NOT NULL columns (and the defaulted flags) of a new budget line.
+_LINE_DEFAULTS = {"on_hold": False, "certified": False, "closed": False, "is_under_current_resolution": False,
+                  "doc_received": False, "is_obe": False}
 
 
-def _quick_amount(raw: object, max_chars: int) -> str | None:
-    """An amount cell as check_row gives it (number, or text such as ``$ 1,234.56``), or None
-    when the full path must judge it (empty, malformed, too long...)."""
-    amount = _quick_money(raw)
-    if amount is not None or raw.__class__ is not str or len(raw) > max_chars or not raw.isprintable():
-        return amount
-    amount = plain_amount_text(raw)
-    if amount is None:
-        try:
-            amount = str(parse_amount(raw))
-        except RuleViolation:
-            return None
-    return amount
+def budget_entities() -> tuple:
+    from ..db import ops_models as m
+    from ..db.entities import EntitySpec, Key, Link, Subtype
 
-
-def _quick_text(raw: object, limit: int) -> object:
-    """A free-text cell as check_row keeps it (trimmed, or None), or _FULL when it is not text or
-    is longer than ``limit``."""
-    if raw is None:
-        return None
-    if raw.__class__ is not str or not raw.isprintable() and control_character(raw) is not None:
-        return _FULL
-    text = raw.strip() or None
-    return _FULL if text is not None and len(text) > limit else text
-
-
-def _text(value: object) -> str | None:
-    if isinstance(value, str):
-        text = value.strip()
-    elif isinstance(value, (dt.date, dt.datetime, dt.time)):
-        text = value.isoformat()
-    elif isinstance(value, bool):
-        raise RuleViolation("bad-text", "a true/false cell where text was expected")
-    else:
-        text = str(value)
-    return text or None
+    portfolio = EntitySpec("portfolio", m.Portfolio, Key(("abbreviation",), folded=("abbreviation",)),
+                           insert=False)
+    project = EntitySpec(
+        "project", m.Project, Key(("title",), folded=("title",)), fields=("title",),
+        subtype=Subtype("project_type", {"RESEARCH": m.ResearchProject,
+                                         "ADMINISTRATIVE_AND_SUPPORT": m.AdministrativeAndSupportProject},
+                        value="project_type", default="RESEARCH"),
+        defaults={"description": ""},
+    )
+    can = EntitySpec(
+        "can", m.CAN, Key(("number",)), fields=("number", "description"), label="CAN",
+        links=(Link("portfolio", "portfolio", "portfolio_id", field="can", code="can-without-portfolio",
+                    explain="OPS needs a portfolio for every CAN, and the CAN's description names none "
+                            "OPS has; its lines load without a CAN", create_requires=True),),
+        update="given",
+    )
+    agreement = EntitySpec(
+        "agreement", m.Agreement, Key(("name", "agreement_type"), folded=("name",)),
+        fields=("name", "agreement_type"),
+        links=(Link("project", "project", "project_id", field="project_title"),),
+        subtype=Subtype(
+            "agreement_type",
+            {"CONTRACT": m.ContractAgreement, "GRANT": m.GrantAgreement, "IAA": m.IaaAgreement,
+             "DIRECT_OBLIGATION": m.DirectAgreement, "AA": m.AaAgreement},
+            value="agreement_type",
+            defaults={"CONTRACT": {"delivered_status": False}, "IAA": {"direction": "OUTGOING"}},
+            refuse={"AA": "OPS needs an AA agreement's requesting and servicing agencies, which the workbook "
+                          "does not give; create the agreement in OPS first"},
+        ),
+        defaults={"notes": ""},
+    )
+    line = EntitySpec(
+        "budget_line_item", m.BudgetLineItem,
+        Key(by_id="id", signature=("can_id", "agreement_id", "line_description", "date_needed", "amount")),
+        fields=("line_description", "comments", "amount", "date_needed", "status"),
+        links=(Link("can", "can", "can_id", field="can"),
+               Link("agreement", "agreement", "agreement_id", field="agreement_name")),
+        subtype=Subtype(
+            "budget_line_item_type",
+            {"CONTRACT": m.ContractBudgetLineItem, "GRANT": m.GrantBudgetLineItem, "IAA": m.IAABudgetLineItem,
+             "DIRECT_OBLIGATION": m.DirectObligationBudgetLineItem, "AA": m.AABudgetLineItem},
+            from_link=("agreement", "agreement_type"), default="CONTRACT",
+        ),
+        defaults=_LINE_DEFAULTS,
+        update="all",
+        label="budget line",
+        not_loaded={
+            "proc_shop_fee_amount": "OPS keeps no fee amount on a line: it works fees out from the "
+                                    "procurement shop's rate",
+            "fiscal_year": "OPS works the fiscal year out from the date needed",
+        },
+    )
+    return portfolio, project, can, agreement, line
 
 
 def _text_or_none(value: object) -> str | None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 from operator import itemgetter
 from typing import Iterable, Iterator, Sequence
 
@@ -89,7 +90,8 @@ def _comparable(conn: Connection, column) -> str:
 
 
 def read_rows(conn: Connection, table: Table, columns: Sequence[str], any_of: dict[str, Iterable]) -> list[tuple]:
-    """The rows whose column matches any listed value (``{"id": [...], "can_id": [...]}``, OR-ed),
+    """The rows whose column matches any listed value (``{"id": [...], "can_id": [...]}``, OR-ed;
+    None matches NULL),
     as comparable tuples in ``columns`` order, sorted (so by the first column).
 
     One statement whatever the number of values: an array parameter on PostgreSQL, a JSON array
@@ -97,11 +99,15 @@ def read_rows(conn: Connection, table: Table, columns: Sequence[str], any_of: di
     """
     conditions, params = [], []
     for name, values in any_of.items():
-        values = sorted(set(values))
-        if not values:
-            continue
+        values = set(values)
         column = table.c[name]
         quoted = _quote(conn, column.name)
+        if None in values:  # None matches NULL
+            values.discard(None)
+            conditions.append(f"{quoted} IS NULL")
+        values = sorted(values)
+        if not values:
+            continue
         if conn.dialect.name == "postgresql":
             if all(v.__class__ is int for v in values):
                 # An array literal is dumped at C speed; a list of 100,000 ints is not. The array
@@ -129,6 +135,19 @@ def read_rows(conn: Connection, table: Table, columns: Sequence[str], any_of: di
     finally:
         cursor.close()
     # Sorted here rather than by ORDER BY: the server would spill 100,000 wide rows to disk.
+    rows.sort(key=itemgetter(0))
+    return rows
+
+
+def read_all(conn: Connection, table: Table, columns: Sequence[str]) -> list[tuple]:
+    """Every row of a (small, reference) table, as comparable tuples sorted by the first column."""
+    selected = ", ".join(_comparable(conn, c) for c in _columns(table, columns))
+    cursor = conn.connection.driver_connection.cursor()
+    try:
+        cursor.execute(f"SELECT {selected} FROM {_table_name(conn, table)}")
+        rows = cursor.fetchall()
+    finally:
+        cursor.close()
     rows.sort(key=itemgetter(0))
     return rows
 
@@ -228,6 +247,17 @@ def _sequence(conn: Connection, table: Table) -> str:
         text("SELECT pg_get_serial_sequence(:table, :column)"),
         {"table": _table_name(conn, table), "column": table.c.id.name},
     ).scalar()
+    if not sequence:
+        # OPS's dump leaves some sequences unowned (budget_line_item, can, project, ops_user,
+        # vendor, ...): pg_get_serial_sequence knows only owned ones. The column default names it.
+        default = conn.execute(
+            text("SELECT pg_get_expr(d.adbin, d.adrelid) FROM pg_attrdef d JOIN pg_attribute a "
+                 "ON a.attrelid = d.adrelid AND a.attnum = d.adnum "
+                 "WHERE d.adrelid = CAST(:table AS regclass) AND a.attname = :column"),
+            {"table": _table_name(conn, table), "column": table.c.id.name},
+        ).scalar()
+        found = re.match(r"nextval\('([^']+)'", default or "")
+        sequence = found.group(1) if found else None
     if not sequence:  # pragma: no cover - every model has a serial id
         raise RuntimeError(f"table {table.name} has no id sequence")
     return sequence

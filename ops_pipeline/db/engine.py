@@ -1,28 +1,26 @@
-"""Connecting to the database: URL resolution, engines, schema creation and checks."""
+"""Connecting to the database: URL resolution, engines, schema creation and checks.
+
+The pipeline's own tables are created and upgraded by the Alembic migrations in
+``ops_pipeline/db/migrations`` (:func:`upgrade_schema`); :func:`check_schema` refuses a database
+whose pipeline schema is not at their head.
+"""
 from __future__ import annotations
 
-import datetime as dt
 import os
 from urllib.parse import unquote
 
-from sqlalchemy import create_engine, event, inspect, select
+from sqlalchemy import create_engine, event, func, inspect, select
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
 
 from ..errors import DatabaseError, SchemaMissing, UsageError
 from .. import vcap
 from ..redact import known_secrets, redact_url, remember_url, scrub_secrets, scrub_text
-from ..rules.portfolios import SEEDED_PORTFOLIOS
-from .models import SCHEMA_VERSION, Base, Division, Portfolio, SchemaInfo
+from .models import PIPELINE_SCHEMA
 
 ENV_URL = "OPS_PIPELINE_DB_URL"
-DIVISIONS = {
-    "DCFD": "Division of Child and Family Development",
-    "DECONI": "Division of Economic Independence",
-    "DFS": "Division of Family Strengthening",
-    "OCDO": "Office of the Chief Data Officer",
-    "OD": "Office of the Director",
-}
+#: SQLite has no schemas: OPS's (``ops``) and the pipeline's (``ops_pipeline``) map to none there.
+SQLITE_SCHEMA_MAP = {"ops": None, PIPELINE_SCHEMA: None}
 
 
 #: URL schemes the installed drivers serve, and the scheme SQLAlchemy gets for each: cloud.gov and
@@ -116,6 +114,7 @@ def make_engine(url: str) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         _create_private_sqlite_file(parsed)
         _sqlite_pragmas(engine)
+        engine = engine.execution_options(schema_translate_map=SQLITE_SCHEMA_MAP)
     return engine
 
 
@@ -179,63 +178,114 @@ def connection_error(exc: BaseException, url: str) -> DatabaseError:
     return DatabaseError(f"cannot use the {target}: {text[:300]}", hint=f"check --db / {ENV_URL}")
 
 
-def init_schema(url: str) -> dict:
-    """Create the tables and seed divisions and portfolios. Safe to run again."""
+def upgrade_schema(url: str) -> dict:
+    """Create the pipeline's tables, or upgrade them to the newest revision, in one transaction.
+
+    Safe to run again: at the head it changes nothing. A database made by ``db init`` before the
+    migrations existed is recognised and upgraded with its rows.
+    """
+    from . import migrations
+
     engine = make_engine(url)
-    created = []
     try:
         with engine.begin() as conn:
-            existing = set(inspect(conn).get_table_names())
-            Base.metadata.create_all(conn)
-            created = [t for t in Base.metadata.sorted_tables if t.name not in existing]
-            seeded = _seed(conn)
-            info = conn.execute(select(SchemaInfo).where(SchemaInfo.id == 1)).first()
-            if info is None:
-                conn.execute(SchemaInfo.__table__.insert().values(
-                    id=1, version=SCHEMA_VERSION, created_at=dt.datetime.now(dt.timezone.utc)))
-            elif info.version < SCHEMA_VERSION:
-                conn.execute(SchemaInfo.__table__.update().values(version=SCHEMA_VERSION))
+            before, after = migrations.upgrade(conn)
     except (DBAPIError, SQLAlchemyError) as exc:
         raise connection_error(exc, url) from None
     finally:
         engine.dispose()
-    return {"database": describe(url), "tables_created": [t.name for t in created],
-            "seeded": seeded, "schema_version": SCHEMA_VERSION}
+    return {"database": describe(url), "from_revision": before, "to_revision": after,
+            "changed": before != after}
 
 
-def _seed(conn) -> dict:
-    divisions = {row.abbreviation: row.id for row in conn.execute(select(Division.abbreviation, Division.id))}
-    added = {"division": 0, "portfolio": 0}
-    for abbreviation, name in DIVISIONS.items():
-        if abbreviation not in divisions:
-            result = conn.execute(Division.__table__.insert().values(name=name, abbreviation=abbreviation))
-            divisions[abbreviation] = result.inserted_primary_key[0]
-            added["division"] += 1
-    portfolios = set(conn.execute(select(Portfolio.abbreviation)).scalars())
-    for portfolio in SEEDED_PORTFOLIOS:
-        if portfolio.abbreviation not in portfolios:
-            conn.execute(Portfolio.__table__.insert().values(
-                name=portfolio.name, abbreviation=portfolio.abbreviation,
-                division_id=divisions[portfolio.division]))
-            added["portfolio"] += 1
-    return added
+def init_schema(url: str) -> dict:
+    """``db upgrade``, and on SQLite the OPS tables the loader writes, with their reference rows.
+
+    Safe to run again. On PostgreSQL the OPS tables are OPS's: nothing beyond the pipeline's own
+    schema is created. ``seeded`` counts the reference rows (divisions, portfolios) this call added.
+    """
+    sqlite = make_url(url).get_backend_name() == "sqlite"
+    before = _reference_rows(url) if sqlite else {}
+    result = upgrade_schema(url)
+    seeded = {"division": 0, "portfolio": 0}
+    if sqlite:
+        engine = make_engine(url)
+        try:
+            with engine.begin() as conn:
+                _init_ops_subset(conn)
+        except (DBAPIError, SQLAlchemyError) as exc:
+            raise connection_error(exc, url) from None
+        finally:
+            engine.dispose()
+        after = _reference_rows(url)
+        seeded = {name: after[name] - before.get(name, 0) for name in after}
+    return {**result, "seeded": seeded}
+
+
+def _init_ops_subset(conn) -> None:
+    """On SQLite, the embedded default: the OPS tables the loader writes, as the package declares
+    them (ops_pipeline.db.ops_models), with OPS's reference rows (safe to run again)."""
+    from .ops_models import create_subset
+
+    create_subset(conn)
+
+
+def _reference_rows(url: str) -> dict:
+    """How many divisions and portfolios a SQLite database holds (0 where the table is missing)."""
+    from .ops_models import Division, Portfolio
+
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            existing = set(inspect(conn).get_table_names())
+            return {t.name: conn.execute(select(func.count()).select_from(t)).scalar() if t.name in existing else 0
+                    for t in (Division.__table__, Portfolio.__table__)}
+    except (DBAPIError, SQLAlchemyError) as exc:
+        raise connection_error(exc, url) from None
+    finally:
+        engine.dispose()
+
+
+def schema_status(url: str) -> dict:
+    """Which revision of the pipeline's schema the database has, and whether it is the head."""
+    from . import migrations
+
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            revision = migrations.status(conn)
+    except (DBAPIError, SQLAlchemyError) as exc:
+        raise connection_error(exc, url) from None
+    finally:
+        engine.dispose()
+    return {"database": describe(url), "revision": revision.current, "head": revision.head,
+            "is_head": revision.is_head, "legacy": revision.legacy, "known": revision.known}
+
+
+UPGRADE_HINT = "upgrade it with: ops-pipeline db upgrade --db URL"
+
+
+def schema_problem(revision) -> SchemaMissing | None:
+    """The error for a database whose pipeline schema is not at the head (None when it is)."""
+    if revision.is_head:
+        return None
+    if revision.legacy:
+        return SchemaMissing("the database's ops-pipeline schema predates its migrations "
+                             f"(this ops-pipeline needs revision {revision.head})", hint=UPGRADE_HINT)
+    if revision.current is None:
+        return SchemaMissing("the database has no ops-pipeline schema",
+                             hint="create it with: ops-pipeline db init --db URL")
+    if not revision.known:
+        return SchemaMissing(f"the database's ops-pipeline schema is at revision {revision.current}, "
+                             "which this ops-pipeline does not know", hint="upgrade ops-pipeline")
+    return SchemaMissing(f"the database's ops-pipeline schema is at revision {revision.current}, "
+                         f"this ops-pipeline needs {revision.head}", hint=UPGRADE_HINT)
 
 
 def check_schema(conn) -> None:
-    """Refuse clearly when the schema is missing or older than this code expects."""
-    names = set(inspect(conn).get_table_names())
-    if SchemaInfo.__tablename__ not in names:
-        raise SchemaMissing(
-            "the database has no ops-pipeline schema", hint="create it with: ops-pipeline db init --db URL"
-        )
-    version = conn.execute(select(SchemaInfo.version).where(SchemaInfo.id == 1)).scalar()
-    if version is None or version < SCHEMA_VERSION:
-        raise SchemaMissing(
-            f"the database schema is version {version}, this ops-pipeline needs {SCHEMA_VERSION}",
-            hint="upgrade it with: ops-pipeline db init --db URL",
-        )
-    if version > SCHEMA_VERSION:
-        raise SchemaMissing(
-            f"the database schema is version {version}, newer than this ops-pipeline ({SCHEMA_VERSION})",
-            hint="upgrade ops-pipeline",
-        )
+    """Refuse clearly when the pipeline's schema is missing or not at the newest revision."""
+    from . import migrations
+
+    problem = schema_problem(migrations.status(conn))
+    if problem is not None:
+        raise problem

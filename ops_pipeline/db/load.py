@@ -1,43 +1,38 @@
-"""The load strategy: upsert staged entities by natural key inside the caller's transaction.
+"""The load: a run's staged entities into OPS, with their lineage, inside the caller's transaction.
 
-Every entity kind is matched to existing rows by its natural key, compared, and then inserted,
-updated or left unchanged. Budget lines, the bulk of a load, are read once from the staged file,
-matched against the stored rows fetched in one statement, and compared as plain tuples (see
-``bulk``: money and dates as text on both sides); the writes are batched (COPY on PostgreSQL,
-executemany on SQLite). The same staged data loaded twice finds everything unchanged the second
-time and writes nothing.
+What is loaded and how is declared by the dataset (``Dataset.entities()``, see
+:mod:`ops_pipeline.db.entities`); this module adds what every load does around it: the acting
+(system) user, the history OPS's ORM would have recorded (:mod:`ops_pipeline.db.history`), the
+lineage rows that trace each record to its file, sheet and rows, and the lock that serialises
+loads. The same staged data loaded twice finds everything unchanged the second time and writes
+nothing: no data, no history.
 """
 from __future__ import annotations
 
+import datetime as dt
 import gc
-import re
+import os
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from decimal import Decimal
 from pathlib import Path
 from typing import Iterator
 
-from sqlalchemy import select, text
+from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from ..errors import ConcurrentLoad
-from ..rules.budget import agreement_key, title_key
 from ..rundir import read_jsonl
 from . import bulk
-from .models import CAN, Agreement, BudgetLineItem, Lineage, Portfolio, Project
+from .entities import Loader as EntityLoader
+from .entities import date_text, money_text  # noqa: F401  (the comparable forms, used by tests)
+from .models import Lineage
 
-BLI_FIELDS = ("line_description", "comments", "amount", "proc_shop_fee_amount", "date_needed",
-              "fiscal_year", "status", "can_id", "agreement_id")
 LINEAGE_COLUMNS = ("run_id", "entity", "entity_id", "file_sha256", "sheet", "rows")
-# Positions in a budget line's field tuple (BLI_FIELDS order) of its signature: the CAN,
-# agreement, description, date needed and amount that match a line staged without an id.
-_SIGNATURE = (7, 8, 0, 4, 2)
 #: The advisory lock that serialises loads (one for all datasets: they share CANs and projects).
 LOAD_LOCK = "ops-pipeline-load"
-
-
-def _counts() -> dict:
-    return {"inserted": 0, "updated": 0, "unchanged": 0}
+#: Who OPS shows as having made the load's changes (created on first use, as OPS's loaders do).
+ENV_USER_EMAIL = "OPS_PIPELINE_SYSTEM_USER_EMAIL"
+ENV_USER_OIDC = "OPS_PIPELINE_SYSTEM_USER_OIDC_ID"
 
 
 @dataclass
@@ -45,40 +40,41 @@ class LoadContext:
     run_id: str
     file_sha256: str
     write_lineage: bool = True
+    columns: dict = field(default_factory=dict)  # the dataset's field -> column letter (findings)
     counts: dict = field(default_factory=dict)
     lineage: list = field(default_factory=list)
+    findings: list = field(default_factory=list)
+    history: dict = field(default_factory=dict)
+    not_loaded: dict = field(default_factory=dict)
 
 
 class Loader:
     """Loads one run's entity files, in dependency order, on one connection (one transaction)."""
 
-    def __init__(self, conn: Connection, context: LoadContext):
+    def __init__(self, conn: Connection, context: LoadContext, dataset):
         self.conn = conn
         self.ctx = context
-        self.project_ids: dict[str, int] = {}
-        self.can_ids: dict[str, int] = {}
-        self.agreement_ids: dict[tuple, int] = {}
-        self.portfolio_ids = {
-            abbr.upper(): pid for abbr, pid in conn.execute(select(Portfolio.abbreviation, Portfolio.id))
-        }
+        self.dataset = dataset
 
-    # -- public -------------------------------------------------------------------------------
     def load(self, files: dict[str, Path]) -> dict:
+        specs = self.dataset.entities()
+        now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+        user_id, recorder = _history(self.conn, now)
+        loader = EntityLoader(self.conn, specs, user_id=user_id, now=now, recorder=recorder,
+                              columns=self.ctx.columns, trace=self._trace)
         with _no_gc_pauses():
-            for kind, method in (("project", self._projects), ("can", self._cans),
-                                 ("agreement", self._agreements), ("budget_line_item", self._budget_lines)):
-                self.ctx.counts[kind] = _counts()
-                path = files.get(kind)
-                if path is not None:
-                    method(path)
+            self.ctx.counts = loader.load({kind: read_jsonl(path) for kind, path in files.items()})
+            self.ctx.history = recorder.flush() or {}
             self._flush_lineage()
+        self.ctx.findings = loader.findings
+        self.ctx.not_loaded = {f"{spec.name}.{name}": why for spec in specs for name, why in spec.not_loaded.items()
+                               if spec.name in files}
         return self.ctx.counts
 
     # -- lineage ------------------------------------------------------------------------------
-    def _trace(self, kind: str, entity_id: int, lineage: dict) -> None:
+    def _trace(self, kind: str, entity_id: int, place: tuple) -> None:
         if self.ctx.write_lineage:
-            self.ctx.lineage.append((self.ctx.run_id, kind, entity_id, self.ctx.file_sha256,
-                                     lineage.get("sheet"), lineage.get("rows", "")))
+            self.ctx.lineage.append((self.ctx.run_id, kind, entity_id, self.ctx.file_sha256, place[0], place[1]))
 
     def _flush_lineage(self) -> None:
         # In index order: each index entry then lands beside the previous one.
@@ -87,220 +83,20 @@ class Loader:
             bulk.insert_rows(self.conn, Lineage.__table__, LINEAGE_COLUMNS, self.ctx.lineage)
         self.ctx.lineage = []
 
-    # -- reference entities -------------------------------------------------------------------
-    def _projects(self, path: Path) -> None:
-        records = list(read_jsonl(path))
-        existing = {title_key(t): i for i, t in self.conn.execute(select(Project.id, Project.title))}
-        counts, new = self.ctx.counts["project"], []
-        for record in records:
-            key = title_key(record["key"]["title"])
-            if key in existing:
-                counts["unchanged"] += 1
-                self.project_ids[key] = existing[key]
-            else:
-                new.append((key, record))
-        columns = _staged_columns(Project.__table__, [r["values"] for _, r in new])
-        rows = []
-        for (key, record), new_id in zip(new, bulk.reserve_ids(self.conn, Project.__table__, len(new))):
-            self.project_ids[key] = new_id
-            values = record["values"]
-            rows.append((new_id, *(values.get(c) for c in columns)))
-        counts["inserted"] += bulk.insert_rows(self.conn, Project.__table__, ("id", *columns), rows)
-        for record in records:
-            self._trace("project", self.project_ids[title_key(record["key"]["title"])], record["lineage"])
 
-    def _cans(self, path: Path) -> None:
-        records = list(read_jsonl(path))
-        existing = {row[1]: row for row in bulk.read_rows(
-            self.conn, CAN.__table__, ("id", "number", "description", "portfolio_id"),
-            {"number": [r["key"]["number"] for r in records]})} if records else {}
-        counts, new, changed = self.ctx.counts["can"], [], []
-        for record in records:
-            number = record["key"]["number"]
-            portfolio = (record["links"].get("portfolio") or {}).get("abbreviation")
-            portfolio_id = self.portfolio_ids.get(portfolio.upper()) if portfolio else None
-            description = record["values"].get("description")
-            row = existing.get(number)
-            if row is None:
-                new.append([None, number, description, portfolio_id])
-                continue
-            row_id, _, current_description, current_portfolio = row
-            self.can_ids[number] = row_id
-            # The spreadsheet adds what it knows; it never blanks a description or a portfolio.
-            wanted = (description or current_description, portfolio_id or current_portfolio)
-            if wanted != (current_description, current_portfolio):
-                changed.append((row_id, *wanted))
-            else:
-                counts["unchanged"] += 1
-        for values, new_id in zip(new, bulk.reserve_ids(self.conn, CAN.__table__, len(new))):
-            values[0] = self.can_ids[values[1]] = new_id
-        counts["inserted"] += bulk.insert_rows(self.conn, CAN.__table__,
-                                               ("id", "number", "description", "portfolio_id"), new)
-        counts["updated"] += bulk.update_rows(self.conn, CAN.__table__, ("description", "portfolio_id"), changed)
-        for record in records:
-            self._trace("can", self.can_ids[record["key"]["number"]], record["lineage"])
+def _history(conn: Connection, now: dt.datetime):
+    """The acting user's id and the recorder of OPS's history for this load."""
+    from . import history
 
-    def _agreements(self, path: Path) -> None:
-        records = list(read_jsonl(path))
-        existing = {
-            agreement_key(name, kind): i
-            for i, name, kind in self.conn.execute(select(Agreement.id, Agreement.name, Agreement.agreement_type))
-        }
-        counts, new = self.ctx.counts["agreement"], []
-        for record in records:
-            key = agreement_key(record["key"]["name"], record["key"]["agreement_type"])
-            if key in existing:
-                self.agreement_ids[key] = existing[key]
-                counts["unchanged"] += 1
-            else:
-                new.append((key, record))
-        columns = _staged_columns(Agreement.__table__, [r["values"] for _, r in new], exclude=("project_id",))
-        rows = []
-        for (key, record), new_id in zip(new, bulk.reserve_ids(self.conn, Agreement.__table__, len(new))):
-            project = (record["links"].get("project") or {}).get("title")
-            self.agreement_ids[key] = new_id
-            values = record["values"]
-            rows.append((new_id, *(values.get(c) for c in columns),
-                         self.project_ids.get(title_key(project)) if project else None))
-        counts["inserted"] += bulk.insert_rows(self.conn, Agreement.__table__,
-                                               ("id", *columns, "project_id"), rows)
-        for record in records:
-            key = agreement_key(record["key"]["name"], record["key"]["agreement_type"])
-            self._trace("agreement", self.agreement_ids[key], record["lineage"])
-
-    # -- budget lines -------------------------------------------------------------------------
-    def _budget_lines(self, path: Path) -> None:
-        table = BudgetLineItem.__table__
-        counts = self.ctx.counts["budget_line_item"]
-        staged = self._staged_budget_lines(path)
-
-        explicit = {line_id for line_id, _, _ in staged if line_id is not None}
-        # Lines without an id match a stored line with the same signature; only lines on the
-        # CANs of such lines can match, and lines named by an explicit id never do.
-        signature_cans = {fields[7] for line_id, fields, _ in staged if line_id is None and fields[7] is not None}
-        stored = bulk.read_rows(self.conn, table, ("id",) + BLI_FIELDS,
-                                {"id": explicit, "can_id": signature_cans})
-        by_id: dict[int, tuple] = {}
-        by_signature: dict[tuple, list] = {}
-        a, b, c, d, e = (i + 1 for i in _SIGNATURE)
-        for row in stored:
-            if row[0] in explicit:
-                by_id[row[0]] = row[1:]
-            else:
-                by_signature.setdefault((row[a], row[b], row[c], row[d], row[e]), []).append(row)
-        for candidates in by_signature.values():
-            candidates.reverse()  # pop() takes the lowest id first: each stored line matches once
-
-        if explicit:  # before any insert: from here on the sequence never hands out these ids
-            bulk.advance_sequence(self.conn, table, max(explicit))
-        inserts: list[list] = []
-        updates: list[tuple] = []
-        entity_ids: list = []  # an id, or the insert row whose id is reserved below
-        unchanged = 0
-        a, b, c, d, e = _SIGNATURE
-        for line_id, fields, _ in staged:
-            if line_id is not None:
-                current = by_id.get(line_id)
-            else:
-                candidates = by_signature.get((fields[a], fields[b], fields[c], fields[d], fields[e]))
-                current = None
-                if candidates:
-                    row = candidates.pop()
-                    line_id, current = row[0], row[1:]
-            if current is None:
-                row = [line_id, *fields]
-                inserts.append(row)
-                entity_ids.append(line_id if line_id is not None else row)
-            else:
-                if current != fields:
-                    updates.append((line_id, *fields))
-                else:
-                    unchanged += 1
-                entity_ids.append(line_id)
-        needs_id = [row for row in inserts if row[0] is None]
-        for row, new_id in zip(needs_id, bulk.reserve_ids(self.conn, table, len(needs_id),
-                                                          floor=max(explicit, default=0))):
-            row[0] = new_id
-        with bulk.foreign_keys_checked_once(self.conn, table, len(inserts)):
-            counts["inserted"] += bulk.insert_rows(self.conn, table, ("id",) + BLI_FIELDS, inserts)
-        counts["updated"] += bulk.update_rows(self.conn, table, BLI_FIELDS, updates)
-        counts["unchanged"] += unchanged
-        if self.ctx.write_lineage:
-            run_id, sha = self.ctx.run_id, self.ctx.file_sha256
-            self.ctx.lineage.extend(
-                (run_id, "budget_line_item", ref if ref.__class__ is int else ref[0], sha, sheet, rows)
-                for ref, (_, _, (sheet, rows)) in zip(entity_ids, staged)
-            )
-
-    def _staged_budget_lines(self, path: Path) -> list[tuple]:
-        """The staged lines as ``(id or None, fields in BLI_FIELDS order, (sheet, rows))``."""
-        can_ids = self.can_ids
-        agreements: dict[tuple, int | None] = {}  # (name, type) as staged → id
-        sheets: dict = {}  # one string object per sheet name, not one per line
-        staged = []
-        append = staged.append
-        for record in read_jsonl(path):
-            values, links, lineage = record["values"], record["links"], record["lineage"]
-            can = links.get("can")
-            agreement = links.get("agreement")
-            if agreement:
-                link = (agreement["name"], agreement["agreement_type"])
-                agreement_id = agreements.get(link, -1)
-                if agreement_id == -1:
-                    agreement_id = agreements[link] = self.agreement_ids.get(agreement_key(*link))
-            else:
-                agreement_id = None
-            sheet = lineage.get("sheet")
-            sheet = sheets.setdefault(sheet, sheet)
-            key = record["key"]
-            append((
-                key["id"] if key else None,
-                (values.get("line_description"), values.get("comments"), money_text(values.get("amount")),
-                 money_text(values.get("proc_shop_fee_amount")), date_text(values.get("date_needed")),
-                 values.get("fiscal_year"), values.get("status"),
-                 can_ids.get(can["number"]) if can else None, agreement_id),
-                (sheet, lineage.get("rows", "")),
-            ))
-        return staged
+    email = os.environ.get(ENV_USER_EMAIL) or history.DEFAULT_EMAIL
+    oidc = os.environ.get(ENV_USER_OIDC) or history.DEFAULT_OIDC
+    recorder = history.History(conn, now=now)
+    recorder.user_id = history.system_user(conn, email=email, oidc_id=oidc, history=recorder)
+    return recorder.user_id, recorder
 
 
 def _lineage_order(row: tuple) -> tuple:
     return row[1], row[2]
-
-
-def _staged_columns(table, values: list[dict], exclude: tuple[str, ...] = ()) -> tuple[str, ...]:
-    """The model's columns that the staged values give, in table order (a staged key that is not a
-    column is an error, not something to drop silently)."""
-    given = set().union(*values) if values else set()
-    unknown = given - set(table.c.keys())
-    if unknown:
-        raise ValueError(f"staged {table.name} values have no column: {', '.join(sorted(unknown))}")
-    return tuple(c.name for c in table.columns if c.name in given and c.name != "id" and c.name not in exclude)
-
-
-# -- comparable forms (see bulk) ---------------------------------------------------------------
-
-_MONEY = re.compile(r"-?(?:0|[1-9][0-9]*)\.[0-9]{2}")
-_CENT = Decimal("0.01")
-
-
-def money_text(value) -> str | None:
-    """An amount as text with exactly two places, the form numeric(12,2) reads back as."""
-    if value is None:
-        return None
-    if value.__class__ is str and _MONEY.fullmatch(value) and value != "-0.00":
-        return value
-    amount = Decimal(str(value)).quantize(_CENT)
-    return "0.00" if amount == 0 else str(amount)
-
-
-def date_text(value) -> str | None:
-    """A date as ISO text (staged dates are ISO already)."""
-    if value is None:
-        return None
-    if value.__class__ is str:
-        return value[:10]
-    return value.isoformat()[:10]
 
 
 @contextmanager

@@ -1,132 +1,36 @@
-"""SQLAlchemy ORM models: the OPS subset the pipeline writes, and the pipeline's own tables.
+"""SQLAlchemy ORM models of the pipeline's own tables: runs, lineage, the source-file ledger.
 
-These models are the single definition of the schema; the bulk load paths derive their tables
-and columns from them.
+OPS's tables, which the loads write, are declared in :mod:`ops_pipeline.db.ops_models`.
+
+The pipeline's own tables (:class:`Base`) live in schema ``ops_pipeline`` on PostgreSQL and are
+created and changed only by the Alembic migrations in ``ops_pipeline/db/migrations``; SQLite has
+no schemas, and :func:`ops_pipeline.db.engine.make_engine` maps ``ops_pipeline`` to none there.
 """
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Decimal
 
 from sqlalchemy import (
     JSON,
-    CheckConstraint,
-    Date,
+    BigInteger,
     DateTime,
     ForeignKey,
     Index,
     Integer,
-    Numeric,
+    MetaData,
     String,
     Text,
     UniqueConstraint,
-    func,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-#: Bump when the schema changes; commands refuse a database whose schema is older.
-SCHEMA_VERSION = 1
-
-BUDGET_LINE_STATUSES = ("DRAFT", "PLANNED", "IN_EXECUTION", "OBLIGATED")
-AGREEMENT_TYPES = ("CONTRACT", "GRANT", "DIRECT_OBLIGATION", "IAA", "AA")
-PROJECT_TYPES = ("RESEARCH", "ADMINISTRATIVE_AND_SUPPORT")
-
-
-def _one_of(column: str, values: tuple[str, ...]) -> CheckConstraint:
-    listed = ", ".join(f"'{v}'" for v in values)
-    return CheckConstraint(f"{column} IN ({listed})", name=f"ck_{column}_known")
-
+#: The PostgreSQL schema of the pipeline's own tables (runs, lineage, the source-file ledger).
+PIPELINE_SCHEMA = "ops_pipeline"
 
 class Base(DeclarativeBase):
-    pass
+    """The pipeline's own tables, in schema ``ops_pipeline``; Alembic creates and changes them."""
 
-
-class Division(Base):
-    __tablename__ = "division"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    name: Mapped[str] = mapped_column(String(100))
-    abbreviation: Mapped[str] = mapped_column(String(20), unique=True)
-    portfolios: Mapped[list["Portfolio"]] = relationship(back_populates="division")
-
-
-class Portfolio(Base):
-    __tablename__ = "portfolio"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    name: Mapped[str] = mapped_column(String(200))
-    abbreviation: Mapped[str] = mapped_column(String(20), unique=True)
-    division_id: Mapped[int] = mapped_column(ForeignKey("division.id"))
-    division: Mapped[Division] = relationship(back_populates="portfolios")
-
-
-class Project(Base):
-    __tablename__ = "project"
-    __table_args__ = (_one_of("project_type", PROJECT_TYPES),)
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    project_type: Mapped[str] = mapped_column(String(30))
-    title: Mapped[str] = mapped_column(String(500))
-    short_title: Mapped[str | None] = mapped_column(String(100))
-    description: Mapped[str | None] = mapped_column(Text)
-    maps_id: Mapped[int | None] = mapped_column(Integer, unique=True)
-
-
-Index("ix_project_title_lower", func.lower(Project.title))
-
-
-class CAN(Base):
-    __tablename__ = "can"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    number: Mapped[str] = mapped_column(String(7), unique=True)
-    description: Mapped[str | None] = mapped_column(String(255))
-    nick_name: Mapped[str | None] = mapped_column(String(100))
-    portfolio_id: Mapped[int | None] = mapped_column(ForeignKey("portfolio.id"))
-
-
-class ProcurementShop(Base):
-    __tablename__ = "procurement_shop"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    name: Mapped[str] = mapped_column(String(200))
-    abbr: Mapped[str] = mapped_column(String(20), unique=True)
-    fee_percent: Mapped[Decimal | None] = mapped_column(Numeric(5, 2))
-    fee_start_date: Mapped[dt.date | None] = mapped_column(Date)
-    fee_end_date: Mapped[dt.date | None] = mapped_column(Date)
-
-
-class Agreement(Base):
-    __tablename__ = "agreement"
-    __table_args__ = (_one_of("agreement_type", AGREEMENT_TYPES),)
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    agreement_type: Mapped[str] = mapped_column(String(30))
-    name: Mapped[str] = mapped_column(String(500))
-    project_id: Mapped[int | None] = mapped_column(ForeignKey("project.id"))
-    maps_sys_id: Mapped[int | None] = mapped_column(Integer, unique=True)
-
-
-Index("ix_agreement_name_lower_type", func.lower(Agreement.name), Agreement.agreement_type)
-
-
-class BudgetLineItem(Base):
-    __tablename__ = "budget_line_item"
-    __table_args__ = (_one_of("status", BUDGET_LINE_STATUSES),)
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    line_description: Mapped[str | None] = mapped_column(String(1000))
-    comments: Mapped[str | None] = mapped_column(String(4000))
-    amount: Mapped[Decimal | None] = mapped_column(Numeric(12, 2))
-    proc_shop_fee_amount: Mapped[Decimal | None] = mapped_column(Numeric(12, 2))
-    date_needed: Mapped[dt.date | None] = mapped_column(Date)
-    fiscal_year: Mapped[int | None] = mapped_column(Integer)
-    status: Mapped[str] = mapped_column(String(20))
-    can_id: Mapped[int | None] = mapped_column(ForeignKey("can.id"), index=True)
-    agreement_id: Mapped[int | None] = mapped_column(ForeignKey("agreement.id"), index=True)
-
-
-# -- the pipeline's own tables -------------------------------------------------------------------
-
-
-class SchemaInfo(Base):
-    __tablename__ = "ops_pipeline_schema"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    version: Mapped[int] = mapped_column(Integer)
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    metadata = MetaData(schema=PIPELINE_SCHEMA)
 
 
 class PipelineRun(Base):
@@ -136,12 +40,18 @@ class PipelineRun(Base):
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     dataset: Mapped[str] = mapped_column(String(50))
     source: Mapped[str] = mapped_column(String(1000))
-    file_sha256: Mapped[str] = mapped_column(String(64), index=True)
+    file_sha256: Mapped[str] = mapped_column(String(64))
     staged_sha256: Mapped[str] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(20))
     counts: Mapped[dict] = mapped_column(JSON)
     started_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    #: The OPS (SQLAlchemy-Continuum) ``transaction`` row this load wrote its history under.
+    transaction_id: Mapped[int | None] = mapped_column(BigInteger)
+
+
+# Named as before the tables had a schema: the default name would now include the schema.
+Index("ix_ops_pipeline_run_file_sha256", PipelineRun.file_sha256)
 
 
 class Lineage(Base):
@@ -176,18 +86,11 @@ class SourceFile(Base):
     version_id: Mapped[str | None] = mapped_column(String(200))
     etag: Mapped[str | None] = mapped_column(String(200))
     size: Mapped[int | None] = mapped_column(Integer)
-    sha256: Mapped[str | None] = mapped_column(String(64), index=True)
+    sha256: Mapped[str | None] = mapped_column(String(64))
     run_id: Mapped[str | None] = mapped_column(String(40))
     outcome: Mapped[str] = mapped_column(String(20))  # processing, succeeded, invalid, failed, duplicate
     first_seen_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 
 
-ENTITY_MODELS = {
-    "project": Project,
-    "can": CAN,
-    "agreement": Agreement,
-    "budget_line_item": BudgetLineItem,
-    "portfolio": Portfolio,
-    "division": Division,
-}
+Index("ix_ops_pipeline_source_file_sha256", SourceFile.sha256)

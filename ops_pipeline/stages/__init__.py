@@ -10,13 +10,14 @@ from ..redact import known_secrets, safe_reason, scrub_secrets, scrub_text
 from ..rundir import RUNNING, SUCCEEDED, RunDir
 
 
-def exclusive(stage: str) -> Callable:
+def exclusive(stage: str, records: Callable[[dict], bool] = lambda kwargs: True) -> Callable:
     """Decorate a stage function ``f(run, ...)``: it runs holding the run directory
     (:meth:`RunDir.exclusive`), so two commands never work on one run directory at once.
 
     A rerun refused before it began (its input changed or is no longer good, validate rejected
     rows...) is recorded as failed like any other failed rerun, which marks the later stages
-    stale: they must not go on from the outputs of the earlier good run.
+    stale: they must not go on from the outputs of the earlier good run. Unless ``records(kwargs)``
+    says the call leaves the stage's record alone (a dry run).
     """
     def decorate(func: Callable) -> Callable:
         @functools.wraps(func)
@@ -28,7 +29,8 @@ def exclusive(stage: str) -> Callable:
                     # Only a stage that still stands needs it: pending never ran; failed and
                     # stale stages already have every later stage stale. A purged run keeps its
                     # history as it was: no stage can run on it again anyway.
-                    if run.status(stage) in (SUCCEEDED, RUNNING) and not run.manifest.get("purged_at"):
+                    if run.status(stage) in (SUCCEEDED, RUNNING) and not run.manifest.get("purged_at") \
+                            and records(kwargs):
                         error.stage = error.stage or stage
                         error.run_id = error.run_id or run.run_id
                         run.fail(stage, _safe(error.as_dict()))

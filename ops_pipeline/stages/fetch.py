@@ -5,7 +5,7 @@ import hashlib
 import os
 from pathlib import Path
 
-from ..datasets.base import get_dataset
+from ..datasets.registry import get_dataset
 from ..errors import LimitExceeded, UsageError
 from ..redact import scrub_text
 from ..rundir import RunDir, atomic_write

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ..datasets.base import get_dataset
+from ..datasets.registry import get_dataset
 from ..errors import LimitExceeded, UsageError
 from ..rundir import RunDir
 from ..sources import copy_name

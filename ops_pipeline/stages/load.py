@@ -10,27 +10,43 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from ..db.engine import ENV_URL, check_schema, connection_error, describe, make_engine, resolve_url
+from ..db.opscheck import check_ops_schema
 from ..db.load import LoadContext, Loader, acquire_load_lock, concurrent_message, prepare_connection
 from ..db.models import Lineage, PipelineRun
-from ..errors import ConcurrentLoad, PipelineError
-from ..rundir import RunDir, read_json, write_json
+from ..errors import ConcurrentLoad, DataInvalid, PipelineError
+from ..rundir import RunDir, read_json, utcnow, write_json
 from . import exclusive, recorded
+from ..datasets.registry import get_dataset
+from ..findings import ERROR, Finding
+from ..rundir import write_jsonl
 from .transform import entity_file
 
 RESULT = "result.json"
+FINDINGS = "findings.jsonl"
+#: A dry run's counts: what a load would do, kept apart from the real load's record.
+PLAN = "plan.json"
 
 
-@exclusive("load")
-def load(run: RunDir, *, db_url: str | None = None, dry_run: bool = False, lock_wait: float = 300.0) -> dict:
+@exclusive("load", records=lambda kwargs: not kwargs.get("dry_run"))
+def load(run: RunDir, *, db_url: str | None = None, dry_run: bool = False, lock_wait: float = 300.0,
+         accept_rejects: bool = False) -> dict:
     """Load the transformed entities: all or nothing, idempotent by natural key.
 
-    With ``dry_run`` the same work is done and rolled back, so the counts are those a real load
-    would give. Returns the result (also written to load/result.json).
+    A record OPS cannot take as it is (an error finding of the load, such as a budget line that
+    would change its kind) makes the load refuse, nothing written, unless ``accept_rejects``: then
+    the rest loads and the findings say what was left out. Warnings (a CAN OPS lacks and cannot
+    create) never stop a load.
+
+    Returns the result (also written to load/result.json). With ``dry_run`` the same work is done
+    and rolled back, so the counts are those a real load would give: a plan, not a load. Its
+    counts go to load/plan.json and the event log; the load stage's status and result.json stay
+    as they were (after a real load the run still reports that load; before one, nothing was
+    loaded), and a failed dry run is recorded in the event log only.
     """
     info = run.require("load", "transform")
     url = resolve_url(db_url)
     database = describe(url)
-    with recorded(run, "load"):
+    with recorded(run, "load") if not dry_run else _planning(run):
         run.log_event("load", "connecting", database={k: database.get(k) for k in ("dialect", "host", "database")})
         tdir = run.path / "transform"
         order = read_json(tdir / "summary.json")["entity_order"]
@@ -40,9 +56,11 @@ def load(run: RunDir, *, db_url: str | None = None, dry_run: bool = False, lock_
         started_at = dt.datetime.now(dt.timezone.utc)
         engine = make_engine(url)
         try:
-            counts, relo = _load(engine, run, files, staged, started_at, dry_run, lock_wait, url)
+            context, relo = _load(engine, run, files, staged, started_at, dry_run, lock_wait, url, accept_rejects)
         finally:
             engine.dispose()
+        counts = context.counts
+        findings: list[Finding] = context.findings
         seconds = round(time.perf_counter() - started, 3)
         result = {
             "database": {k: database.get(k) for k in ("dialect", "host", "port", "database")},
@@ -50,25 +68,51 @@ def load(run: RunDir, *, db_url: str | None = None, dry_run: bool = False, lock_
             "seconds": seconds,
             "entities": counts,
             "reloaded": relo,
+            "history": context.history,
+            "findings": _by_code(findings),
+            "not_loaded": context.not_loaded,
         }
-        write_json(run.stage_dir("load") / RESULT, result)
+        inputs = [{"path": o["path"], "sha256": o["sha256"]} for o in info["outputs"]]
+        if dry_run:
+            # The plan keeps the findings by code; the file of findings is the real load's.
+            write_json(run.stage_dir("load") / PLAN, {**result, "planned_at": utcnow(), "inputs": inputs})
+            run.log_event("load", "dry-run", counts=counts, seconds=seconds)
+            return result
+        out = run.stage_dir("load")
+        with write_jsonl(out / FINDINGS) as writer:
+            writer.write_all(f.as_dict() for f in findings)
+        write_json(out / RESULT, result)
         run.succeed(
             "load",
-            inputs=[{"path": o["path"], "sha256": o["sha256"]} for o in info["outputs"]],
-            outputs=[run.output_record(run.path / "load" / RESULT)],
+            inputs=inputs,
+            outputs=[run.output_record(out / RESULT),
+                     run.output_record(out / FINDINGS, rows=writer.count, sha256=writer.sha256)],
             counts={k: v for k, v in counts.items()},
-            dry_run=dry_run,
         )
     return result
 
 
-def _load(engine, run, files, staged, started_at, dry_run, lock_wait, url):
+@contextlib.contextmanager
+def _planning(run: RunDir):
+    """A dry run's failure goes to the event log, never to the load stage's status."""
+    try:
+        yield
+    except PipelineError as error:
+        error.stage = error.stage or "load"
+        error.run_id = error.run_id or run.run_id
+        run.log_event("load", "dry-run-failed", level="error", error={"code": error.code})
+        raise
+
+
+def _load(engine, run, files, staged, started_at, dry_run, lock_wait, url, accept_rejects=False):
     try:
         with engine.connect() as conn:
             prepare_connection(conn, lock_wait)
             transaction = conn.begin()
             try:
                 check_schema(conn)
+                if conn.dialect.name == "postgresql":  # OPS's tables are OPS's: check, never create
+                    check_ops_schema(conn)
                 acquire_load_lock(conn, lock_wait)
                 previous = conn.execute(
                     select(PipelineRun.staged_sha256).where(PipelineRun.id == run.run_id)
@@ -92,8 +136,19 @@ def _load(engine, run, files, staged, started_at, dry_run, lock_wait, url):
                 # same transaction as the data: there is no "loaded" record without the data.
                 if previous is None:
                     conn.execute(PipelineRun.__table__.insert().values(**record))
-                context = LoadContext(run_id=run.run_id, file_sha256=record["file_sha256"], write_lineage=not same)
-                counts = Loader(conn, context).load(files)
+                columns = _columns(run)
+                context = LoadContext(run_id=run.run_id, file_sha256=record["file_sha256"], write_lineage=not same,
+                                      columns=columns)
+                counts = Loader(conn, context, get_dataset(run.dataset)).load(files)
+                refused = [f for f in context.findings if f.severity == ERROR]
+                if refused and not accept_rejects:
+                    first = refused[0]
+                    where = f"{first.cell}: " if first.cell else ""
+                    raise DataInvalid(
+                        f"OPS cannot take {len(refused)} record{'s' if len(refused) != 1 else ''} as "
+                        f"{'they are' if len(refused) != 1 else 'it is'}; nothing was loaded. {where}{first.message}",
+                        stage="load", run_id=run.run_id,
+                        hint=f"fix the file, or load the rest with: ops-pipeline load {run.path} --accept-rejects")
                 conn.execute(
                     PipelineRun.__table__.update().where(PipelineRun.id == run.run_id).values(
                         counts=counts, staged_sha256=staged, status="loaded",
@@ -107,7 +162,7 @@ def _load(engine, run, files, staged, started_at, dry_run, lock_wait, url):
             except BaseException:
                 _abandon(conn, transaction)
                 raise
-        return counts, reloaded
+        return context, reloaded
     except PipelineError as error:
         if isinstance(error, ConcurrentLoad):
             error.hint = error.hint or f"ops-pipeline load {run.path}"
@@ -121,6 +176,21 @@ def _load(engine, run, files, staged, started_at, dry_run, lock_wait, url):
         error = connection_error(exc, url)
         error.hint = f"nothing was written; check the database and --db / {ENV_URL}, then rerun: ops-pipeline load {run.path}"
         raise error from None
+
+
+def _columns(run) -> dict:
+    """The dataset's field -> column letter as validate found them (for the cells of findings)."""
+    try:
+        return read_json(run.path / "validate" / "summary.json").get("columns") or {}
+    except (OSError, ValueError):
+        return {}
+
+
+def _by_code(findings: list[Finding]) -> dict:
+    counts: dict[str, int] = {}
+    for finding in findings:
+        counts[finding.code] = counts.get(finding.code, 0) + 1
+    return dict(sorted(counts.items()))
 
 
 def _abandon(conn, transaction) -> None:

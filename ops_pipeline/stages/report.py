@@ -12,6 +12,8 @@ import json
 import re
 import time
 
+from ..datasets.registry import get_dataset
+from ..errors import PipelineError
 from ..findings import CODES
 from ..printable import printable_data
 from ..redact import scrub_text
@@ -62,10 +64,13 @@ def build_report(run: RunDir) -> dict:
         "skipped": {},
         "extra_columns": [],
         "entities": {},
+        "not_loaded": {},
+        "history": {},
         "cans_without_portfolio": [],
         "questions": [],
         "database": None,
         "load": None,
+        "plan": None,
         "outputs": {},
         "run_dir": str(run.path),
     }
@@ -78,7 +83,7 @@ def build_report(run: RunDir) -> dict:
         report["extra_columns"] = summary.get("extra_columns", [])
         report["sheet"] = summary.get("sheet")
         report["reader"] = summary.get("reader")
-        report["findings_detail"] = _findings_detail(vdir / "findings.jsonl")
+        report["findings_detail"] = _findings_detail(vdir / "findings.jsonl", _codes(run.dataset))
         report["rejected_rows"] = _rejected(vdir / "rejected.jsonl")
         report["skipped"] = _skipped(vdir / "skipped.jsonl")
         report["outputs"]["validate"] = str(vdir)
@@ -98,7 +103,26 @@ def build_report(run: RunDir) -> dict:
         result = read_json(ldir / "result.json")
         report["entities"] = result["entities"]
         report["database"] = result["database"]
-        report["load"] = {"seconds": result["seconds"], "dry_run": result["dry_run"]}
+        report["load"] = {"seconds": result["seconds"]}
+        report["outputs"]["load"] = str(ldir)
+        # What OPS could not take (a CAN without a portfolio, a link to a record OPS lacks) is
+        # found by the load: its findings join validate's, by code.
+        if (ldir / "findings.jsonl").exists():
+            for code, entry in _findings_detail(ldir / "findings.jsonl", _codes(run.dataset)).items():
+                report["findings"][code] = report["findings"].get(code, 0) + entry["count"]
+                report["findings_detail"].setdefault(code, entry)
+            report["findings"] = dict(sorted(report["findings"].items()))
+            report["findings_detail"] = dict(sorted(report["findings_detail"].items()))
+            # Once loaded, the CANs needing a decision are those OPS did not have and could not
+            # take; a CAN OPS already holds has its portfolio there.
+            pending = {f.get("value") for f in read_jsonl(ldir / "findings.jsonl") if f["code"] == "can-without-portfolio"}
+            report["cans_without_portfolio"] = sorted(pending)
+            report["cans_without_portfolio_detail"] = [
+                c for c in report.get("cans_without_portfolio_detail", []) if c["number"] in pending]
+        report["not_loaded"] = result.get("not_loaded", {})
+        report["history"] = result.get("history") or {}
+    report["plan"] = _plan(run, ldir / "plan.json")
+    if report["plan"]:
         report["outputs"]["load"] = str(ldir)
 
     report["status"] = _status(report, stages, manifest)
@@ -115,7 +139,9 @@ def _status(report: dict, stages: dict, manifest: dict) -> str:
     if any(s["status"] == FAILED for s in stages.values()):
         return "failed"
     if stages["load"]["status"] == SUCCEEDED:
-        return "dry-run" if report["load"] and report["load"]["dry_run"] else "succeeded"
+        return "succeeded"
+    if report["plan"]:
+        return "dry-run"
     if stages["validate"]["status"] == SUCCEEDED and manifest["stages"]["validate"].get("outcome") == "invalid":
         return "invalid"
     if any(s["status"] == "interrupted" for s in stages.values()):
@@ -123,12 +149,47 @@ def _status(report: dict, stages: dict, manifest: dict) -> str:
     return "incomplete"
 
 
-def _findings_detail(path) -> dict:
+#: How a dry run's counts read: what a load would do.
+PLAN_COUNTS = {"inserted": "would_insert", "updated": "would_update", "unchanged": "would_leave_unchanged"}
+
+
+def _plan(run: RunDir, path) -> dict | None:
+    """The latest dry run (load/plan.json) while it still describes what a load would do: made
+    from the transform outputs that stand now, and not older than the real load (if any)."""
+    transform = run.stage_info("transform")
+    if not path.exists() or transform["status"] != SUCCEEDED:
+        return None
+    plan = read_json(path)
+    current = [{"path": o["path"], "sha256": o["sha256"]} for o in transform.get("outputs", [])]
+    if plan.get("inputs") != current:
+        return None
+    load = run.stage_info("load")
+    if load["status"] == SUCCEEDED and load.get("finished_at", "") > plan.get("planned_at", ""):
+        return None
+    return {
+        "planned_at": plan.get("planned_at"),
+        "seconds": plan["seconds"],
+        "database": plan["database"],
+        "entities": {kind: {PLAN_COUNTS[k]: n for k, n in counts.items() if k in PLAN_COUNTS}
+                     for kind, counts in plan["entities"].items()},
+    }
+
+
+def _codes(dataset: str) -> dict:
+    """The finding codes of the run's dataset; the generic ones if it is no longer installed (the
+    report of an old run still shows)."""
+    try:
+        return get_dataset(dataset).codes()
+    except PipelineError:
+        return CODES
+
+
+def _findings_detail(path, codes: dict) -> dict:
     detail: dict = {}
     for finding in read_jsonl(path):
         entry = detail.setdefault(finding["code"], {
             "severity": finding.get("severity"),
-            "meaning": CODES.get(finding["code"], ("", ""))[1],
+            "meaning": codes.get(finding["code"], ("", ""))[1],
             "count": 0,
             "first": [],
         })
@@ -204,7 +265,40 @@ def _code(text: object) -> str:
 
 def _entity_rows(data: dict):
     for kind, counts in data["entities"].items():
-        yield kind, counts["inserted"], counts["updated"], counts["unchanged"]
+        left = [f"{counts[k]} {k}" for k in ("skipped", "rejected") if counts.get(k)]
+        unchanged = str(counts["unchanged"]) + (f" ({', '.join(left)})" if left else "")
+        yield kind, counts["inserted"], counts["updated"], unchanged
+
+
+def _not_loaded_lines(data: dict) -> list[str]:
+    return [f"{column}: {why}" for column, why in data.get("not_loaded", {}).items()]
+
+
+def _history_line(data: dict) -> str | None:
+    history = data.get("history") or {}
+    if not history:
+        return None
+    return "History recorded in OPS: " + ", ".join(f"{n} {table}" for table, n in history.items())
+
+
+def _plan_rows(plan: dict):
+    for kind, counts in plan["entities"].items():
+        yield kind, *(counts[key] for key in PLAN_COUNTS.values())
+
+
+PLAN_HEADINGS = ("entity", "would insert", "would update", "would leave unchanged")
+
+
+def _plan_title(data: dict) -> str:
+    loaded = "" if data["entities"] else "Nothing was loaded. "
+    return (f"{loaded}Dry run at {data['plan']['planned_at']} (rolled back, nothing written): "
+            "what a load would do")
+
+
+def _where(database: dict | None, seconds: float, rounded: bool) -> str:
+    db = database or {}
+    shown = f"{seconds:.2f}" if rounded else seconds
+    return f"Database: {db.get('dialect')} {db.get('host') or ''} {db.get('database') or ''} in {shown} s"
 
 
 def render_markdown(data: dict) -> str:
@@ -238,9 +332,16 @@ def render_markdown(data: dict) -> str:
         lines += ["## Entities", "", "| entity | inserted | updated | unchanged |", "|---|---|---|---|"]
         for kind, ins, upd, unc in _entity_rows(data):
             lines.append(f"| {kind} | {ins} | {upd} | {unc} |")
-        db = data.get("database") or {}
-        lines += ["", f"Database: {db.get('dialect')} {db.get('host') or ''} {db.get('database') or ''}"
-                  f" in {data['load']['seconds']} s{' (dry run, rolled back)' if data['load']['dry_run'] else ''}", ""]
+        lines += ["", _where(data.get("database"), data["load"]["seconds"], rounded=False), ""]
+    if data.get("plan"):
+        lines += ["## Plan", "", _plan_title(data), "", "| " + " | ".join(PLAN_HEADINGS) + " |", "|---|---|---|---|"]
+        for kind, ins, upd, unc in _plan_rows(data["plan"]):
+            lines.append(f"| {kind} | {ins} | {upd} | {unc} |")
+        lines += ["", _where(data["plan"]["database"], data["plan"]["seconds"], rounded=False), ""]
+    if _history_line(data):
+        lines += [_history_line(data), ""]
+    if data.get("not_loaded"):
+        lines += ["## Read but not loaded", ""] + [f"- {_md(line)}" for line in _not_loaded_lines(data)] + [""]
     if data["cans_without_portfolio"]:
         lines += ["## CANs needing a portfolio decision", ""]
         lines += [f"- {_md(c['number'])} ({_md(c['description'] or 'no description')})"
@@ -305,9 +406,20 @@ def render_text(data: dict, width: int | None = None) -> str:
         for kind, ins, upd, unc in _entity_rows(data):
             table.add_row(kind, str(ins), str(upd), str(unc))
         console.print(table)
-        db = data.get("database") or {}
-        print_line(f"Database: {db.get('dialect')} {db.get('host') or ''} {db.get('database') or ''} "
-                   f"in {data['load']['seconds']:.2f} s{' (dry run, rolled back)' if data['load']['dry_run'] else ''}")
+        print_line(_where(data.get("database"), data["load"]["seconds"], rounded=True))
+    if data.get("plan"):
+        print_line(_plan_title(data))
+        table = Table(title="Plan", title_justify="left")
+        for col in PLAN_HEADINGS:
+            table.add_column(col)
+        for kind, ins, upd, unc in _plan_rows(data["plan"]):
+            table.add_row(kind, str(ins), str(upd), str(unc))
+        console.print(table)
+        print_line(_where(data["plan"]["database"], data["plan"]["seconds"], rounded=True))
+    if _history_line(data):
+        print_line(_history_line(data))
+    for line in _not_loaded_lines(data):
+        print_line(f"Read but not loaded: {line}")
     if data["cans_without_portfolio"]:
         print_line("CANs needing a portfolio decision: " + ", ".join(data["cans_without_portfolio"]))
     for question in data["questions"]:

@@ -49,6 +49,7 @@ class RowJudge:
         self.table = table
         self.sheet = table.sheet
         self.pii = dataset.pii_fields()
+        self.codes = dataset.codes()
         self.letters = {f: column_letter(i) for f, i in table.positions.items()}
         self.state = {"date1904": date1904}
         self.max_chars = max_chars
@@ -96,7 +97,7 @@ class RowJudge:
         lines = []
         for problem in problems:
             finding = make_finding(
-                problem.code, problem.message, value=problem.value, pii=problem.field in self.pii,
+                problem.code, problem.message, value=problem.value, pii=problem.field in self.pii, codes=self.codes,
                 sheet=self.sheet, row=row_number, column=self.letters.get(problem.field), field=problem.field,
             )
             errors += finding.severity == ERROR

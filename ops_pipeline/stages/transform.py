@@ -5,8 +5,7 @@ import contextlib
 import itertools
 import operator
 
-from ..datasets.base import get_dataset
-from ..errors import DataInvalid
+from ..datasets.registry import get_dataset
 from ..rundir import RunDir, read_json, read_jsonl, write_json, write_jsonl
 from . import exclusive, recorded
 
@@ -21,17 +20,13 @@ def entity_file(kind: str) -> str:
 def transform(run: RunDir, *, accept_rejects: bool = False) -> dict:
     """Turn validate's valid rows into entity records, one JSON Lines file per entity kind.
 
-    Refuses (DataInvalid) when validate rejected rows, unless ``accept_rejects``.
+    ``accept_rejects`` records that the rows validate rejected were left out on purpose. Whether
+    a run with rejected rows may be transformed at all is the orchestrator's decision
+    (:func:`ops_pipeline.pipeline.refusal`): go through ``pipeline.run_stage("transform", ...)``.
     """
     info = run.require("transform", "validate")
     dataset = get_dataset(run.dataset)
     rejected = info.get("counts", {}).get("rejected", 0)
-    if rejected and not accept_rejects:
-        raise DataInvalid(
-            f"validate rejected {rejected} row{'s' if rejected != 1 else ''}; nothing is transformed",
-            stage="transform", run_id=run.run_id,
-            hint=f"fix the file, or load the valid rows with: ops-pipeline transform {run.path} --accept-rejects",
-        )
     with recorded(run, "transform"):
         vdir = run.path / "validate"
         vsummary = read_json(vdir / "summary.json")

@@ -11,7 +11,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable, Iterator
 
-from ..datasets.base import Dataset, Table, get_dataset
+from ..datasets.base import Dataset, Table
+from ..datasets.registry import get_dataset
 from ..errors import DataInvalid, LimitExceeded, ReaderCrashed
 from ..findings import ERROR, WARNING, Finding, column_letter, make_finding
 from ..readers.workbook import Workbook, open_workbook

@@ -1,0 +1,656 @@
+"""The generic entity layer: how a dataset declares what it loads, and the one upsert that loads it.
+
+A dataset declares its entities as :class:`EntitySpec` values: the OPS table (an ORM class of
+:mod:`ops_pipeline.db.ops_models`), the natural key that finds a stored row, the staged fields it
+writes, the links to other entities (with what happens when one cannot be resolved), the subtype
+table of a joined-table hierarchy, and its update policy. :class:`Loader` loads the staged entity
+files of a run with those declarations and nothing else: it has no list of entity kinds of its own.
+
+Writing as OPS writes (the map in ``tests/ops_schema/README``):
+
+- a parent row and its subtype row share one id, drawn from the parent's sequence, and the
+  discriminator names the subtype;
+- every NOT NULL column that has only an ORM default gets that default (``EntitySpec.defaults``,
+  ``Subtype.defaults``);
+- ``created_by``/``updated_by`` are the acting (system) user, ``created_on``/``updated_on`` the
+  load's time (UTC);
+- every write is also handed to the history recorder (:mod:`ops_pipeline.db.history`), which
+  writes the Continuum versions, ``ops_db_history``, ``ops_event`` and the history lines in the
+  same transaction.
+
+Links are resolved against the entities of the same run first and then against the database, so
+that a later file can refer to what an earlier one loaded. What a link that cannot be resolved
+does is declared (:class:`Link`): ``warn`` loads the record without it and reports a warning
+finding with the cell; ``reject`` leaves the record out with an error finding. A link OPS needs
+to create a record (``create_requires``: a CAN's portfolio) keeps a new record from being created
+when it is missing (a warning finding); records that link to it then see it as unresolved.
+
+Rows travel in the comparable form of :mod:`ops_pipeline.db.bulk` (money as text with its
+column's places, dates as ISO text), so staged and stored rows compare as plain tuples and a
+reload that changes nothing writes nothing.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import re
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Callable, Iterable, Iterator, Sequence
+
+from sqlalchemy import Date, DateTime, Numeric
+from sqlalchemy.engine import Connection
+
+from ..errors import PipelineError
+from ..findings import Finding, make_finding
+from . import bulk
+
+AUDIT = ("created_by", "updated_by", "created_on", "updated_on")
+
+
+def fold(text: object) -> object:
+    """Natural keys compared ignoring case and runs of spaces (OPS: ``lower(name)``)."""
+    return " ".join(text.split()).casefold() if isinstance(text, str) else text
+
+
+@dataclass(frozen=True)
+class Key:
+    """How a staged record finds the stored row it stands for.
+
+    ``columns``: the natural key (staged key fields of the same names; ``folded`` ones compare
+    ignoring case and spacing). ``by_id``: a staged key field holding the row's own OPS id (a
+    record with it is that row, inserted with that id when OPS does not have it). ``signature``:
+    for records without an id, the stored row whose these columns (the written ones, links
+    included) are the same; each stored row matches one record at most, lowest id first.
+    """
+
+    columns: tuple[str, ...] = ()
+    folded: tuple[str, ...] = ()
+    by_id: str | None = None
+    signature: tuple[str, ...] = ()
+
+    def of(self, key: dict | None) -> tuple | None:
+        """A staged key (or a link) as the tuple that identifies it, or None."""
+        if not key or not self.columns:
+            return None
+        values = tuple(key.get(c) for c in self.columns)
+        if any(v is None for v in values):
+            return None
+        if self.folded:
+            values = tuple(fold(v) if c in self.folded else v for c, v in zip(self.columns, values))
+        return values
+
+
+@dataclass(frozen=True)
+class Link:
+    """A reference from one entity to another: staged as ``links[name]`` (the target's key)."""
+
+    name: str
+    target: str  # the spec it refers to
+    column: str  # the foreign-key column written on this entity's parent table
+    missing: str = "warn"  # warn | reject: what a link that cannot be resolved does (module doc)
+    field: str | None = None  # the dataset's column the link comes from (for the finding's cell)
+    code: str = "unresolved-link"
+    explain: str = ""  # why it could not be resolved, in words for the finding
+    #: A new record is not created without this link (OPS needs it), whether the link was not
+    #: given or could not be resolved: a warning finding, and the record counts as skipped.
+    create_requires: bool = False
+
+
+@dataclass(frozen=True)
+class Subtype:
+    """The subtype table of a joined-table hierarchy, chosen per record."""
+
+    column: str  # the discriminator, on the parent table
+    models: dict[str, type]  # discriminator value -> subtype ORM class
+    value: str | None = None  # staged values field that holds the discriminator...
+    from_link: tuple[str, str] | None = None  # ...or (link name, field of the link)
+    default: str | None = None  # when neither gives one (OPS's ORM default)
+    defaults: dict[str, dict] = field(default_factory=dict)  # value -> NOT NULL ORM defaults
+    #: value -> why the pipeline cannot create a new record of that subtype (OPS needs what the
+    #: file does not give): such a record is not created (a warning; it counts as skipped), and
+    #: records that link to it see it as unresolved.
+    refuse: dict[str, str] = field(default_factory=dict)
+    fixed: bool = True  # a stored row never changes subtype (that would delete a row)
+
+
+@dataclass(frozen=True)
+class EntitySpec:
+    name: str  # the staged entity kind, and the lineage's entity name
+    model: type  # the parent ORM class
+    key: Key
+    fields: tuple[str, ...] = ()  # staged values written to the parent row
+    links: tuple[Link, ...] = ()
+    subtype: Subtype | None = None
+    update: str = "never"  # never | given (staged values that are not empty) | all
+    defaults: dict = field(default_factory=dict)  # NOT NULL columns with only an ORM default
+    insert: bool = True  # False: a reference table (portfolios): looked up, never written
+    not_loaded: dict[str, str] = field(default_factory=dict)  # staged values OPS has no column for, and why
+    label: str = ""  # what people call it ("CAN", "budget line"); the name with spaces by default
+
+    @property
+    def called(self) -> str:
+        return self.label or self.name.replace("_", " ")
+
+    @property
+    def table(self):
+        return self.model.__table__
+
+    @property
+    def class_name(self) -> str:
+        return self.model.__name__
+
+    def written(self) -> tuple[str, ...]:
+        """The parent's columns the load compares and writes: fields, then link columns."""
+        return self.fields + tuple(link.column for link in self.links)
+
+
+class SpecError(PipelineError):
+    """A dataset's declaration does not fit its staged files (a programming error, said in one line)."""
+
+
+# -- comparable form ---------------------------------------------------------------------------
+
+_MONEY = re.compile(r"-?(?:0|[1-9][0-9]*)\.[0-9]{2}")
+_CENT = Decimal("0.01")
+
+
+def money_text(value) -> str | None:
+    """An amount as text with exactly two places, the form numeric(12,2) reads back as."""
+    if value is None:
+        return None
+    if value.__class__ is str and _MONEY.fullmatch(value) and value != "-0.00":
+        return value
+    amount = Decimal(str(value)).quantize(_CENT)
+    return "0.00" if amount == 0 else str(amount)
+
+
+def decimal_text(places: int) -> Callable:
+    quantum = Decimal(1).scaleb(-places)
+
+    def convert(value):
+        if value is None:
+            return None
+        amount = Decimal(str(value)).quantize(quantum)
+        return str(abs(amount)) if amount == 0 else str(amount)
+
+    return convert
+
+
+def date_text(value) -> str | None:
+    """A date as ISO text (staged dates are ISO already)."""
+    if value is None:
+        return None
+    if value.__class__ is str:
+        return value[:10]
+    return value.isoformat()[:10]
+
+
+def _same(value):
+    return value
+
+
+def converter(column) -> Callable:
+    """The function that brings a staged value of ``column`` to the comparable form."""
+    kind = column.type
+    if isinstance(kind, Numeric) and kind.scale is not None:
+        return money_text if kind.scale == 2 else decimal_text(kind.scale)
+    if isinstance(kind, Date) and not isinstance(kind, DateTime):
+        return date_text
+    return _same
+
+
+def _subsets(items: list) -> Iterator[tuple]:
+    """The non-empty subsets of ``items``, smallest first."""
+    for size in range(1, len(items) + 1):
+        yield from itertools.combinations(items, size)
+
+
+# -- the loader --------------------------------------------------------------------------------
+
+class Staged:
+    """One staged record on its way in."""
+
+    __slots__ = ("key", "explicit_id", "row", "kind", "lineage", "names", "links")
+
+    def __init__(self, key, explicit_id, row, kind, lineage, names, links):
+        self.key = key  # the natural key (or None)
+        self.explicit_id = explicit_id  # the record's own OPS id, when staged with one
+        self.row = row  # the written columns in spec.written() order, comparable form
+        self.kind = kind  # the discriminator value, when the record gives one
+        self.lineage = lineage  # (sheet, rows)
+        self.names = names  # the staged key as given (for messages)
+        self.links = links  # each link's target key, or None
+
+
+@dataclass
+class Counts:
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    skipped: int = 0
+    rejected: int = 0
+
+    def as_dict(self) -> dict:
+        """Every count, always (a machine reading the report finds the same keys every time):
+        skipped are new records OPS cannot take (a warning says why), rejected those refused."""
+        return {"inserted": self.inserted, "updated": self.updated, "unchanged": self.unchanged,
+                "skipped": self.skipped, "rejected": self.rejected}
+
+
+class NoHistory:
+    """A recorder that records nothing (tests of the upsert alone). The load always records
+    OPS's history (ops_pipeline.db.history.History has the same three methods)."""
+
+    def created_many(self, *args, **kwargs) -> None:
+        pass
+
+    def updated(self, *args, **kwargs) -> bool:
+        return True
+
+    def flush(self) -> dict:
+        return {}
+
+
+class Loader:
+    """Loads one run's staged entity files with a dataset's declarations, on one connection."""
+
+    def __init__(self, conn: Connection, specs: Sequence[EntitySpec], *, user_id: int | None,
+                 now: dt.datetime, recorder=None, columns: dict[str, str] | None = None,
+                 trace: Callable[[str, int, tuple], None] | None = None):
+        self.conn = conn
+        self.specs = {spec.name: spec for spec in specs}
+        self.user_id = user_id
+        self.now = now
+        self.recorder = recorder or NoHistory()
+        self.columns = columns or {}  # the dataset's field -> column letter, for findings
+        self.trace = trace
+        self.ids: dict[str, dict[tuple, int]] = {name: {} for name in self.specs}
+        self.kinds: dict[str, dict[int, str]] = {name: {} for name in self.specs}  # id -> discriminator
+        self.unresolvable: dict[str, set] = {name: set() for name in self.specs}
+        self._unresolved_messages: dict[tuple, Finding] = {}
+        self.findings: list[Finding] = []
+        self.counts: dict[str, Counts] = {}
+
+    # -- public -------------------------------------------------------------------------------
+    def load(self, staged_files: dict[str, Iterable[dict]]) -> dict:
+        """Load each kind in the given (dependency) order. Returns counts per kind."""
+        unknown = [kind for kind in staged_files if kind not in self.specs or not self.specs[kind].insert]
+        if unknown:
+            raise SpecError(f"no entity spec of this dataset loads {', '.join(sorted(unknown))}")
+        for kind, records in staged_files.items():
+            self.counts[kind] = Counts()
+            self._upsert(self.specs[kind], records)
+        return {kind: counts.as_dict() for kind, counts in self.counts.items()}
+
+    # -- resolving links ----------------------------------------------------------------------
+    def resolve(self, spec: EntitySpec, keys: Iterable[tuple]) -> None:
+        """Look up in the database the keys of ``spec`` not yet known to this load."""
+        wanted = {k for k in keys if k is not None and k not in self.ids[spec.name]
+                  and k not in self.unresolvable[spec.name]}
+        if not wanted:
+            return
+        found = self._stored_by_key(spec, wanted, ())
+        for key, (row_id, _kind, _row) in found.items():
+            self.ids[spec.name][key] = row_id
+            if _kind is not None:
+                self.kinds[spec.name][row_id] = _kind
+        self.unresolvable[spec.name].update(wanted - set(found))
+
+    def _stored_by_key(self, spec: EntitySpec, keys: set, written: tuple[str, ...]) -> dict:
+        """Stored rows of ``spec`` with the given natural keys: key -> (id, discriminator, row)."""
+        table = spec.table
+        discriminator = (spec.subtype.column,) if spec.subtype else ()
+        names = ("id", *spec.key.columns, *discriminator, *written)
+        width = len(spec.key.columns)
+        result: dict = {}
+        if spec.key.folded or len(spec.key.columns) > 1:
+            # Reference tables are small; a folded key cannot use an index anyway.
+            rows = bulk.read_all(self.conn, table, names)
+        else:
+            rows = bulk.read_rows(self.conn, table, names, {spec.key.columns[0]: [k[0] for k in keys]})
+        for row in rows:
+            key = spec.key.of(dict(zip(spec.key.columns, row[1:1 + width])))
+            if key in keys and key not in result:  # lowest id first (rows come sorted by id)
+                kind = row[1 + width] if discriminator else None
+                result[key] = (row[0], kind, list(row[1 + width + len(discriminator):]))
+        return result
+
+    # -- the upsert ---------------------------------------------------------------------------
+    def _upsert(self, spec: EntitySpec, records: Iterable[dict]) -> None:
+        counts = self.counts[spec.name]
+        table = spec.table
+        written = spec.written()
+        fields = spec.fields
+        # Identity conversions are skipped: only money and dates change form.
+        convert_at = [(i, converter(table.c[name])) for i, name in enumerate(fields)]
+        convert_at = [(i, f) for i, f in convert_at if f is not _same]
+        allowed = set(fields) | set(spec.not_loaded)
+        subtype = spec.subtype
+        kind_value = subtype.value if subtype else None
+        kind_link = subtype.from_link if subtype else None
+        if kind_value:
+            allowed.add(kind_value)
+        links = spec.links
+        targets = [self.specs[link.target].key for link in links]
+        key_of, by_id = spec.key.of, spec.key.by_id
+        sheets: dict = {}
+        link_cache: list[dict] = [{} for _ in links]
+        staged: list[Staged] = []
+        append = staged.append
+        # One streaming pass: a staged record is kept as a few tuples, not as its JSON document.
+        for record in records:
+            values = record["values"] or {}
+            if not values.keys() <= allowed:
+                extra = sorted(set(values) - allowed)
+                raise SpecError(f"staged {spec.name} values have no column: {', '.join(extra)}")
+            row = [values.get(name) for name in fields]
+            for i, convert in convert_at:
+                row[i] = convert(row[i])
+            record_links = record.get("links") or {}
+            link_keys = []
+            for position, link in enumerate(links):
+                value = record_links.get(link.name)
+                if not value:
+                    link_keys.append(None)
+                    continue
+                raw = tuple(value.values())
+                cache = link_cache[position]
+                key = cache.get(raw, False)
+                if key is False:
+                    key = cache[raw] = targets[position].of(value)
+                link_keys.append(key)
+            lineage = record.get("lineage") or {}
+            sheet = lineage.get("sheet")
+            sheet = sheets.setdefault(sheet, sheet)
+            kind = values.get(kind_value) if kind_value else (
+                (record_links.get(kind_link[0]) or {}).get(kind_link[1]) if kind_link else None)
+            names = record.get("key")
+            append(Staged(key_of(names), names.get(by_id) if by_id and names else None, row, kind,
+                          (sheet, lineage.get("rows", "")), names, link_keys))
+        # Links: resolved against this load's records, then the database, in one query per link.
+        for position, link in enumerate(links):
+            self.resolve(self.specs[link.target], {item.links[position] for item in staged})
+        kept = []
+        for item in staged:
+            outcome = None
+            row = item.row
+            for position, link in enumerate(links):
+                key = item.links[position]
+                target_id = self.ids[link.target].get(key) if key is not None else None
+                if key is not None and target_id is None:
+                    self._unresolved(spec, link, key, item.lineage)
+                    if link.missing == "reject":
+                        outcome = "reject"
+                row.append(target_id)
+            if outcome == "reject":
+                counts.rejected += 1
+            else:
+                kept.append(item)
+        staged = kept
+        if spec.key.by_id or spec.key.signature:
+            matched = self._match_by_id(spec, staged, written)
+        else:
+            matched = self._match_by_key(spec, staged, written)
+        self._write(spec, staged, matched, written, counts)
+
+    def _unresolved(self, spec: EntitySpec, link: Link, key: tuple, place: tuple) -> None:
+        """A warning (or error) finding for a link that cannot be resolved: one message per
+        missing record, one finding per record that refers to it."""
+        cache = self._unresolved_messages.get((spec.name, link.name, key))
+        sheet, rows = place
+        first = str(rows).split(",", 1)[0].split("-", 1)[0]
+        row = int(first) if first.isdigit() else None
+        if cache is None:
+            shown = ", ".join(str(v) for v in key)
+            severity = "error" if link.missing == "reject" else "warning"
+            what = {"warn": f"the {spec.called} is loaded without it",
+                    "reject": f"the {spec.called} is not loaded"}[link.missing]
+            why = f" ({link.explain})" if link.explain else ""
+            cache = make_finding(
+                link.code, f"{self.specs[link.target].called} {shown} is not in OPS{why}; {what}",
+                severity=severity, sheet=sheet, row=row,
+                column=self.columns.get(link.field or link.name), field=link.field or link.name, value=shown,
+            )
+            self._unresolved_messages[(spec.name, link.name, key)] = cache
+            self.findings.append(cache)
+            return
+        self.findings.append(Finding(cache.code, cache.message, cache.severity, cache.sheet, row, cache.column,
+                                     cache.field, cache.value))
+
+    # -- matching -----------------------------------------------------------------------------
+    def _match_by_key(self, spec: EntitySpec, staged: list[Staged], written) -> list:
+        """For each staged record: (id, stored discriminator, stored row) or None."""
+        keys = {s.key for s in staged if s.key is not None}
+        stored = self._stored_by_key(spec, keys, written) if keys else {}
+        matched = []
+        for item in staged:
+            found = stored.get(item.key) if item.key is not None else None
+            matched.append(found)
+        return matched
+
+    def _match_by_id(self, spec: EntitySpec, staged: list[Staged], written) -> list:
+        table = spec.table
+        discriminator = (spec.subtype.column,) if spec.subtype else ()
+        explicit = {s.explicit_id for s in staged if s.explicit_id is not None}
+        positions = [written.index(c) for c in spec.key.signature]
+        # A link in the signature that the stored row lacks (a line loaded without its CAN, which
+        # OPS did not have then) matches the staged row that now resolves it: that is the same
+        # record, now linked (an update), never a second one.
+        link_columns = {link.column for link in spec.links}
+        unlinked = [i for i, c in enumerate(spec.key.signature) if c in link_columns]
+        any_of: dict[str, Any] = {"id": explicit}
+        if positions:
+            first = positions[0]
+            values = {s.row[first] for s in staged if s.explicit_id is None}
+            if unlinked and unlinked[0] == 0:
+                values.add(None)
+            any_of[spec.key.signature[0]] = values
+        stored = bulk.read_rows(self.conn, table, ("id", *discriminator, *written), any_of)
+        offset = 1 + len(discriminator)
+        by_id: dict[int, tuple] = {}
+        by_signature: dict[tuple, list] = {}
+        for row in stored:
+            kind = row[1] if discriminator else None
+            entry = (row[0], kind, list(row[offset:]))
+            if row[0] in explicit:
+                by_id[row[0]] = entry
+            elif positions:
+                signature = tuple(row[offset + p] for p in positions)
+                by_signature.setdefault(signature, []).append(entry)
+        for candidates in by_signature.values():
+            candidates.reverse()  # pop() takes the lowest id first: each stored row matches once
+        if explicit:  # before any insert: from here on the sequence never hands out these ids
+            bulk.advance_sequence(self.conn, table, max(explicit))
+        matched = []
+        for item in staged:
+            if item.explicit_id is not None:
+                matched.append(by_id.get(item.explicit_id))
+                continue
+            found = None
+            if positions:
+                signature = tuple(item.row[p] for p in positions)
+                candidates = by_signature.get(signature)
+                if not candidates and unlinked:
+                    # the stored row may lack any of the links the staged one now has
+                    linked = [i for i in unlinked if signature[i] is not None]
+                    for lacking in _subsets(linked):
+                        candidates = by_signature.get(
+                            tuple(None if i in lacking else v for i, v in enumerate(signature)))
+                        if candidates:
+                            break
+                if candidates:
+                    found = candidates.pop()
+            matched.append(found)
+        return matched
+
+    # -- writing ------------------------------------------------------------------------------
+    def _write(self, spec: EntitySpec, staged: list[Staged], matched: list, written, counts: Counts) -> None:
+        table = spec.table
+        subtype = spec.subtype
+        policy = spec.update
+        ids = self.ids[spec.name]
+        inserts: list[Staged] = []
+        updates: list[tuple] = []  # (id, new row, old row, kind)
+        refs: list = []  # per kept record: its id, or the Staged whose id is reserved below
+        kept: list[Staged] = []
+        pending: dict[tuple, Staged] = {}
+        for item, found in zip(staged, matched):
+            if found is None:
+                if not spec.insert:
+                    counts.skipped += 1
+                    continue
+                if subtype and (item.kind or subtype.default) in subtype.refuse:
+                    counts.skipped += 1
+                    if item.key is not None:
+                        self.unresolvable[spec.name].add(item.key)
+                    self._refused(spec, item, subtype.refuse[item.kind or subtype.default], created=False)
+                    continue
+                lacking = self._lacking(spec, item)
+                if lacking is not None:
+                    counts.skipped += 1
+                    if item.key is not None:
+                        self.unresolvable[spec.name].add(item.key)
+                    self._not_created(spec, lacking, item)
+                    continue
+                first = pending.get(item.key) if item.key is not None else None
+                if first is not None:  # the same key twice in one file: one row
+                    refs.append(first)
+                    kept.append(item)
+                    continue
+                inserts.append(item)
+                refs.append(item)
+                kept.append(item)
+                if item.key is not None:
+                    pending[item.key] = item
+                continue
+            row_id, kind, current = found
+            if subtype and subtype.fixed and item.kind is not None and kind is not None and item.kind != kind:
+                counts.rejected += 1
+                self._refused(spec, item, f"OPS holds it as a {kind} record; it cannot become {item.kind}")
+                continue
+            if item.key is not None:
+                ids[item.key] = row_id
+            if kind is not None:
+                self.kinds[spec.name][row_id] = kind
+            kept.append(item)
+            refs.append(row_id)
+            if policy == "never":
+                counts.unchanged += 1
+                continue
+            if policy == "given":
+                wanted = [n if n is not None else c for n, c in zip(item.row, current)]
+            else:
+                wanted = item.row
+            if wanted != current:
+                updates.append((row_id, wanted, current, kind))
+            else:
+                counts.unchanged += 1
+
+        # New ids: explicit ones stay, the rest come from the parent's sequence.
+        explicit = [s.explicit_id for s in inserts if s.explicit_id is not None]
+        need = [s for s in inserts if s.explicit_id is None]
+        new_ids = bulk.reserve_ids(self.conn, table, len(need), floor=max(explicit, default=0))
+        assigned: dict[int, int] = {}
+        for item, new_id in zip(need, new_ids):
+            assigned[id(item)] = new_id
+        for item in inserts:
+            new_id = item.explicit_id if item.explicit_id is not None else assigned[id(item)]
+            assigned[id(item)] = new_id
+            if item.key is not None:
+                ids[item.key] = new_id
+            if subtype is not None:
+                item.kind = item.kind or subtype.default
+                self.kinds[spec.name][new_id] = item.kind
+        self._insert(spec, inserts, assigned, written, counts)
+        self._update(spec, updates, written, counts)
+
+        if self.trace is not None:
+            for item, ref in zip(kept, refs):
+                self.trace(spec.name, ref if ref.__class__ is int else assigned[id(ref)], item.lineage)
+
+    def _insert(self, spec: EntitySpec, inserts: list[Staged], assigned: dict, written, counts: Counts) -> None:
+        if not inserts:
+            return
+        table = spec.table
+        subtype = spec.subtype
+        user, now = self.user_id, self.now
+        discriminator = (subtype.column,) if subtype and subtype.column not in written else ()
+        defaults = tuple(spec.defaults)
+        default_values = tuple(spec.defaults.values())
+        audit = tuple(c for c in AUDIT if c in table.c)
+        audit_values = tuple({"created_by": user, "updated_by": user, "created_on": now, "updated_on": now}[c]
+                             for c in audit)
+        columns = ("id", *discriminator, *written, *defaults, *audit)
+        rows = []
+        by_kind: dict[str, list] = {}
+        for item in inserts:
+            new_id = assigned[id(item)]
+            rows.append((new_id, *((item.kind,) if discriminator else ()), *item.row, *default_values,
+                         *audit_values))
+            if subtype is not None:
+                by_kind.setdefault(item.kind, []).append(new_id)
+        counts.inserted += bulk.insert_rows(self.conn, table, columns, rows)
+        if subtype is None:
+            self.recorder.created_many(spec.name, spec.class_name, table, columns, rows)
+            return
+        rows_of: dict[str, list] = {}
+        for item, row in zip(inserts, rows):
+            rows_of.setdefault(item.kind, []).append(row)
+        for kind, kind_ids in by_kind.items():
+            model = subtype.models[kind]
+            extra = subtype.defaults.get(kind, {})
+            names = ("id", *extra)
+            sub_rows = [(i, *extra.values()) for i in kind_ids]
+            bulk.insert_rows(self.conn, model.__table__, names, sub_rows)
+            self.recorder.created_many(spec.name, model.__name__, table, columns, rows_of[kind],
+                                       model.__table__, names, sub_rows)
+
+    def _update(self, spec: EntitySpec, updates: list[tuple], written, counts: Counts) -> None:
+        if not updates:
+            return
+        table = spec.table
+        subtype = spec.subtype
+        audit = tuple(c for c in ("updated_by", "updated_on") if c in table.c)
+        audit_values = tuple({"updated_by": self.user_id, "updated_on": self.now}[c] for c in audit)
+        rows = [(row_id, *wanted, *audit_values) for row_id, wanted, _, _ in updates]
+        counts.updated += bulk.update_rows(self.conn, table, (*written, *audit), rows)
+        record = self.recorder.updated
+        for row_id, wanted, current, kind in updates:
+            model = subtype.models.get(kind) if subtype and kind is not None else None
+            record(spec.name, model.__name__ if model else spec.class_name, table, row_id,
+                   dict(zip(written, current)), dict(zip(written, wanted)),
+                   model.__table__ if model else None)
+
+    def _lacking(self, spec: EntitySpec, item: Staged) -> Link | None:
+        """The first link a new record needs and does not have."""
+        offset = len(spec.fields)
+        for position, link in enumerate(spec.links):
+            if link.create_requires and item.row[offset + position] is None:
+                return link
+        return None
+
+    def _not_created(self, spec: EntitySpec, link: Link, item: Staged) -> None:
+        sheet, rows = item.lineage
+        first = str(rows).split(",")[0].split("-")[0]
+        named = " ".join(str(v) for v in (item.names or {}).values())
+        why = f": {link.explain}" if link.explain else f": it needs a {self.specs[link.target].called}"
+        self.findings.append(make_finding(
+            link.code, f"{spec.called} {named} is not in OPS and is not created{why}",
+            severity="warning", sheet=sheet, row=int(first) if first.isdigit() else None,
+            column=self.columns.get(link.field or link.name), field=link.field or link.name, value=named,
+        ))
+
+    def _refused(self, spec: EntitySpec, item: Staged, why: str, created: bool = True) -> None:
+        """A record OPS cannot take: an error (a stored record asked to change its subtype), or a
+        warning for a new one the pipeline cannot create (``created=False``)."""
+        sheet, rows = item.lineage
+        first = str(rows).split(",")[0].split("-")[0]
+        named = " ".join(str(v) for v in (item.names or {}).values())
+        if created:
+            code, message, severity = "cannot-load", f"{spec.called} {named} is not loaded: {why}", "error"
+        else:
+            code, message, severity = "not-created", f"{spec.called} {named} is not in OPS and is not created: {why}", \
+                "warning"
+        self.findings.append(make_finding(code, message, severity=severity, sheet=sheet,
+                                          row=int(first) if first.isdigit() else None, value=named or None))
