@@ -6,7 +6,7 @@ writes, the links to other entities (with what happens when one cannot be resolv
 table of a joined-table hierarchy, and its update policy. :class:`Loader` loads the staged entity
 files of a run with those declarations and nothing else: it has no list of entity kinds of its own.
 
-Writing as OPS writes (the map in ``tests/ops_schema/README``):
+Writing as OPS writes (OPS's schema map, ``tests/ops_schema/README.md``):
 
 - a parent row and its subtype row share one id, drawn from the parent's sequence, and the
   discriminator names the subtype;
