@@ -201,3 +201,13 @@ def test_every_lineage_row_names_its_sheet_and_rows(sqlite_url, runs_root, make_
     assert {entity for entity, _, _ in rows} == {"project", "can", "agreement", "budget_line_item"}
     assert {sheet for _, sheet, _ in rows} == {"All Budget - Cur"}
     assert all(isinstance(r, str) and r and r[0].isdigit() for _, _, r in rows)
+
+
+def test_the_result_counts_the_load_s_findings_by_code(sqlite_url, runs_root, make_workbook):
+    # Two CANs whose description names no portfolio OPS has: one warning each, and each of their
+    # lines a warning that it loads without its CAN; counted by code, not listed or deduplicated.
+    run = staged(make_workbook([good_row(budget_id=1, can="G990001 (ZZ - 5 YR)"),
+                                good_row(budget_id=2, can="G990002 (ZZ - 5 YR)", desc="Year 2"),
+                                good_row(budget_id=3, desc="Year 3")]), runs_root)
+    result = load(run, db_url=sqlite_url)
+    assert result["findings"] == {"can-without-portfolio": 2, "unresolved-link": 2}
