@@ -1,10 +1,15 @@
 """The load's transaction and bookkeeping, pinned where mutation testing found them unpinned: the
 run record written with the data, lineage replaced (not doubled) when a run is loaded again, CANs
-never blanked by a sheet that knows less, the collector restored, and the concurrency messages."""
+never blanked by a sheet that knows less, the collector restored, the concurrency messages, and
+(since the rewrite of issue 9) the findings counted and placed, OPS's audit columns and history
+stamped, and a refusal that writes nothing and says why."""
 from __future__ import annotations
 
+import datetime as dt
 import gc
+import os
 import sqlite3
+import time
 
 import pytest
 from sqlalchemy import select, update
@@ -12,7 +17,9 @@ from sqlalchemy import select, update
 from ops_pipeline.db.engine import make_engine
 from ops_pipeline.db.load import concurrent_message, date_text
 from ops_pipeline.db.models import Lineage, PipelineRun
-from ops_pipeline.db.ops_models import CAN, BudgetLineItem
+from ops_pipeline.db.ops_models import CAN, BudgetLineItem, User, transaction_table
+from ops_pipeline.errors import DataInvalid
+from ops_pipeline.rundir import read_jsonl
 from ops_pipeline.stages import load as load_stage
 from ops_pipeline.stages.fetch import fetch
 from ops_pipeline.stages.load import load
@@ -201,3 +208,79 @@ def test_every_lineage_row_names_its_sheet_and_rows(sqlite_url, runs_root, make_
     assert {entity for entity, _, _ in rows} == {"project", "can", "agreement", "budget_line_item"}
     assert {sheet for _, sheet, _ in rows} == {"All Budget - Cur"}
     assert all(isinstance(r, str) and r and r[0].isdigit() for _, _, r in rows)
+
+
+def test_the_result_counts_the_load_s_findings_by_code(sqlite_url, runs_root, make_workbook):
+    # Two CANs whose description names no portfolio OPS has: one warning each, and each of their
+    # lines a warning that it loads without its CAN; counted by code, not listed or deduplicated.
+    run = staged(make_workbook([good_row(budget_id=1, can="G990001 (ZZ - 5 YR)"),
+                                good_row(budget_id=2, can="G990002 (ZZ - 5 YR)", desc="Year 2"),
+                                good_row(budget_id=3, desc="Year 3")]), runs_root)
+    result = load(run, db_url=sqlite_url)
+    assert result["findings"] == {"can-without-portfolio": 2, "unresolved-link": 2}
+
+
+def test_a_load_s_findings_name_the_cell_as_validate_found_its_column(sqlite_url, runs_root, make_workbook):
+    run = staged(make_workbook([good_row(budget_id=1, can="G990001 (ZZ - 5 YR)"),
+                                good_row(budget_id=2, can="G990002 (ZZ - 5 YR)", desc="Year 2")]), runs_root)
+    load(run, db_url=sqlite_url)
+    cans = [f for f in read_jsonl(run.path / "load" / "findings.jsonl") if f["code"] == "can-without-portfolio"]
+    # The CAN column is the sheet's first (A); its rows start under the header row.
+    assert sorted((f["sheet"], f["column"], f["row"]) for f in cans) == [
+        ("All Budget - Cur", "A", 2), ("All Budget - Cur", "A", 3)]
+
+
+def test_ops_records_are_stamped_by_the_system_user_in_utc_with_their_history(sqlite_url, runs_root, make_workbook):
+    """created_on/updated_on are the load's one UTC time (also its history transaction's), even
+    where the machine's clock is local; created_by/updated_by the system user; history and the
+    staged values OPS has no column for are in the result."""
+    run = staged(make_workbook([good_row(budget_id=1)]), runs_root)
+    zone = os.environ.get("TZ")
+    os.environ["TZ"] = "America/New_York"  # five hours from UTC in November, four in summer
+    time.tzset()
+    try:
+        before = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+        result = load(run, db_url=sqlite_url)
+        after = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    finally:
+        if zone is None:
+            os.environ.pop("TZ", None)
+        else:
+            os.environ["TZ"] = zone
+        time.tzset()
+    [line] = _rows(sqlite_url, select(BudgetLineItem.created_on, BudgetLineItem.updated_on,
+                                      BudgetLineItem.created_by, BudgetLineItem.updated_by))
+    [user] = _rows(sqlite_url, select(User.id).where(User.email == "system.admin@email.com"))
+    assert before <= line.created_on <= after and line.updated_on == line.created_on
+    assert line.created_by == line.updated_by == user.id
+    issued = _rows(sqlite_url, select(transaction_table.c.issued_at).order_by(transaction_table.c.id.desc()))[0][0]
+    assert issued == line.created_on
+    assert result["history"]["transaction"] == 1 and result["history"]["budget_line_item_version"] == 1
+    assert set(result["not_loaded"]) == {"budget_line_item.proc_shop_fee_amount", "budget_line_item.fiscal_year"}
+
+
+@pytest.mark.parametrize("lines, said", [(1, "1 record as it is"), (2, "2 records as they are")])
+def test_a_record_ops_cannot_take_refuses_the_whole_load_unless_rejects_are_accepted(
+        sqlite_url, runs_root, make_workbook, lines, said):
+    """Stored contract lines sent again under a grant: OPS never changes a line's kind, so the
+    load refuses, writes nothing (not even the lines it could take), says how many and where, and
+    with accept_rejects loads the rest."""
+    load(staged(make_workbook([good_row(budget_id=1), good_row(budget_id=2, desc="Year 2")]), runs_root),
+         db_url=sqlite_url)
+    stored = sorted(_rows(sqlite_url, select(BudgetLineItem.id, BudgetLineItem.amount)))
+    rows = [good_row(budget_id=1 + i, cig_type="grant", amount=99, desc=f"Year {1 + i}") for i in range(lines)]
+    run = staged(make_workbook([*rows, good_row(budget_id=3, desc="Year 3")]), runs_root)
+    with pytest.raises(DataInvalid) as caught:
+        load(run, db_url=sqlite_url)
+    error = caught.value
+    assert str(error).startswith(f"OPS cannot take {said}; nothing was loaded. All Budget - Cur!2: budget line ")
+    assert str(error).endswith("is not loaded: OPS holds it as a CONTRACT record; it cannot become GRANT")
+    assert error.stage == "load" and error.run_id == run.run_id
+    assert error.hint == f"fix the file, or load the rest with: ops-pipeline load {run.path} --accept-rejects"
+    assert sorted(_rows(sqlite_url, select(BudgetLineItem.id, BudgetLineItem.amount))) == stored
+    assert len(_rows(sqlite_url, select(PipelineRun))) == 1
+
+    result = load(run, db_url=sqlite_url, accept_rejects=True)
+    assert result["findings"] == {"cannot-load": lines}
+    assert sorted(_rows(sqlite_url, select(BudgetLineItem.id, BudgetLineItem.amount))) == [
+        *stored, (3, stored[0][1])]
