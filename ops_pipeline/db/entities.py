@@ -266,7 +266,6 @@ class Loader:
         self.columns = columns or {}  # the dataset's field -> column letter, for findings
         self.trace = trace
         self.ids: dict[str, dict[tuple, int]] = {name: {} for name in self.specs}
-        self.kinds: dict[str, dict[int, str]] = {name: {} for name in self.specs}  # id -> discriminator
         self.unresolvable: dict[str, set] = {name: set() for name in self.specs}
         self._unresolved_messages: dict[tuple, Finding] = {}
         self.findings: list[Finding] = []
@@ -293,8 +292,6 @@ class Loader:
         found = self._stored_by_key(spec, wanted, ())
         for key, (row_id, _kind, _row) in found.items():
             self.ids[spec.name][key] = row_id
-            if _kind is not None:
-                self.kinds[spec.name][row_id] = _kind
         self.unresolvable[spec.name].update(wanted - set(found))
 
     def _stored_by_key(self, spec: EntitySpec, keys: set, written: tuple[str, ...]) -> dict:
@@ -531,8 +528,6 @@ class Loader:
                 continue
             if item.key is not None:
                 ids[item.key] = row_id
-            if kind is not None:
-                self.kinds[spec.name][row_id] = kind
             kept.append(item)
             refs.append(row_id)
             if policy == "never":
@@ -561,7 +556,6 @@ class Loader:
                 ids[item.key] = new_id
             if subtype is not None:
                 item.kind = item.kind or subtype.default
-                self.kinds[spec.name][new_id] = item.kind
         self._insert(spec, inserts, assigned, written, counts)
         self._update(spec, updates, written, counts)
 
