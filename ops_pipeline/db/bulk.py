@@ -14,11 +14,14 @@ from __future__ import annotations
 
 import contextlib
 import json
+import queue
 import re
+import threading
+from concurrent.futures import Future
 from operator import itemgetter
 from typing import Iterable, Iterator, Sequence
 
-from sqlalchemy import Date, DateTime, Numeric, Table, func, select, text
+from sqlalchemy import Date, DateTime, Numeric, Table, event, func, select, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 
@@ -97,6 +100,7 @@ def read_rows(conn: Connection, table: Table, columns: Sequence[str], any_of: di
     One statement whatever the number of values: an array parameter on PostgreSQL, a JSON array
     through ``json_each`` on SQLite (no limit on bound variables, no IN list to compile).
     """
+    sync(conn)
     conditions, params = [], []
     for name, values in any_of.items():
         values = set(values)
@@ -141,6 +145,7 @@ def read_rows(conn: Connection, table: Table, columns: Sequence[str], any_of: di
 
 def read_all(conn: Connection, table: Table, columns: Sequence[str]) -> list[tuple]:
     """Every row of a (small, reference) table, as comparable tuples sorted by the first column."""
+    sync(conn)
     selected = ", ".join(_comparable(conn, c) for c in _columns(table, columns))
     cursor = conn.connection.driver_connection.cursor()
     try:
@@ -162,21 +167,31 @@ def insert_rows(conn: Connection, table: Table, columns: Sequence[str], rows: Se
     target = f"{_table_name(conn, table)} ({', '.join(names)})"
     raw = _psycopg(conn) if len(rows) >= COPY_THRESHOLD else None
     if raw is not None:
-        with raw.cursor() as cursor:
-            with cursor.copy(f"COPY {target} FROM STDIN") as copy:
-                write = copy.write_row
-                for row in rows:
-                    write(row)
+        behind = _writer(conn)
+        if behind is not None and not behind.in_worker():
+            behind.submit(_copy, raw, target, rows)
+        else:
+            _copy(raw, target, rows)
     else:
+        sync(conn)
         marks = ", ".join([_placeholder(conn)] * len(names))
         conn.exec_driver_sql(f"INSERT INTO {target} VALUES ({marks})", [tuple(r) for r in rows])
     return len(rows)
+
+
+def _copy(raw, target: str, rows: Sequence[Sequence]) -> None:
+    with raw.cursor() as cursor:
+        with cursor.copy(f"COPY {target} FROM STDIN") as copy:
+            write = copy.write_row
+            for row in rows:
+                write(row)
 
 
 def update_rows(conn: Connection, table: Table, fields: Sequence[str], rows: Sequence[Sequence]) -> int:
     """Set ``fields`` of existing rows; each row is ``(id, *values in fields order)``."""
     if not rows:
         return 0
+    sync(conn)
     id_column = _quote(conn, table.c.id.name)
     names = [_quote(conn, c.name) for c in _columns(table, fields)]
     raw = _psycopg(conn) if len(rows) >= COPY_THRESHOLD else None
@@ -215,9 +230,15 @@ def reserve_ids(conn: Connection, table: Table, count: int, *, floor: int = 0) -
     if count <= 0:
         return []
     if conn.dialect.name == "postgresql":
-        sequence = _sequence(conn, table)
         if floor:
             advance_sequence(conn, table, floor)
+        behind = _writer(conn)
+        if behind is not None and not behind.in_worker():
+            # A sequence is not transactional: drawing from it on a second connection changes
+            # nothing (a rolled-back load leaves a gap either way) and does not wait for the
+            # writes queued ahead on the load's own connection.
+            return behind.reserve(table, count)
+        sequence = _sequence(conn, table)
         rows = conn.exec_driver_sql("SELECT nextval(%s) FROM generate_series(1, %s)", (sequence, count)).all()
         return [row[0] for row in rows]
     start = max(conn.execute(select(func.max(table.c.id))).scalar() or 0, floor) + 1
@@ -243,6 +264,14 @@ def advance_sequence(conn: Connection, table: Table, past: int = 0) -> None:
 
 
 def _sequence(conn: Connection, table: Table) -> str:
+    cache = conn.info.setdefault("ops_pipeline_sequences", {})
+    key = _table_name(conn, table)
+    if key not in cache:
+        cache[key] = _find_sequence(conn, table)
+    return cache[key]
+
+
+def _find_sequence(conn: Connection, table: Table) -> str:
     sequence = conn.execute(
         text("SELECT pg_get_serial_sequence(:table, :column)"),
         {"table": _table_name(conn, table), "column": table.c.id.name},
@@ -314,3 +343,139 @@ def foreign_keys_checked_once(conn: Connection, table: Table, new_rows: int) -> 
     if dropped:  # not reached when the insert failed: the rollback restores the keys
         conn.execute(text(f"ALTER TABLE {qualified} " + ", ".join(
             f"ADD CONSTRAINT {_quote(conn, name)} {definition}" for name, definition in keys)))
+
+
+# -- writing behind ------------------------------------------------------------------------------
+
+_BEHIND = "ops_pipeline_write_behind"
+#: Jobs queued ahead of the writer at most: the builder blocks beyond that, which bounds the memory
+#: that rows waiting to be written take (a job is one COPY of at most a chunk of rows).
+QUEUE_DEPTH = 3
+
+
+def _writer(conn: Connection) -> "WriteBehind | None":
+    return conn.info.get(_BEHIND)
+
+
+def sync(conn: Connection) -> None:
+    """Wait until every write queued on ``conn`` is done (raising the first one's error), so that
+    the caller can use the connection itself. Does nothing when no write is queued behind."""
+    behind = _writer(conn)
+    if behind is not None and not behind.in_worker():
+        behind.sync()
+
+
+def submit(conn: Connection, fn, *args) -> Future:
+    """Run ``fn(conn, *args)`` on ``conn`` after the writes queued before it: in the writer
+    thread when one runs (see :func:`write_behind`), else now. The future holds its result."""
+    behind = _writer(conn)
+    if behind is not None and not behind.in_worker():
+        return behind.submit(fn, conn, *args)
+    done: Future = Future()
+    done.set_result(fn(conn, *args))
+    return done
+
+
+class WriteBehind:
+    """One thread that runs a load's writes on its connection, in the order they were queued,
+    while the loader builds the next rows: PostgreSQL then ingests (checking OPS's constraints,
+    maintaining its indexes, parsing its JSON documents) on one core while Python builds rows on
+    the other, instead of each waiting for the other.
+
+    The connection is never used by two threads at once: every use of it outside the writer
+    (a query through SQLAlchemy, a read or an update in this module) first waits until the
+    queue is empty (:meth:`sync`). Ids are drawn from the sequences on a second connection, so
+    drawing them does not wait for the queue."""
+
+    def __init__(self, conn: Connection):
+        self.conn = conn
+        self._jobs: queue.Queue = queue.Queue(maxsize=QUEUE_DEPTH)
+        self._error: BaseException | None = None
+        self._abandoned = False
+        self._ids_conn: Connection | None = None
+        self._thread = threading.Thread(target=self._run, name="ops-pipeline-writer", daemon=True)
+        self._thread.start()
+
+    def in_worker(self) -> bool:
+        return threading.current_thread() is self._thread
+
+    def submit(self, fn, *args) -> Future:
+        self._raise()
+        future: Future = Future()
+        self._jobs.put((fn, args, future))
+        return future
+
+    def sync(self) -> None:
+        self._jobs.join()
+        self._raise()
+
+    def reserve(self, table: Table, count: int) -> list[int]:
+        if self._ids_conn is None:
+            self._ids_conn = self.conn.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        sequence = _sequence(self._ids_conn, table)
+        rows = self._ids_conn.exec_driver_sql(
+            "SELECT nextval(%s) FROM generate_series(1, %s)", (sequence, count)).all()
+        return [row[0] for row in rows]
+
+    def close(self) -> None:
+        """Stop the thread once the queued writes are done (or skipped after a failure)."""
+        self._jobs.put(None)
+        self._thread.join()
+        if self._ids_conn is not None:
+            self._ids_conn.close()
+            self._ids_conn = None
+
+    def abandon(self) -> None:
+        """The builder failed: skip whatever is still queued (the transaction rolls back)."""
+        self._abandoned = True
+
+    def _raise(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    def _run(self) -> None:
+        while True:
+            job = self._jobs.get()
+            try:
+                if job is None:
+                    return
+                fn, args, future = job
+                if self._error is not None or self._abandoned:
+                    future.cancel()  # after a failure nothing more is written
+                    continue
+                try:
+                    future.set_result(fn(*args))
+                except BaseException as exc:  # noqa: BLE001 - raised again in the builder's thread
+                    self._error = exc
+                    future.set_exception(exc)
+            finally:
+                self._jobs.task_done()
+
+
+@contextlib.contextmanager
+def write_behind(conn: Connection) -> Iterator[None]:
+    """Within the block, :func:`insert_rows` and :func:`submit` on ``conn`` queue their writes to
+    a writer thread (PostgreSQL through psycopg; elsewhere the block changes nothing). The block
+    ends when every queued write is done; the first write that failed raises its error there,
+    or at the next use of the connection inside the block."""
+    if _psycopg(conn) is None or _writer(conn) is not None:
+        yield
+        return
+    behind = WriteBehind(conn)
+
+    def before(conn_, cursor, statement, parameters, context, executemany):
+        if not behind.in_worker():
+            behind.sync()
+
+    conn.info[_BEHIND] = behind
+    event.listen(conn, "before_cursor_execute", before)
+    try:
+        yield
+        behind.sync()
+    except BaseException:
+        behind.abandon()
+        raise
+    finally:
+        event.remove(conn, "before_cursor_execute", before)
+        del conn.info[_BEHIND]
+        behind.close()

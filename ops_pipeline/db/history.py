@@ -305,8 +305,9 @@ class History:
         counts: dict[str, int] = {}
         tx_table = ops.transaction_table
         tx = self.transaction_id = bulk.reserve_ids(conn, tx_table, 1)[0]
-        conn.execute(insert(tx_table).values(id=tx, issued_at=now, remote_addr=None))
+        bulk.submit(conn, _execute, insert(tx_table).values(id=tx, issued_at=now, remote_addr=None))
         counts["transaction"] = 1
+        copied: list[tuple[str, Any]] = []  # (table, the future count of its version rows)
 
         # Continuum: the data rows' version rows, copied from the rows as they now stand.
         inserted: dict[str, tuple[Table, set]] = {}
@@ -326,8 +327,7 @@ class History:
         for source, operation in ((inserted, 0), (updated, 1)):
             for name, (table, ids) in source.items():
                 if ids:
-                    counts[f"{name}_version"] = counts.get(f"{name}_version", 0) + \
-                        self._copy_versions(table, ids, tx, operation)
+                    copied.append((f"{name}_version", self._copy_versions(table, ids, tx, operation)))
 
         # ops_db_history, ops_event and the history lines, chunk by chunk.
         writer = _Writer(self, ops)
@@ -336,6 +336,8 @@ class History:
             writer.created(batch, server_side)
         writer.updated(self._updated)
         writer.finish()
+        for name, n in [*copied, *writer.copied]:
+            counts[name] = counts.get(name, 0) + n.result()
         for name, n in writer.counts.items():
             counts[name] = counts.get(name, 0) + n
         self._created, self._updated = [], []
@@ -357,22 +359,31 @@ class History:
         version = _ops().version_table(table.name)
         where, param = self._id_filter(ids)
         mark = "%s" if self.conn.dialect.name == "postgresql" else "?"
-        self.conn.exec_driver_sql(
-            f"UPDATE {bulk.table_name(self.conn, version)} SET end_transaction_id = {mark} "
-            f"WHERE {where} AND end_transaction_id IS NULL", (tx, param))
+        bulk.submit(self.conn, _execute_sql,
+                    f"UPDATE {bulk.table_name(self.conn, version)} SET end_transaction_id = {mark} "
+                    f"WHERE {where} AND end_transaction_id IS NULL", (tx, param))
 
-    def _copy_versions(self, table: Table, ids: Iterable[int], tx: int, operation: int) -> int:
+    def _copy_versions(self, table: Table, ids: Iterable[int], tx: int, operation: int):
+        """Queue the copy of the rows' version rows; returns the future count of rows copied."""
         version = _ops().version_table(table.name)
         names = [c.name for c in table.c if c.name in version.c]
         quote = self.conn.dialect.identifier_preparer.quote
         listed = ", ".join(quote(n) for n in names)
         where, param = self._id_filter(ids)
         mark = "%s" if self.conn.dialect.name == "postgresql" else "?"
-        result = self.conn.exec_driver_sql(
+        return bulk.submit(
+            self.conn, _execute_sql,
             f"INSERT INTO {bulk.table_name(self.conn, version)} ({listed}, transaction_id, operation_type) "
             f"SELECT {listed}, {mark}, {mark} FROM {bulk.table_name(self.conn, table)} WHERE {where}",
             (tx, operation, param))
-        return result.rowcount
+
+
+def _execute(conn: Connection, statement) -> int:
+    return conn.execute(statement).rowcount
+
+
+def _execute_sql(conn: Connection, sql: str, params) -> int:
+    return conn.exec_driver_sql(sql, params).rowcount
 
 
 def _same(a, b) -> bool:
@@ -403,6 +414,7 @@ class _Writer:
         self.timestamp = now.strftime(TIMESTAMP_FORMAT)
         self.fy = fiscal_year(now)
         self.counts: dict[str, int] = {}
+        self.copied: list[tuple[str, Any]] = []  # (version table, future count), see History.flush
         self.ids: dict[str, list[int]] = {name: [] for name in self.t}
         self.rows: dict[str, list[tuple]] = {name: [] for name in self.t}
         self._names = None  # lookups for messages, loaded on first need
@@ -466,7 +478,8 @@ class _Writer:
         q = lambda t: bulk.table_name(self.conn, t)  # noqa: E731
         event, version = self.t["ops_event"], self.ops.version_table("ops_event")
         names = ", ".join(c.name for c in event.c if c.name in version.c)
-        self.conn.exec_driver_sql(
+        bulk.submit(
+            self.conn, _execute_sql,
             f"WITH e AS (INSERT INTO {q(event)} (id, event_type, event_status, event_details, created_by, "
             "updated_by, created_on, updated_on) "
             f"SELECT m.eid, {_literal(spec[0])}, 'SUCCESS', jsonb_build_object(CAST(%(key)s AS text), h.event_details), "
@@ -763,8 +776,8 @@ class _Writer:
     def finish(self) -> None:
         for name, ids in self.ids.items():
             if ids:
-                n = self.h._copy_versions(self.t[name], ids, self.h.transaction_id, 0)
-                self.counts[f"{name}_version"] = self.counts.get(f"{name}_version", 0) + n
+                self.copied.append((f"{name}_version", self.h._copy_versions(self.t[name], ids,
+                                                                             self.h.transaction_id, 0)))
 
 
 def _literal(text: str) -> str:

@@ -62,7 +62,9 @@ class Loader:
         user_id, recorder = _history(self.conn, now)
         loader = EntityLoader(self.conn, specs, user_id=user_id, now=now, recorder=recorder,
                               columns=self.ctx.columns, trace=self._trace)
-        with _no_gc_pauses():
+        # PostgreSQL ingests the rows (OPS's constraints, indexes, JSON documents) in a writer
+        # thread while the next ones are built here: one core each, not one waiting for the other.
+        with _no_gc_pauses(), bulk.write_behind(self.conn):
             self.ctx.counts = loader.load({kind: read_jsonl(path) for kind, path in files.items()})
             self.ctx.history = recorder.flush() or {}
             self._flush_lineage()
