@@ -505,6 +505,10 @@ class _BudgetTransform:
         self._title_keys: dict = {}
         self._agreement_keys: dict = {}
         self._asked = 0  # questions raised, also past the 200 kept
+        columns = context.get("columns")
+        #: A sheet without the optional Comments column says nothing about comments (an export
+        #: written without PII has none): the lines leave them out, and the load keeps OPS's.
+        self.without = ("comments",) if columns is not None and "comments" not in columns else ()
 
     def result(self) -> TransformResult:
         return TransformResult(entities=self._entities(), summary=self._summary)
@@ -548,6 +552,7 @@ class _BudgetTransform:
         file, sheet = self.file, self.sheet
         opre_rows, project_portfolios = self.opre_rows, self.project_portfolios
         count = 0
+        without = self.without
         for record in self.rows:
             row = record["row"]
             values = record["values"]
@@ -580,18 +585,21 @@ class _BudgetTransform:
             else:
                 year = None
             budget_id = get("budget_id")
+            line = {
+                "line_description": get("line_description"),
+                "comments": get("comments"),
+                "amount": values["amount"],
+                "proc_shop_fee_amount": get("proc_fee_amount"),
+                "date_needed": date_needed,
+                "fiscal_year": year,
+                "status": values["status"],
+            }
+            for name in without:
+                del line[name]
             yield {
                 "entity": "budget_line_item",
                 "key": {"id": budget_id} if budget_id is not None else None,
-                "values": {
-                    "line_description": get("line_description"),
-                    "comments": get("comments"),
-                    "amount": values["amount"],
-                    "proc_shop_fee_amount": get("proc_fee_amount"),
-                    "date_needed": date_needed,
-                    "fiscal_year": year,
-                    "status": values["status"],
-                },
+                "values": line,
                 "links": relation[4],
                 "lineage": {"file": file, "sheet": sheet, "rows": str(row)},
             }
