@@ -62,8 +62,10 @@ def snapshot(url: str) -> dict:
     engine = make_engine(url)
     try:
         with engine.connect() as conn:
-            names = [n for n in inspect(conn).get_table_names() if not n.startswith("ops_pipeline")]
-            counts = {n: conn.execute(text(f'SELECT count(*) FROM "{n}"')).scalar() for n in names}
+            schema = "ops" if conn.dialect.name == "postgresql" else None
+            prefix = f'"{schema}".' if schema else ""
+            names = [n for n in inspect(conn).get_table_names(schema=schema) if not n.startswith("ops_pipeline")]
+            counts = {n: conn.execute(text(f'SELECT count(*) FROM {prefix}"{n}"')).scalar() for n in names}
             lines = {r[0]: tuple(r) for r in conn.execute(select(BudgetLineItem.__table__))}
         return {"counts": counts, "lines": lines}
     finally:
@@ -329,17 +331,20 @@ def test_export_cli(ops_db, tmp_path):
 
 
 @pytest.mark.postgres
-def test_round_trip_on_postgresql(ops_pg_url, tmp_path):
+def test_round_trip_on_postgresql(pg_schema_url, tmp_path):
     book = write_sample_workbook(tmp_path / "budget.xlsx", rows=60, seed=7, dirty=False)
-    outcome = run_pipeline(str(book), runs_root=tmp_path / "runs", db_url=ops_pg_url, accept_rejects=True)
-    assert outcome.run.status("load") == "succeeded"
+    outcome = run_pipeline(str(book), runs_root=tmp_path / "runs", db_url=pg_schema_url, accept_rejects=True)
+    assert outcome.run.status("load") == "succeeded", outcome.error and outcome.error.one_line()
     out = tmp_path / "export.xlsx"
-    exported = export_lines(ops_pg_url, out)
+    exported = export_lines(pg_schema_url, out)
     assert exported["lines"] > 20
-    counts = submit(out, ops_pg_url, tmp_path / "runs")
+    before = snapshot(pg_schema_url)
+    assert before["counts"]["ops_db_history"] > 0  # the history tables are counted
+    counts = submit(out, pg_schema_url, tmp_path / "runs")
     assert all(counts[k]["inserted"] == counts[k]["updated"] == 0 for k in KINDS), counts
+    assert snapshot(pg_schema_url) == before
     book = openpyxl.load_workbook(out)
     book.active["H2"].value = 4321.09
     book.save(out)
-    counts = submit(out, ops_pg_url, tmp_path / "runs")
+    counts = submit(out, pg_schema_url, tmp_path / "runs")
     assert counts["budget_line_item"]["updated"] == 1
