@@ -348,3 +348,24 @@ def test_round_trip_on_postgresql(pg_schema_url, tmp_path):
     book.save(out)
     counts = submit(out, pg_schema_url, tmp_path / "runs")
     assert counts["budget_line_item"]["updated"] == 1
+
+
+def test_lines_of_an_administrative_project_round_trip(ops_db, tmp_path):
+    """The workbook says nothing of a project's type: OPS's administrative and support projects
+    are matched by title and left as they are, never refused as a change of type."""
+    engine = make_engine(ops_db)
+    with engine.begin() as conn:
+        project = conn.execute(text(  # a project with lines in the export
+            "SELECT min(a.project_id) FROM budget_line_item b JOIN agreement a ON b.agreement_id = a.id "
+            "WHERE b.can_id IS NOT NULL")).scalar()
+        conn.execute(text("DELETE FROM research_project WHERE id = :i"), {"i": project})
+        conn.execute(text("INSERT INTO administrative_and_support_project (id) VALUES (:i)"), {"i": project})
+        conn.execute(text("UPDATE project SET project_type = 'ADMINISTRATIVE_AND_SUPPORT' WHERE id = :i"),
+                     {"i": project})
+    engine.dispose()
+    out = tmp_path / "budget.xlsx"
+    export_lines(ops_db, out)
+    before = snapshot(ops_db)
+    counts = submit(out, ops_db, tmp_path / "runs")
+    assert counts["project"]["rejected"] == 0 and counts["project"]["updated"] == 0
+    assert snapshot(ops_db) == before

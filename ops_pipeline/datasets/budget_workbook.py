@@ -522,7 +522,10 @@ class _BudgetTransform:
             yield {
                 "entity": "project",
                 "key": {"title": project["title"]},
-                "values": {"title": project["title"], "project_type": "RESEARCH"},
+                # No project type: a new project is a research project (the spec's default), and
+                # one OPS has keeps its own type (administrative and support projects included:
+                # the workbook says nothing about it, so it must not try to change it).
+                "values": {"title": project["title"]},
                 "links": {},
                 "lineage": {"file": self.file, "sheet": self.sheet, "rows": row_ranges(project["rows"])},
             }
