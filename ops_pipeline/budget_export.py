@@ -18,6 +18,8 @@ so memory stays bounded whatever the number of lines.
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import operator
 import os
 import tempfile
 from dataclasses import dataclass, field
@@ -25,7 +27,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Callable, Iterable
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, func, or_, select, type_coerce
+from sqlalchemy.types import NullType
 
 from .errors import UsageError
 from .rules import RuleViolation
@@ -72,14 +75,21 @@ def line_query(filters: Filters = Filters()):
     agreement, project = m.Agreement.__table__, m.Project.__table__
     component, shop = m.ServicesComponent.__table__, m.ProcurementShop.__table__
     fee = m.ProcurementShopFee.__table__
+    # Values as the driver gives them, without SQLAlchemy's per-value conversions (Decimal from
+    # SQLite's floats, dates from its text, enum checks): two of the five seconds of reading
+    # 100,000 lines. The layouts take amounts as Decimal or float and dates as date or ISO text.
+    raw = NullType()
     query = (
         select(
-            line.c.id, line.c.line_description, line.c.comments, line.c.amount, line.c.date_needed,
-            line.c.status, can.c.number.label("can_number"), can.c.description.label("can_description"),
+            line.c.id, line.c.line_description, line.c.comments, type_coerce(line.c.amount, raw).label("amount"),
+            type_coerce(line.c.date_needed, raw).label("date_needed"), type_coerce(line.c.status, raw).label("status"),
+            can.c.number.label("can_number"), can.c.description.label("can_description"),
             portfolio.c.abbreviation.label("portfolio"), agreement.c.name.label("agreement_name"),
-            agreement.c.agreement_type, project.c.title.label("project_title"),
+            type_coerce(agreement.c.agreement_type, raw).label("agreement_type"),
+            project.c.title.label("project_title"),
             component.c.number.label("sc_number"), component.c.optional.label("sc_optional"),
-            component.c.sub_component.label("sc_sub"), shop.c.abbr.label("shop"), fee.c.fee.label("fee_rate"),
+            component.c.sub_component.label("sc_sub"), shop.c.abbr.label("shop"),
+            type_coerce(fee.c.fee, raw).label("fee_rate"),
         )
         .select_from(line)
         .outerjoin(can, line.c.can_id == can.c.id)
@@ -126,27 +136,42 @@ def status_of(word: str) -> str:
 @dataclass(frozen=True)
 class ExportColumn:
     header: str
-    value: Callable  # the line's row -> the cell's value
-    style: int | None = None
+    style: int | None = None  # MONEY, DATE: the style of its number and date cells
     width: float = 14
     pii: bool = False
 
 
 @dataclass(frozen=True)
 class Layout:
-    """A workbook layout the export writes: its sheet, its columns, and which lines it cannot carry."""
+    """A workbook layout the export writes: its sheet, its columns, each line's cells (one
+    function per layout, in column order: a call per cell costs a second per 100,000 lines), and
+    which lines it cannot carry back."""
 
     name: str
     dataset: str  # the dataset that reads the layout back
     sheet: str
     columns: tuple[ExportColumn, ...]
+    cells: Callable  # a row of line_query() -> its cells, one per column
     #: why the import of this layout would refuse or skip a line (None: it carries it)
     left_out: Callable = field(default=lambda row: None)
 
     def chosen(self, include_pii: bool) -> tuple[ExportColumn, ...]:
         return tuple(c for c in self.columns if include_pii or not c.pii)
 
+    def cells_of(self, include_pii: bool) -> Callable:
+        """The cells function for the chosen columns."""
+        keep = [i for i, c in enumerate(self.columns) if include_pii or not c.pii]
+        if len(keep) == len(self.columns):
+            return self.cells
+        if keep == list(range(len(keep))):
+            width, cells = len(keep), self.cells
+            return lambda row: cells(row)[:width]
+        pick = operator.itemgetter(*keep)
+        cells = self.cells
+        return lambda row: pick(cells(row))
 
+
+@functools.lru_cache(maxsize=4096)
 def can_cell(number: str | None, description: str | None, portfolio: str | None = None) -> str | None:
     """The CAN as budget staff write it: ``G99HRF2 (HS)``.
 
@@ -171,14 +196,25 @@ def can_cell(number: str | None, description: str | None, portfolio: str | None 
     return cell
 
 
-def _amount(value) -> Decimal | None:
-    return None if value is None else Decimal(value).quantize(_CENT)
+def _amount(value) -> Decimal | float | None:
+    """numeric(12,2) as the driver gives it: a Decimal with its two places (PostgreSQL), or a
+    float (SQLite; a cell holds a double either way, and the float of an amount with two places
+    reads back as that amount); text is brought to a Decimal."""
+    kind = value.__class__
+    if value is None or kind is Decimal or kind is float or kind is int:
+        return value
+    return Decimal(str(value)).quantize(_CENT)
 
 
 def _fee(row) -> Decimal | None:
     if row.fee_rate is None or row.amount is None:
         return None
-    return (Decimal(row.amount) * Decimal(row.fee_rate) / 100).quantize(_CENT)
+    return (Decimal(str(row.amount)) * Decimal(str(row.fee_rate)) / 100).quantize(_CENT)
+
+
+@functools.lru_cache(maxsize=65536)
+def _iso_date(text: str) -> dt.date:
+    return dt.date.fromisoformat(text[:10])
 
 
 def _date(value) -> dt.date | None:
@@ -186,7 +222,7 @@ def _date(value) -> dt.date | None:
         return value
     if isinstance(value, dt.datetime):
         return value.date()
-    return dt.date.fromisoformat(str(value)[:10])
+    return _iso_date(str(value))
 
 
 def _classic_left_out(row) -> str | None:
@@ -214,43 +250,61 @@ def classic_layout() -> Layout:
 
     dataset = get_dataset("budget-workbook")
     header = {c.field: c.header for c in dataset.columns}
+    statuses, types = STATUS_WORDS, AGREEMENT_TYPE_WORDS
+
+    def cells(r) -> tuple:
+        return (can_cell(r.can_number, r.can_description, r.portfolio), r.id, r.project_title, r.agreement_name,
+                types.get(r.agreement_type), r.line_description, _date(r.date_needed), _amount(r.amount),
+                _fee(r) if r.fee_rate is not None else None, statuses.get(r.status), r.comments)
+
     return Layout("classic", dataset.name, dataset.preferred_sheets[0], (
-        ExportColumn(header["can"], lambda r: can_cell(r.can_number, r.can_description, r.portfolio), width=22),
-        ExportColumn(header["budget_id"], lambda r: r.id, width=14),
-        ExportColumn(header["project_title"], lambda r: r.project_title, width=40),
-        ExportColumn(header["agreement_name"], lambda r: r.agreement_name, width=40),
-        ExportColumn(header["agreement_type"], lambda r: AGREEMENT_TYPE_WORDS.get(r.agreement_type), width=18),
-        ExportColumn(header["line_description"], lambda r: r.line_description, width=40),
-        ExportColumn(header["date_needed"], lambda r: _date(r.date_needed), DATE, width=12),
-        ExportColumn(header["amount"], lambda r: _amount(r.amount), MONEY, width=16),
-        ExportColumn(header["proc_fee_amount"], _fee, MONEY, width=16),
-        ExportColumn(header["status"], lambda r: STATUS_WORDS.get(r.status), width=12),
-        ExportColumn(header["comments"], lambda r: r.comments, width=40, pii=True),
-    ), left_out=_classic_left_out)
+        ExportColumn(header["can"], width=22),
+        ExportColumn(header["budget_id"], width=14),
+        ExportColumn(header["project_title"], width=40),
+        ExportColumn(header["agreement_name"], width=40),
+        ExportColumn(header["agreement_type"], width=18),
+        ExportColumn(header["line_description"], width=40),
+        ExportColumn(header["date_needed"], DATE, width=12),
+        ExportColumn(header["amount"], MONEY, width=16),
+        ExportColumn(header["proc_fee_amount"], MONEY, width=16),
+        ExportColumn(header["status"], width=12),
+        ExportColumn(header["comments"], width=40, pii=True),
+    ), cells, left_out=_classic_left_out)
 
 
 def current_layout() -> Layout:
     """The layout budget staff keep today (DOMAIN.md, "The current layout"): the line's services
     component, and its agreement's procurement shop with the fee and its rate."""
+    statuses, types = STATUS_WORDS, AGREEMENT_TYPE_WORDS
+
+    def cells(r) -> tuple:
+        date_needed = _date(r.date_needed)
+        return (r.id, r.portfolio, r.project_title, r.agreement_name, _services_component(r),
+                types.get(r.agreement_type), r.line_description, date_needed,
+                fiscal_year(date_needed) if date_needed else None,
+                can_cell(r.can_number, r.can_description, r.portfolio), _amount(r.amount), r.shop,
+                _fee(r) if r.fee_rate is not None else None,
+                None if r.fee_rate is None else Decimal(str(r.fee_rate)).normalize(),
+                statuses.get(r.status), r.comments)
+
     return Layout("current", "budget-workbook", "Budget Lines", (
-        ExportColumn("BL ID #", lambda r: r.id, width=10),
-        ExportColumn("Portfolio", lambda r: r.portfolio, width=10),
-        ExportColumn("Project", lambda r: r.project_title, width=40),
-        ExportColumn("Agreement", lambda r: r.agreement_name, width=40),
-        ExportColumn("SC", _services_component, width=8),
-        ExportColumn("Agreement Type", lambda r: AGREEMENT_TYPE_WORDS.get(r.agreement_type), width=18),
-        ExportColumn("Description", lambda r: r.line_description, width=40),
-        ExportColumn("Obligate By", lambda r: _date(r.date_needed), DATE, width=12),
-        ExportColumn("FY", lambda r: fiscal_year(_date(r.date_needed)) if r.date_needed else None, width=6),
-        ExportColumn("CAN", lambda r: can_cell(r.can_number, r.can_description, r.portfolio), width=22),
-        ExportColumn("SubTotal", lambda r: _amount(r.amount), MONEY, width=16),
-        ExportColumn("Procurement shop", lambda r: r.shop, width=10),
-        ExportColumn("Procurement shop fee", _fee, MONEY, width=16),
-        ExportColumn("Procurement shop fee rate",
-                     lambda r: None if r.fee_rate is None else Decimal(r.fee_rate).normalize(), width=10),
-        ExportColumn("Status", lambda r: STATUS_WORDS.get(r.status), width=12),
-        ExportColumn("Comments", lambda r: r.comments, width=40, pii=True),
-    ), left_out=_classic_left_out)
+        ExportColumn("BL ID #", width=10),
+        ExportColumn("Portfolio", width=10),
+        ExportColumn("Project", width=40),
+        ExportColumn("Agreement", width=40),
+        ExportColumn("SC", width=8),
+        ExportColumn("Agreement Type", width=18),
+        ExportColumn("Description", width=40),
+        ExportColumn("Obligate By", DATE, width=12),
+        ExportColumn("FY", width=6),
+        ExportColumn("CAN", width=22),
+        ExportColumn("SubTotal", MONEY, width=16),
+        ExportColumn("Procurement shop", width=10),
+        ExportColumn("Procurement shop fee", MONEY, width=16),
+        ExportColumn("Procurement shop fee rate", width=10),
+        ExportColumn("Status", width=12),
+        ExportColumn("Comments", width=40, pii=True),
+    ), cells, left_out=_classic_left_out)
 
 
 LAYOUTS: dict[str, Callable[[], Layout]] = {"classic": classic_layout, "current": current_layout}
@@ -322,10 +376,9 @@ def write_layout(output: Path, layout: Layout, rows: Iterable, *, include_pii: b
     columns = layout.chosen(include_pii)
     left_out: dict[str, int] = {}
     with private_output(output) as handle:
-        writer = SheetWriter(handle, layout.sheet, [c.width for c in columns])
+        writer = SheetWriter(handle, layout.sheet, [c.width for c in columns], [c.style for c in columns])
         writer.header([c.header for c in columns])
-        styles = [c.style for c in columns]
-        values = [c.value for c in columns]
+        cells = layout.cells_of(include_pii)
         why_not = layout.left_out
         append = writer.append
         for row in rows:
@@ -333,7 +386,7 @@ def write_layout(output: Path, layout: Layout, rows: Iterable, *, include_pii: b
             if reason is not None:
                 left_out[reason] = left_out.get(reason, 0) + 1
                 continue
-            append([value(row) for value in values], styles)
+            append(cells(row))
         writer.close(autofilter_width=len(columns))
     return {"path": str(output), "layout": layout.name, "sheet": layout.sheet, "lines": writer.rows - 1,
             "left_out": dict(sorted(left_out.items())), "quoted": writer.quoted, "include_pii": include_pii}

@@ -98,13 +98,23 @@ def excel_text(text: str) -> str:
 
 
 class SheetWriter:
-    """Writes one worksheet into an xlsx, row by row. Use :func:`write_workbook`."""
+    """Writes one worksheet into an xlsx, row by row. Use :func:`write_rows`, or: header(),
+    append() for each row, close().
 
-    def __init__(self, handle: IO[bytes], sheet: str, widths: Sequence[float] = (), *, freeze_header: bool = True):
+    ``styles[i]`` (MONEY, DATE...) is the style of column i's number and date cells; text is
+    always written as text (quote-prefixed when it looks like a formula).
+    """
+
+    def __init__(self, handle: IO[bytes], sheet: str, widths: Sequence[float] = (),
+                 styles: Sequence[int | None] = (), *, freeze_header: bool = True):
         self._zip = zipfile.ZipFile(handle, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1)
         self._sheet = sheet
         self._row = 0
-        self._letters = [column_letter(i) for i in range(256)]
+        self._letters = [f'<c r="{column_letter(i)}' for i in range(16384 if len(styles) > 256 else 256)]
+        self._number_style = [f' s="{s}"' if s else "" for s in styles] + [""] * 256
+        self._date_style = [f' s="{s or DATE}"' for s in styles] + [f' s="{DATE}"'] * 256
+        self._texts: dict[str, tuple] = {}  # text -> (the cell after its reference, quoted, replaced)
+        self._dates: dict = {}  # date -> its serial, as text
         self._out = self._zip.open("xl/worksheets/sheet1.xml", "w", force_zip64=True)
         self._buffer: list[str] = []
         self._size = 0
@@ -131,42 +141,62 @@ class SheetWriter:
         self._size = 0
 
     def header(self, names: Sequence[str]) -> None:
-        self.append(names, (HEADER,) * len(names))
-
-    def append(self, values: Sequence, styles: Sequence[int | None] = ()) -> None:
-        """One row: ``None`` leaves a cell empty; ``styles[i]`` (MONEY, DATE...) styles a number
-        or date cell; text is always written as text (quote-prefixed when it looks like a formula)."""
         self._row += 1
-        number = self._row
+        # The header's own style (bold); a header never looks like a formula.
+        cells = "".join(f'{self._letters[i]}1" s="{HEADER}"{self._text(name)[0][1:]}'
+                        for i, name in enumerate(names) if name)
+        self._write(f'<row r="1">{cells}</row>')
+
+    @staticmethod
+    def _text(value: str) -> tuple:
+        replaced = quoted = False
+        if _ILLEGAL.search(value):
+            value = _ILLEGAL.sub("?", value)
+            replaced = True
+        style = ""
+        if value.lstrip(" ").startswith(FORMULA_STARTS):
+            style = f' s="{QUOTED}"'
+            quoted = True
+        text = value.translate(_ESCAPES)
+        space = ' xml:space="preserve"' if text[:1].isspace() or text[-1:].isspace() else ""
+        return f'"{style} t="inlineStr"><is><t{space}>{text}</t></is></c>', quoted, replaced
+
+    def append(self, values: Sequence) -> None:
+        """One row: ``None`` (or empty text) leaves a cell empty."""
+        self._row += 1
+        number = str(self._row)
         letters = self._letters
+        texts = self._texts
         cells = []
+        add = cells.append
         for i, value in enumerate(values):
             if value is None:
                 continue
-            ref = f"{letters[i]}{number}"
-            style = styles[i] if i < len(styles) and styles[i] else 0
             kind = value.__class__
             if kind is str:
                 if not value:
                     continue
-                if _ILLEGAL.search(value):
-                    value = _ILLEGAL.sub("?", value)
-                    self.replaced += 1
-                if value.lstrip(" ").startswith(FORMULA_STARTS):
-                    style = QUOTED
+                entry = texts.get(value)
+                if entry is None:
+                    entry = self._text(value)
+                    if len(texts) < 65536:
+                        texts[value] = entry
+                if entry[1]:
                     self.quoted += 1
-                text = value.translate(_ESCAPES)
-                space = ' xml:space="preserve"' if text[:1].isspace() or text[-1:].isspace() else ""
-                s = f' s="{style}"' if style else ""
-                cells.append(f'<c r="{ref}"{s} t="inlineStr"><is><t{space}>{text}</t></is></c>')
-            elif kind is bool:
-                cells.append(f'<c r="{ref}" t="b"><v>{int(value)}</v></c>')
+                if entry[2]:
+                    self.replaced += 1
+                add(letters[i] + number + entry[0])
             elif kind is int or kind is float or kind is Decimal:
-                s = f' s="{style}"' if style else ""
-                cells.append(f'<c r="{ref}"{s}><v>{value}</v></c>')
+                add(f'{letters[i]}{number}"{self._number_style[i]}><v>{value}</v></c>')
             elif kind is dt.date or kind is dt.datetime:
-                serial = (value.date() if kind is dt.datetime else value) - _EPOCH
-                cells.append(f'<c r="{ref}" s="{style or DATE}"><v>{serial.days}</v></c>')
+                serial = self._dates.get(value)
+                if serial is None:
+                    serial = str(((value.date() if kind is dt.datetime else value) - _EPOCH).days)
+                    if len(self._dates) < 65536:
+                        self._dates[value] = serial
+                add(f'{letters[i]}{number}"{self._date_style[i]}><v>{serial}</v></c>')
+            elif kind is bool:
+                add(f'{letters[i]}{number}" t="b"><v>{int(value)}</v></c>')
             else:
                 raise TypeError(f"cannot write a {kind.__name__} to a cell")
         self._write(f'<row r="{number}">{"".join(cells)}</row>')
@@ -203,9 +233,9 @@ class SheetWriter:
 def write_rows(handle: IO[bytes], sheet: str, header: Sequence[str], rows: Iterable[Sequence],
                styles: Sequence[int | None] = (), widths: Sequence[float] = ()) -> SheetWriter:
     """Write a one-sheet workbook: the header (bold, frozen, with a filter), then ``rows``."""
-    writer = SheetWriter(handle, sheet, widths)
+    writer = SheetWriter(handle, sheet, widths, styles)
     writer.header(header)
     for row in rows:
-        writer.append(row, styles)
+        writer.append(row)
     writer.close(autofilter_width=len(header))
     return writer
