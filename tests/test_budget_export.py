@@ -369,3 +369,53 @@ def test_lines_of_an_administrative_project_round_trip(ops_db, tmp_path):
     counts = submit(out, ops_db, tmp_path / "runs")
     assert counts["project"]["rejected"] == 0 and counts["project"]["updated"] == 0
     assert snapshot(ops_db) == before
+
+
+def test_current_layout_writes_services_component_and_procurement_shop(ops_db, tmp_path):
+    engine = make_engine(ops_db)
+    with engine.begin() as conn:
+        line = conn.execute(text(
+            "SELECT b.id, b.agreement_id, b.amount FROM budget_line_item b WHERE b.can_id IS NOT NULL "
+            "AND b.agreement_id IS NOT NULL ORDER BY b.id LIMIT 1")).one()
+        conn.execute(text("INSERT INTO procurement_shop (id, name, abbr) VALUES (7, 'Government Contracting', 'GCS')"))
+        conn.execute(text("INSERT INTO procurement_shop_fee (id, procurement_shop_id, fee) VALUES (3, 7, 4.8)"))
+        conn.execute(text("UPDATE agreement SET awarding_entity_id = 7 WHERE id = :a"), {"a": line.agreement_id})
+        conn.execute(text("INSERT INTO services_component (id, number, optional, agreement_id) VALUES (5, 2, 1, :a)"),
+                     {"a": line.agreement_id})
+        conn.execute(text("UPDATE budget_line_item SET services_component_id = 5, procurement_shop_fee_id = 3 "
+                          "WHERE id = :i"), {"i": line.id})
+    engine.dispose()
+    out = tmp_path / "current.xlsx"
+    result = export_lines(ops_db, out, layout="current", include_pii=True)
+    header, rows = sheet_rows(out)
+    assert header == ["BL ID #", "Portfolio", "Project", "Agreement", "SC", "Agreement Type", "Description",
+                      "Obligate By", "FY", "CAN", "SubTotal", "Procurement shop", "Procurement shop fee",
+                      "Procurement shop fee rate", "Status", "Comments"]
+    assert result["layout"] == "current"
+    row = next(r for r in rows if r[0] == line.id)
+    cells = dict(zip(header, row))
+    assert (cells["SC"], cells["Procurement shop"], cells["Procurement shop fee rate"]) == ("OSC2", "GCS", 4.8)
+    assert Decimal(str(cells["Procurement shop fee"])) == (Decimal(str(line.amount)) * Decimal("0.048")).quantize(
+        Decimal("0.01"))
+    assert cells["FY"] == fiscal_year(cells["Obligate By"].date())
+
+
+def test_write_numbers_places_a_missing_cell_in_column_order(tmp_path):
+    from ops_pipeline.writers.cells import write_numbers
+
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.title = "S"
+    sheet["A1"], sheet["C1"] = "a", "c"  # no B1: the new cell goes between A1 and C1
+    sheet["A2"] = "only a"  # nothing after B2: the new cell goes last
+    sheet["B3"] = "=1+1"  # a formula is never overwritten
+    source = tmp_path / "in.xlsx"
+    book.save(source)
+    with open(tmp_path / "out.xlsx", "wb") as handle:
+        result = write_numbers(source, handle, "S", "B", {1: 11, 2: 22, 3: 33, 9: 99})
+    assert sorted(result["written"]) == [1, 2] and result["formulas"] == [3] and result["missing_rows"] == [9]
+    xml = zipfile.ZipFile(tmp_path / "out.xlsx").read("xl/worksheets/sheet1.xml").decode()
+    assert re.search(r'<c r="A1"[^>]*>.*?</c><c r="B1"><v>11</v></c><c r="C1"', xml)
+    assert re.search(r'<c r="B2"><v>22</v></c></row>', xml)
+    copy = openpyxl.load_workbook(tmp_path / "out.xlsx").active
+    assert [copy["B1"].value, copy["B2"].value, copy["B3"].value, copy["C1"].value] == [11, 22, "=1+1", "c"]
