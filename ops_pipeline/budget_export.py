@@ -79,6 +79,7 @@ def line_query(filters: Filters = Filters()):
     # SQLite's floats, dates from its text, enum checks): two of the five seconds of reading
     # 100,000 lines. The layouts take amounts as Decimal or float and dates as date or ISO text.
     raw = NullType()
+    # The layouts unpack a row in this order.
     query = (
         select(
             line.c.id, line.c.line_description, line.c.comments, type_coerce(line.c.amount, raw).label("amount"),
@@ -143,17 +144,18 @@ class ExportColumn:
 
 @dataclass(frozen=True)
 class Layout:
-    """A workbook layout the export writes: its sheet, its columns, each line's cells (one
-    function per layout, in column order: a call per cell costs a second per 100,000 lines), and
-    which lines it cannot carry back."""
+    """A workbook layout the export writes: its sheet, its columns, and each line's cells.
+
+    ``cells(row)`` takes a row of :func:`line_query` and gives its cells in column order, or the
+    reason the import of this layout could not take the line back (text: ``no-can``...). One
+    function per layout rather than one per cell: a call per cell costs seconds per 100,000 lines.
+    """
 
     name: str
     dataset: str  # the dataset that reads the layout back
     sheet: str
     columns: tuple[ExportColumn, ...]
-    cells: Callable  # a row of line_query() -> its cells, one per column
-    #: why the import of this layout would refuse or skip a line (None: it carries it)
-    left_out: Callable = field(default=lambda row: None)
+    cells: Callable
 
     def chosen(self, include_pii: bool) -> tuple[ExportColumn, ...]:
         return tuple(c for c in self.columns if include_pii or not c.pii)
@@ -161,17 +163,18 @@ class Layout:
     def cells_of(self, include_pii: bool) -> Callable:
         """The cells function for the chosen columns."""
         keep = [i for i, c in enumerate(self.columns) if include_pii or not c.pii]
-        if len(keep) == len(self.columns):
-            return self.cells
-        if keep == list(range(len(keep))):
-            width, cells = len(keep), self.cells
-            return lambda row: cells(row)[:width]
-        pick = operator.itemgetter(*keep)
         cells = self.cells
-        return lambda row: pick(cells(row))
+        if len(keep) == len(self.columns):
+            return cells
+        pick = (lambda out: out[:len(keep)]) if keep == list(range(len(keep))) else operator.itemgetter(*keep)
+
+        def chosen(row):
+            out = cells(row)
+            return out if out.__class__ is str else pick(out)
+
+        return chosen
 
 
-@functools.lru_cache(maxsize=4096)
 def can_cell(number: str | None, description: str | None, portfolio: str | None = None) -> str | None:
     """The CAN as budget staff write it: ``G99HRF2 (HS)``.
 
@@ -206,10 +209,11 @@ def _amount(value) -> Decimal | float | None:
     return Decimal(str(value)).quantize(_CENT)
 
 
-def _fee(row) -> Decimal | None:
-    if row.fee_rate is None or row.amount is None:
+def _fee(amount, rate) -> Decimal | None:
+    """The procurement shop's fee on an amount, at a rate in percent, to the cent."""
+    if rate is None or amount is None:
         return None
-    return (Decimal(str(row.amount)) * Decimal(str(row.fee_rate)) / 100).quantize(_CENT)
+    return (Decimal(str(amount)) * Decimal(str(rate)) / 100).quantize(_CENT)
 
 
 @functools.lru_cache(maxsize=65536)
@@ -225,23 +229,30 @@ def _date(value) -> dt.date | None:
     return _iso_date(str(value))
 
 
-def _classic_left_out(row) -> str | None:
-    if not row.can_number:
+@functools.lru_cache(maxsize=4096)
+def _carried(agreement_name: str | None) -> bool:
+    """Whether the import takes a row of this agreement (it skips one named Placeholder)."""
+    return agreement_name is None or is_agreement_name(agreement_name)
+
+
+def _left_out(can_number, amount, status, agreement_name) -> str | None:
+    """Why the import would refuse or skip the line (it needs a CAN, an amount and a status)."""
+    if not can_number:
         return "no-can"
-    if row.amount is None:
+    if amount is None:
         return "no-amount"
-    if row.status is None:
+    if status is None:
         return "no-status"
-    if row.agreement_name is not None and not is_agreement_name(row.agreement_name):
+    if not _carried(agreement_name):
         return "placeholder-agreement"
     return None
 
 
-def _services_component(row) -> str | None:
-    if row.sc_number is None:
+def _services_component(number, optional, sub) -> str | None:
+    if number is None:
         return None
-    name = f"{'O' if row.sc_optional else ''}SC{row.sc_number}"
-    return f"{name}.{row.sc_sub}" if row.sc_sub else name
+    name = f"{'O' if optional else ''}SC{number}"
+    return f"{name}.{sub}" if sub else name
 
 
 def classic_layout() -> Layout:
@@ -251,11 +262,22 @@ def classic_layout() -> Layout:
     dataset = get_dataset("budget-workbook")
     header = {c.field: c.header for c in dataset.columns}
     statuses, types = STATUS_WORDS, AGREEMENT_TYPE_WORDS
+    dates: dict = {}
+    carried = _carried
 
-    def cells(r) -> tuple:
-        return (can_cell(r.can_number, r.can_description, r.portfolio), r.id, r.project_title, r.agreement_name,
-                types.get(r.agreement_type), r.line_description, _date(r.date_needed), _amount(r.amount),
-                _fee(r) if r.fee_rate is not None else None, statuses.get(r.status), r.comments)
+    def cells(row):
+        (line_id, description, comments, amount, date_needed, status, can_number, can_description, portfolio,
+         agreement_name, agreement_type, project_title, _sc, _optional, _sub, _shop, fee_rate) = row
+        if not can_number or amount is None or status is None or not carried(agreement_name):
+            return _left_out(can_number, amount, status, agreement_name)
+        date = dates.get(date_needed)
+        if date is None and date_needed is not None:
+            date = _date(date_needed)
+            if len(dates) < 65536:
+                dates[date_needed] = date
+        return (can_cell(can_number, can_description, portfolio), line_id, project_title, agreement_name,
+                types.get(agreement_type), description, date, _amount(amount),
+                None if fee_rate is None else _fee(amount, fee_rate), statuses.get(status), comments)
 
     return Layout("classic", dataset.name, dataset.preferred_sheets[0], (
         ExportColumn(header["can"], width=22),
@@ -269,7 +291,7 @@ def classic_layout() -> Layout:
         ExportColumn(header["proc_fee_amount"], MONEY, width=16),
         ExportColumn(header["status"], width=12),
         ExportColumn(header["comments"], width=40, pii=True),
-    ), cells, left_out=_classic_left_out)
+    ), cells)
 
 
 def current_layout() -> Layout:
@@ -277,15 +299,19 @@ def current_layout() -> Layout:
     component, and its agreement's procurement shop with the fee and its rate."""
     statuses, types = STATUS_WORDS, AGREEMENT_TYPE_WORDS
 
-    def cells(r) -> tuple:
-        date_needed = _date(r.date_needed)
-        return (r.id, r.portfolio, r.project_title, r.agreement_name, _services_component(r),
-                types.get(r.agreement_type), r.line_description, date_needed,
-                fiscal_year(date_needed) if date_needed else None,
-                can_cell(r.can_number, r.can_description, r.portfolio), _amount(r.amount), r.shop,
-                _fee(r) if r.fee_rate is not None else None,
-                None if r.fee_rate is None else Decimal(str(r.fee_rate)).normalize(),
-                statuses.get(r.status), r.comments)
+    def cells(row):
+        (line_id, description, comments, amount, date_needed, status, can_number, can_description, portfolio,
+         agreement_name, agreement_type, project_title, sc_number, sc_optional, sc_sub, shop, fee_rate) = row
+        reason = _left_out(can_number, amount, status, agreement_name)
+        if reason is not None:
+            return reason
+        date = _date(date_needed)
+        return (line_id, portfolio, project_title, agreement_name, _services_component(sc_number, sc_optional, sc_sub),
+                types.get(agreement_type), description, date, fiscal_year(date) if date else None,
+                can_cell(can_number, can_description, portfolio), _amount(amount), shop,
+                None if fee_rate is None else _fee(amount, fee_rate),
+                None if fee_rate is None else Decimal(str(fee_rate)).normalize(),
+                statuses.get(status), comments)
 
     return Layout("current", "budget-workbook", "Budget Lines", (
         ExportColumn("BL ID #", width=10),
@@ -304,7 +330,7 @@ def current_layout() -> Layout:
         ExportColumn("Procurement shop fee rate", width=10),
         ExportColumn("Status", width=12),
         ExportColumn("Comments", width=40, pii=True),
-    ), cells, left_out=_classic_left_out)
+    ), cells)
 
 
 LAYOUTS: dict[str, Callable[[], Layout]] = {"classic": classic_layout, "current": current_layout}
@@ -379,14 +405,13 @@ def write_layout(output: Path, layout: Layout, rows: Iterable, *, include_pii: b
         writer = SheetWriter(handle, layout.sheet, [c.width for c in columns], [c.style for c in columns])
         writer.header([c.header for c in columns])
         cells = layout.cells_of(include_pii)
-        why_not = layout.left_out
         append = writer.append
         for row in rows:
-            reason = why_not(row)
-            if reason is not None:
-                left_out[reason] = left_out.get(reason, 0) + 1
+            out = cells(row)
+            if out.__class__ is str:
+                left_out[out] = left_out.get(out, 0) + 1
                 continue
-            append(cells(row))
+            append(out)
         writer.close(autofilter_width=len(columns))
     return {"path": str(output), "layout": layout.name, "sheet": layout.sheet, "lines": writer.rows - 1,
             "left_out": dict(sorted(left_out.items())), "quoted": writer.quoted, "include_pii": include_pii}

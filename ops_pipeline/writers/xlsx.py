@@ -165,19 +165,19 @@ class SheetWriter:
         """One row: ``None`` (or empty text) leaves a cell empty."""
         self._row += 1
         number = str(self._row)
-        letters = self._letters
         texts = self._texts
         cells = []
         add = cells.append
-        for i, value in enumerate(values):
+        for cell, value, number_style, date_style in zip(self._letters, values, self._number_style,
+                                                         self._date_style):
             if value is None:
                 continue
             kind = value.__class__
             if kind is str:
-                if not value:
-                    continue
                 entry = texts.get(value)
                 if entry is None:
+                    if not value:
+                        continue
                     entry = self._text(value)
                     if len(texts) < 65536:
                         texts[value] = entry
@@ -185,18 +185,18 @@ class SheetWriter:
                     self.quoted += 1
                 if entry[2]:
                     self.replaced += 1
-                add(letters[i] + number + entry[0])
+                add(cell + number + entry[0])
             elif kind is int or kind is float or kind is Decimal:
-                add(f'{letters[i]}{number}"{self._number_style[i]}><v>{value}</v></c>')
+                add(f'{cell}{number}"{number_style}><v>{value}</v></c>')
             elif kind is dt.date or kind is dt.datetime:
                 serial = self._dates.get(value)
                 if serial is None:
                     serial = str(((value.date() if kind is dt.datetime else value) - _EPOCH).days)
                     if len(self._dates) < 65536:
                         self._dates[value] = serial
-                add(f'{letters[i]}{number}"{self._date_style[i]}><v>{serial}</v></c>')
+                add(f'{cell}{number}"{date_style}><v>{serial}</v></c>')
             elif kind is bool:
-                add(f'{letters[i]}{number}" t="b"><v>{int(value)}</v></c>')
+                add(f'{cell}{number}" t="b"><v>{int(value)}</v></c>')
             else:
                 raise TypeError(f"cannot write a {kind.__name__} to a cell")
         self._write(f'<row r="{number}">{"".join(cells)}</row>')
