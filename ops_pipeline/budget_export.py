@@ -351,9 +351,10 @@ def export_lines(db_url: str | None, output: Path | str, *, filters: Filters = F
     """Write OPS's budget lines (those ``filters`` select; with ``run``, those the run loaded) to
     ``output`` (.xlsx) in ``layout``, atomically and 0600.
 
-    Returns ``{"path", "layout", "sheet", "lines", "left_out", "quoted", "include_pii", "filters"}``:
-    ``left_out`` counts by reason the lines the layout cannot carry back, ``quoted`` the text cells
-    written quote-prefixed because a spreadsheet would read them as formulas.
+    Returns ``{"path", "layout", "sheet", "lines", "left_out", "quoted", "replaced", "include_pii",
+    "filters"}``: ``left_out`` counts by reason the lines the layout cannot carry back, ``quoted``
+    the text cells written quote-prefixed because a spreadsheet would read them as formulas,
+    ``replaced`` those holding characters a workbook cannot (control characters, written as ``?``).
     """
     from .db.engine import connection_error, make_engine, resolve_url
 
@@ -414,7 +415,8 @@ def write_layout(output: Path, layout: Layout, rows: Iterable, *, include_pii: b
             append(out)
         writer.close(autofilter_width=len(columns))
     return {"path": str(output), "layout": layout.name, "sheet": layout.sheet, "lines": writer.rows - 1,
-            "left_out": dict(sorted(left_out.items())), "quoted": writer.quoted, "include_pii": include_pii}
+            "left_out": dict(sorted(left_out.items())), "quoted": writer.quoted, "replaced": writer.replaced,
+            "include_pii": include_pii}
 
 
 class private_output:

@@ -782,9 +782,9 @@ def rejects(run, output: str, as_json: bool) -> None:
 @click.argument("run_dir", metavar="[RUN]", required=False)
 @db_option
 @click.option("--output", "-o", required=True, type=click.Path(dir_okay=False), help="The workbook to write (.xlsx).")
-@click.option("--layout", type=click.Choice(["classic", "current"]), default="classic", show_default=True,
-              help="The workbook layout: classic (sheet 'All Budget - Cur', CAN, Sys_Budget_ID, ...) or current "
-                   "(BL ID #, Portfolio, Project, Agreement, SC, ...).")
+@click.option("--layout", type=click.Choice(["classic", "current"]), default=None,
+              help="The workbook layout: classic (sheet 'All Budget - Cur', CAN, Sys_Budget_ID, ...; the default) "
+                   "or current (BL ID #, Portfolio, Project, Agreement, SC, ...).")
 @click.option("--portfolio", multiple=True, metavar="ABBR", help="Only lines of this portfolio (repeatable).")
 @click.option("--fy", "fiscal_years", multiple=True, type=click.IntRange(1900, 2200), metavar="YEAR",
               help="Only lines whose date needed falls in this federal fiscal year (repeatable).")
@@ -806,9 +806,10 @@ def export_command(run_dir, db_url, output, layout, portfolio, fiscal_years, can
     that run loaded. Comments are left out unless --include-pii (the import then keeps OPS's).
     The file is written 0600.
     """
-    from .budget_export import Filters, export_lines
+    from .budget_export import DEFAULT_LAYOUT, Filters, export_lines
 
     run = _open_run(run_dir) if run_dir else None
+    layout = layout or DEFAULT_LAYOUT
     filters = Filters(portfolios=portfolio, fiscal_years=fiscal_years, cans=cans, agreements=agreements,
                       statuses=statuses)
     result = export_lines(db_url, output, filters=filters, layout=layout, include_pii=include_pii, run=run)

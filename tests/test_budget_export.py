@@ -277,7 +277,12 @@ def test_writeback_fills_the_new_ids_and_changes_nothing_else(ops_db, tmp_path):
     book = _styled_workbook(tmp_path / "mine.xlsx")
     outcome = run_pipeline(str(book), runs_root=tmp_path / "runs", db_url=ops_db)
     assert outcome.run.manifest["stages"]["load"]["counts"]["budget_line_item"]["inserted"] == 2
-    assert "ops-pipeline writeback" in outcome.report["writeback"]["command"]
+    assert outcome.report["writeback"] == {
+        "created": 2, "command": f"ops-pipeline writeback {outcome.run.path} -o WORKBOOK-with-ids.xlsx"}
+    from ops_pipeline.stages.report import render
+
+    assert "2 new lines got their ids in OPS; a copy of the workbook with them filled in: ops-pipeline writeback" \
+        in " ".join(render(outcome.report, "text").split())
     out = tmp_path / "mine-with-ids.xlsx"
     result = write_back(outcome.run, out, db_url=ops_db)
     assert result["written"] == 2 and result["column"] == "B"
@@ -303,8 +308,10 @@ def test_writeback_fills_the_new_ids_and_changes_nothing_else(ops_db, tmp_path):
     assert cell.sub(b"", original.read("xl/worksheets/sheet1.xml")) == \
         cell.sub(b"", written.read("xl/worksheets/sheet1.xml"))
 
-    again = submit(out, ops_db, tmp_path / "runs")
-    assert again["budget_line_item"] == {"inserted": 0, "updated": 0, "unchanged": 2, "skipped": 0, "rejected": 0}
+    again = run_pipeline(str(out), runs_root=tmp_path / "runs", db_url=ops_db)
+    assert again.report["entities"]["budget_line_item"] == {
+        "inserted": 0, "updated": 0, "unchanged": 2, "skipped": 0, "rejected": 0}
+    assert again.report["writeback"] is None  # no new lines, nothing to write back
 
 
 def test_writeback_cli(ops_db, tmp_path):
