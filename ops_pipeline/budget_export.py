@@ -310,7 +310,7 @@ def current_layout() -> Layout:
                 types.get(agreement_type), description, date, fiscal_year(date) if date else None,
                 can_cell(can_number, can_description, portfolio), _amount(amount), shop,
                 None if fee_rate is None else _fee(amount, fee_rate),
-                None if fee_rate is None else Decimal(str(fee_rate)).normalize(),
+                None if fee_rate is None else float(fee_rate),  # percent: 4.8 is 4.8 %
                 statuses.get(status), comments)
 
     return Layout("current", "budget-workbook", "Budget Lines", (
