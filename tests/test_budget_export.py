@@ -426,3 +426,17 @@ def test_write_numbers_places_a_missing_cell_in_column_order(tmp_path):
     assert re.search(r'<c r="B2"><v>22</v></c></row>', xml)
     copy = openpyxl.load_workbook(tmp_path / "out.xlsx").active
     assert [copy["B1"].value, copy["B2"].value, copy["B3"].value, copy["C1"].value] == [11, 22, "=1+1", "c"]
+
+
+def test_writeback_needs_an_id_column(ops_db, tmp_path):
+    from ops_pipeline.errors import UsageError
+
+    header = ["CAN", "Project Title", "CIG Name", "CIG Type", "Line Desc", "Date Needed", "Amount", "Status"]
+    book = write_workbook(tmp_path / "noid.xlsx", [["G994648 (CC - SB - 5 YR)", "No Id Study", "No Id Contract",
+                                                    "contract", "a line", dt.date(2025, 3, 1), 100, "planned"]],
+                          header=header)
+    outcome = run_pipeline(str(book), runs_root=tmp_path / "runs", db_url=ops_db)
+    assert outcome.run.status("load") == "succeeded"
+    with pytest.raises(UsageError, match="All Budget - Cur: the sheet has no Sys_Budget_ID column"):
+        write_back(outcome.run, tmp_path / "out.xlsx", db_url=ops_db)
+    assert not (tmp_path / "out.xlsx").exists()
