@@ -778,6 +778,85 @@ def rejects(run, output: str, as_json: bool) -> None:
         click.echo(f"{result['rows']} rejected rows written to {result['path']}", err=True)
 
 
+@cli.command("export")
+@click.argument("run_dir", metavar="[RUN]", required=False)
+@db_option
+@click.option("--output", "-o", required=True, type=click.Path(dir_okay=False), help="The workbook to write (.xlsx).")
+@click.option("--layout", type=click.Choice(["classic", "current"]), default=None,
+              help="The workbook layout: classic (sheet 'All Budget - Cur', CAN, Sys_Budget_ID, ...; the default) "
+                   "or current (BL ID #, Portfolio, Project, Agreement, SC, ...).")
+@click.option("--portfolio", multiple=True, metavar="ABBR", help="Only lines of this portfolio (repeatable).")
+@click.option("--fy", "fiscal_years", multiple=True, type=click.IntRange(1900, 2200), metavar="YEAR",
+              help="Only lines whose date needed falls in this federal fiscal year (repeatable).")
+@click.option("--can", "cans", multiple=True, metavar="NUMBER", help="Only lines of this CAN (repeatable).")
+@click.option("--agreement", "agreements", multiple=True, metavar="NAME|ID",
+              help="Only lines of this agreement, by name or OPS id (repeatable).")
+@click.option("--status", "statuses", multiple=True, metavar="STATUS",
+              help="Only lines in this status: DRAFT, PLANNED, IN_EXECUTION, OBLIGATED (repeatable).")
+@click.option("--include-pii", is_flag=True, help="Also write the Comments column (it may hold names and e-mail "
+                                                  "addresses).")
+@json_option
+def export_command(run_dir, db_url, output, layout, portfolio, fiscal_years, cans, agreements, statuses,
+                   include_pii, as_json) -> None:
+    """Export OPS budget lines to a workbook that budget staff can edit and submit again.
+
+    The workbook has the layout the import reads: each row carries its line's id, amounts are
+    numbers, dates are dates, the CAN is written as "G99HRF2 (HS)". Submitted unchanged, it
+    changes nothing; an edited amount or status updates just that line. With RUN, the lines
+    that run loaded. Comments are left out unless --include-pii (the import then keeps OPS's).
+    The file is written 0600.
+    """
+    from .budget_export import DEFAULT_LAYOUT, Filters, export_lines
+
+    run = _open_run(run_dir) if run_dir else None
+    layout = layout or DEFAULT_LAYOUT
+    filters = Filters(portfolios=portfolio, fiscal_years=fiscal_years, cans=cans, agreements=agreements,
+                      statuses=statuses)
+    result = export_lines(db_url, output, filters=filters, layout=layout, include_pii=include_pii, run=run)
+    if as_json:
+        _json_out(result)
+        return
+    click.echo(f"{result['lines']} budget lines written to {result['path']} ({result['layout']} layout, "
+               f"sheet {result['sheet']!r})", err=True)
+    for reason, count in result["left_out"].items():
+        click.echo(f"left out {count} line{'s' if count != 1 else ''}: {LEFT_OUT_REASONS.get(reason, reason)}",
+                   err=True)
+
+
+#: Why the export leaves a line out (the import could not take it back).
+LEFT_OUT_REASONS = {
+    "no-can": "no CAN (the workbook needs one on every line)",
+    "no-amount": "no amount (the workbook needs one on every line)",
+    "no-status": "no status (the workbook needs one on every line)",
+    "placeholder-agreement": "agreement named Placeholder (the import skips such rows)",
+}
+
+
+@cli.command()
+@run_argument
+@db_option
+@click.option("--output", "-o", required=True, type=click.Path(dir_okay=False),
+              help="The copy to write (.xlsx or .xlsm, as the submitted workbook).")
+@json_option
+def writeback(run, db_url, output: str, as_json: bool) -> None:
+    """Write a copy of RUN's workbook with the ids OPS gave its new lines in their id cells.
+
+    Only those cells change: styles, formulas, other sheets, column widths and everything else
+    in the workbook stay as they were. Submit the copy next time: its lines are then found by id.
+    """
+    from .writeback import write_back
+
+    result = write_back(run, output, db_url=db_url)
+    if as_json:
+        _json_out(result)
+        return
+    click.echo(f"{result['written']} ids written into column {result['column']} of {result['sheet']!r}: "
+               f"{result['path']}", err=True)
+    if result["formulas"]:
+        click.echo(f"left alone (the id cell holds a formula): rows {', '.join(map(str, result['formulas']))}",
+                   err=True)
+
+
 def main() -> None:
     cli(prog_name="ops-pipeline")
 

@@ -84,6 +84,9 @@ class Dataset:
     columns: tuple[Column, ...] = ()
     preferred_sheets: tuple[str, ...] = ()
     entity_order: tuple[str, ...] = ()
+    #: (entity, field): the ids OPS gives new records of ``entity`` can be written back into the
+    #: cells of ``field``'s column (``ops-pipeline writeback``); None when the file has no id column.
+    writes_back: tuple[str, str] | None = None
     #: The finding codes this dataset's rules emit beyond the generic ones (``findings.CODES``):
     #: code → (severity, what it means). Registered when the dataset is discovered; a finding with
     #: a code registered nowhere is a programming error.

@@ -123,6 +123,7 @@ class BudgetWorkbook(Dataset):
     }
     preferred_sheets = ("All Budget - Cur",)
     entity_order = ("project", "can", "agreement", "budget_line_item")
+    writes_back = ("budget_line_item", "budget_id")
     columns = (
         Column("can", "CAN"),
         Column("budget_id", "Sys_Budget_ID", required=False),
@@ -505,6 +506,10 @@ class _BudgetTransform:
         self._title_keys: dict = {}
         self._agreement_keys: dict = {}
         self._asked = 0  # questions raised, also past the 200 kept
+        columns = context.get("columns")
+        #: A sheet without the optional Comments column says nothing about comments (an export
+        #: written without PII has none): the lines leave them out, and the load keeps OPS's.
+        self.without = ("comments",) if columns is not None and "comments" not in columns else ()
 
     def result(self) -> TransformResult:
         return TransformResult(entities=self._entities(), summary=self._summary)
@@ -517,7 +522,10 @@ class _BudgetTransform:
             yield {
                 "entity": "project",
                 "key": {"title": project["title"]},
-                "values": {"title": project["title"], "project_type": "RESEARCH"},
+                # No project type: a new project is a research project (the spec's default), and
+                # one OPS has keeps its own type (administrative and support projects included:
+                # the workbook says nothing about it, so it must not try to change it).
+                "values": {"title": project["title"]},
                 "links": {},
                 "lineage": {"file": self.file, "sheet": self.sheet, "rows": row_ranges(project["rows"])},
             }
@@ -548,6 +556,7 @@ class _BudgetTransform:
         file, sheet = self.file, self.sheet
         opre_rows, project_portfolios = self.opre_rows, self.project_portfolios
         count = 0
+        without = self.without
         for record in self.rows:
             row = record["row"]
             values = record["values"]
@@ -580,18 +589,21 @@ class _BudgetTransform:
             else:
                 year = None
             budget_id = get("budget_id")
+            line = {
+                "line_description": get("line_description"),
+                "comments": get("comments"),
+                "amount": values["amount"],
+                "proc_shop_fee_amount": get("proc_fee_amount"),
+                "date_needed": date_needed,
+                "fiscal_year": year,
+                "status": values["status"],
+            }
+            for name in without:
+                del line[name]
             yield {
                 "entity": "budget_line_item",
                 "key": {"id": budget_id} if budget_id is not None else None,
-                "values": {
-                    "line_description": get("line_description"),
-                    "comments": get("comments"),
-                    "amount": values["amount"],
-                    "proc_shop_fee_amount": get("proc_fee_amount"),
-                    "date_needed": date_needed,
-                    "fiscal_year": year,
-                    "status": values["status"],
-                },
+                "values": line,
                 "links": relation[4],
                 "lineage": {"file": file, "sheet": sheet, "rows": str(row)},
             }

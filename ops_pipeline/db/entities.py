@@ -211,9 +211,9 @@ def _subsets(items: list) -> Iterator[tuple]:
 class Staged:
     """One staged record on its way in."""
 
-    __slots__ = ("key", "explicit_id", "row", "kind", "lineage", "names", "links")
+    __slots__ = ("key", "explicit_id", "row", "kind", "lineage", "names", "links", "absent")
 
-    def __init__(self, key, explicit_id, row, kind, lineage, names, links):
+    def __init__(self, key, explicit_id, row, kind, lineage, names, links, absent=()):
         self.key = key  # the natural key (or None)
         self.explicit_id = explicit_id  # the record's own OPS id, when staged with one
         self.row = row  # the written columns in spec.written() order, comparable form
@@ -221,6 +221,7 @@ class Staged:
         self.lineage = lineage  # (sheet, rows)
         self.names = names  # the staged key as given (for messages)
         self.links = links  # each link's target key, or None
+        self.absent = absent  # positions of fields the record does not give: a stored row keeps them
 
 
 @dataclass
@@ -335,6 +336,7 @@ class Loader:
         link_cache: list[dict] = [{} for _ in links]
         staged: list[Staged] = []
         append = staged.append
+        every = set(fields)
         # One streaming pass: a staged record is kept as a few tuples, not as its JSON document.
         for record in records:
             values = record["values"] or {}
@@ -342,6 +344,9 @@ class Loader:
                 extra = sorted(set(values) - allowed)
                 raise SpecError(f"staged {spec.name} values have no column: {', '.join(extra)}")
             row = [values.get(name) for name in fields]
+            # A field left out (its column is not in the file) is not "empty": an update keeps it.
+            absent = () if every <= values.keys() else tuple(
+                i for i, name in enumerate(fields) if name not in values)
             for i, convert in convert_at:
                 row[i] = convert(row[i])
             record_links = record.get("links") or {}
@@ -364,7 +369,7 @@ class Loader:
                 (record_links.get(kind_link[0]) or {}).get(kind_link[1]) if kind_link else None)
             names = record.get("key")
             append(Staged(key_of(names), names.get(by_id) if by_id and names else None, row, kind,
-                          (sheet, lineage.get("rows", "")), names, link_keys))
+                          (sheet, lineage.get("rows", "")), names, link_keys, absent))
         # Links: resolved against this load's records, then the database, in one query per link.
         for position, link in enumerate(links):
             self.resolve(self.specs[link.target], {item.links[position] for item in staged})
@@ -537,6 +542,10 @@ class Loader:
                 wanted = [n if n is not None else c for n, c in zip(item.row, current)]
             else:
                 wanted = item.row
+            if item.absent:
+                wanted = list(wanted)
+                for i in item.absent:
+                    wanted[i] = current[i]
             if wanted != current:
                 updates.append((row_id, wanted, current, kind))
             else:

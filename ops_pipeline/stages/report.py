@@ -66,6 +66,7 @@ def build_report(run: RunDir) -> dict:
         "entities": {},
         "not_loaded": {},
         "history": {},
+        "writeback": None,
         "cans_without_portfolio": [],
         "questions": [],
         "database": None,
@@ -121,6 +122,7 @@ def build_report(run: RunDir) -> dict:
                 c for c in report.get("cans_without_portfolio_detail", []) if c["number"] in pending]
         report["not_loaded"] = result.get("not_loaded", {})
         report["history"] = result.get("history") or {}
+        report["writeback"] = _writeback(run, result)
     report["plan"] = _plan(run, ldir / "plan.json")
     if report["plan"]:
         report["outputs"]["load"] = str(ldir)
@@ -133,6 +135,15 @@ def build_report(run: RunDir) -> dict:
     # File, sheet, header and cell text quoted anywhere in the report (questions, errors...) is
     # shown with its control characters escaped, in every format and in report.json.
     return printable_data(report)
+
+
+def _writeback(run: RunDir, result: dict) -> dict | None:
+    """How to get the submitted workbook back with the ids OPS gave its new lines (when it has some)."""
+    target = getattr(get_dataset(run.dataset), "writes_back", None)
+    created = (result.get("entities") or {}).get(target[0], {}).get("inserted", 0) if target else 0
+    if not created or str(run.manifest["source"].get("name", "")).lower().endswith((".csv", ".xls")):
+        return None
+    return {"created": created, "command": f"ops-pipeline writeback {run.path} -o WORKBOOK-with-ids.xlsx"}
 
 
 def _status(report: dict, stages: dict, manifest: dict) -> str:
@@ -351,6 +362,8 @@ def render_markdown(data: dict) -> str:
         lines += ["## Open questions", ""] + [f"- {_md(q['question'])}" for q in data["questions"]] + [""]
     if data["extra_columns"]:
         lines += ["## Columns ignored", "", ", ".join(_md(c) for c in data["extra_columns"]), ""]
+    if data.get("writeback"):
+        lines += ["## New ids", "", _writeback_line(data["writeback"]), ""]
     lines += [f"Run directory: {_code(data['run_dir'])}", ""]
     return "\n".join(lines)
 
@@ -426,5 +439,13 @@ def render_text(data: dict, width: int | None = None) -> str:
         print_line(f"Question: {question['question']}")
     if data["extra_columns"]:
         print_line("Columns ignored: " + ", ".join(data["extra_columns"]))
+    if data.get("writeback"):
+        print_line(_writeback_line(data["writeback"]))
     print_line(f"Run directory: {data['run_dir']}")
     return buffer.getvalue()
+
+
+def _writeback_line(writeback: dict) -> str:
+    count = writeback["created"]
+    return (f"{count} new line{'s' if count != 1 else ''} got {'their ids' if count != 1 else 'its id'} in OPS; "
+            f"a copy of the workbook with them filled in: {writeback['command']}")

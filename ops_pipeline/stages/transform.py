@@ -30,7 +30,10 @@ def transform(run: RunDir, *, accept_rejects: bool = False) -> dict:
     with recorded(run, "transform"):
         vdir = run.path / "validate"
         vsummary = read_json(vdir / "summary.json")
-        context = {"sheet": vsummary.get("sheet"), "file_sha256": run.manifest["source"].get("sha256")}
+        # The columns the sheet has: a dataset may leave a value out when its column is absent
+        # (the load then keeps what OPS has, rather than emptying it).
+        context = {"sheet": vsummary.get("sheet"), "file_sha256": run.manifest["source"].get("sha256"),
+                   "columns": vsummary.get("columns")}
         result = dataset.transform(read_jsonl(vdir / "valid_rows.jsonl"), context)
         out = run.stage_dir("transform")
         with contextlib.ExitStack() as stack:
