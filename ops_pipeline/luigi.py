@@ -30,12 +30,13 @@ from luigi.parameter import ParameterVisibility
 
 from ops_pipeline.errors import ExitCode, IntegrityError, LimitExceeded, PipelineError, StageNotReady, UsageError
 from ops_pipeline.errors import operator_line
-from ops_pipeline.pipeline import DEFAULT_LOCK_WAIT, Options, refusal, run_stage, start_run
+from ops_pipeline.pipeline import DEFAULT_LOCK_WAIT, STAGES, Options, refusal, run_stage, start_run
 from ops_pipeline.redact import remember_url
 from ops_pipeline.rundir import MANIFEST, SUCCEEDED, RunDir, derived_run_id, sha256_file
 from ops_pipeline.stages.fetch import DEFAULT_MAX_BYTES
 
 RUNS_ENV = "OPS_PIPELINE_RUNS"
+STAGE_NAMES = tuple(stage.name for stage in STAGES)
 DEBUG_ENV = "OPS_PIPELINE_DEBUG"
 
 
@@ -72,15 +73,16 @@ def stage_done(run_dir: Path, *stages: str) -> bool:
 
 
 class StageTarget(luigi.Target):
-    """One stage of one run directory, as a Luigi target."""
+    """One stage of one run directory, as a Luigi target: it exists while that stage and every
+    stage before it succeeded and their outputs match their recorded sha256. A stage whose
+    inputs were tampered with is not done either: it reruns from the first stage that is not."""
 
-    def __init__(self, run_dir: Path, stage: str, *, also: tuple[str, ...] = ()):
+    def __init__(self, run_dir: Path, stage: str):
         self.path = Path(run_dir)
         self.stage = stage
-        self.also = also
 
     def exists(self) -> bool:
-        return stage_done(self.path, *self.also, self.stage)
+        return stage_done(self.path, *STAGE_NAMES[:STAGE_NAMES.index(self.stage) + 1])
 
     def __str__(self) -> str:
         return f"{self.path} [{self.stage}]"
@@ -276,12 +278,10 @@ class Load(Stage):
 
 class Report(Stage):
     """The run's report. Complete when every stage of the run is (a report written after a failed
-    stage does not complete the run)."""
+    stage does not complete the run; see :class:`StageTarget`)."""
 
     stage, after = "report", Load
 
-    def output(self) -> StageTarget:
-        return StageTarget(self.run_dir, self.stage, also=("fetch", "validate", "transform", "load"))
 
 
 class LoadBudgetWorkbook(luigi.WrapperTask, RunParameters):
