@@ -101,8 +101,11 @@ class RunParameters(luigi.Task):
     """The options of ``ops-pipeline run``, as Luigi parameters (``--db`` and ``--endpoint-url``
     default to ``OPS_PIPELINE_DB_URL`` / VCAP_SERVICES and ``OPS_PIPELINE_S3_ENDPOINT_URL``)."""
 
-    source = luigi.Parameter(description="A workbook's path or an s3://bucket/key URI.")
-    run_date = luigi.DateSecondParameter(description="Names the run with the source (e.g. 2026-11-29T105300).")
+    # Both required, checked in __init__: Luigi's own message for a missing parameter quotes every
+    # other parameter given, --db's URL and its password included.
+    source = luigi.Parameter(default="", description="A workbook's path or an s3://bucket/key URI.")
+    run_date = luigi.DateSecondParameter(default=None, description="Names the run with the source "
+                                                                   "(e.g. 2026-11-29T105300).")
     dataset = luigi.Parameter(default="budget-workbook", description="What kind of file the source is.")
     runs_root = luigi.Parameter(default=os.environ.get(RUNS_ENV) or "runs",
                                 description=f"Folder of the run directories (default: ${RUNS_ENV} or ./runs).")
@@ -120,6 +123,10 @@ class RunParameters(luigi.Task):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        missing = [name for name, value in (("--source", self.source), ("--run-date", self.run_date)) if not value]
+        if missing:
+            raise UsageError(f"{type(self).__name__} needs {' and '.join(missing)}",
+                             hint="e.g. --source budget.xlsx --run-date $(date -u +%Y-%m-%dT%H%M%S)")
         for url in (self.db, self.endpoint_url):
             remember_url(url)  # masked in every message, as the CLI masks its --db URL
         if self.endpoint_url is None:
