@@ -102,7 +102,7 @@ def test_rejected_rows_fail_the_seed_command_with_the_report(tmp_path, sqlite_ur
     assert report["rows"]["rejected"] == 6
 
 
-def test_an_s3_source_is_named_by_its_uri(tmp_path, s3_bucket, s3_endpoint, sqlite_url):
+def test_an_s3_source_is_named_by_its_uri_and_a_prefix_is_a_folder(tmp_path, s3_bucket, s3_endpoint, sqlite_url):
     client, bucket = s3_bucket
     client.put_object(Bucket=bucket, Key="in/budget.xlsx",
                       Body=write_sample_workbook(tmp_path / "b.xlsx", rows=3, dirty=False).read_bytes())
@@ -114,6 +114,17 @@ def test_an_s3_source_is_named_by_its_uri(tmp_path, s3_bucket, s3_endpoint, sqli
     assert RunDir(run_dir).manifest["source"]["uri"] == uri
     assert build(LoadBudgetWorkbook(**params))
     assert started(run_dir)["fetch"] == 1
+
+    client.put_object(Bucket=bucket, Key="in/second.xlsx",
+                      Body=write_sample_workbook(tmp_path / "c.xlsx", rows=3, seed=9, dirty=False).read_bytes())
+    params.update(source=f"s3://{bucket}/in/")
+    assert build(ProcessFolder(**params))
+    with Ledger(sqlite_url) as ledger:
+        assert {e.location: e.outcome for e in ledger.entries()} == {
+            uri: "succeeded", f"s3://{bucket}/in/second.xlsx": "succeeded"}
+    assert len(list((tmp_path / "runs").iterdir())) == 3  # the folder's runs are its own
+    assert build(ProcessFolder(**params | {"run_date": DATE + dt.timedelta(days=1)}))
+    assert len(list((tmp_path / "runs").iterdir())) == 3
 
 
 @pytest.fixture
@@ -238,4 +249,6 @@ def test_two_workers_on_luigid_load_each_file_exactly_once(tmp_path, sqlite_url,
     assert families == Counter({"ProcessFolder": 1, "ProcessFile": 6, "Fetch": 6, "Validate": 6, "Transform": 6,
                                 "Load": 6, "Report": 6})
     assert all(task["status"] == "DONE" for task in done.values())
-    assert sqlite_url not in json.dumps(listed)  # the database URL never reaches the scheduler
+    # The database URL never reaches the scheduler: not its task list, not the state it saves.
+    assert sqlite_url not in json.dumps(listed)
+    assert b"ops.db" not in (tmp_path / "luigid.state").read_bytes()
