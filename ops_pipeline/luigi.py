@@ -230,8 +230,11 @@ class Fetch(Stage):
         try:
             if self.location:
                 self.claim()
-            run = start_run(self.source, self.runs_root, dataset=self.dataset, max_bytes=self.max_bytes,
-                            endpoint_url=self.endpoint_url, run_id=self.run_id)
+            if self.source.startswith("s3://") and self.version:
+                run = self.fetch_listed_version()
+            else:
+                run = start_run(self.source, self.runs_root, dataset=self.dataset, max_bytes=self.max_bytes,
+                                endpoint_url=self.endpoint_url, run_id=self.run_id)
             fetched = run.manifest["source"].get("sha256")
             if self.source_checksum is not None and fetched != self.source_checksum:
                 error = IntegrityError(f"{run.manifest['source'].get('name')} changed after this run was named "
@@ -239,11 +242,41 @@ class Fetch(Stage):
                                        hint="run the command again: the new content makes a new run")
                 run.fail("fetch", error.as_dict())
                 raise error
+            if self.location:
+                self.record_fetched(run)
         except Exception as error:
             if run is None and (self.run_dir / MANIFEST).is_file():
                 run = RunDir(self.run_dir)  # refused after the run directory was made (over the size limit)
             self.fail(run, error)
 
+
+    def fetch_listed_version(self) -> RunDir:
+        """The object version a folder's graph listed (its version id, else its ETag), not
+        whatever the key holds now: the ledger records what was processed."""
+        from ops_pipeline.ledger import version_key
+        from ops_pipeline.sources.s3 import head
+        from ops_pipeline.stages.fetch_s3 import fetch_s3, object_uri, s3_client
+
+        bucket, key = object_uri(self.source)
+        client = s3_client(self.endpoint_url)
+        pinned = not self.version.startswith(("etag:", "sha256:", "sha256-of:"))
+        info = head(client, bucket, key, version_id=self.version if pinned else None)
+        if version_key(info.version_id, info.etag) != self.version:
+            raise IntegrityError(f"{self.source} changed after it was listed", stage="fetch", run_id=self.run_id,
+                                 hint="run the folder again: the new version is a new file")
+        return fetch_s3(self.source, self.runs_root, dataset=self.dataset, max_bytes=self.max_bytes, client=client,
+                        info=info, run_id=self.run_id)
+
+    def record_fetched(self, run: RunDir) -> None:
+        """A folder's file: the ledger row gets what was fetched (sha256, size, ETag, version)."""
+        from ops_pipeline.ledger import Ledger
+
+        source = run.manifest["source"]
+        with Ledger(self.db) as ledger:
+            entry = ledger.of_run(self.run_id)
+            if entry is not None:
+                ledger.fetched(entry, run_id=self.run_id, sha256=source.get("sha256"), size=source.get("size"),
+                               etag=source.get("etag"), version_id=source.get("version_id"))
 
     def claim(self) -> None:
         """A folder's file: mark its version ``processing`` in the ledger under this run, as poll

@@ -102,6 +102,8 @@ def test_rejected_rows_fail_the_seed_command_with_the_report(tmp_path, sqlite_ur
     assert report["rows"]["rejected"] == 6
 
 
+# Versioned: the folder's graph fetches the exact version it listed (by version id).
+@pytest.mark.parametrize("s3_bucket", [{"versioned": True}], indirect=True)
 def test_an_s3_source_is_named_by_its_uri_and_a_prefix_is_a_folder(tmp_path, s3_bucket, s3_endpoint, sqlite_url):
     client, bucket = s3_bucket
     client.put_object(Bucket=bucket, Key="in/budget.xlsx",
@@ -122,6 +124,7 @@ def test_an_s3_source_is_named_by_its_uri_and_a_prefix_is_a_folder(tmp_path, s3_
     with Ledger(sqlite_url) as ledger:
         assert {e.location: e.outcome for e in ledger.entries()} == {
             uri: "succeeded", f"s3://{bucket}/in/second.xlsx": "succeeded"}
+        assert all(e.version_key == e.version_id and e.version_id for e in ledger.entries())
     assert len(list((tmp_path / "runs").iterdir())) == 3  # the folder's runs are its own
     assert build(ProcessFolder(**params | {"run_date": DATE + dt.timedelta(days=1)}))
     assert len(list((tmp_path / "runs").iterdir())) == 3
