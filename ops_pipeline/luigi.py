@@ -30,7 +30,7 @@ from luigi.parameter import ParameterVisibility
 
 from ops_pipeline.errors import ExitCode, IntegrityError, LimitExceeded, PipelineError, StageNotReady, UsageError
 from ops_pipeline.errors import operator_line
-from ops_pipeline.pipeline import DEFAULT_LOCK_WAIT, STAGES, Options, refusal, run_stage, start_run
+from ops_pipeline.pipeline import DEFAULT_LOCK_WAIT, STAGES, Options, run_stage, start_run
 from ops_pipeline.redact import remember_url
 from ops_pipeline.rundir import MANIFEST, SUCCEEDED, RunDir, derived_run_id, sha256_file
 from ops_pipeline.stages.fetch import DEFAULT_MAX_BYTES
@@ -110,9 +110,11 @@ class RunParameters(luigi.Task):
     runs_root = luigi.Parameter(default=os.environ.get(RUNS_ENV) or "runs",
                                 description=f"Folder of the run directories (default: ${RUNS_ENV} or ./runs).")
     #: A folder's file: its ledger location and version key (set by ProcessFolder); else None.
-    location = luigi.OptionalParameter(default=None, description="The source's ledger location (set by ProcessFolder).")
+    location = luigi.OptionalParameter(default=None,
+                                       description="The source's ledger location (set by ProcessFolder).")
     version = luigi.OptionalParameter(default=None, description="The source's version (set by ProcessFolder).")
-    accept_rejects = luigi.BoolParameter(default=False, description="Load the valid rows even though some were rejected.")
+    accept_rejects = luigi.BoolParameter(default=False,
+                                         description="Load the valid rows even though some were rejected.")
     db = _private(description="Database URL (else OPS_PIPELINE_DB_URL, else cloud.gov VCAP_SERVICES).")
     endpoint_url = _private(description="S3-compatible endpoint (else OPS_PIPELINE_S3_ENDPOINT_URL).")
     reader = luigi.ChoiceParameter(choices=["auto", "calamine", "openpyxl"], default="auto", significant=False)
@@ -249,7 +251,6 @@ class Fetch(Stage):
                 run = RunDir(self.run_dir)  # refused after the run directory was made (over the size limit)
             self.fail(run, error)
 
-
     def fetch_listed_version(self) -> RunDir:
         """The object version a folder's graph listed (its version id, else its ETag), not
         whatever the key holds now: the ledger records what was processed."""
@@ -301,15 +302,10 @@ class Validate(Stage):
 
 
 class Transform(Stage):
-    """Refused, as by the CLI, when validate rejected rows that ``--accept-rejects`` did not accept."""
+    """Refused by the orchestrator, as for the CLI, when validate rejected rows that
+    ``--accept-rejects`` did not accept."""
 
     stage, after = "transform", Validate
-
-    def run_on(self, run: RunDir) -> None:
-        error = refusal(run, self.options())
-        if error is not None:
-            raise error
-        run_stage(self.stage, run, self.options())
 
 
 class Load(Stage):
@@ -321,7 +317,6 @@ class Report(Stage):
     stage does not complete the run; see :class:`StageTarget`)."""
 
     stage, after = "report", Load
-
 
 
 class LoadBudgetWorkbook(luigi.WrapperTask, RunParameters):
