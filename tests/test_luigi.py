@@ -252,6 +252,8 @@ def test_two_workers_on_luigid_load_each_file_exactly_once(tmp_path, sqlite_url,
     assert families == Counter({"ProcessFolder": 1, "ProcessFile": 6, "Fetch": 6, "Validate": 6, "Transform": 6,
                                 "Load": 6, "Report": 6})
     assert all(task["status"] == "DONE" for task in done.values())
+    messages = {task["status_message"] for task in done.values() if task["name"] == "Load"}
+    assert messages == {f"run {run} in {tmp_path / 'runs' / run}" for run in runs}  # shown on luigid's page
     # The database URL never reaches the scheduler: not its task list, not the state it saves.
     assert sqlite_url not in json.dumps(listed)
     assert b"ops.db" not in (tmp_path / "luigid.state").read_bytes()
