@@ -15,7 +15,7 @@ from pathlib import Path
 import click
 
 from . import __version__
-from .errors import ExitCode, PipelineError, UsageError
+from .errors import ExitCode, PipelineError, UsageError, operator_line
 from .printable import printable
 from .redact import known_secrets, remember_url, safe_reason, scrub_data, scrub_secrets, scrub_text
 
@@ -35,16 +35,20 @@ class PipelineGroup(click.Group):
             raise
         except PipelineError as error:
             _debug_traceback(ctx, error)
-            click.echo(f"error: {_safe_text(ctx, error.one_line())}", err=True)
+            click.echo(f"error: {_error_line(ctx, error)}", err=True)
             ctx.exit(int(error.exit_code))
-        except KeyboardInterrupt:
-            click.echo("error: interrupted", err=True)
+        except KeyboardInterrupt as error:
+            click.echo(f"error: {_error_line(ctx, error)}", err=True)
             ctx.exit(int(ExitCode.RUN_FAILED))
         except Exception as error:  # a bug: still one line unless --debug
             _debug_traceback(ctx, error)
-            message = _safe_text(ctx, f"{type(error).__name__}: {safe_reason(error, 300)}")
-            click.echo(f"error: internal error: {message} (rerun with --debug for the traceback)", err=True)
+            click.echo(f"error: {_error_line(ctx, error)}", err=True)
             ctx.exit(int(ExitCode.RUN_FAILED))
+
+
+def _error_line(ctx: click.Context, error: BaseException) -> str:
+    # The one wording of an error, shared with the Luigi tasks' failures.
+    return operator_line(error, urls=tuple((ctx.obj or {}).get("secret_urls", ())))
 
 
 def _safe_text(ctx: click.Context, text: str, *, lines: bool = False) -> str:

@@ -167,3 +167,21 @@ class NotifyError(PipelineError):
     """A notification could not be sent securely."""
 
     code = "notify"
+
+
+def operator_line(error: BaseException, urls=()) -> str:
+    """The one line an operator is shown for ``error`` (the CLI prints it after ``error:``; a
+    Luigi task fails with it): no known secret (database password, S3, SMTP or webhook secret,
+    the ``urls``' passwords), no e-mail address, phone number or SSN, control characters escaped.
+    An unexpected exception (a bug) is named with its type and its message minus what it quotes."""
+    from .redact import known_secrets, safe_reason, scrub_secrets, scrub_text
+
+    def safe(text: str) -> str:
+        return printable(scrub_secrets(scrub_text(text), known_secrets(urls=urls)))
+
+    if isinstance(error, PipelineError):
+        return safe(error.one_line())
+    if isinstance(error, KeyboardInterrupt):
+        return "interrupted"
+    return (f"internal error: {safe(f'{type(error).__name__}: {safe_reason(error, 300)}')} "
+            "(rerun with --debug for the traceback)")

@@ -154,6 +154,11 @@ class Ledger:
             statement = statement.where(SourceFile.location.startswith(location_prefix, autoescape=True))
         return [_entry(row) for row in self._read(statement)]
 
+    def of_run(self, run_id: str) -> Entry | None:
+        """The row of the object version that run ``run_id`` processes (see :meth:`fetched`)."""
+        rows = self._read(select(*_COLUMNS).where(SourceFile.run_id == run_id).order_by(SourceFile.id.desc()).limit(1))
+        return _entry(rows[0]) if rows else None
+
     def decide(self, location: str, key: str, *, size: int | None, max_bytes: int) -> Decision:
         """Whether this object version should be processed now (see the module's table)."""
         entry = self.get(location, key)

@@ -126,10 +126,13 @@ def stage(name: str) -> Stage:
 
 
 def start_run(source: str, runs_root: Path | str, *, dataset: str = "budget-workbook",
-              max_bytes: int = DEFAULT_MAX_BYTES, endpoint_url: str | None = None) -> RunDir:
-    """The fetch stage: copy ``source`` into a new run directory. Errors before the run directory
-    exists raise."""
-    return fetch(source, runs_root, dataset=dataset, max_bytes=max_bytes, endpoint_url=endpoint_url)
+              max_bytes: int = DEFAULT_MAX_BYTES, endpoint_url: str | None = None,
+              run_id: str | None = None) -> RunDir:
+    """The fetch stage: copy ``source`` into a new run directory (named ``run_id`` when given, as
+    a scheduler names it; fetched again when it exists). Errors before the run directory exists
+    raise."""
+    return fetch(source, runs_root, dataset=dataset, max_bytes=max_bytes, endpoint_url=endpoint_url,
+                 run_id=run_id)
 
 
 def run_stage(name: str, run: RunDir, options: Options = Options()) -> Any:

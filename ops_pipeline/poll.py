@@ -446,10 +446,12 @@ def _stages(run: RunDir, options: PollOptions, db_url: str,
     error, report). A crash is this file's outcome: the others go on."""
     done = continue_run(run, Options(db_url=db_url, accept_rejects=options.accept_rejects, reader=options.reader),
                         stop=lambda: bool(stop), contain=True)
-    return _outcome(done.error, done.interrupted), done.error, done.report
+    return outcome_of(done.error, done.interrupted), done.error, done.report
 
 
-def _outcome(error: BaseException | None, interrupted: bool) -> str:
+def outcome_of(error: BaseException | None, interrupted: bool = False) -> str:
+    """The ledger outcome of a run that ended with ``error`` (None: it succeeded, or was
+    ``interrupted``): poll and the Luigi tasks record the same."""
     if isinstance(error, DataInvalid):
         return INVALID
     if isinstance(error, ReaderCrashed):  # contained in a child process: this file crashed

@@ -26,6 +26,7 @@ import hashlib
 import itertools
 import json
 import os
+import re
 import secrets
 import tempfile
 from pathlib import Path
@@ -57,6 +58,19 @@ def utcnow() -> str:
 def new_run_id(now: dt.datetime | None = None) -> str:
     now = now or dt.datetime.now(dt.timezone.utc)
     return f"{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
+
+
+#: What a run id looks like (the archive and the run's folder name rely on it).
+RUN_ID = re.compile(r"[0-9]{8}T[0-9]{6}Z-[0-9a-f]{6}")
+
+
+def derived_run_id(when: dt.datetime, *identity: str) -> str:
+    """A run id named before the run, from what identifies it (dataset, source checksum or URI,
+    run date): the same inputs name the same run, so a scheduler can tell whether it ran."""
+    if when.tzinfo is not None:
+        when = when.astimezone(dt.timezone.utc)
+    digest = hashlib.sha256("\0".join((f"{when:%Y-%m-%dT%H%M%S}", *identity)).encode("utf-8", "surrogatepass"))
+    return f"{when:%Y%m%dT%H%M%SZ}-{digest.hexdigest()[:6]}"
 
 
 def sha256_file(path: Path, bufsize: int = 1 << 20) -> str:
@@ -230,8 +244,16 @@ class RunDir:
 
     # -- creation -----------------------------------------------------------------------------
     @classmethod
-    def create(cls, runs_root: Path | str, *, dataset: str, source: dict) -> "RunDir":
+    def create(cls, runs_root: Path | str, *, dataset: str, source: dict, run_id: str | None = None) -> "RunDir":
+        """A new run directory under ``runs_root``, named by a fresh run id.
+
+        With ``run_id`` (named before the run by a scheduler: see :func:`derived_run_id`), the
+        directory of that name; if it already holds that run, the run is returned with its
+        ``source`` replaced, for a fetch that is done again (its later stages go stale).
+        """
         root = Path(runs_root)
+        if run_id is not None:
+            return cls._named(root, run_id, dataset=dataset, source=source)
         try:
             check_runs_root(runs_root)
             make_private_dir(root)
@@ -249,6 +271,35 @@ class RunDir:
             make_private_dir(path / "logs")
         except OSError as exc:  # not writable, a read-only or special file system (/proc)...
             raise unusable_runs_root(runs_root, exc) from None
+        return cls._start(path, run_id, dataset=dataset, source=source)
+
+    @classmethod
+    def _named(cls, root: Path, run_id: str, *, dataset: str, source: dict) -> "RunDir":
+        if not RUN_ID.fullmatch(run_id):
+            raise UsageError(f"{run_id!r} is not a run id", hint="a run id looks like 20261126T202410Z-3f9c1a")
+        path = root / run_id
+        try:
+            check_runs_root(root)
+            make_private_dir(root)
+            try:
+                path.mkdir(mode=DIR_MODE)
+            except FileExistsError:
+                if (path / MANIFEST).is_file():
+                    run = cls(path)
+                    if run.dataset != dataset:
+                        raise UsageError(f"run {run_id} holds a {run.dataset} file, not a {dataset} file",
+                                         hint="start a new run (another run date)")
+                    run.manifest["source"] = source
+                    run.save()
+                    return run
+            os.chmod(path, DIR_MODE)
+            make_private_dir(path / "logs")
+        except OSError as exc:
+            raise unusable_runs_root(root, exc) from None
+        return cls._start(path, run_id, dataset=dataset, source=source)
+
+    @classmethod
+    def _start(cls, path: Path, run_id: str, *, dataset: str, source: dict) -> "RunDir":
         manifest = {
             "run_id": run_id,
             "tool": "ops-pipeline",

@@ -16,17 +16,21 @@ DEFAULT_MAX_BYTES = 100 * 1024 * 1024
 
 
 def fetch(source: str, runs_root: Path | str, *, dataset: str = "budget-workbook",
-          max_bytes: int = DEFAULT_MAX_BYTES, endpoint_url: str | None = None) -> RunDir:
+          max_bytes: int = DEFAULT_MAX_BYTES, endpoint_url: str | None = None,
+          run_id: str | None = None) -> RunDir:
     """Copy a local file (or download an ``s3://`` object) into a new run directory.
 
     Returns the run directory; the copy is read-only and its sha256 is in the manifest. An
     unknown ``dataset`` is refused before anything is copied, as validate would refuse it.
+    ``run_id`` names the run directory (a scheduler names runs before they start); a run of
+    that name is fetched again.
     """
     get_dataset(dataset)
     if source.startswith("s3://"):
         from .fetch_s3 import fetch_s3
 
-        return fetch_s3(source, runs_root, dataset=dataset, max_bytes=max_bytes, endpoint_url=endpoint_url)
+        return fetch_s3(source, runs_root, dataset=dataset, max_bytes=max_bytes, endpoint_url=endpoint_url,
+                        run_id=run_id)
     path = Path(source)
     if not path.is_file():
         raise UsageError(f"{source}: no such file", hint="give the path of a workbook or an s3:// URI")
@@ -39,7 +43,8 @@ def fetch(source: str, runs_root: Path | str, *, dataset: str = "budget-workbook
     # A file name is scrubbed like free text (an e-mail address or SSN in it is masked) in the
     # manifest and in the name of the copy, since both are shown in reports and messages.
     run = RunDir.create(runs_root, dataset=dataset,
-                        source={"path": scrub_text(str(path.resolve())), "name": scrub_text(path.name)})
+                        source={"path": scrub_text(str(path.resolve())), "name": scrub_text(path.name)},
+                         run_id=run_id)
     with recorded(run, "fetch"):
         target = run.stage_dir("fetch") / copy_name(path.name)
         digest = hashlib.sha256()

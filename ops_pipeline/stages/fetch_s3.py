@@ -58,7 +58,7 @@ def prefix_uri(uri: str) -> tuple[str, str]:
 
 def fetch_s3(source: str, runs_root: Path | str, *, dataset: str = "budget-workbook",
              max_bytes: int = DEFAULT_MAX_BYTES, endpoint_url: str | None = None, client=None,
-             info: ObjectInfo | None = None) -> RunDir:
+             info: ObjectInfo | None = None, run_id: str | None = None) -> RunDir:
     """Download one object (``s3://bucket/key``) into a new run directory; return the run.
 
     ``info`` (from :func:`~ops_pipeline.sources.s3.head`) pins the exact version to get (and then
@@ -66,7 +66,8 @@ def fetch_s3(source: str, runs_root: Path | str, *, dataset: str = "budget-workb
     it the object is described first. Failures before the run directory exists (no such object,
     unreachable endpoint) raise without creating one. An object over ``max_bytes`` is refused
     before any byte is downloaded, with a run directory whose fetch stage records the refusal
-    (:class:`LimitExceeded`, whose ``run_id`` names it).
+    (:class:`LimitExceeded`, whose ``run_id`` names it). ``run_id`` names the run directory, as
+    for :func:`~ops_pipeline.stages.fetch.fetch`.
     """
     if max_bytes is None or int(max_bytes) < 0:
         raise UsageError(f"invalid size limit: {max_bytes!r}", hint="--max-bytes must be >= 0")
@@ -80,7 +81,7 @@ def fetch_s3(source: str, runs_root: Path | str, *, dataset: str = "budget-workb
         "etag": info.etag, "size": info.size, "last_modified": info.last_modified,
         "name": copy_name(info.key),
     }
-    run = RunDir.create(runs_root, dataset=dataset, source=described)
+    run = RunDir.create(runs_root, dataset=dataset, source=described, run_id=run_id)
     with recorded(run, "fetch"):
         if info.size > max_bytes:
             raise LimitExceeded(
