@@ -356,7 +356,7 @@ def export_lines(db_url: str | None, output: Path | str, *, filters: Filters = F
     the text cells written quote-prefixed because a spreadsheet would read them as formulas,
     ``replaced`` those holding characters a workbook cannot (control characters, written as ``?``).
     """
-    from .db.engine import connection_error, make_engine, resolve_url
+    from .db.engine import connected, resolve_url
 
     output = Path(output)
     if output.suffix.lower() not in (".xlsx", ".xlsm"):
@@ -364,22 +364,9 @@ def export_lines(db_url: str | None, output: Path | str, *, filters: Filters = F
     chosen = get_layout(layout)
     if run is not None:
         filters = Filters(**{**filters.__dict__, "line_ids": _run_lines(run)})
-    url = resolve_url(db_url)
-    engine = make_engine(url)
-    try:
-        with engine.connect() as conn:
-            rows = conn.execution_options(stream_results=True, yield_per=BATCH).execute(line_query(filters))
-            result = write_layout(output, chosen, rows, include_pii=include_pii)
-    except UsageError:
-        raise
-    except Exception as exc:
-        from sqlalchemy.exc import SQLAlchemyError
-
-        if not isinstance(exc, SQLAlchemyError):
-            raise
-        raise connection_error(exc, url) from None
-    finally:
-        engine.dispose()
+    with connected(resolve_url(db_url)) as conn:
+        rows = conn.execution_options(stream_results=True, yield_per=BATCH).execute(line_query(filters))
+        result = write_layout(output, chosen, rows, include_pii=include_pii)
     result["filters"] = filters.as_dict()
     if run is not None:
         result["run"] = run.run_id

@@ -44,28 +44,17 @@ def _rows(text: str) -> list[int]:
 
 def line_ids(db_url: str | None, run: RunDir, entity: str) -> dict[int, int]:
     """Sheet row → the id of the ``entity`` record the run loaded from it (its lineage)."""
-    from .db.engine import connection_error, make_engine, resolve_url
+    from .db.engine import connected, resolve_url
     from .db.models import Lineage
 
-    url = resolve_url(db_url)
-    engine = make_engine(url)
     table = Lineage.__table__
     result: dict[int, int] = {}
-    try:
-        with engine.connect() as conn:
-            query = select(table.c.entity_id, table.c.rows).where(table.c.run_id == run.run_id,
-                                                                  table.c.entity == entity)
-            for entity_id, rows in conn.execution_options(stream_results=True, yield_per=10000).execute(query):
-                for row in _rows(rows):
-                    result[row] = entity_id
-    except Exception as exc:
-        from sqlalchemy.exc import SQLAlchemyError
-
-        if not isinstance(exc, SQLAlchemyError):
-            raise
-        raise connection_error(exc, url) from None
-    finally:
-        engine.dispose()
+    with connected(resolve_url(db_url)) as conn:
+        query = select(table.c.entity_id, table.c.rows).where(table.c.run_id == run.run_id,
+                                                              table.c.entity == entity)
+        for entity_id, rows in conn.execution_options(stream_results=True, yield_per=10000).execute(query):
+            for row in _rows(rows):
+                result[row] = entity_id
     return result
 
 

@@ -7,10 +7,12 @@ whose pipeline schema is not at their head.
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
+from typing import Iterator
 from urllib.parse import unquote
 
 from sqlalchemy import create_engine, event, func, inspect, select
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
 
 from ..errors import DatabaseError, SchemaMissing, UsageError
@@ -176,6 +178,20 @@ def connection_error(exc: BaseException, url: str) -> DatabaseError:
     text = str(original).strip().splitlines()[0] if str(original).strip() else type(original).__name__
     text = scrub_secrets(scrub_text(text), known_secrets(urls=(url,)))
     return DatabaseError(f"cannot use the {target}: {text[:300]}", hint=f"check --db / {ENV_URL}")
+
+
+@contextmanager
+def connected(url: str) -> Iterator[Connection]:
+    """A connection to ``url`` (its engine disposed after): a database failure inside the block
+    becomes the one-line :func:`connection_error`, never a traceback or the password."""
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            yield conn
+    except SQLAlchemyError as exc:
+        raise connection_error(exc, url) from None
+    finally:
+        engine.dispose()
 
 
 def upgrade_schema(url: str) -> dict:
