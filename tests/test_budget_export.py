@@ -337,6 +337,17 @@ def test_export_cli(ops_db, tmp_path):
     assert bad.exit_code != 0 and "--status 'maybe' is not a status" in bad.output
 
 
+def test_an_unreachable_database_is_one_line_without_the_password(tmp_path):
+    url = "postgresql+psycopg://ops:hunter2-canary@127.0.0.1:1/ops?connect_timeout=2"
+    out = tmp_path / "never.xlsx"
+    result = CliRunner().invoke(cli, ["export", "--db", url, "-o", str(out)])
+    assert result.exit_code != 0
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert "cannot use the postgresql" in lines[0], result.output
+    assert "hunter2-canary" not in result.output and "Traceback" not in result.output
+    assert not out.exists() and not list(tmp_path.iterdir())  # nothing half-written
+
+
 @pytest.mark.postgres
 def test_round_trip_on_postgresql(pg_schema_url, tmp_path):
     book = write_sample_workbook(tmp_path / "budget.xlsx", rows=60, seed=7, dirty=False)
