@@ -84,6 +84,12 @@ class Dataset:
     columns: tuple[Column, ...] = ()
     preferred_sheets: tuple[str, ...] = ()
     entity_order: tuple[str, ...] = ()
+    #: what this layout of the file is called in messages ("classic", "current")
+    layout: str = ""
+    #: The names of other datasets whose files a run of this one also accepts: the layout whose
+    #: header validate finds is the run's (see ``stages.layout_of``), so that a file in any of them
+    #: just works; a header mixing two is an error.
+    layouts: tuple[str, ...] = ()
     #: The finding codes this dataset's rules emit beyond the generic ones (``findings.CODES``):
     #: code → (severity, what it means). Registered when the dataset is discovered; a finding with
     #: a code registered nowhere is a programming error.

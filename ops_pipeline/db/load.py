@@ -46,6 +46,7 @@ class LoadContext:
     findings: list = field(default_factory=list)
     history: dict = field(default_factory=dict)
     not_loaded: dict = field(default_factory=dict)
+    questions: list = field(default_factory=list)
 
 
 class Loader:
@@ -61,12 +62,14 @@ class Loader:
         now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
         user_id, recorder = _history(self.conn, now)
         loader = EntityLoader(self.conn, specs, user_id=user_id, now=now, recorder=recorder,
-                              columns=self.ctx.columns, trace=self._trace)
+                              columns=self.ctx.columns, trace=self._trace,
+                              codes=self.dataset.codes())
         with _no_gc_pauses():
             self.ctx.counts = loader.load({kind: read_jsonl(path) for kind, path in files.items()})
             self.ctx.history = recorder.flush() or {}
             self._flush_lineage()
         self.ctx.findings = loader.findings
+        self.ctx.questions = loader.questions
         self.ctx.not_loaded = {f"{spec.name}.{name}": why for spec in specs for name, why in spec.not_loaded.items()
                                if spec.name in files}
         return self.ctx.counts
