@@ -197,7 +197,7 @@ def _mixed_layouts(chosen: Dataset, candidates: list[Dataset], table: Table, hea
         return
 
 
-def _find_table(dataset: Dataset, workbook: Workbook) -> tuple[Table | None, Iterator | None, Dataset]:
+def _find_layout(dataset: Dataset, workbook: Workbook) -> tuple[Table | None, Iterator | None, Dataset]:
     """Pick the sheet, header row and layout; returns the table, the row iterator positioned
     after it, and the dataset of the layout found (the dataset or one of its ``layouts``).
 
@@ -240,9 +240,14 @@ def _find_table(dataset: Dataset, workbook: Workbook) -> tuple[Table | None, Ite
     return table, itertools.chain(after, rows), found
 
 
+def _find_table(dataset: Dataset, workbook: Workbook) -> tuple[Table | None, Iterator | None]:
+    """:func:`_find_layout` without the layout found."""
+    return _find_layout(dataset, workbook)[:2]
+
+
 def _validate_workbook(run: RunDir, dataset: Dataset, workbook: Workbook, display: str, limits,
                        parallel: bool = True, before_writing: Callable[[], None] = _no_wait) -> dict:
-    table, rows, dataset = _find_table(dataset, workbook)
+    table, rows, dataset = _find_layout(dataset, workbook)
     error_cells = getattr(workbook, "error_cells", None)
     if error_cells is not None and error_cells.result():
         raise _ErrorCellsFound()
