@@ -167,7 +167,13 @@ Feature: The budget workbook as budget staff keep it today (the current layout)
   Scenario: A header mixing the classic and the current layout is one clear error
     Given a budget workbook whose header row has the columns CAN, Sys_Budget_ID, Project Title, CIG Name, CIG Type, Line Desc, Date Needed, Amount, Status, Agreement, SubTotal, Obligate By
     When the current-layout workbook goes through the pipeline
-    Then the run is refused: "mixes the classic layout's columns 'Project Title', 'CIG Name', 'CIG Type', 'Line Desc', 'Date Needed', 'Amount' with the current layout's 'Agreement', 'SubTotal', 'Obligate By'"
+    Then the run is refused: "the header row mixes the classic layout's columns 'CIG Name', 'Date Needed', 'Amount' with the current layout's 'Agreement', 'Obligate By', 'SubTotal': keep the columns of one layout"
+
+  Scenario: A Portfolio or FY column beside a classic table is an extra column, not a mix
+    Given a budget workbook whose header row has the columns CAN, Sys_Budget_ID, Project Title, CIG Name, CIG Type, Line Desc, Date Needed, Amount, Status, Portfolio, FY, SC
+    When the current-layout workbook goes through the pipeline
+    Then the file is read as the classic layout, with the extra columns "Portfolio, FY, SC"
+    And the report has no "mixed-layout" finding
 
   Scenario: A current-layout header missing a column names it
     Given a budget workbook whose header row has the columns BL ID #, Portfolio, Project, Agreement, SC, Agreement Type, Description, Obligate By, CAN, SubTotal, Procurement shop, Procurement shop fee, Procurement shop fee rate, Status

@@ -142,6 +142,15 @@ def step_finding(context, code, cell, text):
     assert text in cells[cell], cells[cell]
 
 
+@then('the file is read as the classic layout, with the extra columns "{columns}"')
+def step_classic_with_extras(context, columns):
+    from ops_pipeline.rundir import read_json
+
+    summary = read_json(context.outcome.run.path / "validate" / "summary.json")
+    assert summary["dataset"] == "budget-workbook", summary["dataset"]
+    assert summary["extra_columns"] == [c.strip() for c in columns.split(",")], summary["extra_columns"]
+
+
 @then('the report has no "{code}" finding')
 def step_no_finding(context, code):
     assert code not in context.report["findings"], context.report["findings"]

@@ -174,25 +174,25 @@ def _locate_any(candidates: list[Dataset], sheet: str, head: list) -> tuple[Tabl
 
 
 def _mixed_layouts(chosen: Dataset, candidates: list[Dataset], table: Table, head: list) -> None:
-    """A header row holding the required columns of two layouts is one error naming each's."""
+    """A header row giving the same fields under two layouts' headers (CIG Name and Agreement,
+    Amount and SubTotal) is one error naming the columns of each. A column only the other layout
+    has (a Portfolio or FY column beside a classic table) is an extra column, not a mix."""
     values = next((v for n, v in head if n == table.header_row), ())
     known = {key for c in chosen.columns for key in c.keys}
     for other in candidates:
         if other is chosen:
             continue
-        theirs = {key for c in other.columns for key in c.keys}
         found = other.match_header(values)
-        foreign = [other.column(f).header for f in found
-                   if other.column(f).required and not (other.column(f).keys & known)]
-        if len(foreign) < 2:
+        both = [f for f in found if f in table.positions and other.column(f).required
+                and not (other.column(f).keys & known)]
+        if len(both) < 2:
             continue
-        own = [chosen.column(f).header for f in table.positions
-               if chosen.column(f).required and not (chosen.column(f).keys & theirs)]
+        both.sort(key=lambda f: table.positions[f])
         table.findings.append(make_finding(
             "mixed-layout",
             f"the header row mixes the {chosen.layout or chosen.name} layout's columns "
-            f"{', '.join(map(repr, own))} with the {other.layout or other.name} layout's "
-            f"{', '.join(map(repr, foreign))}: keep the columns of one layout",
+            f"{', '.join(repr(chosen.column(f).header) for f in both)} with the {other.layout or other.name} "
+            f"layout's {', '.join(repr(other.column(f).header) for f in both)}: keep the columns of one layout",
             sheet=table.sheet, row=table.header_row))
         return
 
