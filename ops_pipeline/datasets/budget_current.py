@@ -236,7 +236,7 @@ def current_entities() -> tuple:
         links=(Link("agreement", "agreement", "agreement_id", field="services_component", code="not-created",
                     explain="its agreement is not in OPS", create_requires=True, missing="ignore"),),
         derived=(Derived("display_name_for_sort", "agreement", ("agreement_type", "service_requirement_type"),
-                         _sc_display_name),),
+                         _sc_display_name, uses=("number", "optional")),),
         label="services component",
     )
     line = replace(
@@ -270,6 +270,7 @@ class _CurrentTransform(_BudgetTransform):
     def __init__(self, rows: Iterator[dict], context: dict):
         super().__init__(rows, context)
         self.components: dict[tuple, dict] = {}
+        self._shops_seen: set = set()
         self.counts["services_component"] = 0
 
     def _lines(self) -> Iterator[dict]:
@@ -298,8 +299,8 @@ class _CurrentTransform(_BudgetTransform):
             yield line
 
     def _component(self, agreement: dict, sc: dict, row: int) -> dict:
-        key = (agreement["name"].casefold(), agreement["agreement_type"], sc["number"], bool(sc["optional"]),
-               sc["sub_component"])
+        # An agreement's link is one object for all its rows (see _BudgetTransform._agreement_row).
+        key = (id(agreement), sc["number"], bool(sc["optional"]), sc["sub_component"])
         component = self.components.get(key)
         if component is None:
             label = sc["sub_component"] or f"{'O' if sc['optional'] else ''}SC{sc['number']}"
@@ -314,11 +315,16 @@ class _CurrentTransform(_BudgetTransform):
 
     def _shop(self, values: dict, shop: str, row: int) -> None:
         raw = values.get("agreement_name")
+        seen = (raw, values["agreement_type"], shop)
+        if seen in self._shops_seen:  # the agreement's first shop already, most rows
+            return
         agreement = self.agreements.get(agreement_key(" ".join(raw.split()), values["agreement_type"]))
         if agreement is None:
             return
         first = agreement.setdefault("shop", shop)
-        if first != shop:
+        if first == shop:
+            self._shops_seen.add(seen)
+        else:
             self._question("agreement-shop-conflict",
                            f"agreement {agreement['name']!r} has lines with procurement shops {first} and {shop}; "
                            f"a new agreement takes {first}", row)

@@ -135,8 +135,10 @@ class Derived:
     column: str  # one of the spec's fields
     link: str  # the link whose target is read
     reads: tuple[str, ...]  # the target's columns handed to compute
-    #: (target's reads as a dict, or None without a target; the record's fields; its subtype) -> value
+    #: (target's reads as a dict, or None without a target; the record's ``uses`` fields; its
+    #: subtype) -> value
     compute: Callable[[dict | None, dict, str | None], Any]
+    uses: tuple[str, ...] = ()  # the record's own fields compute reads
 
 
 @dataclass(frozen=True)
@@ -422,6 +424,7 @@ class Loader:
             allowed.add(kind_value)
         links = spec.links
         targets = [self.keyer(self.specs[link.target]) for link in links]
+        nested = [bool(self.specs[link.target].key.via) for link in links]
         key_of, by_id = self.keyer(spec), spec.key.by_id
         agree = spec.agree
         for check in agree:
@@ -446,7 +449,9 @@ class Loader:
                 if not value:
                     link_keys.append(None)
                     continue
-                raw = tuple(tuple(v.values()) if v.__class__ is dict else v for v in value.values())
+                raw = tuple(value.values())
+                if nested[position]:  # a key through a link holds that link's key (a dict)
+                    raw = tuple(tuple(v.values()) if v.__class__ is dict else v for v in raw)
                 cache = link_cache[position]
                 key = cache.get(raw, False)
                 if key is False:
@@ -753,11 +758,17 @@ class Loader:
         for derived in spec.derived:
             at = self._link_position(spec, derived.link)
             out = fields.index(derived.column)
+            uses = [(name, fields.index(name)) for name in derived.uses]
             linked = self._linked(spec, derived.link, derived.reads, {item.row[at] for item in staged})
             compute = derived.compute
+            memo: dict = {}
             for item in staged:
-                value = compute(linked.get(item.row[at]), dict(zip(fields, item.row)), item.kind)
-                item.row[out] = value
+                row = item.row
+                key = (row[at], item.kind, *(row[i] for _, i in uses))
+                value = memo.get(key, memo)
+                if value is memo:
+                    value = memo[key] = compute(linked.get(row[at]), {name: row[i] for name, i in uses}, item.kind)
+                row[out] = value
 
     def _names(self, spec: EntitySpec, ids: set) -> dict:
         """id -> the record's natural key as text, for messages."""
@@ -778,12 +789,14 @@ class Loader:
             stored = {values[check.column] for values in linked.values()}
             names = self._names(target, stored)
             link_names = self._names(self.specs[link.target], set(linked))
+            ids = self.ids[target.name]
+            given_of = {value: ids.get(target.key.of({check.key: value})) for value in wanted}
             for item in staged:
                 value = item.checked[index]
                 linked_id = item.row[at]
                 if value is None or linked_id is None:
                     continue
-                given = self.ids[target.name].get(target.key.of({check.key: value}))
+                given = given_of[value]
                 held = linked[linked_id][check.column] if linked_id in linked else None
                 if given is not None and given == held:
                     continue

@@ -136,6 +136,22 @@ def expected_fee(amount: str, rate: str) -> Decimal:
     return (Decimal(amount) * Decimal(rate) / 100).quantize(_CENT, rounding=ROUND_HALF_UP)
 
 
+def _cents(amount: str) -> int:
+    """An amount as text with two places (as the amount rule gives it) in cents."""
+    return int(amount.replace(".", "", 1))
+
+
+def _fee_cents(cents: int, rate: str) -> int:
+    """cents × rate ÷ 100 in whole cents, half away from zero (exact integer arithmetic: this
+    runs for every line with a fee)."""
+    whole, _, places = rate.partition(".")
+    scale = 10 ** len(places)
+    numerator = abs(cents) * int(whole + places)
+    denominator = 100 * scale
+    result = (2 * numerator + denominator) // (2 * denominator)
+    return -result if cents < 0 else result
+
+
 def fee_problem(amount: str | None, fee: str | None, rate: str | None, shop: str | None) -> tuple[str, str] | None:
     """What is wrong with a line's fee, as (finding code, words), or None: a fee must come with a
     rate and a shop, and be SubTotal × rate ÷ 100 to the cent. A rate below 1 whose fee is
@@ -148,9 +164,9 @@ def fee_problem(amount: str | None, fee: str | None, rate: str | None, shop: str
         return "fee-without-rate-or-shop", f"a procurement shop fee of {fee} without a {missing}"
     if amount is None:
         return None
-    expected = expected_fee(amount, rate)
-    if expected == Decimal(fee):
+    cents, fee_cents = _cents(amount), _cents(fee)
+    if _fee_cents(cents, rate) == fee_cents:
         return None
-    if Decimal(rate) < 1 and (Decimal(amount) * Decimal(rate)).quantize(_CENT, rounding=ROUND_HALF_UP) == Decimal(fee):
-        return None
-    return "fee-mismatch", f"the fee {fee} is not SubTotal {amount} × {rate} % ÷ 100 = {expected}"
+    if rate.startswith("0") and _fee_cents(cents * 100, rate) == fee_cents:
+        return None  # a rate below 1 that is the fraction a percent-formatted cell holds
+    return "fee-mismatch", f"the fee {fee} is not SubTotal {amount} × {rate} % ÷ 100 = {expected_fee(amount, rate)}"
