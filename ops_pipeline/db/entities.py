@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import operator
 import re
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -551,6 +552,9 @@ class Loader:
             any_of[spec.key.signature[0]] = values
         stored = bulk.read_rows(self.conn, table, ("id", *discriminator, *written), any_of)
         offset = 1 + len(discriminator)
+        # one signature per stored and staged row: itemgetter, not a generator per row
+        stored_signature = _tuple_getter([offset + p for p in positions])
+        staged_signature = _tuple_getter(positions)
         by_id: dict[int, tuple] = {}
         by_signature: dict[tuple, list] = {}
         for row in stored:
@@ -559,7 +563,7 @@ class Loader:
             if row[0] in explicit:
                 by_id[row[0]] = entry
             elif positions:
-                signature = tuple(row[offset + p] for p in positions)
+                signature = stored_signature(row)
                 by_signature.setdefault(signature, []).append(entry)
         for candidates in by_signature.values():
             candidates.reverse()  # pop() takes the lowest id first: each stored row matches once
@@ -572,7 +576,7 @@ class Loader:
                 continue
             found = None
             if positions:
-                signature = tuple(item.row[p] for p in positions)
+                signature = staged_signature(item.row)
                 candidates = by_signature.get(signature)
                 if not candidates and unlinked:
                     # the stored row may lack any of the links the staged one now has
@@ -872,3 +876,12 @@ class Loader:
 def _first_row(rows) -> int | None:
     first = str(rows).split(",", 1)[0].split("-", 1)[0]
     return int(first) if first.isdigit() else None
+
+
+def _tuple_getter(positions: list[int]) -> Callable[[Sequence], tuple]:
+    """The values at ``positions`` of a sequence, always as a tuple (itemgetter of one position
+    gives the bare value)."""
+    if len(positions) == 1:
+        only = positions[0]
+        return lambda row: (row[only],)
+    return operator.itemgetter(*positions) if positions else (lambda row: ())
