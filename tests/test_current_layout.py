@@ -161,3 +161,39 @@ def test_fee_rates(cell, rate):
 def test_the_fee_against_subtotal_and_rate(amount, fee, rate, shop, code):
     problem = fee_problem(amount, fee, rate, shop)
     assert (problem[0] if problem else None) == code
+
+
+# -- end to end: into OPS's real schema on PostgreSQL (its procurement shops, subtypes, history) -----
+
+@pytest.mark.postgres
+def test_a_current_workbook_loads_into_ops_and_reloads_unchanged(ops_pg_url, tmp_path):
+    from sqlalchemy import create_engine, text
+
+    from ops_pipeline.pipeline import run_pipeline
+    from ops_pipeline.sample import seed_procurement_shops, write_sample_workbook
+
+    assert seed_procurement_shops(ops_pg_url) == 4
+    workbook = write_sample_workbook(tmp_path / "current.xlsx", rows=60, dirty=False, layout="current")
+    first = run_pipeline(str(workbook), runs_root=tmp_path / "runs", db_url=ops_pg_url)
+    assert first.error is None, first.error.one_line()
+    entities = first.report["entities"]
+    assert entities["budget_line_item"]["inserted"] == 60 and entities["services_component"]["inserted"] > 0
+    engine = create_engine(ops_pg_url)
+    try:
+        with engine.connect() as conn:
+            names = conn.execute(text(
+                "SELECT sc.display_name_for_sort, sc.optional, sc.number, count(b.id) FROM ops.services_component sc "
+                "LEFT JOIN ops.budget_line_item b ON b.services_component_id = sc.id "
+                "AND b.service_component_name_for_sort = sc.display_name_for_sort "
+                "GROUP BY sc.id")).all()
+            shops = conn.execute(text("SELECT count(*) FROM ops.agreement WHERE awarding_entity_id IS NOT NULL")).scalar()
+            history = conn.execute(text("SELECT count(*) FROM ops.ops_db_history")).scalar()
+        assert names and all(n == f"{'O' if o else ''}SC{k}" and lines > 0 for n, o, k, lines in names), names
+        assert shops > 0
+        again = run_pipeline(str(workbook), runs_root=tmp_path / "runs", db_url=ops_pg_url)
+        assert again.error is None, again.error.one_line()
+        assert all(c["inserted"] == c["updated"] == 0 for c in again.report["entities"].values())
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT count(*) FROM ops.ops_db_history")).scalar() == history
+    finally:
+        engine.dispose()

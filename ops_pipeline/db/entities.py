@@ -431,7 +431,8 @@ class Loader:
         for check in agree:
             allowed.add(check.field)
         sheets: dict = {}
-        link_cache: list[dict] = [{} for _ in links]
+        # per link: its name, the cache of its keys by staged value, its keyer, whether nested
+        link_plan = [(link.name, {}, targets[i], nested[i]) for i, link in enumerate(links)]
         staged: list[Staged] = []
         append = staged.append
         # One streaming pass: a staged record is kept as a few tuples, not as its JSON document.
@@ -445,18 +446,17 @@ class Loader:
                 row[i] = convert(row[i])
             record_links = record.get("links") or {}
             link_keys = []
-            for position, link in enumerate(links):
-                value = record_links.get(link.name)
+            for link_name, cache, target_key, is_nested in link_plan:
+                value = record_links.get(link_name)
                 if not value:
                     link_keys.append(None)
                     continue
                 raw = tuple(value.values())
-                if nested[position]:  # a key through a link holds that link's key (a dict)
+                if is_nested:  # a key through a link holds that link's key (a dict)
                     raw = tuple(tuple(v.values()) if v.__class__ is dict else v for v in raw)
-                cache = link_cache[position]
                 key = cache.get(raw, False)
                 if key is False:
-                    key = cache[raw] = targets[position](value)
+                    key = cache[raw] = target_key(value)
                 link_keys.append(key)
             lineage = record.get("lineage") or {}
             sheet = lineage.get("sheet")
@@ -471,17 +471,17 @@ class Loader:
         for position, link in enumerate(links):
             self.resolve(self.specs[link.target], {item.links[position] for item in staged})
         kept = []
+        resolve_plan = [(self.ids[link.target], link, link.missing != "ignore", bool(link.column)) for link in links]
         for item in staged:
             outcome = None
             row = item.row
-            for position, link in enumerate(links):
-                key = item.links[position]
-                target_id = self.ids[link.target].get(key) if key is not None else None
-                if key is not None and target_id is None and link.missing != "ignore":
+            for key, (ids, link, reported, is_written) in zip(item.links, resolve_plan):
+                target_id = ids.get(key) if key is not None else None
+                if target_id is None and key is not None and reported:
                     self._unresolved(spec, link, key, item.lineage)
                     if link.missing == "reject":
                         outcome = "reject"
-                if link.column:
+                if is_written:
                     row.append(target_id)
             if outcome == "reject":
                 counts.rejected += 1
