@@ -166,7 +166,8 @@ def test_the_fee_against_subtotal_and_rate(amount, fee, rate, shop, code):
 # -- end to end: into OPS's real schema on PostgreSQL (its procurement shops, subtypes, history) -----
 
 @pytest.mark.postgres
-def test_a_current_workbook_loads_into_ops_and_reloads_unchanged(ops_pg_url, tmp_path):
+def test_a_current_workbook_loads_into_ops_and_reloads_unchanged(pg_schema_url, tmp_path):
+    ops_pg_url = pg_schema_url  # OPS's real schema and reference rows, with the pipeline's
     from sqlalchemy import create_engine, text
 
     from ops_pipeline.pipeline import run_pipeline
