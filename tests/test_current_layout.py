@@ -157,6 +157,10 @@ def test_fee_rates(cell, rate):
     ("1000.00", "5.00", "0.5", None, "fee-without-rate-or-shop"),
     ("1000.00", None, "0.5", "NIH", None),
     ("1000.00", "0.00", None, None, None),
+    ("5.00", "0.03", "0.5", "NIH", None),  # 0.025: half up...
+    ("5.00", "0.02", "0.5", "NIH", None),  # ...or to even, as an export's Decimal rounds
+    ("5.00", "0.04", "0.5", "NIH", "fee-mismatch"),
+    ("-1000.00", "-5.00", "0.5", "NIH", None),
 ])
 def test_the_fee_against_subtotal_and_rate(amount, fee, rate, shop, code):
     problem = fee_problem(amount, fee, rate, shop)

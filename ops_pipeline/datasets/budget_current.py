@@ -118,6 +118,8 @@ class CurrentBudgetWorkbook(BudgetWorkbook):
     title = "OPS budget spreadsheet (current layout)"
     layout = "current"
     layouts = ("budget-workbook",)
+    #: the export's sheet for this layout first (any sheet with the header is read)
+    preferred_sheets = ("Budget Lines", "All Budget - Cur")
     entity_order = ("project", "can", "agreement", "services_component", "budget_line_item")
     finding_codes = {
         **BudgetWorkbook.finding_codes,

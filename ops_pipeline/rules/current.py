@@ -141,20 +141,20 @@ def _cents(amount: str) -> int:
     return int(amount.replace(".", "", 1))
 
 
-def _fee_cents(cents: int, rate: str) -> int:
-    """cents × rate ÷ 100 in whole cents, half away from zero (exact integer arithmetic: this
-    runs for every line with a fee)."""
+def _fee_within(cents: int, rate: str, fee_cents: int) -> bool:
+    """Whether a fee of ``fee_cents`` is cents × rate ÷ 100 rounded to the cent: within half a
+    cent of the exact product, so that a product ending in exactly half a cent may round either
+    way (half up, or to even as Python's Decimal does). Exact integer arithmetic: this runs for
+    every line with a fee."""
     whole, _, places = rate.partition(".")
-    scale = 10 ** len(places)
-    numerator = abs(cents) * int(whole + places)
-    denominator = 100 * scale
-    result = (2 * numerator + denominator) // (2 * denominator)
-    return -result if cents < 0 else result
+    denominator = 100 * 10 ** len(places)
+    numerator = cents * int(whole + places)
+    return abs(fee_cents * denominator - numerator) * 2 <= denominator
 
 
 def fee_problem(amount: str | None, fee: str | None, rate: str | None, shop: str | None) -> tuple[str, str] | None:
     """What is wrong with a line's fee, as (finding code, words), or None: a fee must come with a
-    rate and a shop, and be SubTotal × rate ÷ 100 to the cent. A rate below 1 whose fee is
+    rate and a shop, and be SubTotal × rate ÷ 100 to the cent (half a cent either way is rounding). A rate below 1 whose fee is
     SubTotal × rate is read as the percentage it shows (a cell formatted as a percentage holds
     0.005 for 0.5 %)."""
     if fee is None or Decimal(fee) == 0:
@@ -165,8 +165,8 @@ def fee_problem(amount: str | None, fee: str | None, rate: str | None, shop: str
     if amount is None:
         return None
     cents, fee_cents = _cents(amount), _cents(fee)
-    if _fee_cents(cents, rate) == fee_cents:
+    if _fee_within(cents, rate, fee_cents):
         return None
-    if rate.startswith("0") and _fee_cents(cents * 100, rate) == fee_cents:
+    if rate.startswith("0") and _fee_within(cents * 100, rate, fee_cents):
         return None  # a rate below 1 that is the fraction a percent-formatted cell holds
     return "fee-mismatch", f"the fee {fee} is not SubTotal {amount} × {rate} % ÷ 100 = {expected_fee(amount, rate)}"
