@@ -36,9 +36,15 @@ def _abbreviation(value: object) -> str | None:
     return text.upper() if text else None
 
 
+def _services_component(value: object) -> tuple | None:
+    """The SC cell as staged: (number, optional, sub-component), a plain tuple (a JSON list)."""
+    component = parse_services_component(value)
+    return None if component is None else (component.number, component.optional, component.sub_component)
+
+
 CURRENT_RULES: dict[str, CellRule] = {rule.field: rule for rule in (
     CellRule("portfolio", _abbreviation, memo=256),
-    CellRule("services_component", parse_services_component, memo=1024),
+    CellRule("services_component", _services_component, memo=1024),
     CellRule("fiscal_year", parse_fiscal_year, memo=256),
     CellRule("procurement_shop", _abbreviation, memo=256),
     CellRule("proc_fee_rate", parse_fee_rate, memo=1024),
@@ -161,7 +167,10 @@ class CurrentBudgetWorkbook(BudgetWorkbook):
         at = [positions.get(name, width - 1) for name in EXTRA_FIELDS]
         pad = (None,) * width
         readers = self._readers(state.get("date1904", False), max_chars)
-        reads = [(index, readers[name][0], readers[name][0].empty) for index, name in zip(at, EXTRA_FIELDS)]
+        (i_portfolio, i_sc, i_fy, i_shop, i_rate) = at
+        (read_portfolio, read_sc, read_fy, read_shop, read_rate) = (readers[name][0] for name in EXTRA_FIELDS)
+        (empty_portfolio, empty_sc, empty_fy, empty_shop, empty_rate) = (readers[name][0].empty
+                                                                         for name in EXTRA_FIELDS)
         seen = state.setdefault("seen", {})
         fiscal_years = self._fiscal_years
         full = FULL
@@ -169,18 +178,37 @@ class CurrentBudgetWorkbook(BudgetWorkbook):
         def quick(values: tuple, row_number: int) -> dict | None:
             if len(values) < width:
                 values = values + pad[len(values):]
-            extra = []
-            for index, read, empty in reads:
-                raw = values[index]
-                value = empty if raw is None else read(raw)
-                if value is full:
-                    return None
-                extra.append(value)
+            raw = values[i_portfolio]
+            portfolio = empty_portfolio if raw is None else read_portfolio(raw)
+            if portfolio is full:
+                return None
+            raw = values[i_sc]
+            component = empty_sc if raw is None else read_sc(raw)
+            if component is full:
+                return None
+            raw = values[i_fy]
+            year = empty_fy if raw is None else read_fy(raw)
+            if year is full:
+                return None
+            raw = values[i_shop]
+            shop = empty_shop if raw is None else read_shop(raw)
+            if shop is full:
+                return None
+            raw = values[i_rate]
+            rate = empty_rate if raw is None else read_rate(raw)
+            if rate is full:
+                return None
             parsed = base(values, row_number)
             if parsed is None:
                 return None
-            parsed.update(zip(EXTRA_FIELDS, extra))
-            if _cross_problems(parsed, fiscal_years):
+            # check_row's keys in check_row's order
+            parsed["portfolio"] = portfolio
+            parsed["services_component"] = component
+            parsed["fiscal_year"] = year
+            parsed["procurement_shop"] = shop
+            parsed["proc_fee_rate"] = rate
+            if (year is not None or component is not None or parsed["proc_fee_amount"] is not None) \
+                    and _cross_problems(parsed, fiscal_years):
                 budget_id = parsed["budget_id"]
                 if budget_id is not None and seen.get(("budget_id", budget_id)) == row_number:
                     del seen[("budget_id", budget_id)]  # the full path records it again
@@ -302,15 +330,15 @@ class _CurrentTransform(_BudgetTransform):
 
     def _component(self, agreement: dict, sc: dict, row: int) -> dict:
         # An agreement's link is one object for all its rows (see _BudgetTransform._agreement_row).
-        key = (id(agreement), sc["number"], bool(sc["optional"]), sc["sub_component"])
+        number, optional, sub = sc
+        key = (id(agreement), number, optional, sub)
         component = self.components.get(key)
         if component is None:
-            label = sc["sub_component"] or f"{'O' if sc['optional'] else ''}SC{sc['number']}"
+            label = sub or f"{'O' if optional else ''}SC{number}"
             component = self.components[key] = {
-                "agreement": agreement, "number": sc["number"], "optional": bool(sc["optional"]),
-                "sub_component": sc["sub_component"], "description": label, "rows": [],
-                "link": {"agreement": agreement, "number": sc["number"], "optional": bool(sc["optional"]),
-                         "sub_component": sc["sub_component"]},
+                "agreement": agreement, "number": number, "optional": optional,
+                "sub_component": sub, "description": label, "rows": [],
+                "link": {"agreement": agreement, "number": number, "optional": optional, "sub_component": sub},
             }
         component["rows"].append(row)
         return component["link"]

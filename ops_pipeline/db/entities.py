@@ -453,7 +453,7 @@ class Loader:
                     continue
                 raw = tuple(value.values())
                 if is_nested:  # a key through a link holds that link's key (a dict)
-                    raw = tuple(tuple(v.values()) if v.__class__ is dict else v for v in raw)
+                    raw = tuple([tuple(v.values()) if v.__class__ is dict else v for v in raw])
                 key = cache.get(raw, False)
                 if key is False:
                     key = cache[raw] = target_key(value)
