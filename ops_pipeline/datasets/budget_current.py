@@ -79,8 +79,9 @@ HEADERS: tuple[str, ...] = tuple(c.header for c in COLUMNS)
 #: How an export writes each column (header -> how the OPS value becomes the cell), so that the
 #: workbook re-imports unchanged:
 #: ``id`` the budget line id as a whole number (``new`` for a line without one); ``text`` as is;
-#: ``abbreviation`` upper-case text; ``services_component`` OPS's display name (SC1, OSC2,
-#: SC1.1, Base Period 1); ``agreement_type`` the words this layout reads (Contract, Grant,
+#: ``abbreviation`` upper-case text; ``services_component`` the sub-component as OPS keeps it
+#: (``SC1.1``, the whole name, as OPS's own loader stores it) when there is one, else ``SC<n>`` or
+#: ``OSC<n>`` (a display name such as ``Base Period 1`` reads back too); ``agreement_type`` the words this layout reads (Contract, Grant,
 #: Direct Obligation, IAA, AA); ``date`` a date cell; ``fiscal_year`` a whole number (2025);
 #: ``can`` the number, then the description in parentheses; ``money`` a number with two places;
 #: ``rate`` the fee rate in percent as a number (1.0 = 1 %); ``status`` OPS's status name
