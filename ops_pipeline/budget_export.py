@@ -252,7 +252,10 @@ def _services_component(number, optional, sub) -> str | None:
     if number is None:
         return None
     name = f"{'O' if optional else ''}SC{number}"
-    return f"{name}.{sub}" if sub else name
+    if sub:  # OPS keeps a sub-component's whole name ("SC1.1"); a bare number is read as SC<n>.<sub>
+        text = str(sub).strip()
+        return f"{name}.{text}" if text[:1].isdigit() else text
+    return name
 
 
 def classic_layout() -> Layout:

@@ -723,12 +723,15 @@ def _revision_change(result: dict) -> str:
               help="Random seed: the same seed writes the same workbook.")
 @click.option("--clean", is_flag=True, help="No planted errors.")
 @click.option("--headers", type=click.Choice(["classic", "snake"]), default="classic", show_default=True,
-              help="Column headers: classic (as in the budget workbook) or snake_case.")
-def sample(path: str, rows: int, seed: int, clean: bool, headers: str) -> None:
+              help="Column headers of the classic layout: as in the budget workbook, or snake_case.")
+@click.option("--layout", type=click.Choice(["classic", "current"]), default="classic", show_default=True,
+              help="classic (Sys_Budget_ID, CIG Name...) or budget staff's current layout (BL ID #, SC, "
+                   "Procurement shop...), whose shops PSC, GCS, NIH and IBC the database must have.")
+def sample(path: str, rows: int, seed: int, clean: bool, headers: str, layout: str) -> None:
     """Write a generated sample budget workbook (fake data, with some dirty rows) to PATH."""
     from .sample import write_sample_workbook
 
-    write_sample_workbook(path, rows=rows, seed=seed, dirty=not clean, headers=headers)
+    write_sample_workbook(path, rows=rows, seed=seed, dirty=not clean, headers=headers, layout=layout)
     click.echo(path)
 
 

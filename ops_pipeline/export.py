@@ -18,7 +18,7 @@ import tempfile
 from decimal import Decimal
 from pathlib import Path
 
-from .datasets.registry import get_dataset
+from .stages import layout_of
 from .errors import UsageError
 from .rundir import RunDir, read_jsonl
 
@@ -47,7 +47,7 @@ def is_neutral(value: object) -> bool:
 def rejected_rows(run: RunDir) -> tuple[list[str], list[list]]:
     """The header and rows of a run's rejects: row number, finding codes, then the raw cells."""
     run.require("rejects", "validate")
-    dataset = get_dataset(run.dataset)
+    dataset = layout_of(run)  # the layout validate found: its columns and headers
     columns = [c for c in dataset.columns if not c.ignored]
     header = ["Row", "Findings"] + [c.header for c in columns]
     rows = []

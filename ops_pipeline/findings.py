@@ -19,6 +19,7 @@ CODES: dict[str, tuple[str, str]] = {
     "no-header": (ERROR, "no sheet has a header row with the dataset's columns"),
     "missing-column": (ERROR, "a required column is not in the header"),
     "duplicate-column": (ERROR, "two header cells name the same column"),
+    "mixed-layout": (ERROR, "the header row mixes the columns of two layouts of the file"),
     "extra-column": (INFO, "a column the dataset does not use (ignored)"),
     "missing-value": (ERROR, "a required cell is empty"),
     "bad-date": (ERROR, "not a date"),

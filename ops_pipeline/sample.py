@@ -109,9 +109,81 @@ def sample_rows(rows: int = 300, seed: int = 7, dirty: bool = True) -> list[list
     return out
 
 
+#: The procurement shops of the current layout's sample (abbreviation, name, fee rate in percent), as
+#: in OPS's own test fixture; :func:`seed_procurement_shops` puts them in a database that lacks them.
+SHOPS = [("PSC", "Program Support Center", "0"), ("GCS", "Government Contracting Services", "0"),
+         ("NIH", "National Institutes of Health", "0.5"), ("IBC", "Interior Business Center", "4.8")]
+_CURRENT_TYPES = {"contract": "Contract", "grants": "Grant", "iaa": "IAA", "do": "Direct Obligation", "aa": "AA"}
+_COMPONENTS = ["SC1", "SC1", "SC 2", "OSC3", "SC1.1", "Base Period 1", None]
+
+
+def current_rows(rows: int = 300, seed: int = 7, dirty: bool = True) -> list[list]:
+    """The sample's data rows in the current layout (budget_current.HEADERS order): the same
+    lines as :func:`sample_rows`, with each line's portfolio, services component, fiscal year,
+    procurement shop and a fee of SubTotal × the shop's rate. Every line is new (``new`` or
+    blank): the current layout refuses a number OPS does not have."""
+    from decimal import Decimal
+
+    from .rules.current import expected_fee
+    from .rules.dates import fiscal_year, from_serial, parse_date
+    from .rules.money import parse_amount
+    from .rules.portfolios import portfolio_for
+
+    rng = random.Random(seed * 31 + 1)
+    shop_of: dict = {}
+    out = []
+    for row in sample_rows(rows, seed, dirty):
+        can, budget_id, project, name, kind, desc, date_cell, amount, _fee, status, comment = row[:11]
+        description = can.split("(", 1)[1].rstrip(")").strip() if isinstance(can, str) and "(" in can else None
+        try:
+            day = parse_date(date_cell) if not isinstance(date_cell, int) else from_serial(date_cell)
+            year: object = fiscal_year(day)
+        except ValueError:
+            year = None
+        word = _CURRENT_TYPES.get(str(kind).lower(), kind)
+        component = rng.choice(_COMPONENTS) if word == "Contract" else None
+        # an agreement's lines name its one shop (a few leave it blank)
+        if name not in shop_of:
+            shop_of[name] = rng.choice(SHOPS) if rng.random() < 0.8 else (None, None, None)
+        abbr, _, rate = shop_of[name] if rng.random() < 0.9 else (None, None, None)
+        fee = None
+        if abbr and rate != "0":
+            try:
+                fee = float(expected_fee(str(parse_amount(amount)), rate))
+            except ValueError:
+                fee = None
+        out.append([None if budget_id is None else "new", portfolio_for(description) if description else None,
+                    project, name, component, word, desc, date_cell, year, can, amount, abbr, fee,
+                    float(Decimal(rate)) if abbr else None, status, comment])
+    return out
+
+
+def seed_procurement_shops(db_url: str) -> int:
+    """Add the sample's procurement shops a database lacks (OPS starts without any); how many."""
+    from sqlalchemy import select
+
+    from .db import ops_models as m
+    from .db.engine import make_engine
+
+    engine = make_engine(db_url)
+    try:
+        with engine.begin() as conn:
+            have = set(conn.execute(select(m.ProcurementShop.abbr)).scalars())
+            missing = [{"abbr": a, "name": n} for a, n, _ in SHOPS if a not in have]
+            if missing:
+                conn.execute(m.ProcurementShop.__table__.insert(), missing)
+    finally:
+        engine.dispose()
+    return len(missing)
+
+
 def write_sample_workbook(path: Path | str, rows: int = 300, seed: int = 7, *, dirty: bool = True,
-                          headers: str = "classic", sheet: str = "All Budget - Cur") -> Path:
-    """Write the sample workbook; returns its path."""
+                          headers: str = "classic", sheet: str = "All Budget - Cur", layout: str = "classic") -> Path:
+    """Write the sample workbook; returns its path. ``layout="current"`` writes budget staff's
+    current layout (datasets/budget_current.py), whose procurement shops the database must have
+    (:func:`seed_procurement_shops`)."""
+    if layout == "current":
+        return _write_current(Path(path), rows, seed, dirty)
     from openpyxl import Workbook
     from openpyxl.cell import WriteOnlyCell
     from openpyxl.styles import NamedStyle
@@ -147,6 +219,44 @@ def write_sample_workbook(path: Path | str, rows: int = 300, seed: int = 7, *, d
     ws.append([])
     ws.append(["Total", None, None, None, None, None, None, f"=SUM(H5:H{len(data) + 6})"])
     ws.append(["Note: amounts in dollars; contact the budget team with questions."])
+    book.save(path)
+    return path
+
+
+def _write_current(path: Path, rows: int, seed: int, dirty: bool) -> Path:
+    from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.styles import NamedStyle
+
+    from .datasets.budget_current import HEADERS
+
+    book = Workbook(write_only=True)
+    ws = book.create_sheet("FY25 Budget")
+    date_style = NamedStyle(name="obligate_by", number_format="mm/dd/yyyy")
+    book.add_named_style(date_style)
+    ws.append(["OPRE Budget - current layout"])
+    ws.append([f"Generated sample, seed {seed}; not real data"])
+    ws.append(list(HEADERS))
+    data = current_rows(rows, seed, dirty)
+    blank_at = len(data) // 2 if dirty and rows >= 40 else -1
+    placeholder_at = len(data) // 3 if dirty and rows >= 40 else -1
+    for index, row in enumerate(data):
+        if index == blank_at:
+            ws.append([])
+        if index == placeholder_at:
+            ws.append(["new", "CC", "Placeholder", "Placeholder", None, "Contract", "Reserve", None, None,
+                       "G99CC01 (CC)", 50000, None, None, None, "draft", None])
+        cells = []
+        for value in row:
+            if isinstance(value, dt.date):
+                cell = WriteOnlyCell(ws, value=value)
+                cell.style = "obligate_by"
+                cells.append(cell)
+            else:
+                cells.append(value)
+        ws.append(cells)
+    ws.append([])
+    ws.append(["Total", None, None, None, None, None, None, None, None, None, f"=SUM(K4:K{len(data) + 5})"])
     book.save(path)
     return path
 

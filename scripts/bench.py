@@ -40,7 +40,7 @@ from sqlalchemy.engine import make_url  # noqa: E402
 from ops_pipeline.budget_export import export_lines  # noqa: E402
 from ops_pipeline.db.engine import describe, init_schema  # noqa: E402
 from ops_pipeline.rundir import RunDir  # noqa: E402
-from ops_pipeline.sample import write_sample_workbook  # noqa: E402
+from ops_pipeline.sample import seed_procurement_shops, write_sample_workbook  # noqa: E402
 from ops_pipeline.stages.fetch import fetch  # noqa: E402
 from ops_pipeline.stages.load import load  # noqa: E402
 from ops_pipeline.stages.report import report  # noqa: E402
@@ -169,6 +169,8 @@ def bench_database(kind: str, workbook: Path, work: Path, args) -> bool:
     with empty_database(kind, work) as db_url:
         where = describe(db_url)
         print(f"\n{where['dialect']} {where.get('host') or ''}{'/' if where.get('host') else ''}{where['database']}")
+        if args.layout == "current":
+            seed_procurement_shops(db_url)  # OPS starts without shops; the layout's lines name some
         runs = work / f"runs-{secrets.token_hex(3)}"
         res = in_child(lambda: str(fetch(str(workbook), runs).path))
         if "error" in res:
@@ -216,6 +218,8 @@ def bench_database(kind: str, workbook: Path, work: Path, args) -> bool:
 
     if not args.skip_load and not args.skip_cli:
         with empty_database(kind, work) as db_url:
+            if args.layout == "current":
+                seed_procurement_shops(db_url)
             command = [sys.executable, "-m", "ops_pipeline", "-q", "--runs-root", str(work / "runs-cli"), "run",
                        str(workbook), "--db", db_url, "--reader", args.reader, "--format", "json"]
             res = in_process(command)
@@ -251,16 +255,19 @@ def main() -> int:
     parser.add_argument("--workdir", default=None, help="keep files here instead of a temp folder")
     parser.add_argument("--skip-load", action="store_true")
     parser.add_argument("--skip-cli", action="store_true", help="skip the end-to-end `ops-pipeline run`")
+    parser.add_argument("--layout", default="classic", choices=["classic", "current"],
+                        help="the workbook's layout (current: budget staff's, with SC and procurement shops)")
     args = parser.parse_args()
     databases = args.db or [os.environ.get("OPS_PIPELINE_BENCH_DB") or "sqlite"]
 
     work = Path(args.workdir or tempfile.mkdtemp(prefix="ops-bench-"))
     work.mkdir(parents=True, exist_ok=True)
-    workbook = work / f"budget-{args.rows}.xlsx"
-    print(f"rows={args.rows} reader={args.reader} python={sys.version.split()[0]} cpus={os.cpu_count()}")
+    suffix = "" if args.layout == "classic" else f"-{args.layout}"
+    workbook = work / f"budget-{args.rows}{suffix}.xlsx"
+    print(f"rows={args.rows} layout={args.layout} reader={args.reader} python={sys.version.split()[0]} cpus={os.cpu_count()}")
     started = time.perf_counter()
     if not workbook.exists():
-        write_sample_workbook(workbook, rows=args.rows, seed=11, dirty=False)
+        write_sample_workbook(workbook, rows=args.rows, seed=11, dirty=False, layout=args.layout)
         print(f"generate workbook: {time.perf_counter() - started:.2f} s ({workbook.stat().st_size / 1e6:.1f} MB)")
     else:
         print(f"workbook: {workbook} ({workbook.stat().st_size / 1e6:.1f} MB, generated before)")

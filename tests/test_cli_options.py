@@ -117,7 +117,7 @@ def test_a_bad_database_url_is_refused_before_any_work(invoke, make_workbook, ru
 
 # -- datasets --------------------------------------------------------------------------------------
 
-UNKNOWN_DATASET = "error: unknown dataset 'budget-workbok' (known: budget-workbook)\n"
+UNKNOWN_DATASET = "error: unknown dataset 'budget-workbok' (known: budget-workbook, budget-workbook-current)\n"
 
 
 def test_validate_refuses_an_unknown_dataset_so(invoke, make_workbook, runs_root):
@@ -143,7 +143,7 @@ def test_fetch_run_and_poll_refuse_an_unknown_dataset_as_validate_does(invoke, m
 
 
 def test_the_library_fetch_refuses_an_unknown_dataset_too(make_workbook, runs_root):
-    with pytest.raises(UsageError, match=r"^unknown dataset 'nope' \(known: budget-workbook\)$"):
+    with pytest.raises(UsageError, match=r"^unknown dataset 'nope' \(known: budget-workbook, budget-workbook-current\)$"):
         fetch(str(make_workbook([good_row()])), runs_root, dataset="nope")
     assert not runs_root.exists()
 

@@ -87,6 +87,12 @@ class Dataset:
     #: (entity, field): the ids OPS gives new records of ``entity`` can be written back into the
     #: cells of ``field``'s column (``ops-pipeline writeback``); None when the file has no id column.
     writes_back: tuple[str, str] | None = None
+    #: what this layout of the file is called in messages ("classic", "current")
+    layout: str = ""
+    #: The names of other datasets whose files a run of this one also accepts: the layout whose
+    #: header validate finds is the run's (see ``stages.layout_of``), so that a file in any of them
+    #: just works; a header mixing two is an error.
+    layouts: tuple[str, ...] = ()
     #: The finding codes this dataset's rules emit beyond the generic ones (``findings.CODES``):
     #: code → (severity, what it means). Registered when the dataset is discovered; a finding with
     #: a code registered nowhere is a programming error.

@@ -124,6 +124,9 @@ class BudgetWorkbook(Dataset):
     preferred_sheets = ("All Budget - Cur",)
     entity_order = ("project", "can", "agreement", "budget_line_item")
     writes_back = ("budget_line_item", "budget_id")
+    layout = "classic"
+    #: budget staff's current layout (datasets/budget_current.py), recognised by its header
+    layouts = ("budget-workbook-current",)
     columns = (
         Column("can", "CAN"),
         Column("budget_id", "Sys_Budget_ID", required=False),
@@ -171,7 +174,7 @@ class BudgetWorkbook(Dataset):
             # Name says Placeholder: never a totals row or a note.
             name = values.get("agreement_name")
             if name.__class__ is str and not self._is_agreement(name) and is_placeholder_row(name):
-                return "placeholder row (CIG Name is Placeholder)"
+                return f"placeholder row ({self._header('agreement_name')} is Placeholder)"
             return None
         loaded = self._loaded_fields
         used = [v for k, v in values.items() if v is not None and k in loaded]
@@ -181,11 +184,14 @@ class BudgetWorkbook(Dataset):
         if isinstance(first, str) and first.strip().casefold().startswith(("total", "grand total")):
             return "totals row"
         if is_placeholder_row(_text_or_none(values.get("agreement_name"))):
-            return "placeholder row (CIG Name is Placeholder)"
+            return f"placeholder row ({self._header('agreement_name')} is Placeholder)"
         if len(used) == 1 and isinstance(used[0], str) and values.get("can") == used[0] and len(used[0]) > 20:
             # A sentence in the first column below or above the table: a note, not a budget line.
             return "note row"
         return None
+
+    def _header(self, field_name: str) -> str:
+        return self.column(field_name).header
 
     def _holds_can(self, raw: object) -> bool:
         """Whether the cell holds a well-formed CAN, by the CAN rule's parser (whatever else the
@@ -248,9 +254,11 @@ class BudgetWorkbook(Dataset):
         agreement_type = cell("agreement_type", raw, readers, problems)
         is_agreement = self._is_agreement(agreement_name)
         if agreement_type is None and raw is None and is_agreement:
-            problems.append(Problem("missing-value", "CIG Type is empty but CIG Name is given", "agreement_type"))
+            problems.append(Problem("missing-value", f"{self._header('agreement_type')} is empty but "
+                                    f"{self._header('agreement_name')} is given", "agreement_type"))
         if agreement_type and not is_agreement:
-            problems.append(Problem("missing-value", "CIG Name is empty but CIG Type is given", "agreement_name"))
+            problems.append(Problem("missing-value", f"{self._header('agreement_name')} is empty but "
+                                    f"{self._header('agreement_type')} is given", "agreement_name"))
 
         date_needed = cell("date_needed", get("date_needed"), readers, problems)
         amount = cell("amount", get("amount"), readers, problems)

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import operator
 import re
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -42,7 +43,7 @@ from sqlalchemy import Date, DateTime, Numeric
 from sqlalchemy.engine import Connection
 
 from ..errors import PipelineError
-from ..findings import Finding, make_finding
+from ..findings import CODES, Finding, make_finding
 from . import bulk
 
 AUDIT = ("created_by", "updated_by", "created_on", "updated_on")
@@ -68,13 +69,24 @@ class Key:
     folded: tuple[str, ...] = ()
     by_id: str | None = None
     signature: tuple[str, ...] = ()
+    #: key columns that may be empty (a services component without a sub-component)
+    nullable: tuple[str, ...] = ()
+    #: key column -> the name of this entity's link whose target's id it holds: the staged key
+    #: gives that target's own key under the link's name (a services component is keyed by its
+    #: agreement's id, which the file knows only by the agreement's name and type)
+    via: dict[str, str] = field(default_factory=dict)
+    #: what a record staged with an id OPS does not have does: ``insert`` it with that id, or
+    #: ``reject`` it (an error finding with ``unknown_id_code``, on the dataset's ``id_field``)
+    unknown_id: str = "insert"
+    unknown_id_code: str = "cannot-load"
+    id_field: str | None = None
 
     def of(self, key: dict | None) -> tuple | None:
         """A staged key (or a link) as the tuple that identifies it, or None."""
         if not key or not self.columns:
             return None
         values = tuple(key.get(c) for c in self.columns)
-        if any(v is None for v in values):
+        if any(v is None for c, v in zip(self.columns, values) if c not in self.nullable):
             return None
         if self.folded:
             values = tuple(fold(v) if c in self.folded else v for c, v in zip(self.columns, values))
@@ -87,8 +99,10 @@ class Link:
 
     name: str
     target: str  # the spec it refers to
-    column: str  # the foreign-key column written on this entity's parent table
-    missing: str = "warn"  # warn | reject: what a link that cannot be resolved does (module doc)
+    column: str | None  # the foreign-key column written on this entity's parent table; None: the
+    # link is resolved (and its absence reported as declared) but nothing is written
+    missing: str = "warn"  # warn | reject | ignore: what a link that cannot be resolved does (module
+    # doc); ignore: loaded without it and no finding (another record's finding already says it)
     field: str | None = None  # the dataset's column the link comes from (for the finding's cell)
     code: str = "unresolved-link"
     explain: str = ""  # why it could not be resolved, in words for the finding
@@ -115,6 +129,44 @@ class Subtype:
 
 
 @dataclass(frozen=True)
+class Derived:
+    """A column OPS's ORM works out from a linked record (a display name): computed by the load
+    from ``reads`` of the record ``link`` points to, for every record, before it is compared."""
+
+    column: str  # one of the spec's fields
+    link: str  # the link whose target is read
+    reads: tuple[str, ...]  # the target's columns handed to compute
+    #: (target's reads as a dict, or None without a target; the record's ``uses`` fields; its
+    #: subtype) -> value
+    compute: Callable[[dict | None, dict, str | None], Any]
+    uses: tuple[str, ...] = ()  # the record's own fields compute reads
+
+
+@dataclass(frozen=True)
+class Agree:
+    """A staged value that is checked, not stored: it must name the record that the record ``link``
+    points to holds in ``column`` (a line's Portfolio against its CAN's portfolio). Disagreement,
+    or a value naming no record of ``target``, is a warning finding on the dataset's ``field``."""
+
+    field: str  # the staged value (declared in not_loaded, since OPS does not store it)
+    link: str
+    column: str  # the linked record's foreign key compared
+    target: str  # the spec that column refers to
+    key: str  # the target's key column the staged value gives
+    code: str
+
+
+@dataclass(frozen=True)
+class Ask:
+    """A link never written on a stored record (its update policy keeps it), whose staged target
+    differing from the stored one is a question for the report, never an overwrite."""
+
+    link: str
+    code: str
+    what: str  # what the link is, in words ("procurement shop")
+
+
+@dataclass(frozen=True)
 class EntitySpec:
     name: str  # the staged entity kind, and the lineage's entity name
     model: type  # the parent ORM class
@@ -127,6 +179,9 @@ class EntitySpec:
     insert: bool = True  # False: a reference table (portfolios): looked up, never written
     not_loaded: dict[str, str] = field(default_factory=dict)  # staged values OPS has no column for, and why
     label: str = ""  # what people call it ("CAN", "budget line"); the name with spaces by default
+    derived: tuple[Derived, ...] = ()
+    agree: tuple[Agree, ...] = ()
+    ask: tuple[Ask, ...] = ()
 
     @property
     def called(self) -> str:
@@ -142,7 +197,7 @@ class EntitySpec:
 
     def written(self) -> tuple[str, ...]:
         """The parent's columns the load compares and writes: fields, then link columns."""
-        return self.fields + tuple(link.column for link in self.links)
+        return self.fields + tuple(link.column for link in self.links if link.column)
 
 
 class SpecError(PipelineError):
@@ -211,9 +266,9 @@ def _subsets(items: list) -> Iterator[tuple]:
 class Staged:
     """One staged record on its way in."""
 
-    __slots__ = ("key", "explicit_id", "row", "kind", "lineage", "names", "links", "absent")
+    __slots__ = ("key", "explicit_id", "row", "kind", "lineage", "names", "links", "absent", "checked")
 
-    def __init__(self, key, explicit_id, row, kind, lineage, names, links, absent=()):
+    def __init__(self, key, explicit_id, row, kind, lineage, names, links, absent=(), checked=None):
         self.key = key  # the natural key (or None)
         self.explicit_id = explicit_id  # the record's own OPS id, when staged with one
         self.row = row  # the written columns in spec.written() order, comparable form
@@ -222,6 +277,7 @@ class Staged:
         self.names = names  # the staged key as given (for messages)
         self.links = links  # each link's target key, or None
         self.absent = absent  # positions of fields the record does not give: a stored row keeps them
+        self.checked = checked  # the staged values of the spec's Agree checks, or None
 
 
 @dataclass
@@ -258,8 +314,10 @@ class Loader:
 
     def __init__(self, conn: Connection, specs: Sequence[EntitySpec], *, user_id: int | None,
                  now: dt.datetime, recorder=None, columns: dict[str, str] | None = None,
-                 trace: Callable[[str, int, tuple], None] | None = None):
+                 trace: Callable[[str, int, tuple], None] | None = None,
+                 codes: dict[str, tuple[str, str]] | None = None):
         self.conn = conn
+        self.codes = codes or CODES  # the dataset's finding codes (its own beside the generic ones)
         self.specs = {spec.name: spec for spec in specs}
         self.user_id = user_id
         self.now = now
@@ -270,7 +328,10 @@ class Loader:
         self.unresolvable: dict[str, set] = {name: set() for name in self.specs}
         self._unresolved_messages: dict[tuple, Finding] = {}
         self.findings: list[Finding] = []
+        #: questions for the report (Ask): {"code", "question", "row"}
+        self.questions: list[dict] = []
         self.counts: dict[str, Counts] = {}
+        self._keyers: dict[str, Callable] = {}
 
     # -- public -------------------------------------------------------------------------------
     def load(self, staged_files: dict[str, Iterable[dict]]) -> dict:
@@ -282,6 +343,40 @@ class Loader:
             self.counts[kind] = Counts()
             self._upsert(self.specs[kind], records)
         return {kind: counts.as_dict() for kind, counts in self.counts.items()}
+
+    # -- keys -----------------------------------------------------------------------------------
+    def keyer(self, spec: EntitySpec) -> Callable[[dict | None], tuple | None]:
+        """The function that turns a staged key of ``spec`` (or a link to it) into the tuple that
+        identifies it. A key column given through a link (``Key.via``) takes the id this load
+        knows for the linked record's own key: the linked kind loads first."""
+        keyer = self._keyers.get(spec.name)
+        if keyer is not None:
+            return keyer
+        key = spec.key
+        if not key.via:
+            keyer = key.of
+        else:
+            links = {link.name: link for link in spec.links}
+            parts = [(c, self.specs[links[key.via[c]].target] if c in key.via else None, key.via.get(c))
+                     for c in key.columns]
+
+            def keyer(value: dict | None) -> tuple | None:
+                if not value:
+                    return None
+                out = []
+                for column, target, link_name in parts:
+                    if target is None:
+                        part = value.get(column)
+                        if part is None and column not in key.nullable:
+                            return None
+                    else:
+                        part = self.ids[target.name].get(self.keyer(target)(value.get(link_name)))
+                        if part is None:
+                            return None
+                    out.append(part)
+                return tuple(out)
+        self._keyers[spec.name] = keyer
+        return keyer
 
     # -- resolving links ----------------------------------------------------------------------
     def resolve(self, spec: EntitySpec, keys: Iterable[tuple]) -> None:
@@ -330,10 +425,15 @@ class Loader:
         if kind_value:
             allowed.add(kind_value)
         links = spec.links
-        targets = [self.specs[link.target].key for link in links]
-        key_of, by_id = spec.key.of, spec.key.by_id
+        targets = [self.keyer(self.specs[link.target]) for link in links]
+        nested = [bool(self.specs[link.target].key.via) for link in links]
+        key_of, by_id = self.keyer(spec), spec.key.by_id
+        agree = spec.agree
+        for check in agree:
+            allowed.add(check.field)
         sheets: dict = {}
-        link_cache: list[dict] = [{} for _ in links]
+        # per link: its name, the cache of its keys by staged value, its keyer, whether nested
+        link_plan = [(link.name, {}, targets[i], nested[i]) for i, link in enumerate(links)]
         staged: list[Staged] = []
         append = staged.append
         every = set(fields)
@@ -351,16 +451,17 @@ class Loader:
                 row[i] = convert(row[i])
             record_links = record.get("links") or {}
             link_keys = []
-            for position, link in enumerate(links):
-                value = record_links.get(link.name)
+            for link_name, cache, target_key, is_nested in link_plan:
+                value = record_links.get(link_name)
                 if not value:
                     link_keys.append(None)
                     continue
                 raw = tuple(value.values())
-                cache = link_cache[position]
+                if is_nested:  # a key through a link holds that link's key (a dict)
+                    raw = tuple([tuple(v.values()) if v.__class__ is dict else v for v in raw])
                 key = cache.get(raw, False)
                 if key is False:
-                    key = cache[raw] = targets[position].of(value)
+                    key = cache[raw] = target_key(value)
                 link_keys.append(key)
             lineage = record.get("lineage") or {}
             sheet = lineage.get("sheet")
@@ -369,27 +470,33 @@ class Loader:
                 (record_links.get(kind_link[0]) or {}).get(kind_link[1]) if kind_link else None)
             names = record.get("key")
             append(Staged(key_of(names), names.get(by_id) if by_id and names else None, row, kind,
-                          (sheet, lineage.get("rows", "")), names, link_keys, absent))
+                          (sheet, lineage.get("rows", "")), names, link_keys, absent,
+                          [values.get(check.field) for check in agree] if agree else None))
         # Links: resolved against this load's records, then the database, in one query per link.
         for position, link in enumerate(links):
             self.resolve(self.specs[link.target], {item.links[position] for item in staged})
         kept = []
+        resolve_plan = [(self.ids[link.target], link, link.missing != "ignore", bool(link.column)) for link in links]
         for item in staged:
             outcome = None
             row = item.row
-            for position, link in enumerate(links):
-                key = item.links[position]
-                target_id = self.ids[link.target].get(key) if key is not None else None
-                if key is not None and target_id is None:
+            for key, (ids, link, reported, is_written) in zip(item.links, resolve_plan):
+                target_id = ids.get(key) if key is not None else None
+                if target_id is None and key is not None and reported:
                     self._unresolved(spec, link, key, item.lineage)
                     if link.missing == "reject":
                         outcome = "reject"
-                row.append(target_id)
+                if is_written:
+                    row.append(target_id)
             if outcome == "reject":
                 counts.rejected += 1
             else:
                 kept.append(item)
         staged = kept
+        if spec.derived:
+            self._derive(spec, staged)
+        if agree:
+            self._agree(spec, staged)
         if spec.key.by_id or spec.key.signature:
             matched = self._match_by_id(spec, staged, written)
         else:
@@ -413,7 +520,7 @@ class Loader:
                 link.code, f"{self.specs[link.target].called} {shown} is not in OPS{why}; {what}",
                 severity=severity, sheet=sheet, row=row,
                 column=self.columns.get(link.field or link.name), field=link.field or link.name, value=shown,
-            )
+            codes=self.codes)
             self._unresolved_messages[(spec.name, link.name, key)] = cache
             self.findings.append(cache)
             return
@@ -450,6 +557,9 @@ class Loader:
             any_of[spec.key.signature[0]] = values
         stored = bulk.read_rows(self.conn, table, ("id", *discriminator, *written), any_of)
         offset = 1 + len(discriminator)
+        # one signature per stored and staged row: itemgetter, not a generator per row
+        stored_signature = _tuple_getter([offset + p for p in positions])
+        staged_signature = _tuple_getter(positions)
         by_id: dict[int, tuple] = {}
         by_signature: dict[tuple, list] = {}
         for row in stored:
@@ -458,7 +568,7 @@ class Loader:
             if row[0] in explicit:
                 by_id[row[0]] = entry
             elif positions:
-                signature = tuple(row[offset + p] for p in positions)
+                signature = stored_signature(row)
                 by_signature.setdefault(signature, []).append(entry)
         for candidates in by_signature.values():
             candidates.reverse()  # pop() takes the lowest id first: each stored row matches once
@@ -471,7 +581,7 @@ class Loader:
                 continue
             found = None
             if positions:
-                signature = tuple(item.row[p] for p in positions)
+                signature = staged_signature(item.row)
                 candidates = by_signature.get(signature)
                 if not candidates and unlinked:
                     # the stored row may lack any of the links the staged one now has
@@ -501,6 +611,10 @@ class Loader:
             if found is None:
                 if not spec.insert:
                     counts.skipped += 1
+                    continue
+                if item.explicit_id is not None and spec.key.unknown_id == "reject":
+                    counts.rejected += 1
+                    self._unknown_id(spec, item)
                     continue
                 if subtype and (item.kind or subtype.default) in subtype.refuse:
                     counts.skipped += 1
@@ -533,6 +647,8 @@ class Loader:
                 continue
             if item.key is not None:
                 ids[item.key] = row_id
+            if spec.ask:
+                self._ask(spec, item, current)
             kept.append(item)
             refs.append(row_id)
             if policy == "never":
@@ -627,11 +743,118 @@ class Loader:
 
     def _lacking(self, spec: EntitySpec, item: Staged) -> Link | None:
         """The first link a new record needs and does not have."""
-        offset = len(spec.fields)
-        for position, link in enumerate(spec.links):
-            if link.create_requires and item.row[offset + position] is None:
+        position = len(spec.fields)
+        for link in spec.links:
+            if not link.column:
+                continue
+            if link.create_requires and item.row[position] is None:
                 return link
+            position += 1
         return None
+
+    # -- derived columns, checks and questions -------------------------------------------------
+    def _link_position(self, spec: EntitySpec, name: str) -> int:
+        """The position in the written row of a written link's id."""
+        return spec.written().index(next(link.column for link in spec.links if link.name == name))
+
+    def _linked(self, spec: EntitySpec, link_name: str, columns: tuple, ids: set) -> dict:
+        """id -> {column: value} of the records a link of ``spec`` points to."""
+        target = self.specs[next(link.target for link in spec.links if link.name == link_name)]
+        ids = {i for i in ids if i is not None}
+        if not ids:
+            return {}
+        rows = bulk.read_rows(self.conn, target.table, ("id", *columns), {"id": ids})
+        return {row[0]: dict(zip(columns, row[1:])) for row in rows}
+
+    def _derive(self, spec: EntitySpec, staged: list[Staged]) -> None:
+        fields = spec.fields
+        for derived in spec.derived:
+            at = self._link_position(spec, derived.link)
+            out = fields.index(derived.column)
+            uses = [(name, fields.index(name)) for name in derived.uses]
+            linked = self._linked(spec, derived.link, derived.reads, {item.row[at] for item in staged})
+            compute = derived.compute
+            memo: dict = {}
+            for item in staged:
+                row = item.row
+                key = (row[at], item.kind, *(row[i] for _, i in uses))
+                value = memo.get(key, memo)
+                if value is memo:
+                    value = memo[key] = compute(linked.get(row[at]), {name: row[i] for name, i in uses}, item.kind)
+                row[out] = value
+
+    def _names(self, spec: EntitySpec, ids: set) -> dict:
+        """id -> the record's natural key as text, for messages."""
+        ids = {i for i in ids if i is not None}
+        if not ids or not spec.key.columns:
+            return {}
+        rows = bulk.read_rows(self.conn, spec.table, ("id", *spec.key.columns), {"id": ids})
+        return {row[0]: " ".join(str(v) for v in row[1:] if v is not None) for row in rows}
+
+    def _agree(self, spec: EntitySpec, staged: list[Staged]) -> None:
+        for index, check in enumerate(spec.agree):
+            target = self.specs[check.target]
+            at = self._link_position(spec, check.link)
+            link = next(link for link in spec.links if link.name == check.link)
+            linked = self._linked(spec, check.link, (check.column,), {item.row[at] for item in staged})
+            wanted = {item.checked[index] for item in staged if item.checked[index] is not None}
+            self.resolve(target, {target.key.of({check.key: value}) for value in wanted})
+            stored = {values[check.column] for values in linked.values()}
+            names = self._names(target, stored)
+            link_names = self._names(self.specs[link.target], set(linked))
+            ids = self.ids[target.name]
+            given_of = {value: ids.get(target.key.of({check.key: value})) for value in wanted}
+            for item in staged:
+                value = item.checked[index]
+                linked_id = item.row[at]
+                if value is None or linked_id is None:
+                    continue
+                given = given_of[value]
+                held = linked[linked_id][check.column] if linked_id in linked else None
+                if given is not None and given == held:
+                    continue
+                which = f"{self.specs[link.target].called} {link_names.get(linked_id, linked_id)}"
+                if given is None:
+                    message = f"{target.called} {value} is not in OPS ({which} is in {names.get(held, 'none')})"
+                else:
+                    message = f"{target.called} {value} disagrees with {which}, which OPS has in " \
+                              f"{target.called} {names.get(held, 'none')}"
+                self._finding(check.code, message, "warning", item, check.field, value)
+
+    def _ask(self, spec: EntitySpec, item: Staged, current: list) -> None:
+        written = spec.written()
+        for ask in spec.ask:
+            link = next(link for link in spec.links if link.name == ask.link)
+            at = written.index(link.column)
+            given, held = item.row[at], current[at]
+            if given is None or given == held:
+                continue
+            target = self.specs[link.target]
+            names = self._names(target, {given, held})
+            shown = [str(v) for v in (item.names or {}).values() if v is not None]
+            named = repr(shown[0]) + "".join(f" ({v})" for v in shown[1:]) if shown else ""
+            sheet, rows = item.lineage
+            self.questions.append({
+                "code": ask.code,
+                "question": f"{spec.called} {named} has {ask.what} {names.get(held, 'none')} in OPS, but its "
+                            f"lines on rows {rows} name {names.get(given, given)}: which is right? "
+                            f"OPS is left as it is",
+                "row": _first_row(rows),
+            })
+
+    def _unknown_id(self, spec: EntitySpec, item: Staged) -> None:
+        self._finding(spec.key.unknown_id_code,
+                      f"{spec.called} {item.explicit_id} is not in OPS: a number updates a line OPS has; "
+                      "write 'new' to create one", "error", item, spec.key.id_field, item.explicit_id)
+
+    def _finding(self, code: str, message: str, severity: str, item: Staged, field_name: str | None,
+                 value) -> None:
+        sheet, rows = item.lineage
+        self.findings.append(make_finding(
+            code, message, severity=severity, sheet=sheet, row=_first_row(rows),
+            column=self.columns.get(field_name) if field_name else None, field=field_name,
+            value=str(value) if value is not None else None,
+        codes=self.codes))
 
     def _not_created(self, spec: EntitySpec, link: Link, item: Staged) -> None:
         sheet, rows = item.lineage
@@ -642,7 +865,7 @@ class Loader:
             link.code, f"{spec.called} {named} is not in OPS and is not created{why}",
             severity="warning", sheet=sheet, row=int(first) if first.isdigit() else None,
             column=self.columns.get(link.field or link.name), field=link.field or link.name, value=named,
-        ))
+        codes=self.codes))
 
     def _refused(self, spec: EntitySpec, item: Staged, why: str, created: bool = True) -> None:
         """A record OPS cannot take: an error (a stored record asked to change its subtype), or a
@@ -656,4 +879,18 @@ class Loader:
             code, message, severity = "not-created", f"{spec.called} {named} is not in OPS and is not created: {why}", \
                 "warning"
         self.findings.append(make_finding(code, message, severity=severity, sheet=sheet,
-                                          row=int(first) if first.isdigit() else None, value=named or None))
+                                          row=int(first) if first.isdigit() else None, value=named or None, codes=self.codes))
+
+
+def _first_row(rows) -> int | None:
+    first = str(rows).split(",", 1)[0].split("-", 1)[0]
+    return int(first) if first.isdigit() else None
+
+
+def _tuple_getter(positions: list[int]) -> Callable[[Sequence], tuple]:
+    """The values at ``positions`` of a sequence, always as a tuple (itemgetter of one position
+    gives the bare value)."""
+    if len(positions) == 1:
+        only = positions[0]
+        return lambda row: (row[only],)
+    return operator.itemgetter(*positions) if positions else (lambda row: ())

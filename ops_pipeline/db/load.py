@@ -46,6 +46,7 @@ class LoadContext:
     findings: list = field(default_factory=list)
     history: dict = field(default_factory=dict)
     not_loaded: dict = field(default_factory=dict)
+    questions: list = field(default_factory=list)
 
 
 class Loader:
@@ -61,7 +62,8 @@ class Loader:
         now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
         user_id, recorder = _history(self.conn, now)
         loader = EntityLoader(self.conn, specs, user_id=user_id, now=now, recorder=recorder,
-                              columns=self.ctx.columns, trace=self._trace)
+                              columns=self.ctx.columns, trace=self._trace,
+                              codes=self.dataset.codes())
         # PostgreSQL ingests the rows (OPS's constraints, indexes, JSON documents) in a writer
         # thread while the next ones are built here: one core each, not one waiting for the other.
         with _no_gc_pauses(), bulk.write_behind(self.conn):
@@ -69,6 +71,7 @@ class Loader:
             self.ctx.history = recorder.flush() or {}
             self._flush_lineage()
         self.ctx.findings = loader.findings
+        self.ctx.questions = loader.questions
         self.ctx.not_loaded = {f"{spec.name}.{name}": why for spec in specs for name, why in spec.not_loaded.items()
                                if spec.name in files}
         return self.ctx.counts

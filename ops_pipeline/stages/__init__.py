@@ -61,3 +61,17 @@ def recorded(run: RunDir, stage: str) -> Iterator[None]:
 def _safe(error: dict) -> dict:
     secrets = known_secrets()
     return {k: scrub_secrets(scrub_text(v), secrets) if isinstance(v, str) else v for k, v in error.items()}
+
+
+def layout_of(run: RunDir):
+    """The dataset whose layout validate found in the run's file: the run's dataset, or one of
+    its ``layouts`` (validate/summary.json names it)."""
+    from ..datasets.registry import get_dataset
+    from ..rundir import read_json
+
+    dataset = get_dataset(run.dataset)
+    try:
+        found = read_json(run.path / "validate" / "summary.json").get("dataset")
+    except (OSError, ValueError):
+        return dataset
+    return get_dataset(found) if found and found != dataset.name and found in dataset.layouts else dataset

@@ -15,8 +15,7 @@ from ..db.load import LoadContext, Loader, acquire_load_lock, concurrent_message
 from ..db.models import Lineage, PipelineRun
 from ..errors import ConcurrentLoad, DataInvalid, PipelineError
 from ..rundir import RunDir, read_json, utcnow, write_json
-from . import exclusive, recorded
-from ..datasets.registry import get_dataset
+from . import exclusive, layout_of, recorded
 from ..findings import ERROR, Finding
 from ..rundir import write_jsonl
 from .transform import entity_file
@@ -71,6 +70,7 @@ def load(run: RunDir, *, db_url: str | None = None, dry_run: bool = False, lock_
             "history": context.history,
             "findings": _by_code(findings),
             "not_loaded": context.not_loaded,
+            "questions": context.questions,
         }
         inputs = [{"path": o["path"], "sha256": o["sha256"]} for o in info["outputs"]]
         if dry_run:
@@ -139,7 +139,7 @@ def _load(engine, run, files, staged, started_at, dry_run, lock_wait, url, accep
                 columns = _columns(run)
                 context = LoadContext(run_id=run.run_id, file_sha256=record["file_sha256"], write_lineage=not same,
                                       columns=columns)
-                counts = Loader(conn, context, get_dataset(run.dataset)).load(files)
+                counts = Loader(conn, context, layout_of(run)).load(files)
                 refused = [f for f in context.findings if f.severity == ERROR]
                 if refused and not accept_rejects:
                     first = refused[0]

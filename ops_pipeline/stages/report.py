@@ -121,6 +121,8 @@ def build_report(run: RunDir) -> dict:
             report["cans_without_portfolio_detail"] = [
                 c for c in report.get("cans_without_portfolio_detail", []) if c["number"] in pending]
         report["not_loaded"] = result.get("not_loaded", {})
+        # What OPS holds that the file disagrees with, found by the load (never overwritten).
+        report["questions"] = report["questions"] + result.get("questions", [])
         report["history"] = result.get("history") or {}
         report["writeback"] = _writeback(run, result)
     report["plan"] = _plan(run, ldir / "plan.json")
@@ -187,10 +189,14 @@ def _plan(run: RunDir, path) -> dict | None:
 
 
 def _codes(dataset: str) -> dict:
-    """The finding codes of the run's dataset; the generic ones if it is no longer installed (the
-    report of an old run still shows)."""
+    """The finding codes of the run's dataset and its layouts; the generic ones if it is no longer
+    installed (the report of an old run still shows)."""
     try:
-        return get_dataset(dataset).codes()
+        found = get_dataset(dataset)
+        codes = dict(found.codes())
+        for name in found.layouts:
+            codes.update(get_dataset(name).codes())
+        return codes
     except PipelineError:
         return CODES
 

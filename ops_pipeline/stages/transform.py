@@ -5,9 +5,8 @@ import contextlib
 import itertools
 import operator
 
-from ..datasets.registry import get_dataset
 from ..rundir import RunDir, read_json, read_jsonl, write_json, write_jsonl
-from . import exclusive, recorded
+from . import exclusive, layout_of, recorded
 
 SUMMARY = "summary.json"
 
@@ -25,7 +24,7 @@ def transform(run: RunDir, *, accept_rejects: bool = False) -> dict:
     (:func:`ops_pipeline.pipeline.refusal`): go through ``pipeline.run_stage("transform", ...)``.
     """
     info = run.require("transform", "validate")
-    dataset = get_dataset(run.dataset)
+    dataset = layout_of(run)
     rejected = info.get("counts", {}).get("rejected", 0)
     with recorded(run, "transform"):
         vdir = run.path / "validate"

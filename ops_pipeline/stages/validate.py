@@ -150,19 +150,68 @@ def _sheet_order(dataset: Dataset, names: list[str], hidden: set[str] = frozense
     return sorted(names, key=lambda n: (n in hidden, n.strip().casefold() not in preferred))
 
 
-def _find_table(dataset: Dataset, workbook: Workbook) -> tuple[Table | None, Iterator | None]:
-    """Pick the sheet and header row; returns the table and the row iterator positioned after it.
+def layouts(dataset: Dataset) -> list[Dataset]:
+    """The dataset and the other layouts of its files (``Dataset.layouts``), told apart by header."""
+    return [dataset, *(get_dataset(name) for name in dataset.layouts)]
+
+
+def _locate_any(candidates: list[Dataset], sheet: str, head: list) -> tuple[Table | None, int, Dataset]:
+    """The best table any layout finds on a sheet: a complete one first, then the one matching
+    the largest share of its layout's required columns."""
+    best = None
+    for candidate in candidates:
+        table, score = candidate.locate(sheet, head)
+        if table is None:
+            continue
+        required = sum(1 for c in candidate.columns if c.required) or 1
+        complete = not any(f.code == "missing-column" for f in table.findings)
+        rank = (complete, score / required)
+        if best is None or rank > best[0]:
+            best = (rank, table, score, candidate)
+    if best is None:
+        return None, 0, candidates[0]
+    return best[1], best[2], best[3]
+
+
+def _mixed_layouts(chosen: Dataset, candidates: list[Dataset], table: Table, head: list) -> None:
+    """A header row giving the same fields under two layouts' headers (CIG Name and Agreement,
+    Amount and SubTotal) is one error naming the columns of each. A column only the other layout
+    has (a Portfolio or FY column beside a classic table) is an extra column, not a mix."""
+    values = next((v for n, v in head if n == table.header_row), ())
+    known = {key for c in chosen.columns for key in c.keys}
+    for other in candidates:
+        if other is chosen:
+            continue
+        found = other.match_header(values)
+        both = [f for f in found if f in table.positions and other.column(f).required
+                and not (other.column(f).keys & known)]
+        if len(both) < 2:
+            continue
+        both.sort(key=lambda f: table.positions[f])
+        table.findings.append(make_finding(
+            "mixed-layout",
+            f"the header row mixes the {chosen.layout or chosen.name} layout's columns "
+            f"{', '.join(repr(chosen.column(f).header) for f in both)} with the {other.layout or other.name} "
+            f"layout's {', '.join(repr(other.column(f).header) for f in both)}: keep the columns of one layout",
+            sheet=table.sheet, row=table.header_row))
+        return
+
+
+def _find_layout(dataset: Dataset, workbook: Workbook) -> tuple[Table | None, Iterator | None, Dataset]:
+    """Pick the sheet, header row and layout; returns the table, the row iterator positioned
+    after it, and the dataset of the layout found (the dataset or one of its ``layouts``).
 
     Every sheet is looked at: a second one that also holds a complete table is a finding
     (``other-table-sheet``) on the chosen table, since which of the two is the budget is a guess.
     """
-    best: tuple[int, Table, Iterator, list] | None = None
+    best: tuple[int, Table, Iterator, list, Dataset] | None = None
     others: list[str] = []
     hidden = workbook.hidden_sheets
+    candidates = layouts(dataset)
     for sheet in _sheet_order(dataset, workbook.sheet_names, hidden):
         rows = workbook.rows(sheet)
         head = list(itertools.islice(rows, 60))
-        table, score = dataset.locate(sheet, head)
+        table, score, found = _locate_any(candidates, sheet, head)
         complete = table is not None and not any(f.code == "missing-column" for f in table.findings)
         if best is not None and not any(f.code == "missing-column" for f in best[1].findings):
             if complete:
@@ -175,24 +224,30 @@ def _find_table(dataset: Dataset, workbook: Workbook) -> tuple[Table | None, Ite
         if best is None or score > best[0]:
             if best is not None:
                 workbook.release(best[1].sheet)
-            best = (score, table, rows, head)
+            best = (score, table, rows, head, found)
         else:
             workbook.release(sheet)
     if best is None:
-        return None, None
-    _, table, rows, head = best
+        return None, None, dataset
+    _, table, rows, head, found = best
+    _mixed_layouts(found, candidates, table, head)
     for sheet in others:
         state = " (hidden)" if sheet in hidden else ""
         table.findings.append(make_finding(
             "other-table-sheet", f"sheet {sheet!r}{state} also has a budget header row; "
             f"{table.sheet!r} was read", severity=WARNING, sheet=sheet))
     after = [(n, v) for n, v in head if n > table.header_row]
-    return table, itertools.chain(after, rows)
+    return table, itertools.chain(after, rows), found
+
+
+def _find_table(dataset: Dataset, workbook: Workbook) -> tuple[Table | None, Iterator | None]:
+    """:func:`_find_layout` without the layout found."""
+    return _find_layout(dataset, workbook)[:2]
 
 
 def _validate_workbook(run: RunDir, dataset: Dataset, workbook: Workbook, display: str, limits,
                        parallel: bool = True, before_writing: Callable[[], None] = _no_wait) -> dict:
-    table, rows = _find_table(dataset, workbook)
+    table, rows, dataset = _find_layout(dataset, workbook)
     error_cells = getattr(workbook, "error_cells", None)
     if error_cells is not None and error_cells.result():
         raise _ErrorCellsFound()
@@ -215,8 +270,10 @@ def _validate_workbook(run: RunDir, dataset: Dataset, workbook: Workbook, displa
         def add_finding(finding: Finding) -> None:
             findings.write(finding.as_dict())
 
+        summary["dataset"] = dataset.name
         if table is None:
-            names = ", ".join(c.header for c in dataset.columns if c.required)
+            names = " (or) ".join(", ".join(c.header for c in candidate.columns if c.required)
+                                  for candidate in layouts(dataset))
             finding = make_finding("no-header", f"no sheet has a header row with the columns {names} "
                                    f"in its first {60} rows")
             add_finding(finding)
