@@ -337,7 +337,7 @@ def current_layout() -> Layout:
 
 
 LAYOUTS: dict[str, Callable[[], Layout]] = {"classic": classic_layout, "current": current_layout}
-DEFAULT_LAYOUT = "classic"
+DEFAULT_LAYOUT = "current"
 
 
 def get_layout(name: str) -> Layout:

