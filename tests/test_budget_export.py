@@ -16,7 +16,7 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, inspect, select, text
 
-from ops_pipeline.budget_export import Filters, can_cell, export_lines
+from ops_pipeline.budget_export import Filters, _services_component, can_cell, export_lines
 from ops_pipeline.cli import cli
 from ops_pipeline.datasets.registry import get_dataset
 from ops_pipeline.db.engine import make_engine
@@ -434,6 +434,19 @@ def test_current_layout_writes_services_component_and_procurement_shop(ops_db, t
     assert Decimal(str(cells["Procurement shop fee"])) == (Decimal(str(line.amount)) * Decimal("0.048")).quantize(
         Decimal("0.01"))
     assert cells["FY"] == fiscal_year(cells["Obligate By"].date())
+
+
+@pytest.mark.parametrize("number, optional, sub, cell", [
+    (1, False, None, "SC1"), (3, True, None, "OSC3"), (1, False, "SC1.1", "SC1.1"), (1, False, "1", "SC1.1"),
+    (None, False, None, None),
+])
+def test_the_sc_cell_is_what_the_current_layout_reads_back(number, optional, sub, cell):
+    from ops_pipeline.rules.current import parse_services_component
+
+    assert _services_component(number, optional, sub) == cell
+    if cell is not None:
+        read = parse_services_component(cell)
+        assert (read.number, read.optional, read.label) == (number, optional, cell)
 
 
 def test_write_numbers_places_a_missing_cell_in_column_order(tmp_path):
