@@ -857,6 +857,30 @@ def writeback(run, db_url, output: str, as_json: bool) -> None:
                    err=True)
 
 
+@cli.command()
+@click.argument("entity")
+@click.argument("ident", metavar="ID")
+@db_option
+@json_option
+@click.pass_context
+def trace(ctx, entity: str, ident: str, db_url: str | None, as_json: bool) -> None:
+    """Every run that created or changed one OPS record, newest first.
+
+    ENTITY is budget_line_item, can, project or agreement; ID is the record's OPS id or its
+    natural key (a CAN's number, a project's title, an agreement's name). For each run: when,
+    the source file (and its S3 version), its sha256, the sheet and rows, what changed (old →
+    new, from OPS's version history) and the run directory if it is still there.
+    """
+    from .printable import printable_data
+    from .trace import render_trace, trace as do_trace
+
+    result = printable_data(do_trace(entity, ident, db_url=db_url, runs_root=ctx.obj["runs_root"]))
+    if as_json:
+        _json_out(result)
+        return
+    click.echo(scrub_text(render_trace(result)))
+
+
 def main() -> None:
     cli(prog_name="ops-pipeline")
 

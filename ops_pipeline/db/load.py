@@ -45,6 +45,8 @@ class LoadContext:
     lineage: list = field(default_factory=list)
     findings: list = field(default_factory=list)
     history: dict = field(default_factory=dict)
+    #: The OPS (Continuum) transaction the load's history went under; None when nothing changed.
+    transaction_id: int | None = None
     not_loaded: dict = field(default_factory=dict)
 
 
@@ -67,6 +69,7 @@ class Loader:
         with _no_gc_pauses(), bulk.write_behind(self.conn):
             self.ctx.counts = loader.load({kind: read_jsonl(path) for kind, path in files.items()})
             self.ctx.history = recorder.flush() or {}
+            self.ctx.transaction_id = recorder.transaction_id
             self._flush_lineage()
         self.ctx.findings = loader.findings
         self.ctx.not_loaded = {f"{spec.name}.{name}": why for spec in specs for name, why in spec.not_loaded.items()
