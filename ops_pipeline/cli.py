@@ -881,6 +881,67 @@ def trace(ctx, entity: str, ident: str, db_url: str | None, as_json: bool) -> No
     click.echo(scrub_text(render_trace(result)))
 
 
+@cli.group(invoke_without_command=True)
+@click.option("--status", type=click.Choice(["succeeded", "dry-run", "invalid", "failed", "interrupted", "incomplete"]),
+              help="Only runs that ended so.")
+@click.option("--dataset", metavar="NAME", help="Only runs of this dataset.")
+@click.option("--since", metavar="DATE", help="Only runs started on or after this day (2026-11-01).")
+@click.option("--until", metavar="DATE", help="Only runs started on or before this day.")
+@db_option
+@json_option
+@click.pass_context
+def runs(ctx, status, dataset, since, until, db_url, as_json) -> None:
+    """The run history, newest first: the runs root's run directories and the runs the database
+    recorded as loaded (a purged or lost directory still shows), with the number per status.
+
+    `runs show RUN` shows one run: its stages, its load and its source-file ledger rows.
+    """
+    if ctx.invoked_subcommand is not None:
+        ctx.obj["runs_db"] = db_url
+        return
+    from .runs import list_runs, render_runs
+
+    result = list_runs(ctx.obj["runs_root"], db_url=db_url, status=status, dataset=dataset, since=since, until=until)
+    if as_json:
+        _json_out(result)
+        return
+    click.echo(printable(scrub_text(render_runs(result)), lines=True))
+
+
+@runs.command("show")
+@click.argument("run_id", metavar="RUN")
+@db_option
+@json_option
+@click.pass_context
+def runs_show(ctx, run_id: str, db_url, as_json: bool) -> None:
+    """One run: status, source, rows, what it loaded, its stages and its ledger rows."""
+    from .runs import render_run, show_run
+
+    result = show_run(ctx.obj["runs_root"], run_id, db_url=db_url or ctx.obj.get("runs_db"))
+    if as_json:
+        _json_out(result)
+        return
+    click.echo(printable(scrub_text(render_run(result)), lines=True))
+
+
+@cli.command()
+@click.option("--outcome", metavar="OUTCOME", help="Only object versions with this outcome (succeeded, invalid, "
+                                                  "duplicate, refused, crashed, failed, interrupted, processing).")
+@click.option("--run", "run_id", metavar="RUN", help="Only the object versions of this run.")
+@click.option("--since", metavar="DATE", help="Only object versions first seen on or after this day.")
+@db_option
+@json_option
+def files(outcome, run_id, since, db_url, as_json) -> None:
+    """The source-file ledger, newest first: each object version seen, its outcome and its run."""
+    from .runs import list_files, render_files
+
+    result = list_files(db_url=db_url, outcome=outcome, run_id=run_id, since=since)
+    if as_json:
+        _json_out(result)
+        return
+    click.echo(printable(scrub_text(render_files(result)), lines=True))
+
+
 def main() -> None:
     cli(prog_name="ops-pipeline")
 
