@@ -87,6 +87,10 @@ class Dataset:
     #: (entity, field): the ids OPS gives new records of ``entity`` can be written back into the
     #: cells of ``field``'s column (``ops-pipeline writeback``); None when the file has no id column.
     writes_back: tuple[str, str] | None = None
+    #: The money the report totals (:mod:`ops_pipeline.money`): (amount field, field to group by
+    #: status, date field whose federal fiscal year groups the amounts; either may be None), or
+    #: None for a file without amounts.
+    money: tuple[str, str | None, str | None] | None = None
     #: The finding codes this dataset's rules emit beyond the generic ones (``findings.CODES``):
     #: code → (severity, what it means). Registered when the dataset is discovered; a finding with
     #: a code registered nowhere is a programming error.

@@ -124,6 +124,7 @@ class BudgetWorkbook(Dataset):
     preferred_sheets = ("All Budget - Cur",)
     entity_order = ("project", "can", "agreement", "budget_line_item")
     writes_back = ("budget_line_item", "budget_id")
+    money = ("amount", "status", "date_needed")
     columns = (
         Column("can", "CAN"),
         Column("budget_id", "Sys_Budget_ID", required=False),
