@@ -458,8 +458,8 @@ def _echo_report(text: str) -> None:
 
 
 def format_option(func):
-    return click.option("--format", "fmt", type=click.Choice(["text", "json", "md"]), default="text",
-                        show_default=True, help="Report format.")(func)
+    return click.option("--format", "fmt", type=click.Choice(["text", "json", "md", "html"]), default="text",
+                        show_default=True, help="Report format (html: one self-contained page).")(func)
 
 
 @cli.command()

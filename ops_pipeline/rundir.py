@@ -8,7 +8,7 @@ Layout::
       validate/            valid_rows.jsonl, findings.jsonl, rejected.jsonl, skipped.jsonl, summary.json
       transform/           entities.jsonl, summary.json
       load/                result.json (the real load), plan.json (the latest dry run)
-      report/              report.json, report.md
+      report/              report.json, report.md, report.html
       logs/events.jsonl    structured events of every stage, appended
 
 Every file is written to a temporary name and renamed into place; the manifest is rewritten the

@@ -22,7 +22,7 @@ from . import exclusive
 
 FIRST_CELLS = 5
 MAX_REJECTED = 50
-FORMATS = ("text", "json", "md")
+FORMATS = ("text", "json", "md", "html")
 #: The console width when the text report goes to a file or pipe: tables as wide as they need.
 _UNWRAPPED = 10_000
 
@@ -264,7 +264,7 @@ def _skipped(path) -> dict:
 
 @exclusive("report")
 def report(run: RunDir) -> dict:
-    """Build the report, write report/report.json and report/report.md, record the stage."""
+    """Build the report, write report/report.json, report.md and report.html, record the stage."""
     started = time.perf_counter()
     run.begin("report")
     data = build_report(run)
@@ -273,7 +273,11 @@ def report(run: RunDir) -> dict:
     write_json(out / "report.json", data)
     with atomic_write(out / "report.md") as handle:
         handle.write(render_markdown(data))
-    run.succeed("report", outputs=[run.output_record(out / "report.json"), run.output_record(out / "report.md")],
+    from ..writers.html_report import render_html
+
+    with atomic_write(out / "report.html") as handle:
+        handle.write(render_html(data))
+    run.succeed("report", outputs=[run.output_record(out / name) for name in ("report.json", "report.md", "report.html")],
                 counts={"status": data["status"]})
     return data
 
@@ -288,6 +292,10 @@ def render(data: dict, fmt: str, width: int | None = None) -> str:
         return json.dumps(data, indent=2, default=str)
     if fmt == "md":
         return render_markdown(data)
+    if fmt == "html":
+        from ..writers.html_report import render_html
+
+        return render_html(data)
     return render_text(data, width)
 
 
