@@ -761,16 +761,38 @@ def purge(ctx: click.Context, older_than: str, dry_run: bool, as_json: bool) -> 
 @cli.command()
 @run_argument
 @click.option("--output", "-o", required=True, type=click.Path(dir_okay=False),
-              help="The file to write: .csv or .xlsx.")
+              help="The file to write: .csv or .xlsx (with --annotate: as the submitted workbook).")
+@click.option("--format", "fmt", type=click.Choice(["csv", "xlsx"]), default=None,
+              help="The file's format (default: from --output's extension).")
+@click.option("--annotate", is_flag=True,
+              help="Write a copy of the submitted workbook instead: problem cells highlighted with the finding "
+                   "in a comment, and a first sheet listing every finding with a link to its cell.")
 @json_option
-def rejects(run, output: str, as_json: bool) -> None:
+def rejects(run, output: str, fmt: str | None, annotate: bool, as_json: bool) -> None:
     """Export the rejected rows of RUN (row, finding codes, cell values) for the sender to fix.
 
     The file holds the workbook's values as they are (PII included) and is written 0600; text
-    that a spreadsheet would run as a formula is prefixed with an apostrophe.
+    that a spreadsheet would run as a formula is prefixed with an apostrophe. With --annotate the
+    sender gets their own workbook back, marked: nothing else in it changes.
     """
-    from .export import export_rejects
+    from .export import annotated_rejects, export_rejects
 
+    suffix = Path(output).suffix.lower().lstrip(".")
+    if fmt and suffix not in (fmt, "xlsm" if fmt == "xlsx" else fmt):
+        raise UsageError(f"--output {Path(output).name!r} does not end in .{fmt} as --format {fmt} says")
+    if annotate:
+        if (fmt or suffix) not in ("xlsx", "xlsm"):
+            raise UsageError("--annotate writes a workbook: use --format xlsx and an .xlsx --output")
+        result = annotated_rejects(run, output)
+        if as_json:
+            _json_out(result)
+            return
+        click.echo(f"{result['findings']} findings listed, {result['highlighted']} cells highlighted in a copy of "
+                   f"the workbook: {result['path']}", err=True)
+        if result["comments_skipped"]:
+            click.echo(f"the sheet {result['sheet']!r} already has comments: the findings are in the Findings "
+                       "sheet only", err=True)
+        return
     result = export_rejects(run, output)
     if as_json:
         _json_out(result)
