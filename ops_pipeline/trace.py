@@ -174,7 +174,7 @@ def _changes(history: dict, tx: int | None, pii: set) -> tuple[str, dict]:
         if _plain(before) == _plain(after):
             continue
         if column in pii:
-            before, after = mask_value(before), mask_value(after)
+            before, after = (None if v is None else mask_value(v) for v in (before, after))
         changes[column] = {"old": _plain(before), "new": _plain(after)}
     return ACTIONS.get(operation, "updated"), changes
 

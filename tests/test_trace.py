@@ -100,3 +100,25 @@ def test_trace_of_an_unknown_record_or_entity_is_a_usage_error(traced):
     unknown = _invoke(traced, "vendor", "1")
     assert unknown.exit_code == 2
     assert "no entity called 'vendor'" in unknown.output
+
+
+@pytest.mark.postgres
+def test_trace_on_postgresql_reads_ops_version_history(ops_pg_url, tmp_path):
+    """On OPS's real schema: the run's Continuum transaction gives what it changed."""
+    assert CliRunner().invoke(cli, ["-q", "db", "init", "--db", ops_pg_url]).exit_code == 0
+    runs = tmp_path / "runs"
+    first = write_workbook(tmp_path / "first.xlsx", [good_row()])
+    second = write_workbook(tmp_path / "second.xlsx", [good_row(amount=2000, desc="Year 1 evaluation, revised")])
+    one = run_pipeline(str(first), runs_root=runs, db_url=ops_pg_url)
+    two = run_pipeline(str(second), runs_root=runs, db_url=ops_pg_url)
+    assert one.report["status"] == two.report["status"] == "succeeded"
+    result = CliRunner().invoke(cli, ["-q", "--runs-root", str(runs), "trace", "budget_line_item", "15001",
+                                      "--db", ops_pg_url, "--json"])
+    assert result.exit_code == 0, result.output
+    [record] = json.loads(result.output)["records"]
+    assert [(r["run_id"], r["action"]) for r in record["runs"]] == [(two.run.run_id, "updated"),
+                                                                    (one.run.run_id, "created")]
+    assert record["runs"][0]["changes"] == {
+        "amount": {"old": "1234.50", "new": "2000.00"},
+        "line_description": {"old": "Year 1 evaluation", "new": "Year 1 evaluation, revised"}}
+    assert record["runs"][1]["changes"]["comments"] == {"old": None, "new": "***"}
