@@ -21,6 +21,7 @@ from sqlalchemy import select
 
 from .errors import UsageError
 from .redact import mask_value
+from .rundir import read_json
 
 #: Columns every version row has that say nothing about the record itself.
 _NOT_CHANGES = frozenset({"created_by", "created_on", "updated_by", "updated_on", "transaction_id",
@@ -113,24 +114,31 @@ def _record(conn, spec, pii: set, record_id: int, name, runs_root: Path) -> dict
             versions[row.run_id] = row
     history = _versions(conn, spec, record_id)
     runs = []
+    # Newest first by the recorded moment itself: two runs can finish within the same second.
+    found.sort(key=lambda r: (_iso_precise(r.finished_at), r.id), reverse=True)
     for row in found:
         version = versions.get(row.id)
         action, changes = _changes(history, row.transaction_id, pii)
         run_dir = runs_root / row.id
+        kept = (run_dir / "manifest.json").is_file()
+        object_version = (version.version_id or version.etag) if version is not None else None
+        if object_version is None and kept:
+            # A run of one s3:// object (not the poller's) has its version in its manifest only.
+            source = (read_json(run_dir / "manifest.json").get("source") or {})
+            object_version = source.get("version_id") or source.get("etag")
         runs.append({
             "run_id": row.id,
             "time": _iso(row.finished_at),
             "dataset": row.dataset,
             "source": version.location if version is not None else row.source,
-            "version_id": (version.version_id or version.etag) if version is not None else None,
+            "version_id": object_version,
             "sha256": row.file_sha256,
             "sheet": row.sheet,
             "rows": row.rows,
             "action": action,
             "changes": changes,
-            "run_dir": str(run_dir) if (run_dir / "manifest.json").is_file() else None,
+            "run_dir": str(run_dir) if kept else None,
         })
-    runs.sort(key=lambda r: (r["time"] or "", r["run_id"]), reverse=True)
     return {"id": record_id, "name": name, "runs": runs}
 
 
@@ -142,6 +150,16 @@ def _iso(moment) -> str | None:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=dt.timezone.utc)
     return moment.astimezone(dt.timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _iso_precise(moment) -> str:
+    if moment is None:
+        return ""
+    if isinstance(moment, str):
+        return moment
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.timezone.utc)
+    return moment.astimezone(dt.timezone.utc).isoformat(timespec="microseconds")
 
 
 def _versions(conn, spec, record_id: int) -> dict[int, tuple[int, dict]]:
