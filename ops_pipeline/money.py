@@ -142,7 +142,8 @@ def _text(entry: dict) -> dict:
     return {"lines": entry["lines"], "valid": str(entry["valid"]), "loaded": str(entry["loaded"])}
 
 
-def _reconcile(rows: list[dict], totals: dict, loaded: bool, parse, sheet: str | None, column: str | None) -> dict | None:
+def _reconcile(rows: list[dict], totals: dict, loaded: bool, parse, sheet: str | None,
+               column: str | None) -> dict | None:
     if not rows:
         return None
     row = rows[-1]  # the last totals row is the grand total
@@ -174,6 +175,7 @@ def mismatch_finding(reconciliation: dict | None, codes: dict, sheet: str | None
     """The ``totals-mismatch`` finding of a reconciliation that does not match, as a dict."""
     if not reconciliation or reconciliation["status"] != "mismatch":
         return None
-    finding = make_finding("totals-mismatch", reconciliation["message"], value=dollars(reconciliation["workbook_total"]),
-                           codes=codes, sheet=sheet, row=reconciliation["row"], column=column)
+    finding = make_finding("totals-mismatch", reconciliation["message"],
+                           value=dollars(reconciliation["workbook_total"]), codes=codes, sheet=sheet,
+                           row=reconciliation["row"], column=column)
     return finding.as_dict()

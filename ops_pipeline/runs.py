@@ -275,5 +275,6 @@ def _file_line(entry: dict) -> str:
 def render_files(data: dict) -> str:
     lines = [_file_line(entry) for entry in data["files"]]
     counts = ", ".join(f"{n} {outcome}" for outcome, n in data["counts"].items())
-    lines.append(f"{data['total']} object version{'s' if data['total'] != 1 else ''}" + (f": {counts}" if counts else ""))
+    plural = "s" if data["total"] != 1 else ""
+    lines.append(f"{data['total']} object version{plural}" + (f": {counts}" if counts else ""))
     return "\n".join(lines)

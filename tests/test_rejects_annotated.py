@@ -2,7 +2,6 @@
 a first sheet of findings with links; nothing else changed; formula injection neutralised."""
 from __future__ import annotations
 
-import datetime as dt
 import json
 import zipfile
 

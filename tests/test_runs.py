@@ -28,7 +28,8 @@ def history(tmp_path_factory, _sqlite_template):
     kept = run_pipeline(str(good), runs_root=runs, db_url=url, dry_run=True)
     with Ledger(url) as ledger:
         entry = ledger.claim("s3://budget/in/good.xlsx", "v1", version_id="v1", etag=None, size=100, seen=None)
-        entry = ledger.fetched(entry, run_id=loaded.run.run_id, sha256=loaded.run.manifest["source"]["sha256"], size=100)
+        entry = ledger.fetched(entry, run_id=loaded.run.run_id, sha256=loaded.run.manifest["source"]["sha256"],
+                               size=100)
         ledger.finish(entry, SUCCEEDED, run_id=loaded.run.run_id)
     gone = loaded.run.path
     shutil.rmtree(gone)
@@ -91,4 +92,5 @@ def test_files_lists_the_ledger(history):
         f"{entry['first_seen_at']:<24}  succeeded    {entry['run_id']:<24}  s3://budget/in/good.xlsx  version v1  "
         f"sha256 {entry['sha256'][:16]}\n"
         "1 object version: 1 succeeded\n")
-    assert json.loads(_cli(history, "files", "--db", history["url"], "--outcome", "failed", "--json").output)["total"] == 0
+    failed = _cli(history, "files", "--db", history["url"], "--outcome", "failed", "--json")
+    assert json.loads(failed.output)["total"] == 0

@@ -277,7 +277,8 @@ def report(run: RunDir) -> dict:
 
     with atomic_write(out / "report.html") as handle:
         handle.write(render_html(data))
-    run.succeed("report", outputs=[run.output_record(out / name) for name in ("report.json", "report.md", "report.html")],
+    names = ("report.json", "report.md", "report.html")
+    run.succeed("report", outputs=[run.output_record(out / name) for name in names],
                 counts={"status": data["status"]})
     return data
 
@@ -518,7 +519,8 @@ def money_lines(money: dict) -> list[str]:
                      "(not counted)")
     reconciliation = money.get("reconciliation")
     if reconciliation:
-        label = {"matches": "matches", "mismatch": "DOES NOT MATCH", "no-value": "not checked"}[reconciliation["status"]]
+        labels = {"matches": "matches", "mismatch": "DOES NOT MATCH", "no-value": "not checked"}
+        label = labels[reconciliation["status"]]
         lines.append(f"Totals row ({reconciliation['cell'] or 'row ' + str(reconciliation['row'])}): {label}: "
                      f"{reconciliation['message']}")
     else:

@@ -80,7 +80,8 @@ def annotate(source: Path, handle: IO[bytes], sheet: str, findings: list[dict]) 
         content_types = book.read("[Content_Types].xml")
         if notes and not comments_skipped:
             number = _free_number(names, "xl/comments{}.xml")
-            comments, vml = f"xl/comments{number}.xml", f"xl/drawings/vmlDrawing{_free_number(names, 'xl/drawings/vmlDrawing{}.vml')}.vml"
+            comments = f"xl/comments{number}.xml"
+            vml = f"xl/drawings/vmlDrawing{_free_number(names, 'xl/drawings/vmlDrawing{}.vml')}.vml"
             rels_path = posixpath.join(posixpath.dirname(part), "_rels", posixpath.basename(part) + ".rels")
             rels = book.read(rels_path) if rels_path in names else (
                 f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<Relationships xmlns="{_PKG_REL}">'
@@ -238,7 +239,8 @@ def _r_attribute(data: bytes, rel_id: str) -> str:
     """``r:id="..."`` with the prefix the part's root binds to the relationships namespace (or one
     declared on the element when it binds none)."""
     root = re.search(rb"<(?:[A-Za-z_][\w.-]*:)?(?:worksheet|workbook)\b[^>]*>", data)
-    bound = re.search(rb'xmlns:([A-Za-z_][\w.-]*)="' + re.escape(_REL_NS.encode()) + rb'"', root.group(0)) if root else None
+    namespace = rb'xmlns:([A-Za-z_][\w.-]*)="' + re.escape(_REL_NS.encode()) + rb'"'
+    bound = re.search(namespace, root.group(0)) if root else None
     if bound:
         return f'{bound.group(1).decode()}:id="{rel_id}"'
     return f'xmlns:r="{_REL_NS}" r:id="{rel_id}"'
@@ -249,7 +251,8 @@ def _add_legacy_drawing(data: bytes, rel_id: str) -> bytes:
     if end < 0:
         end = data.find(b"<sheetData")
     at = min((i for i in (data.find(tag, end) for tag in _AFTER_LEGACY) if i >= 0), default=len(data))
-    prefix = re.match(rb"<((?:[A-Za-z_][\w.-]*:)?)", data[data.find(b"<sheetData"):]).group(1) if b"<sheetData" in data else b""
+    sheet_data = data.find(b"<sheetData")
+    prefix = re.match(rb"<((?:[A-Za-z_][\w.-]*:)?)", data[sheet_data:]).group(1) if sheet_data >= 0 else b""
     element = f'<{prefix.decode()}legacyDrawing {_r_attribute(data, rel_id)}/>'.encode()
     return data[:at] + element + data[at:]
 
@@ -267,7 +270,8 @@ def _add_relationship(data: bytes, rel_type: str, target: str) -> tuple[bytes, s
     return data[:at] + element + data[at:], rel_id
 
 
-def _content_type(data: bytes, *, override: tuple[str, str] | None = None, default: tuple[str, str] | None = None) -> bytes:
+def _content_type(data: bytes, *, override: tuple[str, str] | None = None,
+                  default: tuple[str, str] | None = None) -> bytes:
     if override:
         element = f'<Override PartName="{override[0]}" ContentType="{override[1]}"/>'.encode()
     else:
@@ -292,7 +296,8 @@ def _add_first_sheet(data: bytes, rel_id: str) -> bytes:
                f'{_r_attribute(data, rel_id)}/>').encode()
     data = data[:sheets.end()] + element + data[sheets.end():]
     # Sheet positions moved up by one: names scoped to a sheet and the views follow their sheet.
-    data = re.sub(rb'(\slocalSheetId=")(\d+)(")', lambda m: m.group(1) + b"%d" % (int(m.group(2)) + 1) + m.group(3), data)
+    data = re.sub(rb'(\slocalSheetId=")(\d+)(")',
+                  lambda m: m.group(1) + b"%d" % (int(m.group(2)) + 1) + m.group(3), data)
 
     def view(match: re.Match) -> bytes:
         tag = match.group(0)
@@ -334,7 +339,8 @@ def _vml_xml(notes: dict) -> bytes:
             'o:insetmode="auto"><v:fill color2="#ffffe1"/><v:shadow on="t" color="black" obscured="t"/>'
             '<v:path o:connecttype="none"/><v:textbox style="mso-direction-alt:auto"><div style="text-align:left"/>'
             '</v:textbox><x:ClientData ObjectType="Note"><x:MoveWithCells/><x:SizeWithCells/>'
-            f"<x:Anchor>{col0 + 1}, 15, {row0}, 2, {col0 + 5}, 15, {row0 + 5}, 2</x:Anchor><x:AutoFill>False</x:AutoFill>"
+            f"<x:Anchor>{col0 + 1}, 15, {row0}, 2, {col0 + 5}, 15, {row0 + 5}, 2</x:Anchor>"
+            "<x:AutoFill>False</x:AutoFill>"
             f"<x:Row>{row0}</x:Row><x:Column>{col0}</x:Column></x:ClientData></v:shape>")
     out.append("</xml>")
     return "".join(out).encode("utf-8")

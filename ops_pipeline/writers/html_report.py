@@ -151,10 +151,12 @@ def render_html(data: dict) -> str:
             out += _table(f"First cells of {code}", ["cell", "message", "value"],
                           [[f.get("cell", ""), f.get("message", ""), f.get("value", "")] for f in entry["first"]])
             if count > len(entry["first"]):
-                out.append(f"<p>… and {count - len(entry['first'])} more (see the rejects export).</p>")
+                out.append(f"<p>… and {count - len(entry['first'])} more: <code>ops-pipeline rejects RUN "
+                           "--format xlsx --annotate</code> lists every one.</p>")
     if data["skipped"]:
         out += _table("Skipped rows", ["reason", "rows", "first rows"],
-                      [[reason, e["count"], ", ".join(map(str, e["first_rows"]))] for reason, e in data["skipped"].items()])
+                      [[reason, e["count"], ", ".join(map(str, e["first_rows"]))]
+                       for reason, e in data["skipped"].items()])
 
     out.append("<h2>Open questions</h2>")
     questions = [q["question"] for q in data["questions"]]
@@ -169,7 +171,8 @@ def render_html(data: dict) -> str:
     elif data.get("plan"):
         out.append("<p>Dry run: nothing was written.</p>")
         out += _table("What a load would do", ["entity", "would insert", "would update", "would leave unchanged"],
-                      [[kind, *counts.values()] for kind, counts in data["plan"]["entities"].items()], numeric={1, 2, 3})
+                      [[kind, *counts.values()] for kind, counts in data["plan"]["entities"].items()],
+                      numeric={1, 2, 3})
     else:
         out.append("<p>Nothing was loaded.</p>")
 
