@@ -101,3 +101,31 @@ def test_annotate_needs_an_xlsx_output(validated):
     result, _ = _annotate(validated, "marked.csv")
     assert result.exit_code == 2
     assert "--output 'marked.csv' does not end in .xlsx" in result.output
+
+
+def test_sheet_scoped_names_follow_their_sheet_and_existing_comments_are_kept(tmp_path):
+    from openpyxl.comments import Comment
+
+    book = Workbook()
+    ws = book.active
+    ws.title = "All Budget - Cur"
+    ws.append(HEADER)
+    ws.append(good_row(amount="lots"))
+    ws["K2"].comment = Comment("ask Dana", "budget team")
+    ws.print_area = "A1:K2"
+    book.create_sheet("Notes").print_area = "A1:B2"
+    path = tmp_path / "commented.xlsx"
+    book.save(path)
+    run = start_run(str(path), tmp_path / "runs")
+    run_stage("validate", run)
+    out = tmp_path / "marked.xlsx"
+    result = CliRunner().invoke(cli, ["-q", "rejects", str(run.path), "--format", "xlsx", "--annotate", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "already has comments: the findings are in the Findings sheet only" in result.output
+    after = load_workbook(out)
+    assert after["All Budget - Cur"].print_area == "'All Budget - Cur'!$A$1:$K$2"
+    assert after["Notes"].print_area == "'Notes'!$A$1:$B$2"
+    assert after["All Budget - Cur"]["K2"].comment.text == "ask Dana"
+    assert after["All Budget - Cur"]["H2"].fill.fgColor.rgb == "FFFFFF00"
+    assert after["All Budget - Cur"]["H2"].comment is None
+    assert [r[1] for r in after["Findings"].iter_rows(min_row=2, values_only=True)] == ["bad-amount"]

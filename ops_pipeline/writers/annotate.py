@@ -51,6 +51,18 @@ def _text(value: object) -> str:
 
 
 def annotate(source: Path, handle: IO[bytes], sheet: str, findings: list[dict]) -> dict:
+    """Mark the workbook (see :func:`_annotate`); a package laid out in a way this module does not
+    edit (namespace prefixes on the package parts, strict OOXML) is refused in one line."""
+    try:
+        return _annotate(source, handle, sheet, findings)
+    except (ValueError, IndexError, KeyError) as exc:
+        if isinstance(exc, UnreadableFile):
+            raise
+        raise UnreadableFile(f"{Path(source).name}: a workbook layout this tool cannot annotate "
+                             f"({type(exc).__name__}); export the rejects as .xlsx instead") from None
+
+
+def _annotate(source: Path, handle: IO[bytes], sheet: str, findings: list[dict]) -> dict:
     """Copy ``source`` to ``handle`` with ``findings`` (dicts with ``sheet``, ``row``, ``column``,
     ``code``, ``severity``, ``message``, ``value``) marked on ``sheet`` and listed first.
 
@@ -74,7 +86,7 @@ def annotate(source: Path, handle: IO[bytes], sheet: str, findings: list[dict]) 
         sheet_xml = book.read(part)
         comments_skipped = b"<legacyDrawing " in sheet_xml or b"<legacyDrawing>" in sheet_xml
         styles, style_map_for = _styles(book.read("xl/styles.xml"))
-        sheet_xml = _mark_cells(sheet_xml, notes, style_map_for)
+        sheet_xml, marked = _mark_cells(sheet_xml, notes, style_map_for)
         edited = {"xl/styles.xml": styles(), part: sheet_xml}
         added: dict[str, bytes] = {}
         content_types = book.read("[Content_Types].xml")
@@ -110,7 +122,7 @@ def annotate(source: Path, handle: IO[bytes], sheet: str, findings: list[dict]) 
             out.writestr(info, book.read(info.filename) if data is None else data)
         for name, data in added.items():
             out.writestr(name, data)
-    return {"highlighted": len(notes), "commented": 0 if comments_skipped else len(notes),
+    return {"highlighted": marked, "commented": 0 if comments_skipped else len(notes),
             "listed": len(findings), "comments_skipped": comments_skipped}
 
 
@@ -129,12 +141,20 @@ def _relative(source_part: str, target: str) -> str:
 
 def _styles(data: bytes):
     """(a function giving the edited styles part, a function: style index → highlighted index)."""
-    fills = re.search(rb"<fills\b([^>]*)>(.*?)</fills>", data, re.DOTALL)
+    original = data
     xfs = re.search(rb"<cellXfs\b([^>]*)>(.*?)</cellXfs>", data, re.DOTALL)
-    if fills is None or xfs is None:
-        raise UnreadableFile("the workbook's styles have no fills or cell formats this tool can extend")
+    existing = _XF.findall(xfs.group(2)) if xfs else []
+    if not existing:
+        return (lambda: original), None  # no cell formats to extend: comments and the list only
+    fills = re.search(rb"<fills\b([^>]*)>(.*?)</fills>", data, re.DOTALL)
+    if fills is None:
+        # No fills at all: the two every workbook reserves (none, gray125) come first.
+        at = min((i for i in (data.find(tag) for tag in (b"<borders", b"<cellStyleXfs", b"<cellXfs")) if i >= 0))
+        data = (data[:at] + b'<fills count="2"><fill><patternFill patternType="none"/></fill><fill>'
+                b'<patternFill patternType="gray125"/></fill></fills>' + data[at:])
+        fills = re.search(rb"<fills\b([^>]*)>(.*?)</fills>", data, re.DOTALL)
+        xfs = re.search(rb"<cellXfs\b([^>]*)>(.*?)</cellXfs>", data, re.DOTALL)
     fill_id = len(re.findall(rb"<fill\b", fills.group(2)))
-    existing = _XF.findall(xfs.group(2))
     added: list[bytes] = []
     mapping: dict[int, int] = {}
 
@@ -154,7 +174,7 @@ def _styles(data: bytes):
 
     def edited() -> bytes:
         if not added:
-            return data
+            return original
         fill = (b'<fill><patternFill patternType="solid"><fgColor rgb="' + FILL_RGB.encode() +
                 b'"/><bgColor indexed="64"/></patternFill></fill>')
         new_fills = b"<fills" + _count(fills.group(1), fill_id + 1) + b">" + fills.group(2) + fill + b"</fills>"
@@ -174,8 +194,11 @@ def _count(attributes: bytes, count: int) -> bytes:
 
 # -- the worksheet ---------------------------------------------------------------------------------
 
-def _mark_cells(data: bytes, notes: dict, style_for) -> bytes:
+def _mark_cells(data: bytes, notes: dict, style_for) -> tuple[bytes, int]:
+    """The worksheet with the noted cells highlighted, and how many were (a noted row the sheet
+    does not have is left out: findings name rows the sheet has)."""
     rows: dict[int, list[str]] = {}
+    marked = 0
     for row, column in notes:
         rows.setdefault(row, []).append(column)
     pieces, position, previous = [], 0, 0
@@ -183,8 +206,9 @@ def _mark_cells(data: bytes, notes: dict, style_for) -> bytes:
         tag_end = data.index(b">", match.end())
         number = _ROW_NUMBER.search(data[match.end():tag_end])
         previous = int(number.group(1)) if number else previous + 1
-        if previous not in rows:
+        if previous not in rows or style_for is None:
             continue
+        marked += len(set(rows[previous]))
         if data[tag_end - 1:tag_end] == b"/":  # <row r="7"/>: the cells go in a body of their own
             name = match.group(0)[1:]
             body = _mark_row(b"", previous, rows.pop(previous), style_for)
@@ -197,7 +221,7 @@ def _mark_cells(data: bytes, notes: dict, style_for) -> bytes:
                                                          style_for)]
         position = close
     pieces.append(data[position:])
-    return b"".join(pieces)
+    return b"".join(pieces), marked
 
 
 def _mark_row(body: bytes, row: int, columns: list[str], style_for) -> bytes:
@@ -250,7 +274,8 @@ def _add_legacy_drawing(data: bytes, rel_id: str) -> bytes:
     end = data.find(b"</sheetData>")
     if end < 0:
         end = data.find(b"<sheetData")
-    at = min((i for i in (data.find(tag, end) for tag in _AFTER_LEGACY) if i >= 0), default=len(data))
+    # Before the first element that must follow it; else just before the root's end tag.
+    at = min((i for i in (data.find(tag, end) for tag in _AFTER_LEGACY) if i >= 0), default=data.rfind(b"</"))
     sheet_data = data.find(b"<sheetData")
     prefix = re.match(rb"<((?:[A-Za-z_][\w.-]*:)?)", data[sheet_data:]).group(1) if sheet_data >= 0 else b""
     element = f'<{prefix.decode()}legacyDrawing {_r_attribute(data, rel_id)}/>'.encode()
