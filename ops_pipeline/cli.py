@@ -35,16 +35,30 @@ class PipelineGroup(click.Group):
             raise
         except PipelineError as error:
             _debug_traceback(ctx, error)
-            click.echo(f"error: {_safe_text(ctx, error.one_line())}", err=True)
+            _error_line(ctx, error.one_line(), error.code, error.exit_code, run_id=error.run_id, stage=error.stage)
             ctx.exit(int(error.exit_code))
         except KeyboardInterrupt:
-            click.echo("error: interrupted", err=True)
+            _error_line(ctx, "interrupted", "interrupted", ExitCode.RUN_FAILED)
             ctx.exit(int(ExitCode.RUN_FAILED))
         except Exception as error:  # a bug: still one line unless --debug
             _debug_traceback(ctx, error)
-            message = _safe_text(ctx, f"{type(error).__name__}: {safe_reason(error, 300)}")
-            click.echo(f"error: internal error: {message} (rerun with --debug for the traceback)", err=True)
+            message = f"internal error: {type(error).__name__}: {safe_reason(error, 300)} " \
+                      "(rerun with --debug for the traceback)"
+            _error_line(ctx, message, "internal-error", ExitCode.RUN_FAILED)
             ctx.exit(int(ExitCode.RUN_FAILED))
+
+
+def _error_line(ctx: click.Context, message: str, code: str, exit_code: ExitCode, **where) -> None:
+    """The one line that ends a failed command: ``error: ...``, or with ``--log-format json`` a
+    JSON object with the error's code, message and exit code."""
+    if (ctx.obj or {}).get("log_format") == "json":
+        from .rundir import utcnow
+
+        _json_log_line(ctx, {"time": utcnow(), **{k: v for k, v in where.items() if v}, "event": "error",
+                             "level": "error", "error": {"code": code, "message": message},
+                             "exit_code": int(exit_code)})
+    else:
+        click.echo(f"error: {_safe_text(ctx, message)}", err=True)
 
 
 def _safe_text(ctx: click.Context, text: str, *, lines: bool = False) -> str:
@@ -280,8 +294,12 @@ def _open_run(value: str):
               show_envvar=True, help="Folder that holds the run directories.")
 @click.option("--debug", is_flag=True, envvar="OPS_PIPELINE_DEBUG", help="Show tracebacks of errors.")
 @click.option("-q", "--quiet", is_flag=True, help="Do not show stage events on the terminal.")
+@click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              envvar="OPS_PIPELINE_LOG_FORMAT", show_envvar=True,
+              help="Stage events on stderr as text, or as one JSON object a line (for a log service); "
+                   "json also turns errors into JSON lines and shows no progress bars.")
 @click.pass_context
-def cli(ctx: click.Context, runs_root: str, debug: bool, quiet: bool) -> None:
+def cli(ctx: click.Context, runs_root: str, debug: bool, quiet: bool, log_format: str) -> None:
     """ops-pipeline: budget spreadsheets and MAPS exports into the OPS database.
 
     Stages: fetch → validate → transform → load → report, each over a run directory that you can
@@ -291,14 +309,17 @@ def cli(ctx: click.Context, runs_root: str, debug: bool, quiet: bool) -> None:
     from .rundir import check_runs_root
 
     ctx.ensure_object(dict)
-    ctx.obj.update({"runs_root": runs_root, "debug": debug})
+    ctx.obj.update({"runs_root": runs_root, "debug": debug, "log_format": log_format})
     check_runs_root(runs_root)
     if not debug:
         # openpyxl warns about workbook parts it drops (extensions, odd headers and footers): noise
         # to an operator, as it concerns nothing validate reads. --debug shows them.
         warnings.filterwarnings("ignore", category=UserWarning, module="openpyxl")
-    if not quiet:
-        _show_events()
+    _show_progress(None)
+    if log_format == "json":
+        _show_events(json_lines=True)  # -q too: a log service wants every stage event
+    elif not quiet:
+        _show_progress(_show_events())
     else:
         _hide_events()
 
@@ -310,7 +331,18 @@ def _hide_events() -> None:
     rundir.EVENT_LISTENERS[:] = [f for f in rundir.EVENT_LISTENERS if not getattr(f, "cli_terminal", False)]
 
 
-def _show_events() -> None:
+def _show_progress(console) -> None:
+    """Progress bars on ``console`` when it is a terminal; none when piped (or ``console`` None)."""
+    from . import progress
+
+    if console is not None and console.is_terminal and not console.is_dumb_terminal:
+        progress.show_with(progress.RichDisplay(console))
+    else:
+        progress.show_with(None)
+
+
+def _show_events(json_lines: bool = False):
+    """Show stage events on stderr (text for people, or JSON lines); returns the text console."""
     from rich.console import Console
 
     from rich.markup import escape
@@ -319,12 +351,19 @@ def _show_events() -> None:
 
     import os
 
+    if json_lines:
+        show = _json_event_writer()
+        show.cli_terminal = True
+        _hide_events()
+        rundir.EVENT_LISTENERS.append(show)
+        return None
+
     # NO_COLOR (https://no-color.org): no escape codes at all, dim and bold included.
     plain = bool(os.environ.get("NO_COLOR"))
     console = Console(stderr=True, highlight=False, no_color=plain, color_system=None if plain else "auto")
 
     def show(event: dict) -> None:
-        fields = {k: v for k, v in event.items() if k not in ("time", "stage", "level", "event")}
+        fields = {k: v for k, v in event.items() if k not in ("time", "stage", "level", "event", "run_id")}
         detail = " ".join(f"{k}={json.dumps(v, default=str)}" for k, v in fields.items())
         style = {"error": "red", "warning": "yellow"}.get(event["level"], "dim")
         # Event fields can quote file and sheet names: escape them so "[/x]" is text, not markup.
@@ -334,6 +373,37 @@ def _show_events() -> None:
     show.cli_terminal = True
     _hide_events()
     rundir.EVENT_LISTENERS.append(show)
+    return console
+
+
+def _json_event_writer():
+    """A listener writing each stage event as one JSON object a line on stderr: time, run id,
+    stage, event, level, then the event's fields (counts, the error's code and one-line message),
+    and the stage's duration in seconds when it ends. Known secrets and PII are masked as in every
+    other message."""
+    import time
+
+    started: dict = {}
+
+    def write(event: dict) -> None:
+        ctx = click.get_current_context(silent=True)
+        key = (event.get("run_id"), event["stage"])
+        if event["event"] == "stage-started":
+            started[key] = time.monotonic()
+        record = {"time": event["time"], "run_id": event.get("run_id"), "stage": event["stage"],
+                  "event": event["event"], "level": event["level"],
+                  **{k: v for k, v in event.items() if k not in ("time", "run_id", "stage", "event", "level")}}
+        if event["event"] in ("stage-succeeded", "stage-failed") and key in started:
+            record["duration_s"] = round(time.monotonic() - started.pop(key), 3)
+        _json_log_line(ctx, record)
+
+    return write
+
+
+def _json_log_line(ctx, record: dict) -> None:
+    line = json.dumps(scrub_data(record), ensure_ascii=False, default=str)
+    text = _safe_text(ctx, line) if ctx is not None else scrub_secrets(scrub_text(line), known_secrets())
+    click.echo(text, err=True)
 
 
 # -- stage commands ------------------------------------------------------------------------------

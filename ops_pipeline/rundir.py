@@ -336,8 +336,11 @@ class RunDir:
         fd = os.open(path, flags, FILE_MODE)
         with os.fdopen(fd, "a", encoding="utf-8") as handle:
             handle.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
-        for listener in EVENT_LISTENERS:
-            listener(record)
+        if EVENT_LISTENERS:
+            # Listeners are told which run (a log service mixes runs); the file is the run's own.
+            told = {**record, "run_id": self.run_id}
+            for listener in EVENT_LISTENERS:
+                listener(told)
         return record
 
     def events(self) -> list[dict]:

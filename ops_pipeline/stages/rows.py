@@ -17,7 +17,7 @@ import multiprocessing
 from collections import deque
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from typing import Iterable
+from typing import Callable, Iterable
 
 import orjson
 
@@ -234,14 +234,22 @@ class Chunk:
     redo: str | None = None
 
 
-def judge_in_chunks(judge: RowJudge, row_reader, first: int, last: int, out: Outputs, check_size) -> None:
+def judge_in_chunks(judge: RowJudge, row_reader, first: int, last: int, out: Outputs, check_size,
+                    advance: Callable[[float], None] = lambda rows: None) -> None:
     """Judge rows ``first`` to ``last`` in chunks in worker processes; file the verdicts in ``out``.
 
     ``row_reader()`` gives a new reader of the sheet's rows (see Workbook.row_reader);
     ``check_size(rows, cells_before)`` checks rows against the size limits, counting cells on from
     ``cells_before``: it raises :class:`LimitExceeded` past one, else returns the cells counted.
+    ``advance(rows)`` is told of each chunk filed (progress).
     """
     seen = judge.state.setdefault("seen", {})
+
+    def file(chunk: Chunk, cells: int) -> int:
+        cells = _file_chunk(chunk, judge, row_reader, check_size, out, seen, cells)
+        advance(chunk.last - chunk.first + 1)
+        return cells
+
     cells = 0
     pending: deque = deque()
     context = multiprocessing.get_context("fork")  # each worker starts as a copy of this process
@@ -255,10 +263,9 @@ def judge_in_chunks(judge: RowJudge, row_reader, first: int, last: int, out: Out
                 for start in range(first, last + 1, CHUNK_ROWS):
                     pending.append(pool.submit(_judge_chunk, start, min(start + CHUNK_ROWS - 1, last)))
                     while len(pending) >= IN_FLIGHT:
-                        cells = _file_chunk(pending.popleft().result(), judge, row_reader, check_size, out, seen,
-                                            cells)
+                        cells = file(pending.popleft().result(), cells)
                 while pending:
-                    cells = _file_chunk(pending.popleft().result(), judge, row_reader, check_size, out, seen, cells)
+                    cells = file(pending.popleft().result(), cells)
             finally:
                 for future in pending:
                     future.cancel()
