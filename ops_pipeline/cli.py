@@ -400,6 +400,16 @@ def _json_event_writer():
     return write
 
 
+def _log_line(ctx: click.Context, text: str, event: str, level: str = "info", **fields) -> None:
+    """A line for the operator on stderr: ``text``, or with ``--log-format json`` an event record."""
+    if (ctx.obj or {}).get("log_format") == "json":
+        from .rundir import utcnow
+
+        _json_log_line(ctx, {"time": utcnow(), "event": event, "level": level, **fields})
+    else:
+        click.echo(_safe_text(ctx, text), err=True)
+
+
 def _json_log_line(ctx, record: dict) -> None:
     line = json.dumps(scrub_data(record), ensure_ascii=False, default=str)
     text = _safe_text(ctx, line) if ctx is not None else scrub_secrets(scrub_text(line), known_secrets())
@@ -653,11 +663,14 @@ def poll(ctx, source, db_url, every, once, dataset, accept_rejects, notify_chann
     def show_pass(result) -> None:
         counts = ", ".join(f"{n} {k}" for k, n in result.counts().items() if n)
         if counts or result.error is None:  # "nothing new" is no news when the pass could not look
-            click.echo(_safe_text(ctx, f"pass over {result.source}: {counts or 'nothing new'}"), err=True)
+            _log_line(ctx, f"pass over {result.source}: {counts or 'nothing new'}", "poll-pass",
+                      source=result.source, counts=result.counts())
         if result.error is not None:
-            click.echo(f"error: {_safe_text(ctx, result.error.one_line())}", err=True)
+            _log_line(ctx, f"error: {result.error.one_line()}", "poll-pass-failed", level="error",
+                      source=result.source, error={"code": result.error.code, "message": result.error.one_line()})
         if result.heartbeat_error:
-            click.echo(_safe_text(ctx, f"heartbeat: {result.heartbeat_error}"), err=True)
+            _log_line(ctx, f"heartbeat: {result.heartbeat_error}", "heartbeat-failed", level="warning",
+                      error={"message": result.heartbeat_error})
 
     stop = StopRequest()
     with stop_on_signals(stop):

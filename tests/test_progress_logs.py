@@ -206,3 +206,14 @@ def test_log_format_json_failure_names_the_error_and_hides_the_password(make_wor
     assert last["event"] == "error" and last["exit_code"] == 3 and last["run_id"] == failed["run_id"]
     assert "cannot use the postgresql at 127.0.0.1" in last["error"]["message"]
     assert "\n" not in last["error"]["message"]
+
+
+def test_a_poll_pass_is_a_json_line_too(s3_bucket, s3_endpoint, sqlite_url, tmp_path, listeners_restored):
+    _, bucket = s3_bucket
+    result = CliRunner().invoke(cli, ["--log-format", "json", "--runs-root", str(tmp_path / "runs"), "poll",
+                                      f"s3://{bucket}/incoming/", "--db", sqlite_url, "--endpoint-url", s3_endpoint,
+                                      "--once"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    [line] = _json_lines(result.stderr)
+    assert (line["event"], line["level"], line["source"]) == ("poll-pass", "info", f"s3://{bucket}/incoming/")
+    assert set(line["counts"].values()) == {0}
