@@ -201,7 +201,9 @@ def _notify_targets(channels):
 def _show_notified(outcomes: list[dict]) -> bool:
     for outcome in outcomes:
         state = "sent" if outcome["ok"] else f"failed: {outcome['error']}"
-        click.echo(f"notify {outcome['channel']}: {state}", err=True)
+        _log_line(click.get_current_context(), f"notify {outcome['channel']}: {state}",
+                  "notified" if outcome["ok"] else "notify-failed", level="info" if outcome["ok"] else "warning",
+                  channel=outcome["channel"], **({} if outcome["ok"] else {"error": {"message": outcome["error"]}}))
     return all(outcome["ok"] for outcome in outcomes)
 
 
@@ -260,9 +262,11 @@ def _archive_finished(run, archive) -> bool:
     try:
         result = archive_run(run, archive)
     except PipelineError as error:
-        click.echo(f"archive: {_safe_text(click.get_current_context(), error.one_line())}", err=True)
+        _log_line(click.get_current_context(), f"archive: {error.one_line()}", "archive-failed", level="warning",
+                  run_id=run.run_id, error={"code": error.code, "message": error.one_line()})
         return False
-    click.echo(f"archived run {result['run_id']} to {result['uri']}", err=True)
+    _log_line(click.get_current_context(), f"archived run {result['run_id']} to {result['uri']}", "archived",
+              run_id=result["run_id"], uri=result["uri"])
     return True
 
 
@@ -656,9 +660,11 @@ def poll(ctx, source, db_url, every, once, dataset, accept_rejects, notify_chann
         click.echo(json.dumps(result.as_dict(), default=str) if as_json else result.line())
         _show_notified(result.notified)
         if result.move_error:
-            click.echo(_safe_text(ctx, f"move: {result.move_error}"), err=True)
+            _log_line(ctx, f"move: {result.move_error}", "move-failed", level="warning",
+                      error={"message": result.move_error})
         if result.archive_error:
-            click.echo(_safe_text(ctx, f"archive: {result.archive_error}"), err=True)
+            _log_line(ctx, f"archive: {result.archive_error}", "archive-failed", level="warning",
+                      error={"message": result.archive_error})
 
     def show_pass(result) -> None:
         counts = ", ".join(f"{n} {k}" for k, n in result.counts().items() if n)
@@ -676,7 +682,8 @@ def poll(ctx, source, db_url, every, once, dataset, accept_rejects, notify_chann
     with stop_on_signals(stop):
         code = do_poll(source, options, every=interval, stop=stop, on_pass=show_pass, on_result=show_result)
     if stop:
-        click.echo(f"stopped on {stop.reason}; an interrupted file is retried on the next start", err=True)
+        _log_line(ctx, f"stopped on {stop.reason}; an interrupted file is retried on the next start", "stopped",
+                  reason=stop.reason)
     ctx.exit(int(code))
 
 
