@@ -187,6 +187,13 @@ def test_log_format_json_writes_stage_events_as_json_lines(make_workbook, runs_r
     validated = next(e for e in events if e["stage"] == "validate" and e["event"] == "stage-succeeded")
     assert validated["counts"] == {"read": 2, "valid": 2, "rejected": 0, "skipped": 0}
     assert validated["level"] == "info" and validated["duration_s"] >= 0 and validated["time"].endswith("Z")
+    # the README's example shows the first two lines as they are, field for field
+    section = (ROOT / "README.md").read_text().split("### Progress and logs", 1)[1]
+    example = section.split("```console\n", 1)[1].split("```", 1)[0].splitlines()
+    assert "--log-format json run budget.xlsx" in example[0]
+    documented = _json_lines("\n".join(example[1:]))
+    assert [list(e) for e in documented] == [list(e) for e in events[:2]]
+    assert [(e["stage"], e["event"]) for e in documented] == [(e["stage"], e["event"]) for e in events[:2]]
 
 
 def test_log_format_json_failure_names_the_error_and_hides_the_password(make_workbook, runs_root, tmp_path,
