@@ -16,7 +16,7 @@ import click
 
 from . import __version__
 from .errors import ExitCode, PipelineError, UsageError
-from .printable import printable
+from .printable import printable, printable_data
 from .redact import known_secrets, remember_url, safe_reason, scrub_data, scrub_secrets, scrub_text
 
 RUNS_ENV = "OPS_PIPELINE_RUNS"
@@ -415,9 +415,12 @@ def _log_line(ctx: click.Context, text: str, event: str, level: str = "info", **
 
 
 def _json_log_line(ctx, record: dict) -> None:
-    line = json.dumps(scrub_data(record), ensure_ascii=False, default=str)
-    text = _safe_text(ctx, line) if ctx is not None else scrub_secrets(scrub_text(line), known_secrets())
-    click.echo(text, err=True)
+    """One JSON object on one line of stderr. Each string is scrubbed (secrets, PII) and its control
+    and bidi characters escaped before encoding: done to the encoded line, an escape like ``\\x1b``
+    would make it invalid JSON, and a secret holding a quote would be missed in its escaped form."""
+    urls = tuple(((ctx.obj or {}) if ctx is not None else {}).get("secret_urls", ()))
+    safe = printable_data(scrub_data(record, secrets=known_secrets(urls=urls)))
+    click.echo(json.dumps(safe, ensure_ascii=False, default=str), err=True)
 
 
 # -- stage commands ------------------------------------------------------------------------------

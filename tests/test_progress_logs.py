@@ -224,3 +224,16 @@ def test_a_poll_pass_is_a_json_line_too(s3_bucket, s3_endpoint, sqlite_url, tmp_
     [line] = _json_lines(result.stderr)
     assert (line["event"], line["level"], line["source"]) == ("poll-pass", "info", f"s3://{bucket}/incoming/")
     assert set(line["counts"].values()) == {0}
+
+
+def test_a_json_line_stays_json_whatever_its_text_holds(monkeypatch, capsys):
+    from ops_pipeline import cli as cli_module
+
+    secret = 'quo"te\\Secret-9f2a'  # a quote and a backslash: JSON escapes them
+    monkeypatch.setenv("OPS_PIPELINE_SMTP_PASSWORD", secret)
+    cli_module._json_log_line(None, {"event": "x", "message": f"sheet \x1b[31m\x85\u202e: {secret}",
+                                     "who": "jane.doe@example.gov"})
+    [line] = capsys.readouterr().err.splitlines()
+    record = json.loads(line)
+    assert record == {"event": "x", "message": "sheet \\x1b[31m\\x85\\u202e: ***", "who": "<email>"}
+    assert not any(ord(c) < 0x20 or 0x7f <= ord(c) <= 0x9f for c in line)
