@@ -336,11 +336,13 @@ def _hide_events() -> None:
 
 
 def _show_progress(console) -> None:
-    """Progress bars on ``console`` when it is a terminal; none when piped (or ``console`` None)."""
+    """Progress bars on ``console`` when it is a terminal, for this command only; none when piped
+    (or ``console`` None)."""
     from . import progress
 
     if console is not None and console.is_terminal and not console.is_dumb_terminal:
         progress.show_with(progress.RichDisplay(console))
+        click.get_current_context().call_on_close(lambda: progress.show_with(None))
     else:
         progress.show_with(None)
 

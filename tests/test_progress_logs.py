@@ -166,6 +166,7 @@ def test_no_bar_when_quiet_or_logging_json(flags, bar, make_workbook, runs_root,
                                 env={"FORCE_COLOR": "1", "NO_COLOR": None}, catch_exceptions=False)
     assert result.exit_code == 0, result.output
     assert set(shown) == {bar}
+    assert not progress.shown()  # the bar was the command's: gone with it
     assert all(mark in result.stderr for mark in BAR_MARKS) if bar else \
         not any(mark in result.stderr for mark in BAR_MARKS)
 
