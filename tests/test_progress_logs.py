@@ -61,11 +61,11 @@ def listeners_restored():
     rundir.EVENT_LISTENERS[:] = saved
 
 
-def test_the_stages_report_reading_validating_and_loading(recorder, make_workbook, runs_root, sqlite_url,
+def test_the_stages_report_reading_validating_and_loading(recorder, make_workbook, runs_root, db_url,
                                                           monkeypatch):
     monkeypatch.setattr(progress, "MIN_ROWS", 1)  # three rows stand for a few thousand
     book = make_workbook([good_row(budget_id=15001), good_row(budget_id=15002), good_row(budget_id=15003)])
-    outcome = run_pipeline(str(book), runs_root=runs_root, db_url=sqlite_url)
+    outcome = run_pipeline(str(book), runs_root=runs_root, db_url=db_url)
     assert outcome.error is None
     tasks = recorder.by_name()
     # validate reads in a forked child: its rows come back over the relay, counted and closed
