@@ -4,7 +4,7 @@ On cloud.gov an app's disk is wiped by every restart and restage; the run direct
 the audit trail. ``--archive s3://bucket/prefix/`` (or ``OPS_PIPELINE_ARCHIVE``) copies what a
 run leaves as its record, server-side encrypted, under ``<prefix>runs/<run id>/``::
 
-    report/report.json, report/report.md, report/report.txt   the report in every format
+    report/report.json, .md, .html, .txt                       the report in every format
     logs/events.jsonl                                          the event log
     validate/summary.json, transform/summary.json, load/result.json
     rejects/rejected-rows.csv    rejected rows: row number and finding codes, no cell values
@@ -46,6 +46,7 @@ SSE_CHOICES = ("AES256", "aws:kms")
 RECORD_FILES = (
     ("report/report.json", "application/json"),
     ("report/report.md", "text/markdown; charset=utf-8"),
+    ("report/report.html", "text/html; charset=utf-8"),
     ("logs/events.jsonl", "application/x-ndjson"),
     ("validate/summary.json", "application/json"),
     ("transform/summary.json", "application/json"),

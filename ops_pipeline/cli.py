@@ -16,7 +16,7 @@ import click
 
 from . import __version__
 from .errors import ExitCode, PipelineError, UsageError, operator_line
-from .printable import printable
+from .printable import printable, printable_data
 from .redact import known_secrets, remember_url, safe_reason, scrub_data, scrub_secrets, scrub_text
 
 RUNS_ENV = "OPS_PIPELINE_RUNS"
@@ -35,20 +35,34 @@ class PipelineGroup(click.Group):
             raise
         except PipelineError as error:
             _debug_traceback(ctx, error)
-            click.echo(f"error: {_error_line(ctx, error)}", err=True)
+            _error_line(ctx, _operator_line(ctx, error), error.code, error.exit_code,
+                        run_id=error.run_id, stage=error.stage)
             ctx.exit(int(error.exit_code))
         except KeyboardInterrupt as error:
-            click.echo(f"error: {_error_line(ctx, error)}", err=True)
+            _error_line(ctx, _operator_line(ctx, error), "interrupted", ExitCode.RUN_FAILED)
             ctx.exit(int(ExitCode.RUN_FAILED))
         except Exception as error:  # a bug: still one line unless --debug
             _debug_traceback(ctx, error)
-            click.echo(f"error: {_error_line(ctx, error)}", err=True)
+            _error_line(ctx, _operator_line(ctx, error), "internal-error", ExitCode.RUN_FAILED)
             ctx.exit(int(ExitCode.RUN_FAILED))
 
 
-def _error_line(ctx: click.Context, error: BaseException) -> str:
-    # The one wording of an error, shared with the Luigi tasks' failures.
+def _operator_line(ctx: click.Context, error: BaseException) -> str:
+    # The one wording of an error, shared with the Luigi tasks' failures (secrets and PII scrubbed).
     return operator_line(error, urls=tuple((ctx.obj or {}).get("secret_urls", ())))
+
+
+def _error_line(ctx: click.Context, message: str, code: str, exit_code: ExitCode, **where) -> None:
+    """The one line that ends a failed command: ``error: ...``, or with ``--log-format json`` a
+    JSON object with the error's code, message and exit code."""
+    if (ctx.obj or {}).get("log_format") == "json":
+        from .rundir import utcnow
+
+        _json_log_line(ctx, {"time": utcnow(), **{k: v for k, v in where.items() if v}, "event": "error",
+                             "level": "error", "error": {"code": code, "message": message},
+                             "exit_code": int(exit_code)})
+    else:
+        click.echo(f"error: {_safe_text(ctx, message)}", err=True)
 
 
 def _safe_text(ctx: click.Context, text: str, *, lines: bool = False) -> str:
@@ -191,7 +205,9 @@ def _notify_targets(channels):
 def _show_notified(outcomes: list[dict]) -> bool:
     for outcome in outcomes:
         state = "sent" if outcome["ok"] else f"failed: {outcome['error']}"
-        click.echo(f"notify {outcome['channel']}: {state}", err=True)
+        _log_line(click.get_current_context(), f"notify {outcome['channel']}: {state}",
+                  "notified" if outcome["ok"] else "notify-failed", level="info" if outcome["ok"] else "warning",
+                  channel=outcome["channel"], **({} if outcome["ok"] else {"error": {"message": outcome["error"]}}))
     return all(outcome["ok"] for outcome in outcomes)
 
 
@@ -250,9 +266,11 @@ def _archive_finished(run, archive) -> bool:
     try:
         result = archive_run(run, archive)
     except PipelineError as error:
-        click.echo(f"archive: {_safe_text(click.get_current_context(), error.one_line())}", err=True)
+        _log_line(click.get_current_context(), f"archive: {error.one_line()}", "archive-failed", level="warning",
+                  run_id=run.run_id, error={"code": error.code, "message": error.one_line()})
         return False
-    click.echo(f"archived run {result['run_id']} to {result['uri']}", err=True)
+    _log_line(click.get_current_context(), f"archived run {result['run_id']} to {result['uri']}", "archived",
+              run_id=result["run_id"], uri=result["uri"])
     return True
 
 
@@ -284,8 +302,12 @@ def _open_run(value: str):
               show_envvar=True, help="Folder that holds the run directories.")
 @click.option("--debug", is_flag=True, envvar="OPS_PIPELINE_DEBUG", help="Show tracebacks of errors.")
 @click.option("-q", "--quiet", is_flag=True, help="Do not show stage events on the terminal.")
+@click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              envvar="OPS_PIPELINE_LOG_FORMAT", show_envvar=True,
+              help="Stage events on stderr as text, or as one JSON object a line (for a log service); "
+                   "json also turns errors into JSON lines and shows no progress bars.")
 @click.pass_context
-def cli(ctx: click.Context, runs_root: str, debug: bool, quiet: bool) -> None:
+def cli(ctx: click.Context, runs_root: str, debug: bool, quiet: bool, log_format: str) -> None:
     """ops-pipeline: budget spreadsheets and MAPS exports into the OPS database.
 
     Stages: fetch → validate → transform → load → report, each over a run directory that you can
@@ -295,14 +317,17 @@ def cli(ctx: click.Context, runs_root: str, debug: bool, quiet: bool) -> None:
     from .rundir import check_runs_root
 
     ctx.ensure_object(dict)
-    ctx.obj.update({"runs_root": runs_root, "debug": debug})
+    ctx.obj.update({"runs_root": runs_root, "debug": debug, "log_format": log_format})
     check_runs_root(runs_root)
     if not debug:
         # openpyxl warns about workbook parts it drops (extensions, odd headers and footers): noise
         # to an operator, as it concerns nothing validate reads. --debug shows them.
         warnings.filterwarnings("ignore", category=UserWarning, module="openpyxl")
-    if not quiet:
-        _show_events()
+    _show_progress(None)
+    if log_format == "json":
+        _show_events(json_lines=True)  # -q too: a log service wants every stage event
+    elif not quiet:
+        _show_progress(_show_events())
     else:
         _hide_events()
 
@@ -314,7 +339,20 @@ def _hide_events() -> None:
     rundir.EVENT_LISTENERS[:] = [f for f in rundir.EVENT_LISTENERS if not getattr(f, "cli_terminal", False)]
 
 
-def _show_events() -> None:
+def _show_progress(console) -> None:
+    """Progress bars on ``console`` when it is a terminal, for this command only; none when piped
+    (or ``console`` None)."""
+    from . import progress
+
+    if console is not None and console.is_terminal and not console.is_dumb_terminal:
+        progress.show_with(progress.RichDisplay(console))
+        click.get_current_context().call_on_close(lambda: progress.show_with(None))
+    else:
+        progress.show_with(None)
+
+
+def _show_events(json_lines: bool = False):
+    """Show stage events on stderr (text for people, or JSON lines); returns the text console."""
     from rich.console import Console
 
     from rich.markup import escape
@@ -323,12 +361,19 @@ def _show_events() -> None:
 
     import os
 
+    if json_lines:
+        show = _json_event_writer()
+        show.cli_terminal = True
+        _hide_events()
+        rundir.EVENT_LISTENERS.append(show)
+        return None
+
     # NO_COLOR (https://no-color.org): no escape codes at all, dim and bold included.
     plain = bool(os.environ.get("NO_COLOR"))
     console = Console(stderr=True, highlight=False, no_color=plain, color_system=None if plain else "auto")
 
     def show(event: dict) -> None:
-        fields = {k: v for k, v in event.items() if k not in ("time", "stage", "level", "event")}
+        fields = {k: v for k, v in event.items() if k not in ("time", "stage", "level", "event", "run_id")}
         detail = " ".join(f"{k}={json.dumps(v, default=str)}" for k, v in fields.items())
         style = {"error": "red", "warning": "yellow"}.get(event["level"], "dim")
         # Event fields can quote file and sheet names: escape them so "[/x]" is text, not markup.
@@ -338,6 +383,50 @@ def _show_events() -> None:
     show.cli_terminal = True
     _hide_events()
     rundir.EVENT_LISTENERS.append(show)
+    return console
+
+
+def _json_event_writer():
+    """A listener writing each stage event as one JSON object a line on stderr: time, run id,
+    stage, event, level, then the event's fields (counts, the error's code and one-line message),
+    and the stage's duration in seconds when it ends. Known secrets and PII are masked as in every
+    other message."""
+    import time
+
+    started: dict = {}
+
+    def write(event: dict) -> None:
+        ctx = click.get_current_context(silent=True)
+        key = (event.get("run_id"), event["stage"])
+        if event["event"] == "stage-started":
+            started[key] = time.monotonic()
+        record = {"time": event["time"], "run_id": event.get("run_id"), "stage": event["stage"],
+                  "event": event["event"], "level": event["level"],
+                  **{k: v for k, v in event.items() if k not in ("time", "run_id", "stage", "event", "level")}}
+        if event["event"] in ("stage-succeeded", "stage-failed") and key in started:
+            record["duration_s"] = round(time.monotonic() - started.pop(key), 3)
+        _json_log_line(ctx, record)
+
+    return write
+
+
+def _log_line(ctx: click.Context, text: str, event: str, level: str = "info", **fields) -> None:
+    """A line for the operator on stderr: ``text``, or with ``--log-format json`` an event record."""
+    if (ctx.obj or {}).get("log_format") == "json":
+        from .rundir import utcnow
+
+        _json_log_line(ctx, {"time": utcnow(), "event": event, "level": level, **fields})
+    else:
+        click.echo(_safe_text(ctx, text), err=True)
+
+
+def _json_log_line(ctx, record: dict) -> None:
+    """One JSON object on one line of stderr. Each string is scrubbed (secrets, PII) and its control
+    and bidi characters escaped before encoding: done to the encoded line, an escape like ``\\x1b``
+    would make it invalid JSON, and a secret holding a quote would be missed in its escaped form."""
+    urls = tuple(((ctx.obj or {}) if ctx is not None else {}).get("secret_urls", ()))
+    safe = printable_data(scrub_data(record, secrets=known_secrets(urls=urls)))
+    click.echo(json.dumps(safe, ensure_ascii=False, default=str), err=True)
 
 
 # -- stage commands ------------------------------------------------------------------------------
@@ -462,8 +551,8 @@ def _echo_report(text: str) -> None:
 
 
 def format_option(func):
-    return click.option("--format", "fmt", type=click.Choice(["text", "json", "md"]), default="text",
-                        show_default=True, help="Report format.")(func)
+    return click.option("--format", "fmt", type=click.Choice(["text", "json", "md", "html"]), default="text",
+                        show_default=True, help="Report format (html: one self-contained page).")(func)
 
 
 @cli.command()
@@ -580,24 +669,30 @@ def poll(ctx, source, db_url, every, once, dataset, accept_rejects, notify_chann
         click.echo(json.dumps(result.as_dict(), default=str) if as_json else result.line())
         _show_notified(result.notified)
         if result.move_error:
-            click.echo(_safe_text(ctx, f"move: {result.move_error}"), err=True)
+            _log_line(ctx, f"move: {result.move_error}", "move-failed", level="warning",
+                      error={"message": result.move_error})
         if result.archive_error:
-            click.echo(_safe_text(ctx, f"archive: {result.archive_error}"), err=True)
+            _log_line(ctx, f"archive: {result.archive_error}", "archive-failed", level="warning",
+                      error={"message": result.archive_error})
 
     def show_pass(result) -> None:
         counts = ", ".join(f"{n} {k}" for k, n in result.counts().items() if n)
         if counts or result.error is None:  # "nothing new" is no news when the pass could not look
-            click.echo(_safe_text(ctx, f"pass over {result.source}: {counts or 'nothing new'}"), err=True)
+            _log_line(ctx, f"pass over {result.source}: {counts or 'nothing new'}", "poll-pass",
+                      source=result.source, counts=result.counts())
         if result.error is not None:
-            click.echo(f"error: {_safe_text(ctx, result.error.one_line())}", err=True)
+            _log_line(ctx, f"error: {result.error.one_line()}", "poll-pass-failed", level="error",
+                      source=result.source, error={"code": result.error.code, "message": result.error.one_line()})
         if result.heartbeat_error:
-            click.echo(_safe_text(ctx, f"heartbeat: {result.heartbeat_error}"), err=True)
+            _log_line(ctx, f"heartbeat: {result.heartbeat_error}", "heartbeat-failed", level="warning",
+                      error={"message": result.heartbeat_error})
 
     stop = StopRequest()
     with stop_on_signals(stop):
         code = do_poll(source, options, every=interval, stop=stop, on_pass=show_pass, on_result=show_result)
     if stop:
-        click.echo(f"stopped on {stop.reason}; an interrupted file is retried on the next start", err=True)
+        _log_line(ctx, f"stopped on {stop.reason}; an interrupted file is retried on the next start", "stopped",
+                  reason=stop.reason)
     ctx.exit(int(code))
 
 
@@ -768,16 +863,38 @@ def purge(ctx: click.Context, older_than: str, dry_run: bool, as_json: bool) -> 
 @cli.command()
 @run_argument
 @click.option("--output", "-o", required=True, type=click.Path(dir_okay=False),
-              help="The file to write: .csv or .xlsx.")
+              help="The file to write: .csv or .xlsx (with --annotate: as the submitted workbook).")
+@click.option("--format", "fmt", type=click.Choice(["csv", "xlsx"]), default=None,
+              help="The file's format (default: from --output's extension).")
+@click.option("--annotate", is_flag=True,
+              help="Write a copy of the submitted workbook instead: problem cells highlighted with the finding "
+                   "in a comment, and a first sheet listing every finding with a link to its cell.")
 @json_option
-def rejects(run, output: str, as_json: bool) -> None:
+def rejects(run, output: str, fmt: str | None, annotate: bool, as_json: bool) -> None:
     """Export the rejected rows of RUN (row, finding codes, cell values) for the sender to fix.
 
     The file holds the workbook's values as they are (PII included) and is written 0600; text
-    that a spreadsheet would run as a formula is prefixed with an apostrophe.
+    that a spreadsheet would run as a formula is prefixed with an apostrophe. With --annotate the
+    sender gets their own workbook back, marked: nothing else in it changes.
     """
-    from .export import export_rejects
+    from .export import annotated_rejects, export_rejects
 
+    suffix = Path(output).suffix.lower().lstrip(".")
+    if fmt and suffix not in (fmt, "xlsm" if fmt == "xlsx" else fmt):
+        raise UsageError(f"--output {Path(output).name!r} does not end in .{fmt} as --format {fmt} says")
+    if annotate:
+        if (fmt or suffix) not in ("xlsx", "xlsm"):
+            raise UsageError("--annotate writes a workbook: use --format xlsx and an .xlsx --output")
+        result = annotated_rejects(run, output)
+        if as_json:
+            _json_out(result)
+            return
+        click.echo(f"{result['findings']} findings listed, {result['highlighted']} cells highlighted in a copy of "
+                   f"the workbook: {result['path']}", err=True)
+        if result["comments_skipped"]:
+            click.echo(f"the sheet {result['sheet']!r} already has comments: the findings are in the Findings "
+                       "sheet only", err=True)
+        return
     result = export_rejects(run, output)
     if as_json:
         _json_out(result)
@@ -862,6 +979,91 @@ def writeback(run, db_url, output: str, as_json: bool) -> None:
     if result["formulas"]:
         click.echo(f"left alone (the id cell holds a formula): rows {', '.join(map(str, result['formulas']))}",
                    err=True)
+
+
+@cli.command()
+@click.argument("entity")
+@click.argument("ident", metavar="ID")
+@db_option
+@json_option
+@click.pass_context
+def trace(ctx, entity: str, ident: str, db_url: str | None, as_json: bool) -> None:
+    """Every run that created or changed one OPS record, newest first.
+
+    ENTITY is budget_line_item, can, project or agreement; ID is the record's OPS id or its
+    natural key (a CAN's number, a project's title, an agreement's name). For each run: when,
+    the source file (and its S3 version), its sha256, the sheet and rows, what changed (old →
+    new, from OPS's version history) and the run directory if it is still there.
+    """
+    from .printable import printable_data
+    from .trace import render_trace, trace as do_trace
+
+    result = printable_data(do_trace(entity, ident, db_url=db_url, runs_root=ctx.obj["runs_root"]))
+    if as_json:
+        _json_out(result)
+        return
+    click.echo(scrub_text(render_trace(result)))
+
+
+@cli.group(invoke_without_command=True)
+@click.option("--status", type=click.Choice(["succeeded", "dry-run", "invalid", "failed", "interrupted", "incomplete"]),
+              help="Only runs that ended so.")
+@click.option("--dataset", metavar="NAME", help="Only runs of this dataset.")
+@click.option("--since", metavar="DATE", help="Only runs started on or after this day (2026-11-01).")
+@click.option("--until", metavar="DATE", help="Only runs started on or before this day.")
+@db_option
+@json_option
+@click.pass_context
+def runs(ctx, status, dataset, since, until, db_url, as_json) -> None:
+    """The run history, newest first: the runs root's run directories and the runs the database
+    recorded as loaded (a purged or lost directory still shows), with the number per status.
+
+    `runs show RUN` shows one run: its stages, its load and its source-file ledger rows.
+    """
+    if ctx.invoked_subcommand is not None:
+        ctx.obj["runs_db"] = db_url
+        return
+    from .runs import list_runs, render_runs
+
+    result = list_runs(ctx.obj["runs_root"], db_url=db_url, status=status, dataset=dataset, since=since, until=until)
+    if as_json:
+        _json_out(result)
+        return
+    click.echo(printable(scrub_text(render_runs(result)), lines=True))
+
+
+@runs.command("show")
+@click.argument("run_id", metavar="RUN")
+@db_option
+@json_option
+@click.pass_context
+def runs_show(ctx, run_id: str, db_url, as_json: bool) -> None:
+    """One run: status, source, rows, what it loaded, its stages and its ledger rows."""
+    from .runs import render_run, show_run
+
+    result = show_run(ctx.obj["runs_root"], run_id, db_url=db_url or ctx.obj.get("runs_db"))
+    if as_json:
+        _json_out(result)
+        return
+    click.echo(printable(scrub_text(render_run(result)), lines=True))
+
+
+@cli.command()
+@click.option("--outcome", metavar="OUTCOME", help="Only object versions with this outcome (succeeded, invalid, "
+                                                  "duplicate, refused, crashed, failed, interrupted, processing).")
+@click.option("--run", "run_id", metavar="RUN", help="Only the object versions of this run.")
+@click.option("--since", metavar="DATE", help="Only object versions first seen on or after this day.")
+@db_option
+@json_option
+def files(outcome, run_id, since, db_url, as_json) -> None:
+    """The source-file ledger, newest first: each object version seen, its outcome and its run."""
+    from .runs import list_files, render_files
+
+    result = list_files(db_url=db_url, outcome=outcome, run_id=run_id, since=since)
+    if as_json:
+        _json_out(result)
+        return
+    click.echo(printable(scrub_text(render_files(result)), lines=True))
 
 
 def main() -> None:

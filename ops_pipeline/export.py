@@ -20,7 +20,7 @@ from pathlib import Path
 
 from .stages import layout_of
 from .errors import UsageError
-from .rundir import RunDir, read_jsonl
+from .rundir import RunDir, read_json, read_jsonl
 
 FORMATS = ("csv", "xlsx")
 #: What makes a spreadsheet program read text as a formula (or a DDE command).
@@ -121,3 +121,35 @@ def _write_xlsx(handle, header, rows) -> None:
         # Control characters cannot be stored in the workbook's XML.
         sheet.append([ILLEGAL_CHARACTERS_RE.sub("?", v) if isinstance(v, str) else v for v in row])
     book.save(handle)
+
+
+def annotated_rejects(run: RunDir, output: Path | str) -> dict:
+    """Write a copy of the run's submitted workbook to ``output`` (0600, atomically) with every
+    finding's cell highlighted and commented, and a first sheet listing the findings with links
+    to their cells (:mod:`ops_pipeline.writers.annotate`). Nothing else in the workbook changes.
+
+    Returns ``{"path", "sheet", "findings", "highlighted", "commented", "comments_skipped"}``."""
+    from .budget_export import private_output
+    from .stages.fetch import source_file
+    from .writers.annotate import annotate
+
+    output = Path(output)
+    run.require("rejects", "validate")
+    source = source_file(run)
+    if source.suffix.lower() not in (".xlsx", ".xlsm"):
+        raise UsageError(f"{source.name}: only .xlsx and .xlsm workbooks can be annotated; "
+                         "export the rejects as .csv or .xlsx instead")
+    if output.suffix.lower() != source.suffix.lower():
+        raise UsageError(f"--output must end in {source.suffix.lower()} like the submitted workbook, "
+                         f"not {output.name!r}")
+    summary = read_json(run.path / "validate" / "summary.json")
+    findings = list(read_jsonl(run.path / "validate" / "findings.jsonl"))
+    load_findings = run.path / "load" / "findings.jsonl"
+    if run.status("load") == "succeeded" and load_findings.exists():
+        findings += list(read_jsonl(load_findings))
+    findings.sort(key=lambda f: (f.get("row") or 0, f.get("column") or "", f.get("code", "")))
+    with private_output(output) as handle:
+        result = annotate(source, handle, summary.get("sheet"), findings)
+    return {"path": str(output), "run": run.run_id, "sheet": summary.get("sheet"), "findings": result["listed"],
+            "highlighted": result["highlighted"], "commented": result["commented"],
+            "comments_skipped": result["comments_skipped"]}

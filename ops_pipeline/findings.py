@@ -30,6 +30,8 @@ CODES: dict[str, tuple[str, str]] = {
     "cell-error": (ERROR, "the cell holds a spreadsheet error such as #REF!"),
     "control-character": (ERROR, "a cell holds a control character (such as NUL), which OPS does not store"),
     "other-table-sheet": (WARNING, "another sheet also holds the dataset's table (not read)"),
+    # the report's, about the money
+    "totals-mismatch": (WARNING, "the workbook's totals row does not equal the total of the lines loaded"),
     # the load's, about what OPS holds
     "unresolved-link": (WARNING, "a record refers to another that OPS does not have"),
     "can-without-portfolio": (WARNING, "a CAN OPS does not have and whose portfolio is unknown is not created"),

@@ -8,7 +8,7 @@ Layout::
       validate/            valid_rows.jsonl, findings.jsonl, rejected.jsonl, skipped.jsonl, summary.json
       transform/           entities.jsonl, summary.json
       load/                result.json (the real load), plan.json (the latest dry run)
-      report/              report.json, report.md
+      report/              report.json, report.md, report.html
       logs/events.jsonl    structured events of every stage, appended
 
 Every file is written to a temporary name and renamed into place; the manifest is rewritten the
@@ -387,8 +387,11 @@ class RunDir:
         fd = os.open(path, flags, FILE_MODE)
         with os.fdopen(fd, "a", encoding="utf-8") as handle:
             handle.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
-        for listener in EVENT_LISTENERS:
-            listener(record)
+        if EVENT_LISTENERS:
+            # Listeners are told which run (a log service mixes runs); the file is the run's own.
+            told = {**record, "run_id": self.run_id}
+            for listener in EVENT_LISTENERS:
+                listener(told)
         return record
 
     def events(self) -> list[dict]:

@@ -4,6 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
+scripts/ensure-chromium.sh  # the HTML report is checked in a real browser
 # Nothing may skip here: a missing prerequisite (the corpus, PostgreSQL, the server the crash
 # tests stop and start) fails the run, and so does any skipped test or scenario.
 export OPS_PIPELINE_REQUIRE_ALL=1

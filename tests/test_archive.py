@@ -18,7 +18,8 @@ from ops_pipeline.rundir import RunDir, find_runs, read_jsonl
 from ops_pipeline.sample import write_sample_workbook
 from tests.s3_server import *  # noqa: F401,F403  (fixtures)
 
-RECORD = {"manifest.json", "report/report.json", "report/report.md", "report/report.txt", "logs/events.jsonl",
+RECORD = {"manifest.json", "report/report.json", "report/report.md", "report/report.html", "report/report.txt",
+          "logs/events.jsonl",
           "validate/summary.json", "transform/summary.json", "load/result.json", "rejects/rejected-rows.csv"}
 
 

@@ -195,7 +195,10 @@ def test_text_and_markdown_reports(invoke, make_workbook, sqlite_url):
     run = Path(result.stdout.split("Run directory: ")[1].strip())
     md = invoke("report", run, "--format", "md").stdout
     assert md.startswith(f"# ops-pipeline run {run.name}")
-    assert "| unknown-status | error | 1 | `All Budget - Cur!J3` |" in md
+    assert "| unknown-status | error | 1 | Status is not one of the known statuses |" in md
+    # Each finding's cell with its message and (masked where PII) value, not only the code.
+    assert "- `All Budget - Cur!J3`: unknown status (expected OPRE..., PSC..., obligated, in\\_execution, " \
+           "planned or draft) (value: `x`)" in md
     assert "- G99SRAE (SRAE Disc)" in md
     assert (run / "report" / "report.md").read_text() == md
 

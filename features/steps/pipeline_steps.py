@@ -436,3 +436,65 @@ def step_nothing_loaded(context, count):
     assert (context.report["status"], context.report["entities"], context.report["load"]) == ("dry-run", {}, None)
     assert context.report["plan"]["entities"]["budget_line_item"]["would_insert"] == count
     assert "Nothing was loaded." in render(context.report, "text")
+
+
+# -- money ------------------------------------------------------------------------------------
+
+@given('the workbook ends with a totals row of {amount}')
+def step_totals_row(context, amount):
+    from openpyxl import load_workbook
+
+    book = load_workbook(context.workbook)
+    sheet = book.active
+    sheet.append([])
+    sheet.append(["Total"] + [None] * (HEADER.index("Amount") - 1) + [float(amount)])
+    book.save(context.workbook)
+
+
+@when("the workbook goes through the pipeline into the database, loading the valid rows")
+def step_pipeline_accepting(context):
+    context.outcome = run_pipeline(context.workbook, runs_root=context.runs_root, db_url=_db(context),
+                                   accept_rejects=True)
+    context.report = context.outcome.report
+
+
+@then('the report says {amount} was read, {loaded} loaded, {rejected} rejected and {skipped} skipped')
+def step_money_totals(context, amount, loaded, rejected, skipped):
+    from ops_pipeline.money import dollars
+
+    money = context.report["money"]
+    assert [dollars(money[k]) for k in ("read", "loaded", "rejected", "skipped")] == \
+        [amount, loaded, rejected, skipped], money
+
+
+@then('the loaded total matches the totals row')
+def step_totals_match(context):
+    reconciliation = context.report["money"]["reconciliation"]
+    assert reconciliation["status"] == "matches", reconciliation
+    assert "totals-mismatch" not in context.report["findings"]
+
+
+@then('the report finds that the totals row says {stated} but the lines loaded add up to {loaded}')
+def step_totals_mismatch(context, stated, loaded):
+    from ops_pipeline.money import dollars
+
+    reconciliation = context.report["money"]["reconciliation"]
+    assert reconciliation["status"] == "mismatch", reconciliation
+    assert (dollars(reconciliation["workbook_total"]), dollars(reconciliation["pipeline_total"])) == (stated, loaded)
+    assert context.report["findings"]["totals-mismatch"] == 1
+    message = context.report["findings_detail"]["totals-mismatch"]["first"][0]["message"]
+    assert stated in message and loaded in message, message
+
+
+@then('the rejected and skipped rows account for the difference')
+def step_totals_explained(context):
+    assert context.report["money"]["reconciliation"]["explained"] is True
+
+
+@then('the {status} lines of fiscal year {year:d} add up to {amount}')
+def step_money_groups(context, status, year, amount):
+    from ops_pipeline.money import dollars
+
+    money = context.report["money"]
+    assert dollars(money["by_status"][status]["loaded"]) == amount, money["by_status"]
+    assert f"FY{year}" in money["by_fiscal_year"], money["by_fiscal_year"]

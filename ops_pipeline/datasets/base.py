@@ -93,6 +93,10 @@ class Dataset:
     #: header validate finds is the run's (see ``stages.layout_of``), so that a file in any of them
     #: just works; a header mixing two is an error.
     layouts: tuple[str, ...] = ()
+    #: The money the report totals (:mod:`ops_pipeline.money`): (amount field, field to group by
+    #: status, date field whose federal fiscal year groups the amounts; either may be None), or
+    #: None for a file without amounts.
+    money: tuple[str, str | None, str | None] | None = None
     #: The finding codes this dataset's rules emit beyond the generic ones (``findings.CODES``):
     #: code → (severity, what it means). Registered when the dataset is discovered; a finding with
     #: a code registered nowhere is a programming error.

@@ -127,6 +127,7 @@ class BudgetWorkbook(Dataset):
     layout = "classic"
     #: budget staff's current layout (datasets/budget_current.py), recognised by its header
     layouts = ("budget-workbook-current",)
+    money = ("amount", "status", "date_needed")
     columns = (
         Column("can", "CAN"),
         Column("budget_id", "Sys_Budget_ID", required=False),

@@ -20,6 +20,7 @@ from typing import Iterator
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
+from .. import progress
 from ..errors import ConcurrentLoad
 from ..rundir import read_jsonl
 from . import bulk
@@ -45,6 +46,8 @@ class LoadContext:
     lineage: list = field(default_factory=list)
     findings: list = field(default_factory=list)
     history: dict = field(default_factory=dict)
+    #: The OPS (Continuum) transaction the load's history went under; None when nothing changed.
+    transaction_id: int | None = None
     not_loaded: dict = field(default_factory=dict)
     questions: list = field(default_factory=list)
 
@@ -66,9 +69,13 @@ class Loader:
                               codes=self.dataset.codes())
         # PostgreSQL ingests the rows (OPS's constraints, indexes, JSON documents) in a writer
         # thread while the next ones are built here: one core each, not one waiting for the other.
-        with _no_gc_pauses(), bulk.write_behind(self.conn):
-            self.ctx.counts = loader.load({kind: read_jsonl(path) for kind, path in files.items()})
+        total = _records(files) if progress.shown() else None
+        with _no_gc_pauses(), bulk.write_behind(self.conn), \
+                progress.task("load: records", total, unit="records", minimum=progress.MIN_ROWS) as bar:
+            self.ctx.counts = loader.load({kind: progress.counted(read_jsonl(path), bar)
+                                           for kind, path in files.items()})
             self.ctx.history = recorder.flush() or {}
+            self.ctx.transaction_id = recorder.transaction_id
             self._flush_lineage()
         self.ctx.findings = loader.findings
         self.ctx.questions = loader.questions
@@ -87,6 +94,16 @@ class Loader:
         with bulk.foreign_keys_checked_once(self.conn, Lineage.__table__, len(self.ctx.lineage)):
             bulk.insert_rows(self.conn, Lineage.__table__, LINEAGE_COLUMNS, self.ctx.lineage)
         self.ctx.lineage = []
+
+
+def _records(files: dict[str, Path]) -> int:
+    """How many records the staged files hold (one a line), for the progress bar."""
+    total = 0
+    for path in files.values():
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                total += block.count(b"\n")
+    return total
 
 
 def _history(conn: Connection, now: dt.datetime):

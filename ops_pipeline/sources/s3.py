@@ -30,7 +30,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ops_pipeline.errors import LimitExceeded, StorageError, UsageError
-from ops_pipeline import vcap
+from ops_pipeline import progress, vcap
 from ops_pipeline.redact import MIN_SECRET_CHARS, known_secrets, redact_url, scrub_secrets, scrub_text
 from ops_pipeline.sources import safe_filename  # noqa: F401  (part of this module's API)
 
@@ -412,18 +412,21 @@ def _fetch_into(client, info: ObjectInfo, fd: int, *, max_bytes: int) -> dict:
             resp = client.get_object(**params)
             body = resp["Body"]
             try:
-                for chunk in body.iter_chunks(CHUNK_SIZE):
-                    received += len(chunk)
-                    if received > max_bytes:
-                        raise LimitExceeded(
-                            f"{uri} sent more than the download limit of {max_bytes} bytes "
-                            f"(listed as {info.size} bytes)",
-                            hint=_MAX_BYTES_HINT,
-                            file=uri,
-                        )
-                    sha256.update(chunk)
-                    md5.update(chunk)
-                    out.write(chunk)
+                with progress.task("fetch: downloading", info.size or None, unit="bytes",
+                                   minimum=progress.MIN_BYTES) as bar:
+                    for chunk in body.iter_chunks(CHUNK_SIZE):
+                        received += len(chunk)
+                        bar.advance(len(chunk))
+                        if received > max_bytes:
+                            raise LimitExceeded(
+                                f"{uri} sent more than the download limit of {max_bytes} bytes "
+                                f"(listed as {info.size} bytes)",
+                                hint=_MAX_BYTES_HINT,
+                                file=uri,
+                            )
+                        sha256.update(chunk)
+                        md5.update(chunk)
+                        out.write(chunk)
             finally:
                 body.close()
         except LimitExceeded:

@@ -15,6 +15,7 @@ import signal
 import traceback
 from typing import Any, Callable
 
+from .. import progress
 from ..errors import PipelineError, ReaderCrashed
 
 
@@ -67,9 +68,11 @@ def run_contained(func: Callable[[], Any], *, file: str, reader: str, gate: Gate
     ``gate``, its check runs here meanwhile and ``func`` must call ``gate.wait()`` before writing.
     """
     read_end, write_end = os.pipe()
+    relay = progress.Relay()
     pid = os.fork()
     if pid == 0:  # the child: never returns
         os.close(read_end)
+        relay.in_child()
         if gate is not None:
             gate._in_child()
         faulthandler.disable()  # a crash is reported by the parent, in one line
@@ -87,15 +90,19 @@ def run_contained(func: Callable[[], Any], *, file: str, reader: str, gate: Gate
         finally:
             os._exit(code)
     os.close(write_end)
-    if gate is not None:
-        try:
-            gate._in_parent(pid)
-        except BaseException:
-            os.close(read_end)
-            raise
-    with os.fdopen(read_end, "rb") as answer:
-        data = answer.read()  # before waiting: a large answer would block the child
-    _, status = os.waitpid(pid, 0)
+    relay.in_parent()
+    try:
+        if gate is not None:
+            try:
+                gate._in_parent(pid)
+            except BaseException:
+                os.close(read_end)
+                raise
+        with os.fdopen(read_end, "rb") as answer:
+            data = answer.read()  # before waiting: a large answer would block the child
+        _, status = os.waitpid(pid, 0)
+    finally:
+        relay.close()
     if os.WIFSIGNALED(status) or not data:
         raise ReaderCrashed(
             f"the {reader} reader crashed reading this file ({_death(status)}); nothing was written",

@@ -153,6 +153,8 @@ def _load(engine, run, files, staged, started_at, dry_run, lock_wait, url, accep
                     PipelineRun.__table__.update().where(PipelineRun.id == run.run_id).values(
                         counts=counts, staged_sha256=staged, status="loaded",
                         finished_at=dt.datetime.now(dt.timezone.utc),
+                        # A load that changed nothing keeps the transaction of the one that did.
+                        **({"transaction_id": context.transaction_id} if context.transaction_id else {}),
                     )
                 )
                 if dry_run:

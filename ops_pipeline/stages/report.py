@@ -22,7 +22,7 @@ from . import exclusive
 
 FIRST_CELLS = 5
 MAX_REJECTED = 50
-FORMATS = ("text", "json", "md")
+FORMATS = ("text", "json", "md", "html")
 #: The console width when the text report goes to a file or pipe: tables as wide as they need.
 _UNWRAPPED = 10_000
 
@@ -72,6 +72,7 @@ def build_report(run: RunDir) -> dict:
         "database": None,
         "load": None,
         "plan": None,
+        "money": None,
         "outputs": {},
         "run_dir": str(run.path),
     }
@@ -126,6 +127,7 @@ def build_report(run: RunDir) -> dict:
         report["history"] = result.get("history") or {}
         report["writeback"] = _writeback(run, result)
     report["plan"] = _plan(run, ldir / "plan.json")
+    report["money"] = _money(run, report, loaded=stages["load"]["status"] == SUCCEEDED)
     if report["plan"]:
         report["outputs"]["load"] = str(ldir)
 
@@ -137,6 +139,37 @@ def build_report(run: RunDir) -> dict:
     # File, sheet, header and cell text quoted anywhere in the report (questions, errors...) is
     # shown with its control characters escaped, in every format and in report.json.
     return printable_data(report)
+
+
+def _money(run: RunDir, report: dict, *, loaded: bool) -> dict | None:
+    """The run's money (ops_pipeline.money); a totals row that does not match joins the findings."""
+    from ..money import mismatch_finding, money_summary
+
+    try:
+        dataset = get_dataset(run.dataset)
+    except PipelineError:
+        return None  # an old run of a dataset no longer installed: no money to show
+    if report["stages"]["validate"]["status"] not in (SUCCEEDED, FAILED, "stale"):
+        return None
+    refused = set()
+    findings = run.path / "load" / "findings.jsonl"
+    if loaded and findings.exists():
+        refused = {f["row"] for f in read_jsonl(findings) if f.get("severity") == "error" and f.get("row")}
+    money = money_summary(run, dataset, loaded=loaded, refused_rows=refused)
+    if money is None:
+        return None
+    summary = read_json(run.path / "validate" / "summary.json")
+    column = (summary.get("columns") or {}).get(money["field"])
+    finding = mismatch_finding(money["reconciliation"], dataset.codes(), summary.get("sheet"), column)
+    if finding:
+        code = finding["code"]
+        report["findings"][code] = report["findings"].get(code, 0) + 1
+        report["findings_detail"][code] = {
+            "severity": finding["severity"], "meaning": dataset.codes()[code][1], "count": 1,
+            "first": [{k: finding[k] for k in ("cell", "message", "value") if k in finding}]}
+        report["findings"] = dict(sorted(report["findings"].items()))
+        report["findings_detail"] = dict(sorted(report["findings_detail"].items()))
+    return money
 
 
 def _writeback(run: RunDir, result: dict) -> dict | None:
@@ -237,7 +270,7 @@ def _skipped(path) -> dict:
 
 @exclusive("report")
 def report(run: RunDir) -> dict:
-    """Build the report, write report/report.json and report/report.md, record the stage."""
+    """Build the report, write report/report.json, report.md and report.html, record the stage."""
     started = time.perf_counter()
     run.begin("report")
     data = build_report(run)
@@ -246,7 +279,12 @@ def report(run: RunDir) -> dict:
     write_json(out / "report.json", data)
     with atomic_write(out / "report.md") as handle:
         handle.write(render_markdown(data))
-    run.succeed("report", outputs=[run.output_record(out / "report.json"), run.output_record(out / "report.md")],
+    from ..writers.html_report import render_html
+
+    with atomic_write(out / "report.html") as handle:
+        handle.write(render_html(data))
+    names = ("report.json", "report.md", "report.html")
+    run.succeed("report", outputs=[run.output_record(out / name) for name in names],
                 counts={"status": data["status"]})
     return data
 
@@ -261,6 +299,10 @@ def render(data: dict, fmt: str, width: int | None = None) -> str:
         return json.dumps(data, indent=2, default=str)
     if fmt == "md":
         return render_markdown(data)
+    if fmt == "html":
+        from ..writers.html_report import render_html
+
+        return render_html(data)
     return render_text(data, width)
 
 
@@ -334,12 +376,22 @@ def render_markdown(data: dict) -> str:
     rows = data["rows"]
     lines += ["", "## Rows", "", f"read {rows['read']} = valid {rows['valid']} + rejected {rows['rejected']} "
               f"+ skipped {rows['skipped']}", ""]
+    lines += _money_markdown(data.get("money"))
     if data["findings_detail"]:
-        lines += ["## Findings", "", "| code | severity | rows | first cells |", "|---|---|---|---|"]
+        lines += ["## Findings", "", "| code | severity | rows | meaning |", "|---|---|---|---|"]
         for code, entry in data["findings_detail"].items():
-            cells = ", ".join(_code(f.get("cell", "")) for f in entry["first"])
-            lines.append(f"| {code} | {entry['severity']} | {data['findings'].get(code, entry['count'])} | {cells} |")
+            lines.append(f"| {code} | {entry['severity']} | {data['findings'].get(code, entry['count'])} | "
+                         f"{_md(entry.get('meaning') or '')} |")
         lines.append("")
+        for code, entry in data["findings_detail"].items():
+            lines += [f"### {code}", ""]
+            lines += [f"- {_code(f.get('cell', ''))}: {_md(f.get('message', ''))}"
+                      + (f" (value: {_code(f['value'])})" if f.get("value") not in (None, "") else "")
+                      for f in entry["first"]]
+            more = data["findings"].get(code, entry["count"]) - len(entry["first"])
+            if more > 0:
+                lines.append(f"- … and {more} more")
+            lines.append("")
     if data["skipped"]:
         lines += ["## Skipped rows", ""]
         for reason, entry in data["skipped"].items():
@@ -408,14 +460,23 @@ def render_text(data: dict, width: int | None = None) -> str:
     rows = data["rows"]
     print_line(f"Rows: read {rows['read']} = valid {rows['valid']} + rejected {rows['rejected']} "
                f"+ skipped {rows['skipped']}")
+    _money_text(data.get("money"), console, print_line)
     if data["findings_detail"]:
         table = Table(title="Findings (rows per code)", title_justify="left")
-        for col in ("code", "severity", "rows", "first cells"):
+        for col in ("code", "severity", "rows", "meaning"):
             table.add_column(col)
         for code, entry in data["findings_detail"].items():
-            cells = ", ".join(f.get("cell", "") for f in entry["first"])
-            table.add_row(code, entry["severity"], str(data["findings"].get(code, entry["count"])), cells)
+            table.add_row(code, entry["severity"], str(data["findings"].get(code, entry["count"])),
+                          entry.get("meaning") or "")
         console.print(table)
+        for code, entry in data["findings_detail"].items():
+            print_line(f"{code}:")
+            for f in entry["first"]:
+                value = f" (value: {f['value']})" if f.get("value") not in (None, "") else ""
+                print_line(f"  {f.get('cell', '')}: {f.get('message', '')}{value}")
+            more = data["findings"].get(code, entry["count"]) - len(entry["first"])
+            if more > 0:
+                print_line(f"  … and {more} more")
     if data["skipped"]:
         print_line("Skipped: " + "; ".join(f"{r} {e['count']}" for r, e in data["skipped"].items()))
     if data["entities"]:
@@ -449,6 +510,70 @@ def render_text(data: dict, width: int | None = None) -> str:
         print_line(_writeback_line(data["writeback"]))
     print_line(f"Run directory: {data['run_dir']}")
     return buffer.getvalue()
+
+
+def money_lines(money: dict) -> list[str]:
+    """The totals in words, shared by every format."""
+    from ..money import dollars
+
+    loaded = dollars(money["loaded"]) if money["loaded"] is not None else "nothing (not loaded)"
+    lines = [f"Amount read {dollars(money['read'])} = valid {dollars(money['valid'])} + rejected "
+             f"{dollars(money['rejected'])} + skipped {dollars(money['skipped'])}; loaded {loaded}"]
+    if money["unreadable_rejected"]:
+        count = money["unreadable_rejected"]
+        lines.append(f"{count} rejected row{'s' if count != 1 else ''} with an amount that cannot be read "
+                     "(not counted)")
+    reconciliation = money.get("reconciliation")
+    if reconciliation:
+        labels = {"matches": "matches", "mismatch": "DOES NOT MATCH", "no-value": "not checked"}
+        label = labels[reconciliation["status"]]
+        lines.append(f"Totals row ({reconciliation['cell'] or 'row ' + str(reconciliation['row'])}): {label}: "
+                     f"{reconciliation['message']}")
+    else:
+        lines.append("Totals row: the sheet has none; nothing to reconcile with")
+    return lines
+
+
+MONEY_GROUPS = (("by_status", "status"), ("by_fiscal_year", "fiscal year"))
+
+
+def _money_rows(money: dict, key: str):
+    from ..money import dollars
+
+    for name, entry in money[key].items():
+        loaded = dollars(entry["loaded"]) if money["loaded"] is not None else ""
+        yield name, str(entry["lines"]), dollars(entry["valid"]), loaded
+
+
+def _money_text(money: dict | None, console, print_line) -> None:
+    from rich.table import Table
+
+    if not money:
+        return
+    for line in money_lines(money):
+        print_line(line)
+    for key, label in MONEY_GROUPS:
+        if not money[key]:
+            continue
+        table = Table(title=f"Amounts by {label}", title_justify="left")
+        for col in (label, "lines", "valid", "loaded"):
+            table.add_column(col, justify="left" if col == label else "right")
+        for row in _money_rows(money, key):
+            table.add_row(*row)
+        console.print(table)
+
+
+def _money_markdown(money: dict | None) -> list[str]:
+    if not money:
+        return []
+    lines = ["## Money", ""] + [f"{_md(line)}  " for line in money_lines(money)] + [""]
+    for key, label in MONEY_GROUPS:
+        if not money[key]:
+            continue
+        lines += [f"### Amounts by {label}", "", f"| {label} | lines | valid | loaded |", "|---|---:|---:|---:|"]
+        lines += [f"| {_md(name)} | {n} | {valid} | {loaded} |" for name, n, valid, loaded in _money_rows(money, key)]
+        lines.append("")
+    return lines
 
 
 def _writeback_line(writeback: dict) -> str:

@@ -17,7 +17,7 @@ import multiprocessing
 from collections import deque
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from typing import Iterable
+from typing import Callable, Iterable
 
 import orjson
 
@@ -53,11 +53,13 @@ class RowJudge:
         self.letters = {f: column_letter(i) for f, i in table.positions.items()}
         self.state = {"date1904": date1904}
         self.max_chars = max_chars
+        #: A skipped row keeps its amount (a totals row's is what the report reconciles with).
+        self.amount_field = (dataset.money or (None,))[0]
         self.display_name = display_name
         self.quick = _without_control_characters(dataset.quick_check(table, self.state, max_chars))
 
     def judge(self, row_number: int, values: tuple) -> tuple:
-        """``("blank",)``, ``("skip", reason)``, or ``(kind, record_line, finding_lines, codes, keys)``
+        """``("blank",)``, ``("skip", reason, amount)``, or ``(kind, record_line, finding_lines, codes, keys)``
         where kind is ``valid`` or ``rejected``, lines are JSON Lines bytes, codes the findings'
         codes and keys the row's values that must be unique in the file."""
         if values and self.quick is not None:
@@ -81,7 +83,8 @@ class RowJudge:
         if reason == "blank row":
             return ("blank",)
         if reason:
-            return ("skip", reason)
+            amount = mapped.get(self.amount_field) if self.amount_field else None
+            return ("skip", reason, amount)
         self.state["row"] = row_number
         parsed, problems = dataset.check_row(mapped, self.state)
         controls = _control_problems(mapped)
@@ -183,7 +186,10 @@ def judge_into(judge: RowJudge, rows: Iterable[tuple[int, tuple]], out: Outputs)
             if blanks:
                 _file_blanks(out)
             if kind == "skip":
-                out.skipped.write_line(_dump({"row": row_number, "reason": verdict[1]}))
+                record = {"row": row_number, "reason": verdict[1]}
+                if len(verdict) > 2 and verdict[2] is not None:
+                    record["amount"] = verdict[2]
+                out.skipped.write_line(_dump(record))
                 counts["skipped"] += 1
                 continue
             _, line, finding_lines, codes, row_keys = verdict
@@ -228,14 +234,22 @@ class Chunk:
     redo: str | None = None
 
 
-def judge_in_chunks(judge: RowJudge, row_reader, first: int, last: int, out: Outputs, check_size) -> None:
+def judge_in_chunks(judge: RowJudge, row_reader, first: int, last: int, out: Outputs, check_size,
+                    advance: Callable[[float], None] = lambda rows: None) -> None:
     """Judge rows ``first`` to ``last`` in chunks in worker processes; file the verdicts in ``out``.
 
     ``row_reader()`` gives a new reader of the sheet's rows (see Workbook.row_reader);
     ``check_size(rows, cells_before)`` checks rows against the size limits, counting cells on from
     ``cells_before``: it raises :class:`LimitExceeded` past one, else returns the cells counted.
+    ``advance(rows)`` is told of each chunk filed (progress).
     """
     seen = judge.state.setdefault("seen", {})
+
+    def file(chunk: Chunk, cells: int) -> int:
+        cells = _file_chunk(chunk, judge, row_reader, check_size, out, seen, cells)
+        advance(chunk.last - chunk.first + 1)
+        return cells
+
     cells = 0
     pending: deque = deque()
     context = multiprocessing.get_context("fork")  # each worker starts as a copy of this process
@@ -249,10 +263,9 @@ def judge_in_chunks(judge: RowJudge, row_reader, first: int, last: int, out: Out
                 for start in range(first, last + 1, CHUNK_ROWS):
                     pending.append(pool.submit(_judge_chunk, start, min(start + CHUNK_ROWS - 1, last)))
                     while len(pending) >= IN_FLIGHT:
-                        cells = _file_chunk(pending.popleft().result(), judge, row_reader, check_size, out, seen,
-                                            cells)
+                        cells = file(pending.popleft().result(), cells)
                 while pending:
-                    cells = _file_chunk(pending.popleft().result(), judge, row_reader, check_size, out, seen, cells)
+                    cells = file(pending.popleft().result(), cells)
             finally:
                 for future in pending:
                     future.cancel()

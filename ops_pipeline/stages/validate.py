@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable, Iterator
 
+from .. import progress
 from ..datasets.base import Dataset, Table
 from ..datasets.registry import get_dataset
 from ..errors import DataInvalid, LimitExceeded, ReaderCrashed
@@ -58,15 +59,16 @@ def validate(run: RunDir, *, reader: str = "auto", limits=None, parallel: bool =
                         return _validate_workbook(run, dataset, book, display, limits, parallel, before_writing)
 
         # A reader that dies (an abort in native code) takes only its child process with it.
-        try:
-            summary = run_contained(lambda: read(reader), file=display,
-                                    reader="calamine" if reader == "auto" else reader, gate=gate)
-        except ReaderCrashed:
-            if reader != "auto":
-                raise
-            # The gate's check passed (a refusal raises above): this child need not wait.
-            before_writing = _no_wait
-            summary = run_contained(lambda: read("openpyxl"), file=display, reader="openpyxl")
+        with progress.task("validate: reading the workbook"):
+            try:
+                summary = run_contained(lambda: read(reader), file=display,
+                                        reader="calamine" if reader == "auto" else reader, gate=gate)
+            except ReaderCrashed:
+                if reader != "auto":
+                    raise
+                # The gate's check passed (a refusal raises above): this child need not wait.
+                before_writing = _no_wait
+                summary = run_contained(lambda: read("openpyxl"), file=display, reader="openpyxl")
         outputs = [
             run.output_record(run.path / "validate" / name, rows=summary["files"][name],
                               sha256=summary["hashes"].pop(name))
@@ -316,10 +318,13 @@ def _check_rows(dataset, table, rows, workbook, limits, counts, by_code,
     size = _SizeLimits(table, workbook, limits)
     reader = workbook.row_reader(table.sheet) if parallel else None
     first = table.header_row + 1
-    if reader is not None and reader.last_row - first + 1 >= row_judging.PARALLEL_MIN_ROWS:
-        judge_in_chunks(judge, lambda: workbook.row_reader(table.sheet), first, reader.last_row, out, size.check)
-    else:
-        judge_into(judge, size.within(rows), out)
+    total = reader.last_row - first + 1 if reader is not None else None
+    with progress.task("validate: rows", total, minimum=progress.MIN_ROWS) as bar:
+        if total is not None and total >= row_judging.PARALLEL_MIN_ROWS:
+            judge_in_chunks(judge, lambda: workbook.row_reader(table.sheet), first, reader.last_row, out, size.check,
+                            advance=bar.advance)
+        else:
+            judge_into(judge, progress.counted(size.within(rows), bar), out)
 
 
 class _SizeLimits:

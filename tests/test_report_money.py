@@ -1,0 +1,77 @@
+"""The money in the report: totals, groups, the totals-row reconciliation, in every format."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest
+
+from ops_pipeline.money import dollars
+from ops_pipeline.pipeline import run_pipeline
+from ops_pipeline.stages.report import render
+from tests.conftest import good_row, write_workbook
+
+
+@pytest.fixture(scope="module")
+def mismatched(tmp_path_factory, _sqlite_template):
+    """Loaded with accepted rejects: 1234.50 + 100.00 valid (FY2025 and FY2026), 99.00 rejected,
+    a Placeholder row of 50.00 skipped, and a totals row of 2000.00 that matches nothing."""
+    import shutil
+
+    folder = tmp_path_factory.mktemp("money")
+    db = folder / "ops.db"
+    shutil.copy(_sqlite_template, db)
+    rows = [good_row(),
+            good_row(budget_id=15002, desc="Year 2", amount=100, date=dt.datetime(2025, 10, 2), status="obligated"),
+            good_row(budget_id=15003, desc="Year 3", amount=99, status="pending <b>review</b>"),
+            good_row(budget_id=None, cig_name="Placeholder", amount=50),
+            [],
+            ["Total", None, None, None, None, None, None, 2000]]
+    book = write_workbook(folder / "budget.xlsx", rows)
+    outcome = run_pipeline(str(book), runs_root=folder / "runs", db_url=f"sqlite:///{db}", accept_rejects=True)
+    assert outcome.report["status"] == "succeeded"
+    return outcome.report
+
+
+def test_the_totals_in_dollars(mismatched):
+    money = mismatched["money"]
+    assert {k: money[k] for k in ("read", "valid", "loaded", "rejected", "skipped")} == {
+        "read": "1483.50", "valid": "1334.50", "loaded": "1334.50", "rejected": "99.00", "skipped": "50.00"}
+    assert money["by_status"] == {"OBLIGATED": {"lines": 1, "valid": "100.00", "loaded": "100.00"},
+                                  "PLANNED": {"lines": 1, "valid": "1234.50", "loaded": "1234.50"}}
+    assert list(money["by_fiscal_year"]) == ["FY2025", "FY2026"]
+
+
+def test_a_totals_row_that_does_not_match_is_a_finding_with_both_figures(mismatched):
+    reconciliation = mismatched["money"]["reconciliation"]
+    assert reconciliation["status"] == "mismatch"
+    assert (reconciliation["workbook_total"], reconciliation["pipeline_total"]) == ("2000.00", "1334.50")
+    assert reconciliation["cell"] == "All Budget - Cur!H7"
+    assert reconciliation["explained"] is False
+    finding = mismatched["findings_detail"]["totals-mismatch"]["first"][0]
+    assert finding["cell"] == "All Budget - Cur!H7" and finding["value"] == "$2,000.00"
+    assert finding["message"] == ("the workbook's totals row says $2,000.00; the lines loaded add up to $1,334.50 "
+                                  "(difference $665.50; rejected rows $99.00, skipped $50.00)")
+    assert mismatched["findings"]["totals-mismatch"] == 1
+
+
+@pytest.mark.parametrize("fmt", ["text", "md"])
+def test_text_and_markdown_show_the_money_and_each_finding_s_message_and_value(mismatched, fmt):
+    out = render(mismatched, fmt)
+    assert "Amount read $1,483.50 = valid $1,334.50 + rejected $99.00 + skipped $50.00; loaded $1,334.50" in \
+        out.replace("\\", "")
+    assert "DOES NOT MATCH" in out
+    assert "$1,234.50" in out and "FY2026" in out
+    # The finding's message and its value beside the cell reference; the comment (PII) masked.
+    assert "unknown status" in out and "review" in out
+    assert "Jordan" not in out
+
+
+def test_json_carries_the_money_exactly(mismatched):
+    assert json.loads(render(mismatched, "json"))["money"] == mismatched["money"]
+
+
+def test_dollars():
+    assert dollars("1234.5") == "$1,234.50"
+    assert dollars("-5") == "-$5.00"
+    assert dollars(None) == ""
