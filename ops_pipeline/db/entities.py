@@ -436,7 +436,9 @@ class Loader:
         link_plan = [(link.name, {}, targets[i], nested[i]) for i, link in enumerate(links)]
         staged: list[Staged] = []
         append = staged.append
-        every = set(fields)
+        # A derived column is never staged (the load works it out below): it is not "left out".
+        derived_columns = {d.column for d in spec.derived}
+        every = set(fields) - derived_columns
         # One streaming pass: a staged record is kept as a few tuples, not as its JSON document.
         for record in records:
             values = record["values"] or {}
@@ -446,7 +448,7 @@ class Loader:
             row = [values.get(name) for name in fields]
             # A field left out (its column is not in the file) is not "empty": an update keeps it.
             absent = () if every <= values.keys() else tuple(
-                i for i, name in enumerate(fields) if name not in values)
+                i for i, name in enumerate(fields) if name not in values and name not in derived_columns)
             for i, convert in convert_at:
                 row[i] = convert(row[i])
             record_links = record.get("links") or {}
@@ -774,10 +776,13 @@ class Loader:
             uses = [(name, fields.index(name)) for name in derived.uses]
             linked = self._linked(spec, derived.link, derived.reads, {item.row[at] for item in staged})
             compute = derived.compute
+            # computed once per distinct (linked record, subtype, fields used): a few per load
             memo: dict = {}
+            positions = [i for _, i in uses]
+            used = _tuple_getter(positions)
             for item in staged:
                 row = item.row
-                key = (row[at], item.kind, *(row[i] for _, i in uses))
+                key = (row[at], item.kind, used(row)) if positions else (row[at], item.kind)
                 value = memo.get(key, memo)
                 if value is memo:
                     value = memo[key] = compute(linked.get(row[at]), {name: row[i] for name, i in uses}, item.kind)
@@ -804,22 +809,29 @@ class Loader:
             link_names = self._names(self.specs[link.target], set(linked))
             ids = self.ids[target.name]
             given_of = {value: ids.get(target.key.of({check.key: value})) for value in wanted}
+            # Judged once per distinct (value, linked record): most lines repeat a few pairs.
+            verdicts: dict[tuple, str | None] = {}
             for item in staged:
                 value = item.checked[index]
                 linked_id = item.row[at]
                 if value is None or linked_id is None:
                     continue
-                given = given_of[value]
-                held = linked[linked_id][check.column] if linked_id in linked else None
-                if given is not None and given == held:
-                    continue
-                which = f"{self.specs[link.target].called} {link_names.get(linked_id, linked_id)}"
-                if given is None:
-                    message = f"{target.called} {value} is not in OPS ({which} is in {names.get(held, 'none')})"
-                else:
-                    message = f"{target.called} {value} disagrees with {which}, which OPS has in " \
-                              f"{target.called} {names.get(held, 'none')}"
-                self._finding(check.code, message, "warning", item, check.field, value)
+                pair = (value, linked_id)
+                message = verdicts.get(pair, verdicts)
+                if message is verdicts:
+                    given = given_of[value]
+                    held = linked[linked_id][check.column] if linked_id in linked else None
+                    which = f"{self.specs[link.target].called} {link_names.get(linked_id, linked_id)}"
+                    if given is not None and given == held:
+                        message = None
+                    elif given is None:
+                        message = f"{target.called} {value} is not in OPS ({which} is in {names.get(held, 'none')})"
+                    else:
+                        message = f"{target.called} {value} disagrees with {which}, which OPS has in " \
+                                  f"{target.called} {names.get(held, 'none')}"
+                    verdicts[pair] = message
+                if message is not None:
+                    self._finding(check.code, message, "warning", item, check.field, value)
 
     def _ask(self, spec: EntitySpec, item: Staged, current: list) -> None:
         written = spec.written()
