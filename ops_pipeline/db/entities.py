@@ -472,25 +472,35 @@ class Loader:
                 (record_links.get(kind_link[0]) or {}).get(kind_link[1]) if kind_link else None)
             names = record.get("key")
             append(Staged(key_of(names), names.get(by_id) if by_id and names else None, row, kind,
-                          (sheet, lineage.get("rows", "")), names, link_keys, absent,
+                          (sheet, lineage.get("rows", "")), names, tuple(link_keys), absent,
                           [values.get(check.field) for check in agree] if agree else None))
         # Links: resolved against this load's records, then the database, in one query per link.
-        for position, link in enumerate(links):
-            self.resolve(self.specs[link.target], {item.links[position] for item in staged})
+        # The distinct keys of a link are its cache's values (every staged link went through it).
+        for (_name, cache, _keyer, _nested), link in zip(link_plan, links):
+            self.resolve(self.specs[link.target], set(cache.values()))
         kept = []
         resolve_plan = [(self.ids[link.target], link, link.missing != "ignore", bool(link.column)) for link in links]
+        # A record's links resolve as every record with the same link keys does: worked out once per
+        # distinct combination (a few hundred in a 100,000-line file), the findings still per record.
+        outcomes: dict[tuple, tuple] = {}
         for item in staged:
-            outcome = None
-            row = item.row
-            for key, (ids, link, reported, is_written) in zip(item.links, resolve_plan):
-                target_id = ids.get(key) if key is not None else None
-                if target_id is None and key is not None and reported:
-                    self._unresolved(spec, link, key, item.lineage)
-                    if link.missing == "reject":
-                        outcome = "reject"
-                if is_written:
-                    row.append(target_id)
-            if outcome == "reject":
+            outcome = outcomes.get(item.links)
+            if outcome is None:
+                target_ids, unresolved, reject = [], [], False
+                for key, (ids, link, reported, is_written) in zip(item.links, resolve_plan):
+                    target_id = ids.get(key) if key is not None else None
+                    if target_id is None and key is not None and reported:
+                        unresolved.append((link, key))
+                        if link.missing == "reject":
+                            reject = True
+                    if is_written:
+                        target_ids.append(target_id)
+                outcome = outcomes[item.links] = (target_ids, tuple(unresolved), reject)
+            target_ids, unresolved, reject = outcome
+            for link, key in unresolved:
+                self._unresolved(spec, link, key, item.lineage)
+            item.row.extend(target_ids)
+            if reject:
                 counts.rejected += 1
             else:
                 kept.append(item)
