@@ -208,8 +208,19 @@ class CurrentBudgetWorkbook(BudgetWorkbook):
             parsed["fiscal_year"] = year
             parsed["procurement_shop"] = shop
             parsed["proc_fee_rate"] = rate
-            if (year is not None or component is not None or parsed["proc_fee_amount"] is not None) \
-                    and _cross_problems(parsed, fiscal_years):
+            # The rules between cells, decided here for the usual row (FY as Obligate By's year
+            # seen before, a fee that is right, an SC with its agreement); any other goes through
+            # _cross_problems, which judges it (and learns a new date's fiscal year).
+            suspect = False
+            if year is not None:
+                date_needed = parsed["date_needed"]
+                suspect = date_needed is not None and fiscal_years.get(date_needed) != year
+            fee = parsed["proc_fee_amount"]
+            if fee is not None and not suspect:
+                suspect = fee_problem(parsed["amount"], fee, rate, shop) is not None
+            if component is not None and not suspect:
+                suspect = not parsed["agreement_name"]
+            if suspect and _cross_problems(parsed, fiscal_years):
                 budget_id = parsed["budget_id"]
                 if budget_id is not None and seen.get(("budget_id", budget_id)) == row_number:
                     del seen[("budget_id", budget_id)]  # the full path records it again
