@@ -169,3 +169,35 @@ def test_a_subtype_ops_needs_more_for_is_not_created(engine):
     assert [(f.code, f.severity) for f in findings] == [("not-created", "warning")]
     spec = next(s for s in budget_entities() if s.name == "agreement")
     assert isinstance(spec.subtype, Subtype) and "AA" in spec.subtype.refuse and isinstance(spec.key, Key)
+
+
+def test_a_derived_column_follows_its_link_when_a_stored_record_changes(engine):
+    # A line moved from SC1 to SC2 is shown as SC2: the derived column is never "left out" of
+    # the staged record (which would keep the stored value), it is worked out on every load.
+    from ops_pipeline.datasets.budget_current import current_entities
+
+    specs = current_entities()
+    deal = {"name": "Study", "agreement_type": "CONTRACT"}
+
+    def component(number):
+        return record("services_component", {"agreement": deal, "number": number, "optional": False,
+                                             "sub_component": None},
+                      {"number": number, "optional": False, "sub_component": None, "description": f"SC{number}"},
+                      {"agreement": deal})
+
+    def sc_line(number, line_id=None):
+        staged = line("5.00", agreement=("Study", "CONTRACT"), line_id=line_id)
+        staged["links"]["services_component"] = {"agreement": deal, "number": number, "optional": False,
+                                                 "sub_component": None}
+        return staged
+
+    load(engine, {"agreement": [agreement("Study")], "services_component": [component(1), component(2)],
+                  "budget_line_item": [sc_line(1)]}, specs)
+    with engine.connect() as conn:
+        line_id, shown = conn.execute(select(m.BudgetLineItem.id, m.BudgetLineItem.service_component_name_for_sort)).one()
+    assert shown == "SC1"
+    counts, findings = load(engine, {"agreement": [agreement("Study")], "budget_line_item": [sc_line(2, line_id)]},
+                            specs)
+    assert findings == [] and counts["budget_line_item"]["updated"] == 1
+    with engine.connect() as conn:
+        assert conn.execute(select(m.BudgetLineItem.service_component_name_for_sort)).scalar_one() == "SC2"

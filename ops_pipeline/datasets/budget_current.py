@@ -208,8 +208,19 @@ class CurrentBudgetWorkbook(BudgetWorkbook):
             parsed["fiscal_year"] = year
             parsed["procurement_shop"] = shop
             parsed["proc_fee_rate"] = rate
-            if (year is not None or component is not None or parsed["proc_fee_amount"] is not None) \
-                    and _cross_problems(parsed, fiscal_years):
+            # The rules between cells, decided here for the usual row (FY as Obligate By's year
+            # seen before, a fee that is right, an SC with its agreement); any other goes through
+            # _cross_problems, which judges it (and learns a new date's fiscal year).
+            suspect = False
+            if year is not None:
+                date_needed = parsed["date_needed"]
+                suspect = date_needed is not None and fiscal_years.get(date_needed) != year
+            fee = parsed["proc_fee_amount"]
+            if fee is not None and not suspect:
+                suspect = fee_problem(parsed["amount"], fee, rate, shop) is not None
+            if component is not None and not suspect:
+                suspect = not parsed["agreement_name"]
+            if suspect and _cross_problems(parsed, fiscal_years):
                 budget_id = parsed["budget_id"]
                 if budget_id is not None and seen.get(("budget_id", budget_id)) == row_number:
                     del seen[("budget_id", budget_id)]  # the full path records it again
@@ -302,32 +313,29 @@ class _CurrentTransform(_BudgetTransform):
         super().__init__(rows, context)
         self.components: dict[tuple, dict] = {}
         self._shops_seen: set = set()
+        self._extended: dict[tuple, dict] = {}
+        self._keep: list = []
         self.counts["services_component"] = 0
 
-    def _lines(self) -> Iterator[dict]:
-        current: list = [None]
-
-        def rows(records):
-            for record in records:
-                current[0] = record
-                yield record
-
-        self.rows = rows(self.rows)
-        for line in super()._lines():
-            record = current[0]
-            values, row = record["values"], record["row"]
-            links = dict(line["links"])
-            agreement = links.get("agreement")
-            shop = values.get("procurement_shop")
-            sc = values.get("services_component")
-            links["services_component"] = self._component(agreement, sc, row) if agreement and sc else None
-            links["procurement_shop"] = {"abbr": shop} if shop else None
-            if agreement and shop:
-                self._shop(values, shop, row)
-            line["values"]["portfolio"] = values.get("portfolio")
-            line["values"]["proc_shop_fee_rate"] = values.get("proc_fee_rate")
-            line["links"] = links
-            yield line
+    def _extend_line(self, line: dict, links: dict, values: dict, row: int) -> dict:
+        """A line's services component, procurement shop, Portfolio and fee rate (called by the
+        classic transform for each line). Lines with the same links share one links object, as
+        the classic layout's do: most rows repeat a few combinations."""
+        agreement = links.get("agreement")
+        shop = values.get("procurement_shop")
+        sc = values.get("services_component")
+        component = self._component(agreement, sc, row) if agreement and sc else None
+        if agreement and shop:
+            self._shop(values, shop, row)
+        line["portfolio"] = values.get("portfolio")
+        line["proc_shop_fee_rate"] = values.get("proc_fee_rate")
+        key = (id(links), id(component), shop)
+        extended = self._extended.get(key)
+        if extended is None:
+            extended = self._extended[key] = {**links, "services_component": component,
+                                              "procurement_shop": {"abbr": shop} if shop else None}
+            self._keep.append((links, component))  # the ids in the key stay those objects'
+        return extended
 
     def _component(self, agreement: dict, sc: dict, row: int) -> dict:
         # An agreement's link is one object for all its rows (see _BudgetTransform._agreement_row).

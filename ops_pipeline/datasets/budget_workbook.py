@@ -501,6 +501,10 @@ def _text_or_none(value: object) -> str | None:
 class _BudgetTransform:
     """Applies the business rules to the valid rows, in one streaming pass."""
 
+    #: (line values, the row's links, the valid row's values, row number) -> the line's links: a
+    #: layout's own additions to each line, in the same pass (None: nothing to add)
+    _extend_line = None
+
     def __init__(self, rows: Iterator[dict], context: dict):
         self.rows = rows
         self.sheet = context.get("sheet")
@@ -566,6 +570,7 @@ class _BudgetTransform:
         opre_rows, project_portfolios = self.opre_rows, self.project_portfolios
         count = 0
         without = self.without
+        extend = self._extend_line
         for record in self.rows:
             row = record["row"]
             values = record["values"]
@@ -609,11 +614,14 @@ class _BudgetTransform:
             }
             for name in without:
                 del line[name]
+            links = relation[4]
+            if extend is not None:  # a layout with more to a line (budget_current)
+                links = extend(line, links, values, row)
             yield {
                 "entity": "budget_line_item",
                 "key": {"id": budget_id} if budget_id is not None else None,
                 "values": line,
-                "links": relation[4],
+                "links": links,
                 "lineage": {"file": file, "sheet": sheet, "rows": str(row)},
             }
         self.counts["budget_line_item"] += count

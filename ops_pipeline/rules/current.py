@@ -157,7 +157,10 @@ def fee_problem(amount: str | None, fee: str | None, rate: str | None, shop: str
     rate and a shop, and be SubTotal × rate ÷ 100 to the cent (half a cent either way is rounding). A rate below 1 whose fee is
     SubTotal × rate is read as the percentage it shows (a cell formatted as a percentage holds
     0.005 for 0.5 %)."""
-    if fee is None or Decimal(fee) == 0:
+    if fee is None:
+        return None
+    first = fee[:1]
+    if not "1" <= first <= "9" and Decimal(fee) == 0:  # a fee starting 1-9 is not zero
         return None
     if rate is None or shop is None:
         missing = " or ".join(n for n, v in (("rate", rate), ("procurement shop", shop)) if v is None)
