@@ -57,7 +57,7 @@ def _iso(moment) -> str | None:
 
 def _database_runs(db_url: str | None) -> tuple[dict[str, dict], str | None]:
     """The database's run records by id, and the database's URL (None: no database given)."""
-    from .db.engine import connection_error, make_engine, resolve_url
+    from .db.engine import connected, resolve_url
     from .db.models import PipelineRun
 
     try:
@@ -66,21 +66,9 @@ def _database_runs(db_url: str | None) -> tuple[dict[str, dict], str | None]:
         if db_url:
             raise
         return {}, None
-    engine = make_engine(url)
     table = PipelineRun.__table__
-    found = {}
-    try:
-        with engine.connect() as conn:
-            for row in conn.execute(select(table)).mappings():
-                found[row["id"]] = dict(row)
-    except Exception as exc:
-        from sqlalchemy.exc import SQLAlchemyError
-
-        if not isinstance(exc, SQLAlchemyError):
-            raise
-        raise connection_error(exc, url) from None
-    finally:
-        engine.dispose()
+    with connected(url) as conn:
+        found = {row["id"]: dict(row) for row in conn.execute(select(table)).mappings()}
     return found, url
 
 
@@ -189,15 +177,13 @@ def list_files(*, db_url: str | None = None, outcome: str | None = None, run_id:
 
     Returns ``{"files": [...], "counts": {outcome: n}, "total"}``.
     """
-    from .db.engine import connection_error, make_engine, resolve_url
+    from .db.engine import connected, resolve_url
     from .db.models import SourceFile
     from .ledger import OUTCOMES
 
     if outcome and outcome not in OUTCOMES:
         raise UsageError(f"--outcome must be one of {', '.join(OUTCOMES)}, not {outcome!r}")
     first = _date(since, "--since")
-    url = resolve_url(db_url)
-    engine = make_engine(url)
     table = SourceFile.__table__
     query = select(table).order_by(table.c.first_seen_at.desc(), table.c.id.desc())
     if outcome:
@@ -205,24 +191,15 @@ def list_files(*, db_url: str | None = None, outcome: str | None = None, run_id:
     if run_id:
         query = query.where(table.c.run_id == run_id)
     files = []
-    try:
-        with engine.connect() as conn:
-            for row in conn.execute(query).mappings():
-                seen = _iso(row["first_seen_at"])
-                if first and (_day(seen) is None or _day(seen) < first):
-                    continue
-                files.append({"location": row["location"], "version_id": row["version_id"], "etag": row["etag"],
-                              "size": row["size"], "sha256": row["sha256"], "outcome": row["outcome"],
-                              "run_id": row["run_id"], "first_seen_at": seen,
-                              "finished_at": _iso(row["finished_at"])})
-    except Exception as exc:
-        from sqlalchemy.exc import SQLAlchemyError
-
-        if not isinstance(exc, SQLAlchemyError):
-            raise
-        raise connection_error(exc, url) from None
-    finally:
-        engine.dispose()
+    with connected(resolve_url(db_url)) as conn:
+        for row in conn.execute(query).mappings():
+            seen = _iso(row["first_seen_at"])
+            if first and (_day(seen) is None or _day(seen) < first):
+                continue
+            files.append({"location": row["location"], "version_id": row["version_id"], "etag": row["etag"],
+                          "size": row["size"], "sha256": row["sha256"], "outcome": row["outcome"],
+                          "run_id": row["run_id"], "first_seen_at": seen,
+                          "finished_at": _iso(row["finished_at"])})
     counts: dict[str, int] = {}
     for entry in files:
         counts[entry["outcome"]] = counts.get(entry["outcome"], 0) + 1

@@ -56,23 +56,12 @@ def trace(entity: str, ident: str, *, db_url: str | None = None, runs_root: Path
     "changes": {column: {"old", "new"}}, "run_dir"}``, newest first. ``action`` is ``created``,
     ``updated``, or ``unchanged`` (the run read the record and left it as it was).
     """
-    from .db.engine import connection_error, make_engine, resolve_url
+    from .db.engine import connected, resolve_url
 
     spec, pii = find_spec(entity)
-    url = resolve_url(db_url)
-    engine = make_engine(url)
-    try:
-        with engine.connect() as conn:
-            ids = _ids(conn, spec, ident)
-            records = [_record(conn, spec, pii, record_id, name, Path(runs_root)) for record_id, name in ids]
-    except Exception as exc:
-        from sqlalchemy.exc import SQLAlchemyError
-
-        if not isinstance(exc, SQLAlchemyError):
-            raise
-        raise connection_error(exc, url) from None
-    finally:
-        engine.dispose()
+    with connected(resolve_url(db_url)) as conn:
+        ids = _ids(conn, spec, ident)
+        records = [_record(conn, spec, pii, record_id, name, Path(runs_root)) for record_id, name in ids]
     if not records:
         raise UsageError(f"OPS has no {spec.called} {ident!r}",
                          hint=f"give its OPS id or its {spec.key.columns[0] if spec.key.columns else 'id'}")
