@@ -19,7 +19,7 @@ from ops_pipeline.stages.validate import validate
 from tests.conftest import good_row
 
 KEPT = {"manifest.json", "logs/events.jsonl", "validate/summary.json", "transform/summary.json",
-        "report/report.json", "report/report.md"}
+        "report/report.json", "report/report.md", "report/report.html"}
 
 
 def _age(run: RunDir, days: float) -> None:
