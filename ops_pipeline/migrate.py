@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import DataInvalid, PipelineError, UsageError
-from .rundir import RunDir, atomic_write, make_private_dir, new_run_id, read_json, utcnow, write_json
+from .rundir import (RUN_ID, RunDir, atomic_write, check_runs_root, make_private_dir, new_run_id, read_json,
+                     unusable_runs_root, utcnow, write_json)
 from .stages.fetch import DEFAULT_MAX_BYTES
 
 #: Under the runs root: one folder per migration, beside the runs (``find_runs`` ignores it: it
@@ -172,9 +173,17 @@ def migrations_root(runs_root: Path | str) -> Path:
     return Path(runs_root) / MIGRATIONS
 
 
-def _new_migration_dir(runs_root: Path | str) -> tuple[str, Path]:
+def _new_migration_dir(runs_root: Path | str, migration_id: str | None = None) -> tuple[str, Path]:
     root = migrations_root(runs_root)
-    make_private_dir(root)
+    try:
+        make_private_dir(root)
+    except OSError as exc:
+        raise unusable_runs_root(runs_root, exc) from None
+    if migration_id is not None:  # named before it runs (a scheduler): made again when it exists
+        if not RUN_ID.fullmatch(migration_id):
+            raise UsageError(f"{migration_id!r} is not a migration id")
+        make_private_dir(root / migration_id)
+        return migration_id, root / migration_id
     for _ in range(5):
         migration_id = new_run_id()
         path = root / migration_id
@@ -198,7 +207,8 @@ def read_migration(runs_root: Path | str, migration_id: str) -> dict:
 
 def migrate(source: str, *, runs_root: Path | str, db_url: str | None = None, dry_run: bool = False,
             accept_rejects: bool = False, endpoint_url: str | None = None, max_bytes: int = DEFAULT_MAX_BYTES,
-            lock_wait: float | None = None, plan: Plan | None = None, on_file=None) -> Migration:
+            lock_wait: float | None = None, plan: Plan | None = None, on_file=None,
+            migration_id: str | None = None) -> Migration:
     """Plan (unless ``plan`` is given), run every file through fetch, validate and transform in
     its own run directory, load them all in one transaction in plan order, report.
 
@@ -209,8 +219,9 @@ def migrate(source: str, *, runs_root: Path | str, db_url: str | None = None, dr
     from .pipeline import DEFAULT_LOCK_WAIT, Options, refusal, run_stage, start_run
     from .stages.load import load_runs
 
+    check_runs_root(runs_root)
     plan = plan or make_plan(source, endpoint_url=endpoint_url)
-    migration_id, folder = _new_migration_dir(runs_root)
+    migration_id, folder = _new_migration_dir(runs_root, migration_id)
     started = time.perf_counter()
     started_at = utcnow()
     write_json(folder / "plan.json", {"migration_id": migration_id, "planned_at": started_at, **plan.as_dict()})
