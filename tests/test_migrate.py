@@ -86,7 +86,7 @@ def test_a_migration_loads_the_set_reports_each_file_and_reruns_changing_nothing
     report = done.report
     assert report["status"] == "loaded" and [f["name"] for f in report["files"]] == ["z-users.tsv", "a-projects.tsv"]
     users, projects = report["files"]
-    assert users["entities"]["ops_user"]["inserted"] == 5 and users["status"] == "loaded"
+    assert users["entities"]["ops_user"]["inserted"] == 5 and users["status"] == "succeeded"
     assert projects["entities"]["project"]["inserted"] == 3
     assert report["totals"]["entities"]["ops_user"]["inserted"] == 5
     assert report["totals"]["rows"]["read"] == 8
@@ -94,7 +94,7 @@ def test_a_migration_loads_the_set_reports_each_file_and_reruns_changing_nothing
     for name in ("plan.json", "report.json", "report.md"):
         assert stat.S_IMODE((folder / name).stat().st_mode) == 0o600
     assert json.loads((folder / "report.json").read_text())["files"][0]["run_id"] == users["run_id"]
-    assert "| 1 | z-users.tsv | maps-users | loaded |" in (folder / "report.md").read_text()
+    assert "| 1 | z-users.tsv | maps-users | succeeded |" in (folder / "report.md").read_text()
     assert _count(sqlite_url, select(func.count()).select_from(PipelineRun)) == 2
 
     again = migrate(str(export), runs_root=runs_root, db_url=sqlite_url).report
