@@ -319,7 +319,7 @@ def cli(ctx: click.Context, runs_root: str, debug: bool, quiet: bool, log_format
     from .rundir import check_runs_root
 
     ctx.ensure_object(dict)
-    ctx.obj.update({"runs_root": runs_root, "debug": debug, "log_format": log_format})
+    ctx.obj.update({"runs_root": runs_root, "debug": debug, "log_format": log_format, "quiet": quiet})
     check_runs_root(runs_root)
     if not debug:
         # openpyxl warns about workbook parts it drops (extensions, odd headers and footers): noise
@@ -735,11 +735,19 @@ def migrate(ctx, source, db_url, plan_only, dry_run, accept_rejects, lock_wait, 
         else:
             click.echo(_safe_text(ctx, "\n".join(plan.lines()), lines=True))
         return
-    for line in plan.lines():
-        _log_line(ctx, line, "migrate-plan")
+    quiet = ctx.obj.get("quiet") and ctx.obj.get("log_format") != "json"
+    if ctx.obj.get("log_format") == "json":
+        _log_line(ctx, "", "migrate-plan", plan=plan.as_dict())
+    elif not quiet:
+        for line in plan.lines():
+            _log_line(ctx, line, "migrate-plan")
+    def show_file(order, planned, run) -> None:
+        _log_line(ctx, f"file {order}/{len(plan.files)}: {planned.name} ({planned.dataset}) in run {run.run_id}",
+                  "migrate-file", file=planned.name, dataset=planned.dataset, run_id=run.run_id)
+
     migration = do_migrate(source, runs_root=ctx.obj["runs_root"], db_url=db_url, dry_run=dry_run,
                            accept_rejects=accept_rejects, endpoint_url=endpoint_url, max_bytes=max_bytes,
-                           lock_wait=lock_wait, plan=plan)
+                           lock_wait=lock_wait, plan=plan, on_file=None if quiet else show_file)
     report = migration.report
     if fmt == "json":
         _json_out(report)

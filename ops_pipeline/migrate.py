@@ -391,7 +391,7 @@ def render_text(report: dict) -> str:
     if totals["history"]:
         lines.append("  history: " + ", ".join(f"{n} {table}" for table, n in totals["history"].items()))
     if report.get("error"):
-        lines.append(f"error: {report['error']['message']}")
+        lines.append(f"stopped: {report['error']['message']}")
     lines.append(f"report: {report['migration_dir']}")
     return "\n".join(lines) + "\n"
 
