@@ -19,6 +19,7 @@ from ops_pipeline.db.models import PipelineRun
 from ops_pipeline.errors import DataInvalid, UsageError
 from ops_pipeline.maps_sample import write_maps_export
 from ops_pipeline.migrate import header_of, make_plan, migrate, migrations_root
+from tests.s3_server import *  # noqa: F401,F403  (fixtures)
 
 FOUNDATION = ("users.tsv", "projects.tsv")
 
@@ -164,3 +165,18 @@ def test_on_postgresql_a_rerun_records_no_history(export, runs_root, pg_schema_u
     assert loaded > before
     assert migrate(str(export), runs_root=runs_root, db_url=pg_schema_url).error is None
     assert history() == loaded
+
+
+def test_an_s3_prefix_is_planned_from_its_objects_headers_and_migrated(export, runs_root, sqlite_url, s3_bucket,
+                                                                       s3_endpoint):
+    client, bucket = s3_bucket
+    for path in export.iterdir():
+        client.put_object(Bucket=bucket, Key=f"maps/2026-11/{path.name}", Body=path.read_bytes())
+    client.put_object(Bucket=bucket, Key="maps/2026-11/processed/old.tsv", Body=b"NOT\tMAPS\n")  # a subfolder
+    source = f"s3://{bucket}/maps/2026-11/"
+    plan = make_plan(source, endpoint_url=s3_endpoint)
+    assert [(f.name, f.dataset) for f in plan.files] == [("z-users.tsv", "maps-users"),
+                                                         ("a-projects.tsv", "maps-projects")]
+    done = migrate(source, runs_root=runs_root, db_url=sqlite_url, endpoint_url=s3_endpoint, plan=plan)
+    assert done.error is None and done.report["totals"]["entities"]["project"]["inserted"] == 3
+    assert done.runs[0].manifest["source"]["uri"] == f"{source}z-users.tsv"
