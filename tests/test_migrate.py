@@ -180,3 +180,23 @@ def test_an_s3_prefix_is_planned_from_its_objects_headers_and_migrated(export, r
     done = migrate(source, runs_root=runs_root, db_url=sqlite_url, endpoint_url=s3_endpoint, plan=plan)
     assert done.error is None and done.report["totals"]["entities"]["project"]["inserted"] == 3
     assert done.runs[0].manifest["source"]["uri"] == f"{source}z-users.tsv"
+
+
+def test_luigi_s_migrate_maps_is_one_task_named_by_source_and_date_done_once(export, runs_root, sqlite_url):
+    luigi = pytest.importorskip("luigi")
+    import datetime as dt
+
+    from ops_pipeline.luigi import MigrateMaps
+
+    task = MigrateMaps(source=str(export), run_date=dt.datetime(2026, 11, 29, 10, 53), db=sqlite_url,
+                       runs_root=str(runs_root))
+    assert not task.complete()
+    assert luigi.build([task], local_scheduler=True, log_level="WARNING")
+    assert task.complete() and task.output().folder.name == task.migration_id
+    assert read_report(task.output().folder)["totals"]["entities"]["ops_user"]["inserted"] == 5
+    assert luigi.build([task], local_scheduler=True, log_level="WARNING")
+    assert [p.name for p in migrations_root(runs_root).iterdir()] == [task.migration_id]
+
+
+def read_report(folder):
+    return json.loads((folder / "report.json").read_text())
