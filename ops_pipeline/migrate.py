@@ -232,6 +232,7 @@ def migrate(source: str, *, runs_root: Path | str, db_url: str | None = None, dr
     problems: dict[int, PipelineError] = {}
     results: list[dict] | None = None
     error: PipelineError | None = None
+    crash: Exception | None = None
     try:
         for i, planned in enumerate(plan.files):
             try:
@@ -258,13 +259,19 @@ def migrate(source: str, *, runs_root: Path | str, db_url: str | None = None, dr
                             accept_rejects=accept_rejects, rerun=rerun)
     except PipelineError as exc:
         error = exc
-    finally:
-        reports = [_run_report(run, run_stage) for run in runs]
+        if not error.file:  # the load of a one-file set names its run only
+            error.file = next((f.name for f, run in zip(plan.files, runs) if run and run.run_id == error.run_id), None)
+    except Exception as exc:  # a bug: the migration's record still says where it stopped
+        crash = exc
+        error = PipelineError(f"internal error: {type(exc).__name__}")
+    reports = [_run_report(run, run_stage) for run in runs]
     report = _migration_report(migration_id, folder, plan, runs, reports, results, problems, error,
                                dry_run=dry_run, started_at=started_at, seconds=time.perf_counter() - started)
     write_json(folder / "report.json", report)
     with atomic_write(folder / "report.md") as handle:
         handle.write(render_markdown(report))
+    if crash is not None:
+        raise crash
     return Migration(plan=plan, report=report, error=error, runs=runs)
 
 
