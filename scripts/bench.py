@@ -270,7 +270,8 @@ def _lift_budget_line_range(lines: int) -> None:
         return
     from ops_pipeline import maps
 
-    maps.ID_LIMITS["budget_line_item"] = lines + 1
+    # A new dict: the one maps shares with db.bulk (where SQLite's new ids start) stays as it is.
+    maps.ID_LIMITS = {**maps.ID_LIMITS, "budget_line_item": lines + 1}
 
 
 def _stage_seconds(report: dict) -> dict:
