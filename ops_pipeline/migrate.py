@@ -259,8 +259,8 @@ def migrate(source: str, *, runs_root: Path | str, db_url: str | None = None, dr
                             accept_rejects=accept_rejects, rerun=rerun)
     except PipelineError as exc:
         error = exc
-        if not error.file:  # the load of a one-file set names its run only
-            error.file = next((f.name for f, run in zip(plan.files, runs) if run and run.run_id == error.run_id), None)
+        if not error.file and len(plan.files) == 1:  # load_runs names the file of a set of several only
+            error.file = plan.files[0].name
     except Exception as exc:  # a bug: the migration's record still says where it stopped
         crash = exc
         error = PipelineError(f"internal error: {type(exc).__name__}")
