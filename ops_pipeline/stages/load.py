@@ -89,10 +89,10 @@ def load_runs(runs: Sequence[RunDir], *, db_url: str | None = None, dry_run: boo
         for run in runs:
             stack.enter_context(holding(run, "load", records=not dry_run))
         staged = [Staged.of(run) for run in runs]
-        for item in staged:
-            stack.enter_context(recorded(item.run, "load") if not dry_run else _planning(item.run))
         url = resolve_url(db_url)
         database = describe(url)
+        for item in staged:
+            stack.enter_context(recorded(item.run, "load") if not dry_run else _planning(item.run))
         for item in staged:
             item.run.log_event("load", "connecting",
                                database={k: database.get(k) for k in ("dialect", "host", "database")})
