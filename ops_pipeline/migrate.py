@@ -76,6 +76,7 @@ class Migration:
     plan: Plan
     report: dict
     error: PipelineError | None = None
+    #: each planned file's run directory, in plan order (None for a file not reached)
     runs: list = field(default_factory=list)
 
 
@@ -193,14 +194,6 @@ def _new_migration_dir(runs_root: Path | str, migration_id: str | None = None) -
         except FileExistsError:
             continue
     raise UsageError(f"cannot create a new migration folder under {root}")  # pragma: no cover
-
-
-def read_migration(runs_root: Path | str, migration_id: str) -> dict:
-    """A migration's report.json."""
-    path = migrations_root(runs_root) / migration_id / "report.json"
-    if not path.is_file():
-        raise UsageError(f"no migration {migration_id!r} under {migrations_root(runs_root)}")
-    return read_json(path)
 
 
 # -- the migration ---------------------------------------------------------------------------------
