@@ -287,8 +287,9 @@ def _stopped(plan: Plan, problems: dict[int, PipelineError], rerun: str) -> Pipe
         return next(iter(problems.values()))
     names = "; ".join(f"{plan.files[i].name}: {e.message}" for i, e in sorted(problems.items()))
     accept = any("rejected" in e.message for e in problems.values())
+    accept_hint = f", or load the valid rows with: {rerun} --accept-rejects" if accept else ""
     return DataInvalid(f"{len(problems)} files stop the migration, nothing was loaded: {names}",
-                       hint=f"fix the files{', or load the valid rows with: ' + rerun + ' --accept-rejects' if accept else ''}")
+                       hint=f"fix the files{accept_hint}")
 
 
 def _run_report(run: RunDir | None, run_stage) -> dict | None:
@@ -356,14 +357,16 @@ def _migration_report(migration_id, folder, plan, runs, reports, results, proble
         "migration_dir": str(folder),
     }
     if error is not None:
-        report["error"] = {"code": error.code, "message": error.one_line(), **({"file": error.file} if error.file else {})}
+        report["error"] = {"code": error.code, "message": error.one_line(),
+                           **({"file": error.file} if error.file else {})}
     return report
 
 
 # -- rendering -------------------------------------------------------------------------------------
 
 def _counts_text(counts: dict) -> str:
-    shown = [f"{counts.get(k, 0)} {k}" for k in COUNT_KEYS if counts.get(k) or k in ("inserted", "updated", "unchanged")]
+    shown = [f"{counts.get(k, 0)} {k}" for k in COUNT_KEYS
+             if counts.get(k) or k in ("inserted", "updated", "unchanged")]
     return ", ".join(shown)
 
 
@@ -413,7 +416,8 @@ def render_markdown(report: dict) -> str:
         out.append(f"| {f['order']} | {f['name']} | {f['dataset']} | {f['status']} | {f['rows'].get('read', 0)} | "
                    f"{f['rows'].get('rejected', 0)} | {sums.get('inserted', 0)} | {sums.get('updated', 0)} | "
                    f"{sums.get('unchanged', 0)} | {findings} |")
-    out += ["", "## Totals", "", "| Entity | Inserted | Updated | Unchanged | Skipped | Rejected |", "|---|---|---|---|---|---|"]
+    out += ["", "## Totals", "", "| Entity | Inserted | Updated | Unchanged | Skipped | Rejected |",
+            "|---|---|---|---|---|---|"]
     for kind, counts in report["totals"]["entities"].items():
         out.append(f"| {kind} | " + " | ".join(str(counts.get(k, 0)) for k in COUNT_KEYS) + " |")
     out += ["", "Findings: " + (", ".join(f"{code} {n}" for code, n in report["totals"]["findings"].items()) or "none"),
