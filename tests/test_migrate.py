@@ -200,3 +200,17 @@ def test_luigi_s_migrate_maps_is_one_task_named_by_source_and_date_done_once(exp
 
 def read_report(folder):
     return json.loads((folder / "report.json").read_text())
+
+
+def test_every_file_is_validated_before_the_stop_and_the_error_names_each(export, runs_root, sqlite_url):
+    for name, good, bad in (("z-users.tsv", "ACTIVE", "RETIRED"), ("a-projects.tsv", "RESEARCH", "STUDY")):
+        path = export / name
+        lines = path.read_text().splitlines()
+        lines[1] = lines[1].replace(good, bad)
+        path.write_text("\n".join(lines) + "\n")
+    done = migrate(str(export), runs_root=runs_root, db_url=sqlite_url)
+    assert done.error.one_line() == (
+        "2 files stop the migration, nothing was loaded: z-users.tsv: validate rejected 1 row; nothing is "
+        "transformed or loaded; a-projects.tsv: validate rejected 1 row; nothing is transformed or loaded "
+        f"(hint: fix the files, or load the valid rows with: ops-pipeline migrate {export} --accept-rejects)")
+    assert [f["findings"].get("BAD_ENUM") for f in done.report["files"]] == [1, 1]
