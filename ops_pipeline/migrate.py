@@ -312,13 +312,15 @@ def _add(total: dict, counts: dict) -> None:
 def _migration_report(migration_id, folder, plan, runs, reports, results, problems, error, *, dry_run,
                       started_at, seconds) -> dict:
     files = []
-    totals: dict = {"files": len(plan.files), "rows": {}, "entities": {}, "findings": {}, "history": {}}
+    totals: dict = {"files": len(plan.files), "rows": {}, "entities": {}, "findings": {}, "history": {},
+                    "unresolved": {}}
     for i, planned in enumerate(plan.files):
         run, data = runs[i], reports[i]
         loaded = results[i] if results is not None else None
         entry = {**planned.as_dict(i + 1), "run_id": run.run_id if run else None,
                  "run_dir": str(run.path) if run else None, "status": data["status"] if data else "not-run",
-                 "rows": data["rows"] if data else {}, "entities": {}, "history": {}, "findings": {}}
+                 "rows": data["rows"] if data else {}, "entities": {}, "history": {}, "findings": {},
+                 "unresolved": {}}
         entry.pop("source")
         if run is not None and (run.path / "validate" / "summary.json").is_file() and data \
                 and data["stages"]["validate"]["status"] in ("succeeded", "failed"):
@@ -326,6 +328,8 @@ def _migration_report(migration_id, folder, plan, runs, reports, results, proble
         if loaded is not None:
             entry["entities"] = loaded["entities"]
             entry["history"] = loaded["history"] or {}
+            # References OPS has no record for, by what they point to ({label: {references, records}}).
+            entry["unresolved"] = loaded.get("unresolved") or {}
             _add(entry["findings"], loaded["findings"])
             if dry_run:
                 entry["status"] = "planned"
@@ -337,6 +341,8 @@ def _migration_report(migration_id, folder, plan, runs, reports, results, proble
         files.append(entry)
         for key in ("rows", "entities", "findings", "history"):
             _add(totals[key], entry[key])
+        for label, counts in entry["unresolved"].items():  # distinct records are per file: not added up
+            _add(totals["unresolved"].setdefault(label, {}), {"references": counts.get("references", 0)})
     totals["findings"] = dict(sorted(totals["findings"].items()))
     if error is None:
         status = "planned" if dry_run else "loaded"
@@ -393,6 +399,9 @@ def render_text(report: dict) -> str:
         lines.append("  findings: " + ", ".join(f"{n} {code}" for code, n in totals["findings"].items()))
     if totals["history"]:
         lines.append("  history: " + ", ".join(f"{n} {table}" for table, n in totals["history"].items()))
+    if totals["unresolved"]:
+        lines.append("  unresolved references: " + ", ".join(
+            f"{c['references']} to {label}" for label, c in totals["unresolved"].items()))
     if report.get("error"):
         lines.append(f"stopped: {report['error']['message']}")
     lines.append(f"report: {report['migration_dir']}")
@@ -422,5 +431,7 @@ def render_markdown(report: dict) -> str:
         out.append(f"| {kind} | " + " | ".join(str(counts.get(k, 0)) for k in COUNT_KEYS) + " |")
     out += ["", "Findings: " + (", ".join(f"{code} {n}" for code, n in report["totals"]["findings"].items()) or "none"),
             "", "History: " + (", ".join(f"{table} {n}" for table, n in report["totals"]["history"].items()) or "none"),
+            "", "Unresolved references (by what they point to): " + (", ".join(
+                f"{label} {c['references']}" for label, c in report["totals"]["unresolved"].items()) or "none"),
             ""]
     return "\n".join(out)
