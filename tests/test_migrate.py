@@ -214,3 +214,17 @@ def test_every_file_is_validated_before_the_stop_and_the_error_names_each(export
         "transformed or loaded; a-projects.tsv: validate rejected 1 row; nothing is transformed or loaded "
         f"(hint: fix the files, or load the valid rows with: ops-pipeline migrate {export} --accept-rejects)")
     assert [f["findings"].get("BAD_ENUM") for f in done.report["files"]] == [1, 1]
+
+
+def test_each_file_s_run_is_archived_with_archive(export, runs_root, sqlite_url, s3_bucket, s3_endpoint,
+                                                  monkeypatch):
+    monkeypatch.setenv("OPS_PIPELINE_S3_ENDPOINT_URL", s3_endpoint)
+    client, bucket = s3_bucket
+    result = CliRunner().invoke(cli, ["-q", "--runs-root", str(runs_root), "migrate", str(export), "--db", sqlite_url,
+                                      "--archive", f"s3://{bucket}/audit/"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(next(migrations_root(runs_root).glob("*/report.json")).read_text())
+    run_ids = [f["run_id"] for f in report["files"]]
+    for run_id in run_ids:
+        assert f"archived run {run_id} to s3://{bucket}/audit/runs/{run_id}/" in result.stderr
+        assert client.head_object(Bucket=bucket, Key=f"audit/runs/{run_id}/manifest.json")
