@@ -1,4 +1,9 @@
-"""load: write the run's entities to the database in one transaction, with the run record."""
+"""load: write a run's entities to the database in one transaction, with the run record.
+
+:func:`load` loads one run; :func:`load_runs` loads several in one transaction (``migrate``: a MAPS
+export set lands whole or not at all); :func:`load_into` is the work of one run on a connection
+whose transaction the caller holds.
+"""
 from __future__ import annotations
 
 import contextlib
