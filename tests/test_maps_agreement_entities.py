@@ -143,3 +143,36 @@ def test_a_maps_agreement_never_matches_one_without_a_maps_id(engine):
     load(engine, [contract(1, "Alpha")])
     with engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(m.Agreement.__table__)).scalar() == 2
+
+
+@pytest.mark.postgres
+def test_on_postgresql_history_records_created_and_updated_contracts_with_their_subtype_columns(ops_pg_url):
+    engine = make_engine(ops_pg_url)
+    try:
+        with engine.begin() as conn:
+            seed_maps_parents(conn)
+        _, findings, written = load(engine, [contract(1, "Alpha"), contract(2, "Beta", vendor=2)])
+        assert findings == []
+        assert {k: written[k] for k in ("agreement_version", "contract_agreement_version", "ops_event",
+                                        "agreement_history")} == {"agreement_version": 2,
+                                                                  "contract_agreement_version": 2,
+                                                                  "ops_event": 2, "agreement_history": 2}
+        _, _, written = load(engine, [contract(1, "Alpha", vendor=3), contract(2, "Beta", vendor=2)])
+        assert written["contract_agreement_version"] == 1 and written["ops_event"] == 1
+        alpha = stored(engine)[1]["id"]
+        e, h, v = m.OpsEvent.__table__, m.OpsDBHistory.__table__, m.version_table("contract_agreement")
+        with engine.connect() as conn:
+            events = conn.execute(select(e.c.event_type, e.c.event_details).order_by(e.c.id)).all()
+            assert [t for t, _ in events] == ["CREATE_NEW_AGREEMENT", "CREATE_NEW_AGREEMENT", "UPDATE_AGREEMENT"]
+            created = {d["New Agreement"]["maps_sys_id"]: d["New Agreement"] for _, d in events[:2]}
+            assert created[2]["vendor_id"] == 2 and created[1]["contract_number"] == "HHSP-1"
+            assert events[2][1]["agreement_updates"]["changes"]["vendor_id"] == {"new_value": 3, "old_value": 1}
+            news = conn.execute(select(h.c.class_name, h.c.event_type, h.c.changes).where(
+                h.c.row_key == str(alpha)).order_by(h.c.id)).all()
+            assert [(c, t) for c, t, _ in news] == [("ContractAgreement", "NEW"), ("ContractAgreement", "UPDATED")]
+            assert news[0][2]["vendor_id"] == {"new": 1} and news[1][2] == {"vendor_id": {"new": 3, "old": 1}}
+            versions = conn.execute(select(v.c.vendor_id, v.c.operation_type, v.c.end_transaction_id.is_(None))
+                                    .where(v.c.id == alpha).order_by(v.c.transaction_id)).all()
+            assert versions == [(1, 0, False), (3, 1, True)]
+    finally:
+        engine.dispose()
