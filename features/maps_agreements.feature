@@ -55,7 +55,7 @@ Feature: MAPS agreements: contracts, grants, IAAs and direct obligations
     When a MAPS contracts file with these rows goes through the pipeline:
       | CONTRACT_NAME   | SYS_CONTRACT_ID |
       | Created In OPS  |                 |
-    Then the report has the finding "missing-value" at contracts.tsv:2:SYS_CONTRACT_ID
+    Then the file has the error "missing-value" at contracts.tsv:2:SYS_CONTRACT_ID
     And the contract "Created In OPS" in OPS is unchanged
 
   Scenario: A MAPS agreement named like one created in OPS is a collision, not an overwrite
@@ -63,7 +63,9 @@ Feature: MAPS agreements: contracts, grants, IAAs and direct obligations
     When a MAPS contracts file with these rows goes through the pipeline:
       | CONTRACT_NAME   | SYS_CONTRACT_ID |
       | created in ops  | 12              |
-    Then the load is refused with the finding "KEY_COLLISION" at contracts.tsv:2:CONTRACT_NAME saying "created in OPS"
+    Then the load is refused, nothing written, at contracts.tsv:2:CONTRACT_NAME saying "created in OPS"
+    When the operator loads the rest with --accept-rejects
+    Then the report has the finding "KEY_COLLISION" at contracts.tsv:2:CONTRACT_NAME saying "a load never overwrites it"
     And the contract "Created In OPS" in OPS is unchanged
 
   Scenario: The same MAPS id twice in a file is an error, never a silent last-wins
@@ -71,7 +73,7 @@ Feature: MAPS agreements: contracts, grants, IAAs and direct obligations
       | DIRECT_OBLIGATION_NAME | SYS_DIRECT_OBLIGATION_ID |
       | First                  | 7                        |
       | Second                 | 7                        |
-    Then the report has the finding "KEY_DUPLICATE" at direct_obligations.tsv:3:SYS_DIRECT_OBLIGATION_ID
+    Then the file has the error "KEY_DUPLICATE" at direct_obligations.tsv:3:SYS_DIRECT_OBLIGATION_ID
 
   Scenario Outline: Dates are read only in the form MAPS writes them for that file
     When a MAPS <kind> file has "<text>" in <column>

@@ -105,7 +105,7 @@ def test_a_name_an_agreement_created_in_ops_holds_is_a_key_collision_never_an_ov
     with engine.begin() as conn:
         conn.execute(insert(m.Agreement.__table__).values(id=700, agreement_type="CONTRACT", name="Alpha", notes=""))
         conn.execute(insert(m.ContractAgreement.__table__).values(id=700, delivered_status=False))
-    counts, findings, _ = load(engine, [contract(1, "ALPHA "), contract(2, "Beta")])
+    counts, findings, _ = load(engine, [contract(1, "ALPHA"), contract(2, "Beta")])
     assert counts["rejected"] == 1 and counts["inserted"] == 1
     (finding,) = findings
     assert (finding.code, finding.severity, finding.row, finding.column) == ("KEY_COLLISION", "error", 2,

@@ -24,7 +24,11 @@ after the first migration).
 """
 from __future__ import annotations
 
+from typing import Iterable
+
 from ..db.entities import EntitySpec, Key, Link, Subtype, Unique
+from ..db.ops_models import ENUMS
+from ..maps import MapsDataset, col
 
 #: MAPS agreement type -> what people call it (the label in findings)
 CALLED = {"CONTRACT": "contract", "GRANT": "grant", "IAA": "IAA", "DIRECT_OBLIGATION": "direct obligation"}
@@ -114,3 +118,117 @@ def contract_spec() -> EntitySpec:
         subtype_columns=("contract_number", "task_order_number", "po_number", "acquisition_type", "contract_type",
                          "psc_contract_specialist", "vendor_id", "cotr_id"),
     )
+
+
+#: The largest id OPS's integer ``maps_sys_id`` holds.
+MAX_MAPS_ID = 2**31 - 1
+
+
+def _iso(value) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _ref(value, column: str = "id") -> dict | None:
+    return {column: value} if value is not None else None
+
+
+class MapsAgreementDataset(MapsDataset):
+    """What the four MAPS agreement datasets share (no name: not a dataset itself)."""
+
+    tier = 4
+    entity_order = ("agreement",)
+    #: OPS's agreement type, and the fields of the MAPS id and of the name
+    agreement_type = ""
+    id_field = ""
+    name_field = ""
+    finding_codes = {}
+
+    def maps_id(self, p) -> int | None:
+        """The agreement's own MAPS id: a whole number from 1 (agreements have no reserved range)."""
+        value = p.integer(self.id_field)
+        if value is not None and not 1 <= value <= MAX_MAPS_ID:
+            p.problem("BAD_NUMBER", self.id_field, f"a MAPS id is a whole number from 1 to {MAX_MAPS_ID}",
+                      value=value)
+            return None
+        return value
+
+    def spec(self) -> EntitySpec:  # pragma: no cover - each dataset gives its own
+        raise NotImplementedError
+
+    def entities(self) -> tuple:
+        return (*reference_specs(), self.spec())
+
+    def agreement(self, values: dict, fields: dict, links: dict) -> dict:
+        return {"entity": "agreement",
+                "key": {"agreement_type": self.agreement_type, "maps_sys_id": values[self.id_field]},
+                "values": {"name": values[self.name_field], "agreement_type": self.agreement_type,
+                           "maps_sys_id": values[self.id_field], **fields},
+                "links": links}
+
+
+class MapsContracts(MapsAgreementDataset):
+    name = "maps-contracts"
+    title = "MAPS contracts (contracts.tsv)"
+    maps_type = "contracts"
+    agreement_type = "CONTRACT"
+    id_field = "sys_contract_id"
+    name_field = "contract_name"
+    columns = (
+        col("CONTRACT_NAME", required=True),
+        col("SYS_CONTRACT_ID", required=True),
+        col("SYS_PROJECT_ID"),
+        col("SYS_VENDOR_ID"),
+        col("CONTRACT_NBR"),
+        col("TASK_ORDER_NBR"),
+        col("PO_NBR"),
+        col("ACQUISITION_TYPE"),
+        col("PSC_CODE"),
+        col("CONTRACT_TYPE"),
+        col("CONTRACT_START_DATE"),
+        col("CONTRACT_END_DATE"),
+        col("PSC_CONTRACT_SPECIALIST", pii=True),
+        col("OPRE_COTR"),
+        col("OPRE_PROJECT_OFFICER"),
+        col("OPRE_ALT_PROJECT_OFFICER"),
+    )
+    required_values = ("contract_name", "sys_contract_id")
+    unique = ("sys_contract_id", "contract_name")
+
+    def spec(self) -> EntitySpec:
+        return contract_spec()
+
+    def parse(self, p) -> dict:
+        return {
+            "contract_name": p.text("contract_name"),
+            "sys_contract_id": self.maps_id(p),
+            "sys_project_id": p.id("sys_project_id", "project"),
+            "sys_vendor_id": p.id("sys_vendor_id", "vendor"),
+            "contract_nbr": p.text("contract_nbr"),
+            "task_order_nbr": p.text("task_order_nbr"),
+            "po_nbr": p.text("po_nbr"),
+            "acquisition_type": p.enum("acquisition_type", ENUMS["acquisitiontype"]),
+            "psc_code": p.integer("psc_code"),
+            "contract_type": p.enum("contract_type", ENUMS["contracttype"]),
+            "contract_start_date": _iso(p.date("contract_start_date")),
+            "contract_end_date": _iso(p.date("contract_end_date")),
+            "psc_contract_specialist": p.text("psc_contract_specialist"),
+            "opre_cotr": p.id("opre_cotr", "ops_user"),
+            "opre_project_officer": p.id("opre_project_officer", "ops_user"),
+            "opre_alt_project_officer": p.id("opre_alt_project_officer", "ops_user"),
+        }
+
+    def records(self, values: dict) -> Iterable[dict]:
+        get = values.get
+        yield self.agreement(values, {
+            "start_date": get("contract_start_date"), "end_date": get("contract_end_date"),
+            "contract_number": get("contract_nbr"), "task_order_number": get("task_order_nbr"),
+            "po_number": get("po_nbr"), "acquisition_type": get("acquisition_type"),
+            "contract_type": get("contract_type"), "psc_contract_specialist": get("psc_contract_specialist"),
+        }, {
+            "project": _ref(get("sys_project_id")),
+            "product_service_code": _ref(get("psc_code"), "naics"),
+            "project_officer": _ref(get("opre_project_officer")),
+            "alternate_project_officer": _ref(get("opre_alt_project_officer")),
+            "vendor": _ref(get("sys_vendor_id")),
+            "cotr": _ref(get("opre_cotr")),
+        })

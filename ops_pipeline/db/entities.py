@@ -182,7 +182,7 @@ class Unique:
     stored rows are read whole: for tables of a few thousand rows (agreements)."""
 
     columns: tuple[str, ...]  # written columns of the parent table
-    folded: tuple[str, ...] = ()  # compared ignoring case and spacing (OPS: lower(name))
+    folded: tuple[str, ...] = ()  # compared in lower case, as OPS's index does (lower(name))
     code: str = "cannot-load"
     field: str | None = None  # the dataset's field the finding names (its cell)
 
@@ -689,7 +689,7 @@ class Loader:
             folded = [c in unique.folded for c in unique.columns]
 
             def value(values) -> tuple | None:
-                out = tuple(fold(v) if f else v for v, f in zip(values, folded))
+                out = tuple(v.lower() if f and isinstance(v, str) else v for v, f in zip(values, folded))
                 return None if any(v is None for v in out) else out
 
             holders: dict[tuple, tuple] = {}  # value -> (stored id, its key values)
