@@ -359,6 +359,8 @@ class Loader:
         self.ids: dict[str, dict[tuple, int]] = {name: {} for name in self.specs}
         self.unresolvable: dict[str, set] = {name: set() for name in self.specs}
         self._unresolved_messages: dict[tuple, Finding] = {}
+        #: per target label: [references to records OPS lacks, the set of those records' keys]
+        self._unresolved_refs: dict[str, list] = {}
         self.findings: list[Finding] = []
         #: questions for the report (Ask): {"code", "question", "row"}
         self.questions: list[dict] = []
@@ -375,6 +377,12 @@ class Loader:
             self.counts[kind] = Counts()
             self._upsert(self.specs[kind], records)
         return {kind: counts.as_dict() for kind, counts in self.counts.items()}
+
+    def unresolved(self) -> dict[str, dict]:
+        """The references this load could not resolve, by the entity they point to (its label):
+        how many references, to how many distinct records OPS does not have."""
+        return {self.specs[name].called: {"references": count, "records": len(keys)}
+                for name, (count, keys) in sorted(self._unresolved_refs.items())}
 
     # -- keys -----------------------------------------------------------------------------------
     def keyer(self, spec: EntitySpec) -> Callable[[dict | None], tuple | None]:
@@ -580,6 +588,11 @@ class Loader:
         """A warning (or error) finding for a link that cannot be resolved: one message per
         missing record, one finding per record that refers to it."""
         cache = self._unresolved_messages.get((spec.name, link.name, key))
+        tally = self._unresolved_refs.get(link.target)
+        if tally is None:
+            tally = self._unresolved_refs[link.target] = [0, set()]
+        tally[0] += 1
+        tally[1].add(key)
         sheet, rows = place
         first = str(rows).split(",", 1)[0].split("-", 1)[0]
         row = int(first) if first.isdigit() else None
