@@ -17,5 +17,5 @@ def seed_maps_parents(conn) -> None:
     conn.execute(insert(m.ResearchProject.__table__), [{"id": i} for i in range(1, 11)])
     conn.execute(insert(m.Vendor.__table__), [
         {"id": i, "name": f"Vendor {i}", "active": True} for i in range(1, 11)])
-    conn.execute(insert(m.IaaCustomerAgency.__table__), [
+    conn.execute(insert(m.IAACustomerAgency.__table__), [
         {"id": i, "name": f"Agency {i}"} for i in range(1, 6)])

@@ -83,7 +83,7 @@ def step_parents(context):
             conn.execute(insert(m.ResearchProject.__table__), [{"id": i} for i in range(1, 11)])
             conn.execute(insert(m.Vendor.__table__), [
                 {"id": i, "name": f"Vendor {i}", "active": True} for i in range(1, 11)])
-            conn.execute(insert(m.IaaCustomerAgency.__table__), [
+            conn.execute(insert(m.IAACustomerAgency.__table__), [
                 {"id": i, "name": f"Agency {i}"} for i in range(1, 6)])
     finally:
         engine.dispose()

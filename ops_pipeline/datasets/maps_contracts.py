@@ -74,7 +74,7 @@ def reference_specs() -> tuple[EntitySpec, ...]:
         EntitySpec("project", m.Project, Key(("id",)), insert=False),
         EntitySpec("user", m.User, Key(("id",)), insert=False),
         EntitySpec("vendor", m.Vendor, Key(("id",)), insert=False),
-        EntitySpec("iaa_customer_agency", m.IaaCustomerAgency, Key(("id",)), insert=False,
+        EntitySpec("iaa_customer_agency", m.IAACustomerAgency, Key(("id",)), insert=False,
                    label="IAA customer agency"),
         EntitySpec("product_service_code", m.ProductServiceCode, Key(("naics",)), insert=False,
                    label="product service code (NAICS)"),

@@ -284,6 +284,44 @@ class ProcurementShopFee(OpsBase):
     updated_on = mapped_column(DateTime(), nullable=True, default=_utcnow, onupdate=_utcnow)
 
 
+class Vendor(OpsBase):
+    __tablename__ = "vendor"
+    id = mapped_column(Integer, Sequence("vendor_id_seq", schema="ops", optional=True), primary_key=True)
+    name = mapped_column(String, nullable=False)
+    duns = mapped_column(String, nullable=True)
+    active = mapped_column(Boolean, nullable=False, default=True)
+    created_by = mapped_column(Integer, ForeignKey("ops.ops_user.id"), nullable=True)
+    updated_by = mapped_column(Integer, ForeignKey("ops.ops_user.id"), nullable=True)
+    created_on = mapped_column(DateTime(), nullable=True, default=_utcnow)
+    updated_on = mapped_column(DateTime(), nullable=True, default=_utcnow, onupdate=_utcnow)
+    vendor_type = mapped_column(_enum("vendortype"), nullable=True)
+
+
+class ObjectClassCode(OpsBase):
+    __tablename__ = "object_class_code"
+    id = mapped_column(Integer, Sequence("object_class_code_id_seq", schema="ops", optional=True), primary_key=True)
+    code = mapped_column(Integer, nullable=True)
+    description = mapped_column(String, nullable=True)
+    created_by = mapped_column(Integer, ForeignKey("ops.ops_user.id"), nullable=True)
+    updated_by = mapped_column(Integer, ForeignKey("ops.ops_user.id"), nullable=True)
+    created_on = mapped_column(DateTime(), nullable=True, default=_utcnow)
+    updated_on = mapped_column(DateTime(), nullable=True, default=_utcnow, onupdate=_utcnow)
+
+
+class IAACustomerAgency(OpsBase):
+    __tablename__ = "iaa_customer_agency"
+    id = mapped_column(Integer, Sequence("iaa_customer_agency_id_seq", schema="ops", optional=True),
+                       primary_key=True)
+    name = mapped_column(String, nullable=False)
+    customer_duns = mapped_column(String, nullable=True)
+    object_class_code_id = mapped_column(Integer, ForeignKey("ops.object_class_code.id"), nullable=True)
+    customer_agency_nbr = mapped_column(String, nullable=True)
+    created_by = mapped_column(Integer, ForeignKey("ops.ops_user.id"), nullable=True)
+    updated_by = mapped_column(Integer, ForeignKey("ops.ops_user.id"), nullable=True)
+    created_on = mapped_column(DateTime(), nullable=True, default=_utcnow)
+    updated_on = mapped_column(DateTime(), nullable=True, default=_utcnow, onupdate=_utcnow)
+
+
 class AgreementAgency(OpsBase):
     __tablename__ = "agreement_agency"
     __table_args__ = (
@@ -310,33 +348,6 @@ class ProductServiceCode(OpsBase):
     naics = mapped_column(Integer, nullable=True)
     support_code = mapped_column(String, nullable=True)
     description = mapped_column(String, nullable=True)
-    created_by = mapped_column(Integer, ForeignKey("ops.ops_user.id"), nullable=True)
-    updated_by = mapped_column(Integer, ForeignKey("ops.ops_user.id"), nullable=True)
-    created_on = mapped_column(DateTime(), nullable=True, default=_utcnow)
-    updated_on = mapped_column(DateTime(), nullable=True, default=_utcnow, onupdate=_utcnow)
-
-
-class Vendor(OpsBase):
-    __tablename__ = "vendor"
-    id = mapped_column(Integer, Sequence("vendor_id_seq", schema="ops", optional=True), primary_key=True)
-    name = mapped_column(String, nullable=False)
-    duns = mapped_column(String, nullable=True)
-    active = mapped_column(Boolean, nullable=False, default=True)
-    created_by = mapped_column(Integer, ForeignKey("ops.ops_user.id"), nullable=True)
-    updated_by = mapped_column(Integer, ForeignKey("ops.ops_user.id"), nullable=True)
-    created_on = mapped_column(DateTime(), nullable=True, default=_utcnow)
-    updated_on = mapped_column(DateTime(), nullable=True, default=_utcnow, onupdate=_utcnow)
-    vendor_type = mapped_column(_enum("vendortype"), nullable=True)
-
-
-class IaaCustomerAgency(OpsBase):
-    __tablename__ = "iaa_customer_agency"
-    id = mapped_column(Integer, Sequence("iaa_customer_agency_id_seq", schema="ops", optional=True),
-                       primary_key=True)
-    name = mapped_column(String, nullable=False)
-    customer_duns = mapped_column(String, nullable=True)
-    object_class_code_id = mapped_column(Integer, nullable=True)
-    customer_agency_nbr = mapped_column(String, nullable=True)
     created_by = mapped_column(Integer, ForeignKey("ops.ops_user.id"), nullable=True)
     updated_by = mapped_column(Integer, ForeignKey("ops.ops_user.id"), nullable=True)
     created_on = mapped_column(DateTime(), nullable=True, default=_utcnow)
@@ -375,7 +386,7 @@ class ContractAgreement(Agreement):
     __tablename__ = "contract_agreement"
     id = mapped_column(Integer, ForeignKey("ops.agreement.id"), primary_key=True)
     contract_number = mapped_column(String, nullable=True)
-    vendor_id = mapped_column(Integer, ForeignKey("ops.vendor.id"), nullable=True)
+    vendor_id = mapped_column(Integer, nullable=True)
     task_order_number = mapped_column(String, nullable=True)
     po_number = mapped_column(String, nullable=True)
     acquisition_type = mapped_column(_enum("acquisitiontype"), nullable=True)
@@ -404,7 +415,7 @@ class IaaAgreement(Agreement):
     __tablename__ = "iaa_agreement"
     id = mapped_column(Integer, ForeignKey("ops.agreement.id"), primary_key=True)
     direction = mapped_column(_enum("iaadirectiontype"), nullable=False)
-    iaa_customer_agency_id = mapped_column(Integer, ForeignKey("ops.iaa_customer_agency.id"), nullable=True)
+    iaa_customer_agency_id = mapped_column(Integer, nullable=True)
     opre_poc = mapped_column(String, nullable=True)
     agency_poc = mapped_column(String, nullable=True)
     __mapper_args__ = {"polymorphic_identity": "IAA"}
@@ -422,7 +433,7 @@ class AaAgreement(Agreement):
     requesting_agency_id = mapped_column(Integer, ForeignKey("ops.agreement_agency.id"), nullable=False)
     servicing_agency_id = mapped_column(Integer, ForeignKey("ops.agreement_agency.id"), nullable=False)
     contract_number = mapped_column(String, nullable=True)
-    vendor_id = mapped_column(Integer, ForeignKey("ops.vendor.id"), nullable=True)
+    vendor_id = mapped_column(Integer, nullable=True)
     task_order_number = mapped_column(String, nullable=True)
     po_number = mapped_column(String, nullable=True)
     acquisition_type = mapped_column(_enum("acquisitiontype"), nullable=True)
@@ -619,11 +630,14 @@ class ProjectHistory(OpsBase):
 
 Index("ix_agreement_name_type_lower", func.lower(Agreement.name), Agreement.agreement_type, unique=True)
 
-#: Foreign keys OPS has on declared columns whose target table is not declared here, as
+#: Foreign keys OPS has on declared columns that are not declared here (their target table is not
+#: declared, or was declared later than the column and the column was left as it was), as
 #: ``(table, column, referenced table, referenced column, ON DELETE action or None)``.
 UNDECLARED_FOREIGN_KEYS = (
     ('can', 'funding_details_id', 'can_funding_details', 'id', None),
-    ('iaa_customer_agency', 'object_class_code_id', 'object_class_code', 'id', None),
+    ('contract_agreement', 'vendor_id', 'vendor', 'id', None),
+    ('iaa_agreement', 'iaa_customer_agency_id', 'iaa_customer_agency', 'id', None),
+    ('aa_agreement', 'vendor_id', 'vendor', 'id', None),
     ('budget_line_item', 'clin_id', 'clin', 'id', None),
     ('budget_line_item', 'object_class_code_id', 'object_class_code', 'id', None),
     ('budget_line_item', 'procurement_action_id', 'procurement_action', 'id', None),
@@ -653,14 +667,14 @@ BASE_TABLES: tuple[Table, ...] = tuple(
     t for t in OpsBase.metadata.sorted_tables if t is not transaction_table)
 
 
-#: Version-table columns whose type differs from the base table's in OPS (a column added later
-#: as an enum, whose version column stayed text).
-_VERSION_TYPES = {("vendor", "vendor_type"): String}
+#: Version-table columns whose type differs from the base table's in OPS's database (its
+#: migrations left ``vendor_version.vendor_type`` as text while ``vendor.vendor_type`` is the enum).
+VERSION_COLUMN_TYPES = {("vendor", "vendor_type"): String()}
 
 
 def _make_version_table(base: Table) -> Table:
     columns = [
-        Column(c.name, _VERSION_TYPES.get((base.name, c.name), c.type), primary_key=c.primary_key,
+        Column(c.name, VERSION_COLUMN_TYPES.get((base.name, c.name), c.type), primary_key=c.primary_key,
                nullable=c.primary_key is False, autoincrement=False)
         for c in base.columns
     ]
