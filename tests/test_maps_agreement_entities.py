@@ -176,3 +176,29 @@ def test_on_postgresql_history_records_created_and_updated_contracts_with_their_
             assert versions == [(1, 0, False), (3, 1, True)]
     finally:
         engine.dispose()
+
+
+def test_a_spec_keyed_by_id_reads_compares_and_updates_its_subtype_columns(engine):
+    """The same subtype-column path for records matched by their own id (budget lines)."""
+    from ops_pipeline.db.entities import EntitySpec, Key, Subtype
+
+    spec = EntitySpec(
+        "budget_line_item", m.BudgetLineItem, Key(by_id="id"), fields=("line_description", "psc_fee_doc_number"),
+        subtype=Subtype("budget_line_item_type", {"CONTRACT": m.ContractBudgetLineItem}, default="CONTRACT",
+                        columns={"CONTRACT": ("psc_fee_doc_number",)}),
+        defaults={"on_hold": False, "certified": False, "closed": False}, update="all")
+
+    def run(doc):
+        rec = {"entity": "budget_line_item", "key": {"id": 15001},
+               "values": {"line_description": "Year 1", "psc_fee_doc_number": doc},
+               "lineage": {"file": "f" * 64, "sheet": "lines.tsv", "rows": "2"}}
+        with engine.begin() as conn:
+            counts = Loader(conn, (spec,), user_id=None, now=NOW).load({"budget_line_item": [rec]})
+            stored = conn.execute(select(m.ContractBudgetLineItem.__table__.c.psc_fee_doc_number)).scalars().all()
+        return counts["budget_line_item"], stored
+
+    assert run("DOC-1")[0]["inserted"] == 1
+    counts, stored = run("DOC-1")
+    assert counts["unchanged"] == 1 and stored == ["DOC-1"]
+    counts, stored = run("DOC-2")
+    assert counts["updated"] == 1 and stored == ["DOC-2"]

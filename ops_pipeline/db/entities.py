@@ -25,6 +25,12 @@ finding with the cell; ``reject`` leaves the record out with an error finding. A
 to create a record (``create_requires``: a CAN's portfolio) keeps a new record from being created
 when it is missing (a warning finding); records that link to it then see it as unresolved.
 
+A spec may write columns of its subtype tables (``Subtype.columns``: a contract's vendor lives on
+``contract_agreement``); they are read back, compared, inserted and updated there. Columns OPS holds
+unique beyond the key (``EntitySpec.unique``: an agreement's lower(name) per type) are checked
+before anything is written: a record whose values another record holds is refused with an error
+finding, never left to the database's error and never an overwrite.
+
 Rows travel in the comparable form of :mod:`ops_pipeline.db.bulk` (money as text with its
 column's places, dates as ISO text), so staged and stored rows compare as plain tuples and a
 reload that changes nothing writes nothing.
