@@ -28,6 +28,7 @@ from typing import Iterable
 
 from ..db.entities import EntitySpec, Key, Link, Subtype, Unique
 from ..db.ops_models import ENUMS
+from .base import Problem
 from ..maps import MapsDataset, col
 
 #: MAPS agreement type -> what people call it (the label in findings)
@@ -152,6 +153,19 @@ class MapsAgreementDataset(MapsDataset):
             return None
         return value
 
+    def check_row(self, values: dict, state: dict):
+        parsed, problems = super().check_row(values, state)
+        name = parsed.get(self.name_field)
+        if name is not None and not any(p.code in ("ROW_TRUNCATED", "missing-value") for p in problems):
+            # OPS holds lower(name) unique per agreement type: two rows of one file cannot share a name.
+            line = state.get("row")
+            first = state.setdefault("agreement_names", {}).setdefault(name.lower(), line)
+            if first != line:
+                problems.append(Problem(
+                    "KEY_DUPLICATE", f"{self.column(self.name_field).header} {name!r} is already on line {first}: "
+                    f"OPS holds one {CALLED[self.agreement_type]} of a name (ignoring case)", self.name_field, name))
+        return parsed, problems
+
     def spec(self) -> EntitySpec:  # pragma: no cover - each dataset gives its own
         raise NotImplementedError
 
@@ -192,7 +206,7 @@ class MapsContracts(MapsAgreementDataset):
         col("OPRE_ALT_PROJECT_OFFICER"),
     )
     required_values = ("contract_name", "sys_contract_id")
-    unique = ("sys_contract_id", "contract_name")
+    unique = ("sys_contract_id",)
 
     def spec(self) -> EntitySpec:
         return contract_spec()

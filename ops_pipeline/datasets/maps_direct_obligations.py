@@ -34,7 +34,7 @@ class MapsDirectObligations(MapsAgreementDataset):
         col("SYS_PROJECT_ID"),
     )
     required_values = ("direct_obligation_name", "sys_direct_obligation_id")
-    unique = ("sys_direct_obligation_id", "direct_obligation_name")
+    unique = ("sys_direct_obligation_id",)
 
     def spec(self) -> EntitySpec:
         return direct_obligation_spec()

@@ -47,7 +47,7 @@ class MapsGrants(MapsAgreementDataset):
         col("NUMBER_OF_GRANTS"),
     )
     required_values = ("grants_title", "sys_grants_id")
-    unique = ("sys_grants_id", "grants_title")
+    unique = ("sys_grants_id",)
 
     def spec(self) -> EntitySpec:
         return grant_spec()

@@ -41,7 +41,7 @@ class MapsIaas(MapsAgreementDataset):
         col("AGENCY_POC", pii=True),
     )
     required_values = ("iaa_name", "sys_iaa_id")
-    unique = ("sys_iaa_id", "iaa_name")
+    unique = ("sys_iaa_id",)
 
     def spec(self) -> EntitySpec:
         return iaa_spec()
