@@ -122,12 +122,23 @@ def test_an_unknown_division_keeps_the_division_ops_has(tmp_path, runs_root, sql
     assert _state(sqlite_url)["divisions"][1] == 4  # DCFD, as the first load gave it
 
 
-def test_the_sqlite_subset_has_ops_roles():
-    # The seeded roles are OPS's own (test_ops_subset checks the rows against OPS's initial data).
+@pytest.mark.parametrize("name", ["role", "role_version"])
+def test_the_sqlite_subset_is_seeded_with_ops_roles(sqlite_url, name):
     from ops_pipeline.datasets.maps_users import OPS_ROLES
+    from tests.opsdb import initial_rows
 
-    assert tuple(name for _id, name, _p in ROLES) == OPS_ROLES
-    assert dict((id_, len(p)) for id_, _n, p in ROLES)[4] == 1  # USER_ADMIN: POST_USER only
+    def plain(row):
+        permissions = row["permissions"]
+        if isinstance(permissions, str):  # the SQL file's array literal
+            permissions = permissions.strip("{}").split(",")
+        return {k: v for k, v in {**row, "permissions": list(permissions)}.items() if k not in ("created_on", "updated_on")}
+
+    engine = make_engine(sqlite_url)
+    with engine.connect() as conn:
+        stored = [plain(dict(r._mapping)) for r in conn.execute(select(m.table(name)).order_by("id"))]
+    engine.dispose()
+    assert stored == [plain(r) for r in sorted(initial_rows(name), key=lambda r: r["id"])]
+    assert tuple(row["name"] for row in stored) == OPS_ROLES  # the names the dataset accepts
 
 
 @pytest.mark.postgres
