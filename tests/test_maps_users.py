@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 
 from ops_pipeline.db import ops_models as m
 from ops_pipeline.db.engine import make_engine
+from ops_pipeline.db.models import PipelineRun
 from ops_pipeline.db.ops_reference import ROLES
 from ops_pipeline.pipeline import run_pipeline
 from ops_pipeline.rundir import read_jsonl
@@ -49,15 +50,23 @@ def _state(url) -> dict:
                     select(event.c.event_type, event.c.event_details)
                     .where(event.c.event_type == "CREATE_USER")).all()],
                 "transactions": conn.execute(select(func.count()).select_from(m.transaction_table)).scalar(),
-                "divisions": dict(conn.execute(select(m.User.id, m.User.division)).all()),
             }
     finally:
         engine.dispose()
 
 
-def _check_first_load(state: dict, outcome) -> None:
+def _transaction_of(url, outcome) -> int:
+    """The OPS transaction a run's load recorded (its run record keeps it)."""
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            return conn.execute(select(PipelineRun.transaction_id).where(PipelineRun.id == outcome.run.run_id)).scalar()
+    finally:
+        engine.dispose()
+
+
+def _check_first_load(state: dict, tx: int) -> None:
     assert state["granted"] == GRANTED
-    tx = outcome.run.stage_info("load").get("transaction_id") or max(v[2] for v in state["versions"])
     assert {(u, r) for u, r, *_ in state["versions"]} == GRANTED
     assert {(t, end, op) for _u, _r, t, end, op in state["versions"]} == {(tx, None, 0)}
     keys = {key for cls, kind, key, _ in state["history"] if cls == "UserRole" and kind == "NEW"}
@@ -74,7 +83,7 @@ def test_a_users_export_loads_its_roles_with_their_history_and_a_rerun_changes_n
     counts = outcome.run.stage_info("load")["counts"]
     assert counts["user_role"] == {"inserted": 5, "updated": 0, "unchanged": 0, "skipped": 0, "rejected": 0}
     first = _state(sqlite_url)
-    _check_first_load(first, outcome)
+    _check_first_load(first, _transaction_of(sqlite_url, outcome))
 
     again = _load(USERS, runs_root, sqlite_url)
     assert again.run.stage_info("load")["counts"]["user_role"]["unchanged"] == 5
@@ -96,7 +105,7 @@ def test_listed_roles_are_added_granted_ones_kept_and_a_blank_cell_changes_nothi
     # A load that only grants a role is still one OPS transaction, with the role's version row.
     assert after["transactions"] == before["transactions"] + 1
     (added,) = [v for v in after["versions"] if v not in before["versions"]]
-    assert added[:2] == (1, ROLE_IDS["USER_ADMIN"]) and added[3:] == (None, 0) and added[2] > 1
+    assert added == (1, ROLE_IDS["USER_ADMIN"], _transaction_of(sqlite_url, outcome), None, 0)
     assert len(after["history"]) == len(before["history"]) + 1 and after["events"] == before["events"]
 
 
@@ -113,15 +122,6 @@ def test_a_role_ops_does_not_have_is_reported_at_load_never_dropped_silently(tmp
     assert _state(sqlite_url)["granted"] == {(7, ROLE_IDS["BUDGET_TEAM"])}
 
 
-def test_an_unknown_division_keeps_the_division_ops_has(tmp_path, runs_root, sqlite_url):
-    _load(USERS, runs_root, sqlite_url)
-    path = _export(tmp_path, "users.tsv", "1\tanna.budget@example.gov\tNOPE\tACTIVE\t\tAnna\tBudget")
-    outcome = _load(path, runs_root, sqlite_url)
-    codes = [f["code"] for f in read_jsonl(outcome.run.path / "load" / "findings.jsonl")]
-    assert codes == ["DIVISION_UNMATCHED"]
-    assert _state(sqlite_url)["divisions"][1] == 4  # DCFD, as the first load gave it
-
-
 @pytest.mark.parametrize("name", ["role", "role_version"])
 def test_the_sqlite_subset_is_seeded_with_ops_roles(sqlite_url, name):
     from ops_pipeline.datasets.maps_users import OPS_ROLES
@@ -131,7 +131,8 @@ def test_the_sqlite_subset_is_seeded_with_ops_roles(sqlite_url, name):
         permissions = row["permissions"]
         if isinstance(permissions, str):  # the SQL file's array literal
             permissions = permissions.strip("{}").split(",")
-        return {k: v for k, v in {**row, "permissions": list(permissions)}.items() if k not in ("created_on", "updated_on")}
+        row = {**row, "permissions": list(permissions)}
+        return {k: v for k, v in row.items() if k not in ("created_on", "updated_on")}
 
     engine = make_engine(sqlite_url)
     with engine.connect() as conn:
@@ -145,7 +146,7 @@ def test_the_sqlite_subset_is_seeded_with_ops_roles(sqlite_url, name):
 def test_roles_and_their_history_on_postgresql(tmp_path, runs_root, pg_schema_url):
     outcome = _load(USERS, runs_root, pg_schema_url)
     first = _state(pg_schema_url)
-    _check_first_load(first, outcome)
+    _check_first_load(first, _transaction_of(pg_schema_url, outcome))
     only_roles = _export(tmp_path, "users.tsv", "1\tanna.budget@example.gov\tDCFD\tACTIVE\tUSER_ADMIN\tAnna\tBudget")
     _load(only_roles, runs_root, pg_schema_url)
     after = _state(pg_schema_url)

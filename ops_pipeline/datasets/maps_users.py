@@ -7,8 +7,8 @@ a user INACTIVE, OPS's default, with a VALUE_COERCED warning); DIVISION is a div
 abbreviation (one OPS does not have is DIVISION_UNMATCHED and the user keeps its division); ROLES
 is a comma-separated list of OPS role names (a name OPS does not have is ROLE_DROPPED, never
 dropped silently): the load adds each listed role the user lacks (``user_role``), keeps the roles
-OPS granted that the file does not list, and a blank ROLES cell changes nothing. Names and e-mail addresses are PII: masked everywhere but the staged
-data and the database.
+OPS granted that the file does not list, and a blank ROLES cell changes nothing. Names and e-mail
+addresses are PII: masked everywhere but the staged data and the database.
 """
 from __future__ import annotations
 

@@ -36,11 +36,12 @@ number, the project's title). The nested related objects ``to_dict()`` adds are 
 ``CREATE_SERVICES_COMPONENT {"new_sc": <ser>}``, ``UPDATE_SERVICES_COMPONENT
 {"services_component_updates": <upd>}``, ``CREATE_PROCUREMENT_SHOP {"new_procurement_shop": <ser>}``,
 ``CREATE_USER {"user_id": id, "message": "Upserted user <email>"}`` (a created user; not the
-system user, for which upstream writes none); ``<upd>`` is ``{"owner_id": id, "updated_by": user, "changes": {"col": {"new_value": v,
-"old_value": v}}}`` (OPS's ``generate_events_update``: a diff of the two serialisations).
-``event_status`` SUCCESS, ``created_by`` the acting user (``updated_by`` NULL). Other tables
-(fees, vendors, user roles) get no event, as upstream. On PostgreSQL a created entity's event is built
-by the server from its ops_db_history row (same object), so each document is parsed once.
+system user, for which upstream writes none); ``<upd>`` is ``{"owner_id": id, "updated_by": user,
+"changes": {"col": {"new_value": v, "old_value": v}}}`` (OPS's ``generate_events_update``: a diff of
+the two serialisations). ``event_status`` SUCCESS, ``created_by`` the acting user (``updated_by``
+NULL). Other tables (fees, vendors, user roles) get no event, as upstream. On PostgreSQL a created
+entity's event is built by the server from its ops_db_history row (same object), so each document
+is parsed once.
 
 **agreement_history / can_history / project_history** (OPS's ``*_history_trigger_func``, run by
 the loaders for each event): rows pointing to their event (``ops_event_id``), ``timestamp`` the
