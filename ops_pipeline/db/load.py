@@ -50,6 +50,8 @@ class LoadContext:
     transaction_id: int | None = None
     not_loaded: dict = field(default_factory=dict)
     questions: list = field(default_factory=list)
+    #: references the load could not resolve, by the entity they point to (Loader.unresolved)
+    unresolved: dict = field(default_factory=dict)
 
 
 class Loader:
@@ -87,6 +89,7 @@ class Loader:
             self._flush_lineage()
         self.ctx.findings = loader.findings
         self.ctx.questions = loader.questions
+        self.ctx.unresolved = loader.unresolved()
         self.ctx.not_loaded = {f"{spec.name}.{name}": why for spec in specs for name, why in spec.not_loaded.items()
                                if spec.name in files}
         return self.ctx.counts

@@ -2,7 +2,8 @@
 
 The same rows, with the same ids, that OPS's initial data puts into a new OPS database
 (``tests/ops_schema/ops_initial_data.sql``, from upstream's ``data_tools/initial_data``): the
-divisions, the portfolios every CAN must belong to, and the roles users are granted. On PostgreSQL OPS has them already and the
+divisions, the portfolios every CAN must belong to, the roles users are granted, and the product
+service codes a contract's PSC is matched on. On PostgreSQL OPS has them already and the
 pipeline only reads them. ``tests/test_ops_subset.py`` parses the SQL file and fails if these
 constants drift from it. The texts are public domain (see tests/ops_schema/SOURCES.md).
 """
@@ -359,5 +360,12 @@ ROLE_VERSION_LACKS: dict[int, tuple[str, ...]] = {
 }
 
 #: The one Continuum ``transaction`` row the seed's version rows point to, with upstream's fixed time.
+#: ``ops.product_service_code``: id, name, naics, support code, description (a MAPS contract's
+#: PSC_CODE is matched on ``naics``).
+PRODUCT_SERVICE_CODES: tuple[tuple[int, str, int, str, str], ...] = (
+    (1, 'Other Scientific and Technical Consulting Services', 541690, 'R410 - Research', ''),
+    (2, 'Convention and Trade Shows', 561920, 'R706 - Support', ''),
+)
+
 SEED_TRANSACTION_ID = 1
 SEED_TRANSACTION_ISSUED_AT = '2024-07-08 17:49:08.495129'
