@@ -340,6 +340,9 @@ class NoHistory:
     def created_many(self, *args, **kwargs) -> None:
         pass
 
+    def created_rows(self, *args, **kwargs) -> None:
+        pass
+
     def updated(self, *args, **kwargs) -> bool:
         return True
 

@@ -19,7 +19,7 @@ reflects a database built from OPS's schema dump (``tests/ops_schema/ops_schema.
 on any difference, and :func:`ops_pipeline.db.opscheck.check_ops_schema` compares the tables the
 pipeline writes with the live database before every load. On SQLite (demo, tests) there is no
 OPS, so :func:`create_subset` creates these tables and seeds OPS's reference divisions,
-portfolios and product service codes.
+portfolios, roles and product service codes.
 
 Deliberate differences from OPS's ORM, none of them visible in the database:
 
@@ -149,6 +149,11 @@ def _integer_array():
     return ARRAY(Integer).with_variant(JSON(), "sqlite")
 
 
+def _string_array():
+    """``character varying[]`` on PostgreSQL; a JSON list on SQLite."""
+    return ARRAY(String).with_variant(JSON(), "sqlite")
+
+
 def _utcnow() -> dt.datetime:
     """Now in UTC, naive: OPS's timestamps are ``timestamp without time zone``, written as UTC."""
     return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
@@ -205,6 +210,32 @@ class User(OpsBase):
     last_name = mapped_column(String, nullable=True)
     division = mapped_column(Integer, ForeignKey("ops.division.id"), nullable=True)
     status = mapped_column(_enum("userstatus"), nullable=False, server_default=text("'INACTIVE'"))
+    created_by = mapped_column(Integer, ForeignKey("ops.ops_user.id"), nullable=True)
+    updated_by = mapped_column(Integer, ForeignKey("ops.ops_user.id"), nullable=True)
+    created_on = mapped_column(DateTime(), nullable=True, default=_utcnow)
+    updated_on = mapped_column(DateTime(), nullable=True, default=_utcnow, onupdate=_utcnow)
+
+
+class Role(OpsBase):
+    """OPS's roles (seeded reference data: SYSTEM_OWNER, VIEWER_EDITOR, ...); read, never written."""
+    __tablename__ = "role"
+    __table_args__ = (
+        Index("ix_role_name", "name"),
+    )
+    id = mapped_column(Integer, Sequence("role_id_seq", schema="ops", optional=True), primary_key=True)
+    name = mapped_column(String, nullable=False)
+    permissions = mapped_column(_string_array(), nullable=False)  # OPS's server default: '{}'
+    created_by = mapped_column(Integer, ForeignKey("ops.ops_user.id"), nullable=True)
+    updated_by = mapped_column(Integer, ForeignKey("ops.ops_user.id"), nullable=True)
+    created_on = mapped_column(DateTime(), nullable=True, default=_utcnow)
+    updated_on = mapped_column(DateTime(), nullable=True, default=_utcnow, onupdate=_utcnow)
+
+
+class UserRole(OpsBase):
+    """A role granted to a user: OPS's association table, keyed by (user_id, role_id), no id."""
+    __tablename__ = "user_role"
+    user_id = mapped_column(Integer, ForeignKey("ops.ops_user.id"), primary_key=True)
+    role_id = mapped_column(Integer, ForeignKey("ops.role.id"), primary_key=True)
     created_by = mapped_column(Integer, ForeignKey("ops.ops_user.id"), nullable=True)
     updated_by = mapped_column(Integer, ForeignKey("ops.ops_user.id"), nullable=True)
     created_on = mapped_column(DateTime(), nullable=True, default=_utcnow)
@@ -705,7 +736,7 @@ def version_table(table_or_name: Table | str) -> Table:
 
 
 #: The OPS tables the pipeline only reads (seeded reference data).
-READ_TABLES = ("division", "portfolio", "product_service_code")
+READ_TABLES = ("division", "portfolio", "role", "product_service_code")
 #: The OPS tables the pipeline writes: entities (parents and subtypes), its system user, the
 #: history it records (events, audit log, history lines), Continuum's transaction table and the
 #: version table of each. ``check_ops_schema`` verifies these before a load.
@@ -725,7 +756,7 @@ def table(name: str) -> Table:
 
 
 def create_subset(conn: Connection) -> None:
-    """Create the OPS subset on SQLite and seed OPS's reference divisions and portfolios.
+    """Create the OPS subset on SQLite and seed OPS's reference divisions, portfolios and roles.
 
     Creates every declared table, its version table and ``transaction`` (those missing), then
     inserts the rows OPS's initial data has (:mod:`.ops_reference`) that are not there yet, with
@@ -745,8 +776,8 @@ def create_subset(conn: Connection) -> None:
 
 
 def seed_reference_rows(conn: Connection) -> None:
-    """Insert OPS's reference divisions, portfolios and product service codes (and their version
-    rows) that are missing."""
+    """Insert OPS's reference divisions, portfolios, roles and product service codes (and their
+    version rows) that are missing."""
     ref = ops_reference
     tx = transaction_table
     if conn.execute(select(tx.c.id).where(tx.c.id == ref.SEED_TRANSACTION_ID)).first() is None:
@@ -766,12 +797,18 @@ def seed_reference_rows(conn: Connection) -> None:
     ]
     portfolio_versions = [dict(row, name=ref.PORTFOLIO_VERSION_NAMES.get(row["id"], row["name"]))
                           for row in portfolios]
+    roles = [{"id": id_, "name": name, "permissions": list(permissions), **audit}
+             for id_, name, permissions in ref.ROLES]
+    role_versions = [dict(row, permissions=[p for p in row["permissions"]
+                                            if p not in ref.ROLE_VERSION_LACKS.get(row["id"], ())])
+                     for row in roles]
     codes = [
         {"id": id_, "name": name, "naics": naics, "support_code": support, "description": description, **audit}
         for id_, name, naics, support, description in ref.PRODUCT_SERVICE_CODES
     ]
     for base, rows, version_rows in ((table("division"), divisions, divisions),
                                      (table("portfolio"), portfolios, portfolio_versions),
+                                     (table("role"), roles, role_versions),
                                      (table("product_service_code"), codes, codes)):
         have = set(conn.scalars(select(base.c.id)))
         missing = [row for row in rows if row["id"] not in have]
