@@ -42,8 +42,8 @@ class MapsUsers(MapsDataset):
     def parse(self, p: Parse) -> dict:
         status = p.enum("status", STATUSES)
         if status is None and p.raw("status") is None:
-            p.problem("VALUE_COERCED", "status", "no STATUS: the user is INACTIVE (OPS's default)")
-            status = "INACTIVE"
+            p.problem("VALUE_COERCED", "status",
+                      "no STATUS: a new user is INACTIVE (OPS's default); a user OPS has keeps its status")
         roles = []
         for name in (p.raw("roles") or "").split(","):
             name = name.strip()
@@ -88,6 +88,6 @@ class MapsUsers(MapsDataset):
             links=(Link("division", "division", "division", field="division", code="DIVISION_UNMATCHED",
                         explain="OPS has no division of that abbreviation; the user keeps the division OPS has"),),
             # A blank cell keeps what OPS has (names, division); a value replaces it.
-            update="given", label="user",
+            update="given", label="user", when_empty={"status": "INACTIVE"},
         )
         return (division, user)

@@ -210,6 +210,9 @@ class EntitySpec:
     agree: tuple[Agree, ...] = ()
     ask: tuple[Ask, ...] = ()
     unique: tuple[Unique, ...] = ()
+    #: what a new record takes for a written field it leaves empty (OPS's default; a stored row
+    #: updated with the policy ``given`` keeps its own value instead)
+    when_empty: dict = field(default_factory=dict)
 
     @property
     def called(self) -> str:
@@ -864,9 +867,16 @@ class Loader:
         columns = ("id", *discriminator, *parent_written, *defaults, *audit)
         rows = []
         by_kind: dict[str, list] = {}
+        fill = [(i, spec.when_empty[name]) for i, name in enumerate(written) if name in spec.when_empty]
         for item in inserts:
             new_id = assigned[id(item)]
-            values = [item.row[i] for i in parent_at] if held else item.row
+            row = item.row
+            if fill:
+                row = list(row)
+                for i, value in fill:
+                    if row[i] is None:
+                        row[i] = value
+            values = [row[i] for i in parent_at] if held else row
             rows.append((new_id, *((item.kind,) if discriminator else ()), *values, *default_values,
                          *audit_values))
             if subtype is not None:
