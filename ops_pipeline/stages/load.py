@@ -130,6 +130,7 @@ def _record(item: Staged, context: LoadContext, reloaded: bool, seconds: float, 
         "findings": _by_code(findings),
         "not_loaded": context.not_loaded,
         "questions": context.questions,
+        "unresolved": context.unresolved,
     }
     if dry_run:
         # The plan keeps the findings by code; the file of findings is the real load's.
