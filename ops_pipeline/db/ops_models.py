@@ -125,6 +125,12 @@ ENUMS = {
     ),
     "projecttype": ("RESEARCH", "ADMINISTRATIVE_AND_SUPPORT"),
     "servicerequirementtype": ("SEVERABLE", "NON_SEVERABLE"),
+    "statecode": (
+        "AL", "AK", "AZ", "AR", "CA", "CO", "CT", "DE", "FL", "GA", "HI", "ID", "IL", "IN", "IA", "KS", "KY",
+        "LA", "ME", "MD", "MA", "MI", "MN", "MS", "MO", "MT", "NE", "NV", "NH", "NJ", "NM", "NY", "NC", "ND",
+        "OH", "OK", "OR", "PA", "RI", "SC", "SD", "TN", "TX", "VT", "VA", "WA", "WV", "WI", "WY", "DC", "AS",
+        "GU", "MP", "PR", "VI",
+    ),
     "userstatus": ("ACTIVE", "INACTIVE", "LOCKED"),
 }
 
@@ -201,6 +207,18 @@ class User(OpsBase):
     last_name = mapped_column(String, nullable=True)
     division = mapped_column(Integer, ForeignKey("ops.division.id"), nullable=True)
     status = mapped_column(_enum("userstatus"), nullable=False, server_default=text("'INACTIVE'"))
+    created_by = mapped_column(Integer, ForeignKey("ops.ops_user.id"), nullable=True)
+    updated_by = mapped_column(Integer, ForeignKey("ops.ops_user.id"), nullable=True)
+    created_on = mapped_column(DateTime(), nullable=True, default=_utcnow)
+    updated_on = mapped_column(DateTime(), nullable=True, default=_utcnow, onupdate=_utcnow)
+
+
+class ObjectClassCode(OpsBase):
+    """Seeded reference data (OPS's initial data): budget lines and IAA agencies name a code."""
+    __tablename__ = "object_class_code"
+    id = mapped_column(Integer, Sequence("object_class_code_id_seq", schema="ops", optional=True), primary_key=True)
+    code = mapped_column(Integer, nullable=True)
+    description = mapped_column(String, nullable=True)
     created_by = mapped_column(Integer, ForeignKey("ops.ops_user.id"), nullable=True)
     updated_by = mapped_column(Integer, ForeignKey("ops.ops_user.id"), nullable=True)
     created_on = mapped_column(DateTime(), nullable=True, default=_utcnow)
@@ -412,6 +430,22 @@ class ServicesComponent(OpsBase):
     agreement_id = mapped_column(Integer, ForeignKey("ops.agreement.id", ondelete="CASCADE"), nullable=False)
 
 
+class GrantBudgetLineItemDetail(OpsBase):
+    """A grant line's grantee details, shared by the lines naming the same grant, grantee,
+    institution flag and state (MAPS's loader keys them so)."""
+    __tablename__ = "grant_budget_line_item_detail"
+    id = mapped_column(Integer, Sequence("grant_budget_line_item_detail_id_seq", schema="ops", optional=True),
+                       primary_key=True)
+    grants_number = mapped_column(String, nullable=True)
+    grantee_name = mapped_column(String, nullable=True)
+    educational_institution = mapped_column(Boolean, nullable=True)
+    state_code = mapped_column(_enum("statecode"), nullable=True)
+    created_by = mapped_column(Integer, ForeignKey("ops.ops_user.id"), nullable=True)
+    updated_by = mapped_column(Integer, ForeignKey("ops.ops_user.id"), nullable=True)
+    created_on = mapped_column(DateTime(), nullable=True, default=_utcnow)
+    updated_on = mapped_column(DateTime(), nullable=True, default=_utcnow, onupdate=_utcnow)
+
+
 class BudgetLineItem(OpsBase):
     __tablename__ = "budget_line_item"
     id = mapped_column(Integer, Sequence("budget_line_item_id_seq", schema="ops", optional=True), primary_key=True)
@@ -435,7 +469,7 @@ class BudgetLineItem(OpsBase):
     extend_pop_to = mapped_column(Date, nullable=True)
     start_date = mapped_column(Date, nullable=True)
     end_date = mapped_column(Date, nullable=True)
-    object_class_code_id = mapped_column(Integer, nullable=True)
+    object_class_code_id = mapped_column(Integer, ForeignKey("ops.object_class_code.id"), nullable=True)
     doc_received = mapped_column(Boolean, nullable=True, default=False)
     obligation_date = mapped_column(Date, nullable=True)
     budget_line_item_type = mapped_column(_enum("agreementtype"), nullable=False, default="CONTRACT")
@@ -466,7 +500,7 @@ class GrantBudgetLineItem(BudgetLineItem):
     bns_number = mapped_column(String, nullable=True)
     committed_date = mapped_column(Date, nullable=True)
     fa_signed_date = mapped_column(Date, nullable=True)
-    details_id = mapped_column(Integer, nullable=True)
+    details_id = mapped_column(Integer, ForeignKey("ops.grant_budget_line_item_detail.id"), nullable=True)
     grant_number_id = mapped_column(Integer, nullable=True)
     __mapper_args__ = {"polymorphic_identity": "GRANT"}
 
@@ -582,10 +616,8 @@ UNDECLARED_FOREIGN_KEYS = (
     ('iaa_agreement', 'iaa_customer_agency_id', 'iaa_customer_agency', 'id', None),
     ('aa_agreement', 'vendor_id', 'vendor', 'id', None),
     ('budget_line_item', 'clin_id', 'clin', 'id', None),
-    ('budget_line_item', 'object_class_code_id', 'object_class_code', 'id', None),
     ('budget_line_item', 'procurement_action_id', 'procurement_action', 'id', None),
     ('contract_budget_line_item', 'mod_id', 'agreement_mod', 'id', None),
-    ('grant_budget_line_item', 'details_id', 'grant_budget_line_item_detail', 'id', None),
     ('grant_budget_line_item', 'grant_number_id', 'grant_number', 'id', 'SET NULL'),
     ('aa_budget_line_item', 'mod_id', 'agreement_mod', 'id', None),
 )
@@ -643,7 +675,7 @@ def version_table(table_or_name: Table | str) -> Table:
 
 
 #: The OPS tables the pipeline only reads (seeded reference data).
-READ_TABLES = ("division", "portfolio")
+READ_TABLES = ("division", "portfolio", "object_class_code")
 #: The OPS tables the pipeline writes: entities (parents and subtypes), its system user, the
 #: history it records (events, audit log, history lines), Continuum's transaction table and the
 #: version table of each. ``check_ops_schema`` verifies these before a load.
@@ -683,7 +715,8 @@ def create_subset(conn: Connection) -> None:
 
 
 def seed_reference_rows(conn: Connection) -> None:
-    """Insert OPS's reference divisions and portfolios (and their version rows) that are missing."""
+    """Insert OPS's reference divisions, portfolios and object class codes (and their version rows)
+    that are missing."""
     ref = ops_reference
     tx = transaction_table
     if conn.execute(select(tx.c.id).where(tx.c.id == ref.SEED_TRANSACTION_ID)).first() is None:
@@ -703,8 +736,11 @@ def seed_reference_rows(conn: Connection) -> None:
     ]
     portfolio_versions = [dict(row, name=ref.PORTFOLIO_VERSION_NAMES.get(row["id"], row["name"]))
                           for row in portfolios]
+    codes = [{"id": id_, "code": code, "description": description, **audit}
+             for id_, code, description in ref.OBJECT_CLASS_CODES]
     for base, rows, version_rows in ((table("division"), divisions, divisions),
-                                     (table("portfolio"), portfolios, portfolio_versions)):
+                                     (table("portfolio"), portfolios, portfolio_versions),
+                                     (table("object_class_code"), codes, codes)):
         have = set(conn.scalars(select(base.c.id)))
         missing = [row for row in rows if row["id"] not in have]
         if missing:
