@@ -126,6 +126,9 @@ class Subtype:
     #: records that link to it see it as unresolved.
     refuse: dict[str, str] = field(default_factory=dict)
     fixed: bool = True  # a stored row never changes subtype (that would delete a row)
+    #: the code of the error a record gets when OPS holds its key as another subtype (MAPS: a
+    #: budget-line id another kind of line already has is a KEY_COLLISION)
+    conflict_code: str = "cannot-load"
 
 
 @dataclass(frozen=True)
@@ -196,8 +199,19 @@ class EntitySpec:
         return self.model.__name__
 
     def written(self) -> tuple[str, ...]:
-        """The parent's columns the load compares and writes: fields, then link columns."""
+        """The columns the load compares and writes: fields, then link columns. They are the
+        parent's, or (with a subtype) a subtype table's: a field or link column the parent table
+        does not have is written to the record's subtype table (a grant line's ``details_id``)."""
         return self.fields + tuple(link.column for link in self.links if link.column)
+
+    def column(self, name: str):
+        """The declared column a written name stands for: the parent's, else a subtype table's."""
+        if name in self.table.c:
+            return self.table.c[name]
+        for model in (self.subtype.models.values() if self.subtype else ()):
+            if name in model.__table__.c:
+                return model.__table__.c[name]
+        raise SpecError(f"{self.name}: no column {name!r} on {self.table.name} or its subtype tables")
 
 
 class SpecError(PipelineError):
@@ -332,6 +346,7 @@ class Loader:
         self.questions: list[dict] = []
         self.counts: dict[str, Counts] = {}
         self._keyers: dict[str, Callable] = {}
+        self._layouts: dict[tuple, Any] = {}
 
     # -- public -------------------------------------------------------------------------------
     def load(self, staged_files: dict[str, Iterable[dict]]) -> dict:
@@ -392,16 +407,15 @@ class Loader:
 
     def _stored_by_key(self, spec: EntitySpec, keys: set, written: tuple[str, ...]) -> dict:
         """Stored rows of ``spec`` with the given natural keys: key -> (id, discriminator, row)."""
-        table = spec.table
         discriminator = (spec.subtype.column,) if spec.subtype else ()
-        names = ("id", *spec.key.columns, *discriminator, *written)
+        lead = ("id", *spec.key.columns, *discriminator)
         width = len(spec.key.columns)
         result: dict = {}
         if spec.key.folded or len(spec.key.columns) > 1:
             # Reference tables are small; a folded key cannot use an index anyway.
-            rows = bulk.read_all(self.conn, table, names)
+            rows = self._read(spec, lead, written, None)
         else:
-            rows = bulk.read_rows(self.conn, table, names, {spec.key.columns[0]: [k[0] for k in keys]})
+            rows = self._read(spec, lead, written, {spec.key.columns[0]: [k[0] for k in keys]})
         for row in rows:
             key = spec.key.of(dict(zip(spec.key.columns, row[1:1 + width])))
             if key in keys and key not in result:  # lowest id first (rows come sorted by id)
@@ -409,14 +423,71 @@ class Loader:
                 result[key] = (row[0], kind, list(row[1 + width + len(discriminator):]))
         return result
 
+    def _layout(self, spec: EntitySpec, written: tuple[str, ...]):
+        """Where the written columns live: None when all are the parent's; else (positions of
+        the parent's, {subtype value: [(position, column)] of that subtype table's})."""
+        cache = self._layouts
+        key = (spec.name, written)
+        if key in cache:
+            return cache[key]
+        parent = spec.table.c
+        outside = [i for i, name in enumerate(written) if name not in parent]
+        layout = None
+        if outside:
+            for i in outside:
+                spec.column(written[i])  # a name on no table is a programming error
+            layout = ([i for i, name in enumerate(written) if name in parent],
+                      {kind: [(i, written[i]) for i in outside if written[i] in model.__table__.c]
+                       for kind, model in spec.subtype.models.items()})
+        cache[key] = layout
+        return layout
+
+    def _read(self, spec: EntitySpec, lead: tuple[str, ...], written: tuple[str, ...],
+              any_of: dict | None) -> list[tuple]:
+        """Stored rows as ``(*lead, *written)`` tuples (``any_of`` as bulk.read_rows; None: all),
+        a written column of a subtype table read from the row's own subtype table (None when its
+        table has no such column). ``lead`` holds the discriminator whenever the spec has one."""
+        table = spec.table
+        layout = self._layout(spec, written)
+        if layout is None:
+            names = (*lead, *written)
+            return bulk.read_all(self.conn, table, names) if any_of is None else \
+                bulk.read_rows(self.conn, table, names, any_of)
+        parent_at, by_kind = layout
+        names = (*lead, *(written[i] for i in parent_at))
+        rows = bulk.read_all(self.conn, table, names) if any_of is None else \
+            bulk.read_rows(self.conn, table, names, any_of)
+        width = len(lead)
+        kind_at = lead.index(spec.subtype.column)
+        ids_of: dict = {}
+        for row in rows:
+            ids_of.setdefault(row[kind_at], []).append(row[0])
+        extra: dict[int, dict] = {}
+        for kind, ids in ids_of.items():
+            columns = [name for _, name in by_kind.get(kind, ())]
+            if not columns:
+                continue
+            for sub in bulk.read_rows(self.conn, spec.subtype.models[kind].__table__, ("id", *columns), {"id": ids}):
+                extra[sub[0]] = dict(zip(columns, sub[1:]))
+        out = []
+        empty: dict = {}
+        for row in rows:
+            full = [*row[:width], *([None] * len(written))]
+            for j, i in enumerate(parent_at):
+                full[width + i] = row[width + j]
+            values = extra.get(row[0], empty)
+            for i, name in by_kind.get(row[kind_at], ()):
+                full[width + i] = values.get(name)
+            out.append(tuple(full))
+        return out
+
     # -- the upsert ---------------------------------------------------------------------------
     def _upsert(self, spec: EntitySpec, records: Iterable[dict]) -> None:
         counts = self.counts[spec.name]
-        table = spec.table
         written = spec.written()
         fields = spec.fields
         # Identity conversions are skipped: only money and dates change form.
-        convert_at = [(i, converter(table.c[name])) for i, name in enumerate(fields)]
+        convert_at = [(i, converter(spec.column(name))) for i, name in enumerate(fields)]
         convert_at = [(i, f) for i, f in convert_at if f is not _same]
         allowed = set(fields) | set(spec.not_loaded)
         subtype = spec.subtype
@@ -567,7 +638,7 @@ class Loader:
             if unlinked and unlinked[0] == 0:
                 values.add(None)
             any_of[spec.key.signature[0]] = values
-        stored = bulk.read_rows(self.conn, table, ("id", *discriminator, *written), any_of)
+        stored = self._read(spec, ("id", *discriminator), written, any_of)
         offset = 1 + len(discriminator)
         # one signature per stored and staged row: itemgetter, not a generator per row
         stored_signature = _tuple_getter([offset + p for p in positions])
@@ -655,7 +726,8 @@ class Loader:
             row_id, kind, current = found
             if subtype and subtype.fixed and item.kind is not None and kind is not None and item.kind != kind:
                 counts.rejected += 1
-                self._refused(spec, item, f"OPS holds it as a {kind} record; it cannot become {item.kind}")
+                self._refused(spec, item, f"OPS holds it as a {kind} record; it cannot become {item.kind}",
+                              code=subtype.conflict_code)
                 continue
             if item.key is not None:
                 ids[item.key] = row_id
@@ -712,15 +784,19 @@ class Loader:
         audit = tuple(c for c in AUDIT if c in table.c)
         audit_values = tuple({"created_by": user, "updated_by": user, "created_on": now, "updated_on": now}[c]
                              for c in audit)
-        columns = ("id", *discriminator, *written, *defaults, *audit)
+        layout = self._layout(spec, written)
+        parent_at = layout[0] if layout else None
+        columns = ("id", *discriminator, *(written if layout is None else (written[i] for i in parent_at)),
+                   *defaults, *audit)
         rows = []
         by_kind: dict[str, list] = {}
         for item in inserts:
             new_id = assigned[id(item)]
-            rows.append((new_id, *((item.kind,) if discriminator else ()), *item.row, *default_values,
+            values = item.row if layout is None else [item.row[i] for i in parent_at]
+            rows.append((new_id, *((item.kind,) if discriminator else ()), *values, *default_values,
                          *audit_values))
             if subtype is not None:
-                by_kind.setdefault(item.kind, []).append(new_id)
+                by_kind.setdefault(item.kind, []).append(item if layout else new_id)
         counts.inserted += bulk.insert_rows(self.conn, table, columns, rows)
         if subtype is None:
             self.recorder.created_many(spec.name, spec.class_name, table, columns, rows)
@@ -731,8 +807,13 @@ class Loader:
         for kind, kind_ids in by_kind.items():
             model = subtype.models[kind]
             extra = subtype.defaults.get(kind, {})
-            names = ("id", *extra)
-            sub_rows = [(i, *extra.values()) for i in kind_ids]
+            own = layout[1].get(kind, ()) if layout else ()
+            names = ("id", *extra, *(name for _, name in own))
+            if layout:
+                sub_rows = [(assigned[id(item)], *extra.values(), *(item.row[i] for i, _ in own))
+                            for item in kind_ids]
+            else:
+                sub_rows = [(i, *extra.values()) for i in kind_ids]
             bulk.insert_rows(self.conn, model.__table__, names, sub_rows)
             self.recorder.created_many(spec.name, model.__name__, table, columns, rows_of[kind],
                                        model.__table__, names, sub_rows)
@@ -744,8 +825,22 @@ class Loader:
         subtype = spec.subtype
         audit = tuple(c for c in ("updated_by", "updated_on") if c in table.c)
         audit_values = tuple({"updated_by": self.user_id, "updated_on": self.now}[c] for c in audit)
-        rows = [(row_id, *wanted, *audit_values) for row_id, wanted, _, _ in updates]
-        counts.updated += bulk.update_rows(self.conn, table, (*written, *audit), rows)
+        layout = self._layout(spec, written)
+        if layout is None:
+            rows = [(row_id, *wanted, *audit_values) for row_id, wanted, _, _ in updates]
+            counts.updated += bulk.update_rows(self.conn, table, (*written, *audit), rows)
+        else:
+            parent_at, by_kind = layout
+            rows = [(row_id, *(wanted[i] for i in parent_at), *audit_values) for row_id, wanted, _, _ in updates]
+            counts.updated += bulk.update_rows(self.conn, table, (*(written[i] for i in parent_at), *audit), rows)
+            sub_rows: dict[str, list] = {}
+            for row_id, wanted, current, kind in updates:
+                own = by_kind.get(kind, ())
+                if any(wanted[i] != current[i] for i, _ in own):
+                    sub_rows.setdefault(kind, []).append((row_id, *(wanted[i] for i, _ in own)))
+            for kind, changed in sub_rows.items():
+                bulk.update_rows(self.conn, subtype.models[kind].__table__,
+                                 tuple(name for _, name in by_kind[kind]), changed)
         record = self.recorder.updated
         for row_id, wanted, current, kind in updates:
             model = subtype.models.get(kind) if subtype and kind is not None else None
@@ -889,14 +984,15 @@ class Loader:
             column=self.columns.get(link.field or link.name), field=link.field or link.name, value=named,
         codes=self.codes))
 
-    def _refused(self, spec: EntitySpec, item: Staged, why: str, created: bool = True) -> None:
+    def _refused(self, spec: EntitySpec, item: Staged, why: str, created: bool = True,
+                 code: str = "cannot-load") -> None:
         """A record OPS cannot take: an error (a stored record asked to change its subtype), or a
         warning for a new one the pipeline cannot create (``created=False``)."""
         sheet, rows = item.lineage
         first = str(rows).split(",")[0].split("-")[0]
         named = " ".join(str(v) for v in (item.names or {}).values())
         if created:
-            code, message, severity = "cannot-load", f"{spec.called} {named} is not loaded: {why}", "error"
+            message, severity = f"{spec.called} {named} is not loaded: {why}", "error"
         else:
             code, message, severity = "not-created", f"{spec.called} {named} is not in OPS and is not created: {why}", \
                 "warning"
