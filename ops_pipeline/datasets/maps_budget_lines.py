@@ -1,0 +1,105 @@
+"""What the four MAPS budget-line exports share: their entities, and how a line is read.
+
+A MAPS budget line is one ``budget_line_item`` row and its subtype row (``contract_budget_line_item``
+...), with its MAPS id as the row's own id (``SYS_BUDGET_ID``, below 15000: OPS's sequence starts
+there). Its parent is the agreement of the line's own kind with that MAPS id
+(``agreement.agreement_type``, ``agreement.maps_sys_id``), for direct obligations too: a line
+whose parent OPS does not have is rejected (``BLI_ORPHAN``), never stored as an orphan, and never
+matched against another kind's agreement. CANs (``SYS_CAN_ID`` = ``can.id``), object class codes
+(``OBJECT_CLASS_CODE`` = ``object_class_code.code``) and ``CLOSED_BY`` (``ops_user.id``) are optional
+references: unresolved, the line loads without them and the finding says so (``REF_UNRESOLVED``).
+A line id OPS (or an earlier file of the same migration) holds as another kind of line is a
+``KEY_COLLISION`` error, never an overwrite.
+
+The dataset modules (``maps_contract_budget_lines.py`` ...) declare their columns and read their
+own extra columns; the rest is here.
+"""
+from __future__ import annotations
+
+from ..db import ops_models as m
+from ..db.entities import EntitySpec, Key, Link, Subtype
+
+#: kind -> (subtype model, MAPS parent id column, what MAPS.md calls the agreement)
+KINDS = {
+    "CONTRACT": (m.ContractBudgetLineItem, "SYS_CONTRACT_ID", "contract"),
+    "GRANT": (m.GrantBudgetLineItem, "SYS_GRANTS_ID", "grant"),
+    "IAA": (m.IAABudgetLineItem, "SYS_IAA_ID", "IAA"),
+    "DIRECT_OBLIGATION": (m.DirectObligationBudgetLineItem, "SYS_DIRECT_OBLIGATION_ID", "direct obligation"),
+}
+
+#: OPS's ORM defaults of a new line's flags (on_hold, certified and closed are NOT NULL without a
+#: database default); a kind that reads one of them from its file writes it instead.
+LINE_DEFAULTS = {"on_hold": False, "certified": False, "closed": False, "is_under_current_resolution": False,
+                 "is_obe": False}
+
+#: The columns every kind writes on ``budget_line_item`` (staged under these names).
+COMMON_FIELDS = ("line_description", "comments", "date_needed", "amount", "status", "proc_shop_fee_percentage")
+
+DETAIL_KEY = ("grants_number", "grantee_name", "educational_institution", "state_code")
+
+SUBTYPES = {"CONTRACT": m.ContractBudgetLineItem, "GRANT": m.GrantBudgetLineItem, "IAA": m.IAABudgetLineItem,
+            "DIRECT_OBLIGATION": m.DirectObligationBudgetLineItem, "AA": m.AABudgetLineItem}
+
+
+def agreement_reference() -> EntitySpec:
+    """The agreements a line's parent is looked up in, keyed by (agreement_type, maps_sys_id).
+
+    The agreements datasets (``maps_contracts.maps_agreement_spec``) declare the real one; until
+    that module is there, a reference spec of the same name and key that never writes."""
+    try:
+        from .maps_contracts import maps_agreement_spec
+    except ImportError:
+        return EntitySpec("agreement", m.Agreement, Key(("agreement_type", "maps_sys_id")), insert=False)
+    return maps_agreement_spec()
+
+
+def reference_specs() -> tuple[EntitySpec, ...]:
+    """The records a line refers to and never writes: CANs, users (CLOSED_BY), object class codes."""
+    return (
+        EntitySpec("can", m.CAN, Key(("id",)), insert=False, label="CAN"),
+        EntitySpec("ops_user", m.User, Key(("id",)), insert=False, label="user"),
+        EntitySpec("object_class_code", m.ObjectClassCode, Key(("code",)), insert=False),
+    )
+
+
+def detail_spec() -> EntitySpec:
+    """A grant line's grantee details: one row per (grant number, grantee, institution, state),
+    shared by every line that names the same four values."""
+    return EntitySpec(
+        "grant_budget_line_item_detail", m.GrantBudgetLineItemDetail, Key(DETAIL_KEY, nullable=DETAIL_KEY),
+        fields=DETAIL_KEY, update="never", label="grantee details")
+
+
+def line_spec(kind: str, fields: tuple[str, ...], *, extra_links: tuple[Link, ...] = ()) -> EntitySpec:
+    """The budget line of one kind: ``fields`` are the staged values it writes beyond
+    :data:`COMMON_FIELDS` (on the parent table or its subtype table alike)."""
+    _model, parent_column, called = KINDS[kind]
+    written = COMMON_FIELDS + fields
+    links = (
+        Link("agreement", "agreement", "agreement_id", missing="reject", field=parent_column.lower(),
+             code="BLI_ORPHAN",
+             explain=f"a line's parent is the {called} with its {parent_column}"),
+        Link("can", "can", "can_id", field="sys_can_id", code="REF_UNRESOLVED"),
+        Link("object_class_code", "object_class_code", "object_class_code_id", field="object_class_code",
+             code="REF_UNRESOLVED"),
+        *extra_links,
+    )
+    return EntitySpec(
+        "budget_line_item", m.BudgetLineItem, Key(by_id="id"),
+        fields=written,
+        links=links,
+        subtype=Subtype("budget_line_item_type", SUBTYPES, value="budget_line_item_type",
+                        conflict_code="KEY_COLLISION"),
+        defaults={name: value for name, value in LINE_DEFAULTS.items() if name not in written},
+        update="all",
+        label="budget line",
+    )
+
+
+def closed_by_link() -> Link:
+    return Link("closed_by", "ops_user", "closed_by", field="closed_by", code="REF_UNRESOLVED")
+
+
+def detail_link() -> Link:
+    # Created by the same load just before (its own spec), so always found; "ignore": no finding.
+    return Link("details", "grant_budget_line_item_detail", "details_id", missing="ignore")
