@@ -89,11 +89,18 @@ def line_spec(kind: str, fields: tuple[str, ...], *, extra_links: tuple[Link, ..
         fields=written,
         links=links,
         subtype=Subtype("budget_line_item_type", SUBTYPES, value="budget_line_item_type",
-                        conflict_code="KEY_COLLISION"),
+                        conflict_code="KEY_COLLISION", columns={kind: _subtype_columns(kind, written, links)}),
         defaults={name: value for name, value in LINE_DEFAULTS.items() if name not in written},
         update="all",
         label="budget line",
     )
+
+
+def _subtype_columns(kind: str, fields: tuple[str, ...], links: tuple[Link, ...]) -> tuple[str, ...]:
+    """The written columns the kind's subtype table holds (a grant line's ``details_id``)."""
+    parent, own = m.BudgetLineItem.__table__.c, KINDS[kind][0].__table__.c
+    return tuple(name for name in (*fields, *(link.column for link in links if link.column))
+                 if name not in parent and name in own)
 
 
 def closed_by_link() -> Link:

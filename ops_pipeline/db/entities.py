@@ -120,15 +120,23 @@ class Subtype:
     value: str | None = None  # staged values field that holds the discriminator...
     from_link: tuple[str, str] | None = None  # ...or (link name, field of the link)
     default: str | None = None  # when neither gives one (OPS's ORM default)
+    #: the code of the error a record gets when OPS holds its key as another subtype (MAPS: a
+    #: budget-line id another kind of line already has is a KEY_COLLISION)
+    conflict_code: str = "cannot-load"
     defaults: dict[str, dict] = field(default_factory=dict)  # value -> NOT NULL ORM defaults
     #: value -> why the pipeline cannot create a new record of that subtype (OPS needs what the
     #: file does not give): such a record is not created (a warning; it counts as skipped), and
     #: records that link to it see it as unresolved.
     refuse: dict[str, str] = field(default_factory=dict)
     fixed: bool = True  # a stored row never changes subtype (that would delete a row)
-    #: the code of the error a record gets when OPS holds its key as another subtype (MAPS: a
-    #: budget-line id another kind of line already has is a KEY_COLLISION)
-    conflict_code: str = "cannot-load"
+    #: value -> the spec's written columns (fields or link columns) that live on that subtype's
+    #: table, not the parent's (a contract's vendor, a grant's total funding); a record of another
+    #: subtype leaves them empty
+    columns: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def held(self) -> frozenset:
+        """Every written column some subtype table holds."""
+        return frozenset(c for names in self.columns.values() for c in names)
 
 
 @dataclass(frozen=True)
@@ -170,6 +178,19 @@ class Ask:
 
 
 @dataclass(frozen=True)
+class Unique:
+    """Columns OPS holds unique (a unique index) that are not the spec's key: a staged record whose
+    values for them are another record's (stored in OPS, or given earlier in the load) is refused
+    with an error finding before anything is written, never left to the database's error. The
+    stored rows are read whole: for tables of a few thousand rows (agreements)."""
+
+    columns: tuple[str, ...]  # written columns of the parent table
+    folded: tuple[str, ...] = ()  # compared ignoring case and spacing (OPS: lower(name))
+    code: str = "cannot-load"
+    field: str | None = None  # the dataset's field the finding names (its cell)
+
+
+@dataclass(frozen=True)
 class EntitySpec:
     name: str  # the staged entity kind, and the lineage's entity name
     model: type  # the parent ORM class
@@ -185,6 +206,7 @@ class EntitySpec:
     derived: tuple[Derived, ...] = ()
     agree: tuple[Agree, ...] = ()
     ask: tuple[Ask, ...] = ()
+    unique: tuple[Unique, ...] = ()
 
     @property
     def called(self) -> str:
@@ -199,19 +221,18 @@ class EntitySpec:
         return self.model.__name__
 
     def written(self) -> tuple[str, ...]:
-        """The columns the load compares and writes: fields, then link columns. They are the
-        parent's, or (with a subtype) a subtype table's: a field or link column the parent table
-        does not have is written to the record's subtype table (a grant line's ``details_id``)."""
+        """The columns the load compares and writes: fields, then link columns (the parent's, and
+        those a subtype table holds, ``Subtype.columns``)."""
         return self.fields + tuple(link.column for link in self.links if link.column)
 
     def column(self, name: str):
-        """The declared column a written name stands for: the parent's, else a subtype table's."""
+        """A written column, on the parent table or the subtype table that holds it."""
         if name in self.table.c:
             return self.table.c[name]
         for model in (self.subtype.models.values() if self.subtype else ()):
             if name in model.__table__.c:
                 return model.__table__.c[name]
-        raise SpecError(f"{self.name}: no column {name!r} on {self.table.name} or its subtype tables")
+        raise SpecError(f"{self.name}: no column {name} on {self.table.name} or its subtype tables")
 
 
 class SpecError(PipelineError):
@@ -346,7 +367,6 @@ class Loader:
         self.questions: list[dict] = []
         self.counts: dict[str, Counts] = {}
         self._keyers: dict[str, Callable] = {}
-        self._layouts: dict[tuple, Any] = {}
 
     # -- public -------------------------------------------------------------------------------
     def load(self, staged_files: dict[str, Iterable[dict]]) -> dict:
@@ -407,83 +427,54 @@ class Loader:
 
     def _stored_by_key(self, spec: EntitySpec, keys: set, written: tuple[str, ...]) -> dict:
         """Stored rows of ``spec`` with the given natural keys: key -> (id, discriminator, row)."""
+        table = spec.table
         discriminator = (spec.subtype.column,) if spec.subtype else ()
-        lead = ("id", *spec.key.columns, *discriminator)
+        held = spec.subtype.held() if spec.subtype else frozenset()
+        full, written = written, tuple(c for c in written if c not in held)
+        names = ("id", *spec.key.columns, *discriminator, *written)
         width = len(spec.key.columns)
         result: dict = {}
         if spec.key.folded or len(spec.key.columns) > 1:
             # Reference tables are small; a folded key cannot use an index anyway.
-            rows = self._read(spec, lead, written, None)
+            rows = bulk.read_all(self.conn, table, names)
         else:
-            rows = self._read(spec, lead, written, {spec.key.columns[0]: [k[0] for k in keys]})
+            rows = bulk.read_rows(self.conn, table, names, {spec.key.columns[0]: [k[0] for k in keys]})
         for row in rows:
             key = spec.key.of(dict(zip(spec.key.columns, row[1:1 + width])))
             if key in keys and key not in result:  # lowest id first (rows come sorted by id)
                 kind = row[1 + width] if discriminator else None
                 result[key] = (row[0], kind, list(row[1 + width + len(discriminator):]))
+        if held and full != written:
+            self._with_subtype_columns(spec, full, list(result.values()))
         return result
 
-    def _layout(self, spec: EntitySpec, written: tuple[str, ...]):
-        """Where the written columns live: None when all are the parent's; else (positions of
-        the parent's, {subtype value: [(position, column)] of that subtype table's})."""
-        cache = self._layouts
-        key = (spec.name, written)
-        if key in cache:
-            return cache[key]
-        parent = spec.table.c
-        outside = [i for i, name in enumerate(written) if name not in parent]
-        layout = None
-        if outside:
-            for i in outside:
-                spec.column(written[i])  # a name on no table is a programming error
-            layout = ([i for i, name in enumerate(written) if name in parent],
-                      {kind: [(i, written[i]) for i in outside if written[i] in model.__table__.c]
-                       for kind, model in spec.subtype.models.items()})
-        cache[key] = layout
-        return layout
-
-    def _read(self, spec: EntitySpec, lead: tuple[str, ...], written: tuple[str, ...],
-              any_of: dict | None) -> list[tuple]:
-        """Stored rows as ``(*lead, *written)`` tuples (``any_of`` as bulk.read_rows; None: all),
-        a written column of a subtype table read from the row's own subtype table (None when its
-        table has no such column). ``lead`` holds the discriminator whenever the spec has one."""
-        table = spec.table
-        layout = self._layout(spec, written)
-        if layout is None:
-            names = (*lead, *written)
-            return bulk.read_all(self.conn, table, names) if any_of is None else \
-                bulk.read_rows(self.conn, table, names, any_of)
-        parent_at, by_kind = layout
-        names = (*lead, *(written[i] for i in parent_at))
-        rows = bulk.read_all(self.conn, table, names) if any_of is None else \
-            bulk.read_rows(self.conn, table, names, any_of)
-        width = len(lead)
-        kind_at = lead.index(spec.subtype.column)
-        ids_of: dict = {}
-        for row in rows:
-            ids_of.setdefault(row[kind_at], []).append(row[0])
-        extra: dict[int, dict] = {}
+    def _with_subtype_columns(self, spec: EntitySpec, written: tuple[str, ...], found: list) -> None:
+        """Complete stored rows read from the parent table alone, each ``(id, kind, row)`` with
+        ``row`` the parent's written columns, into rows of every written column in order (the
+        subtype table's ones read by id, per subtype)."""
+        columns = spec.subtype.columns
+        held = spec.subtype.held()
+        parent = [c for c in written if c not in held]
+        ids_of: dict[str, set] = {}
+        for row_id, kind, _row in found:
+            if columns.get(kind):
+                ids_of.setdefault(kind, set()).add(row_id)
+        sub_values: dict[int, dict] = {}
         for kind, ids in ids_of.items():
-            columns = [name for _, name in by_kind.get(kind, ())]
-            if not columns:
-                continue
-            for sub in bulk.read_rows(self.conn, spec.subtype.models[kind].__table__, ("id", *columns), {"id": ids}):
-                extra[sub[0]] = dict(zip(columns, sub[1:]))
-        out = []
+            names = columns[kind]
+            model = spec.subtype.models[kind]
+            for row in bulk.read_rows(self.conn, model.__table__, ("id", *names), {"id": ids}):
+                sub_values[row[0]] = dict(zip(names, row[1:]))
         empty: dict = {}
-        for row in rows:
-            full = [*row[:width], *([None] * len(written))]
-            for j, i in enumerate(parent_at):
-                full[width + i] = row[width + j]
-            values = extra.get(row[0], empty)
-            for i, name in by_kind.get(row[kind_at], ()):
-                full[width + i] = values.get(name)
-            out.append(tuple(full))
-        return out
+        for row_id, _kind, row in found:
+            values = dict(zip(parent, row))
+            values.update(sub_values.get(row_id, empty))
+            row[:] = [values.get(c) for c in written]
 
     # -- the upsert ---------------------------------------------------------------------------
     def _upsert(self, spec: EntitySpec, records: Iterable[dict]) -> None:
         counts = self.counts[spec.name]
+        table = spec.table
         written = spec.written()
         fields = spec.fields
         # Identity conversions are skipped: only money and dates change form.
@@ -584,6 +575,8 @@ class Loader:
             matched = self._match_by_id(spec, staged, written)
         else:
             matched = self._match_by_key(spec, staged, written)
+        if spec.unique:
+            staged, matched = self._check_unique(spec, staged, matched, written, counts)
         self._write(spec, staged, matched, written, counts)
 
     def _unresolved(self, spec: EntitySpec, link: Link, key: tuple, place: tuple) -> None:
@@ -638,7 +631,16 @@ class Loader:
             if unlinked and unlinked[0] == 0:
                 values.add(None)
             any_of[spec.key.signature[0]] = values
-        stored = self._read(spec, ("id", *discriminator), written, any_of)
+        held = spec.subtype.held() if spec.subtype else frozenset()
+        if held:
+            parent = tuple(c for c in written if c not in held)
+            rows = bulk.read_rows(self.conn, table, ("id", *discriminator, *parent), any_of)
+            entries = [(row[0], row[1] if discriminator else None, list(row[1 + len(discriminator):]))
+                       for row in rows]
+            self._with_subtype_columns(spec, written, entries)
+            stored = [(row_id, *((kind,) if discriminator else ()), *values) for row_id, kind, values in entries]
+        else:
+            stored = bulk.read_rows(self.conn, table, ("id", *discriminator, *written), any_of)
         offset = 1 + len(discriminator)
         # one signature per stored and staged row: itemgetter, not a generator per row
         stored_signature = _tuple_getter([offset + p for p in positions])
@@ -678,6 +680,60 @@ class Loader:
                     found = candidates.pop()
             matched.append(found)
         return matched
+
+    # -- unique columns -----------------------------------------------------------------------
+    def _check_unique(self, spec: EntitySpec, staged: list[Staged], matched: list, written, counts: Counts):
+        """Refuse the records whose ``Unique`` columns another record holds (module doc); returns
+        the staged records and their matches that may be written."""
+        refused: set[int] = set()
+        key_columns = spec.key.columns
+        for unique in spec.unique:
+            at = [written.index(c) for c in unique.columns]
+            folded = [c in unique.folded for c in unique.columns]
+
+            def value(values) -> tuple | None:
+                out = tuple(fold(v) if f else v for v, f in zip(values, folded))
+                return None if any(v is None for v in out) else out
+
+            holders: dict[tuple, tuple] = {}  # value -> (stored id, its key values)
+            for row in bulk.read_all(self.conn, spec.table, ("id", *unique.columns, *key_columns)):
+                held = value(row[1:1 + len(at)])
+                if held is not None:
+                    holders.setdefault(held, (row[0], row[1 + len(at):]))
+            given: dict[tuple, Staged] = {}  # value -> the first staged record giving it
+            for index, (item, found) in enumerate(zip(staged, matched)):
+                if index in refused:
+                    continue
+                wanted = value([item.row[i] for i in at])
+                if wanted is None:
+                    continue
+                own = found[0] if found is not None else None
+                holder = holders.get(wanted)
+                first = given.get(wanted)
+                if holder is not None and holder[0] != own:
+                    stored_id, stored_key = holder
+                    blank = [c for c, v in zip(key_columns, stored_key) if v is None]
+                    whose = f", created in OPS (its {' and '.join(blank)} is empty): a load never overwrites it" \
+                        if blank else f" ({' '.join(str(v) for v in stored_key)})"
+                    why = f"OPS already has {spec.called} {stored_id} with the same {' and '.join(unique.columns)}{whose}"
+                elif first is not None and first.key != item.key:
+                    why = f"{spec.called} {' '.join(str(v) for v in (first.names or {}).values())} on row " \
+                          f"{_first_row(first.lineage[1])} has the same {' and '.join(unique.columns)}"
+                else:
+                    given.setdefault(wanted, item)
+                    continue
+                refused.add(index)
+                counts.rejected += 1
+                if found is None and item.key is not None:
+                    self.unresolvable[spec.name].add(item.key)
+                named = " ".join(str(v) for v in (item.names or {}).values())
+                shown = " ".join(str(item.row[i]) for i in at)
+                self._finding(unique.code, f"{spec.called} {named} ({shown}) is not loaded: {why}", "error", item,
+                              unique.field, shown)
+        if not refused:
+            return staged, matched
+        keep = [i for i in range(len(staged)) if i not in refused]
+        return [staged[i] for i in keep], [matched[i] for i in keep]
 
     # -- writing ------------------------------------------------------------------------------
     def _write(self, spec: EntitySpec, staged: list[Staged], matched: list, written, counts: Counts) -> None:
@@ -784,19 +840,19 @@ class Loader:
         audit = tuple(c for c in AUDIT if c in table.c)
         audit_values = tuple({"created_by": user, "updated_by": user, "created_on": now, "updated_on": now}[c]
                              for c in audit)
-        layout = self._layout(spec, written)
-        parent_at = layout[0] if layout else None
-        columns = ("id", *discriminator, *(written if layout is None else (written[i] for i in parent_at)),
-                   *defaults, *audit)
+        held = subtype.held() if subtype else frozenset()
+        parent_at = [i for i, c in enumerate(written) if c not in held] if held else None
+        parent_written = tuple(written[i] for i in parent_at) if held else written
+        columns = ("id", *discriminator, *parent_written, *defaults, *audit)
         rows = []
         by_kind: dict[str, list] = {}
         for item in inserts:
             new_id = assigned[id(item)]
-            values = item.row if layout is None else [item.row[i] for i in parent_at]
+            values = [item.row[i] for i in parent_at] if held else item.row
             rows.append((new_id, *((item.kind,) if discriminator else ()), *values, *default_values,
                          *audit_values))
             if subtype is not None:
-                by_kind.setdefault(item.kind, []).append(item if layout else new_id)
+                by_kind.setdefault(item.kind, []).append(item)
         counts.inserted += bulk.insert_rows(self.conn, table, columns, rows)
         if subtype is None:
             self.recorder.created_many(spec.name, spec.class_name, table, columns, rows)
@@ -804,16 +860,13 @@ class Loader:
         rows_of: dict[str, list] = {}
         for item, row in zip(inserts, rows):
             rows_of.setdefault(item.kind, []).append(row)
-        for kind, kind_ids in by_kind.items():
+        for kind, items in by_kind.items():
             model = subtype.models[kind]
             extra = subtype.defaults.get(kind, {})
-            own = layout[1].get(kind, ()) if layout else ()
-            names = ("id", *extra, *(name for _, name in own))
-            if layout:
-                sub_rows = [(assigned[id(item)], *extra.values(), *(item.row[i] for i, _ in own))
-                            for item in kind_ids]
-            else:
-                sub_rows = [(i, *extra.values()) for i in kind_ids]
+            own = subtype.columns.get(kind, ())
+            own_at = [written.index(c) for c in own]
+            names = ("id", *extra, *own)
+            sub_rows = [(assigned[id(item)], *extra.values(), *(item.row[i] for i in own_at)) for item in items]
             bulk.insert_rows(self.conn, model.__table__, names, sub_rows)
             self.recorder.created_many(spec.name, model.__name__, table, columns, rows_of[kind],
                                        model.__table__, names, sub_rows)
@@ -825,22 +878,21 @@ class Loader:
         subtype = spec.subtype
         audit = tuple(c for c in ("updated_by", "updated_on") if c in table.c)
         audit_values = tuple({"updated_by": self.user_id, "updated_on": self.now}[c] for c in audit)
-        layout = self._layout(spec, written)
-        if layout is None:
-            rows = [(row_id, *wanted, *audit_values) for row_id, wanted, _, _ in updates]
-            counts.updated += bulk.update_rows(self.conn, table, (*written, *audit), rows)
-        else:
-            parent_at, by_kind = layout
+        held = subtype.held() if subtype else frozenset()
+        if held:
+            parent_at = [i for i, c in enumerate(written) if c not in held]
             rows = [(row_id, *(wanted[i] for i in parent_at), *audit_values) for row_id, wanted, _, _ in updates]
             counts.updated += bulk.update_rows(self.conn, table, (*(written[i] for i in parent_at), *audit), rows)
-            sub_rows: dict[str, list] = {}
+            by_kind: dict[str, list] = {}
             for row_id, wanted, current, kind in updates:
-                own = by_kind.get(kind, ())
-                if any(wanted[i] != current[i] for i, _ in own):
-                    sub_rows.setdefault(kind, []).append((row_id, *(wanted[i] for i, _ in own)))
-            for kind, changed in sub_rows.items():
-                bulk.update_rows(self.conn, subtype.models[kind].__table__,
-                                 tuple(name for _, name in by_kind[kind]), changed)
+                own_at = [written.index(c) for c in subtype.columns.get(kind, ())]
+                if any(wanted[i] != current[i] for i in own_at):
+                    by_kind.setdefault(kind, []).append((row_id, *(wanted[i] for i in own_at)))
+            for kind, sub_rows in by_kind.items():
+                bulk.update_rows(self.conn, subtype.models[kind].__table__, subtype.columns[kind], sub_rows)
+        else:
+            rows = [(row_id, *wanted, *audit_values) for row_id, wanted, _, _ in updates]
+            counts.updated += bulk.update_rows(self.conn, table, (*written, *audit), rows)
         record = self.recorder.updated
         for row_id, wanted, current, kind in updates:
             model = subtype.models.get(kind) if subtype and kind is not None else None

@@ -213,18 +213,6 @@ class User(OpsBase):
     updated_on = mapped_column(DateTime(), nullable=True, default=_utcnow, onupdate=_utcnow)
 
 
-class ObjectClassCode(OpsBase):
-    """Seeded reference data (OPS's initial data): budget lines and IAA agencies name a code."""
-    __tablename__ = "object_class_code"
-    id = mapped_column(Integer, Sequence("object_class_code_id_seq", schema="ops", optional=True), primary_key=True)
-    code = mapped_column(Integer, nullable=True)
-    description = mapped_column(String, nullable=True)
-    created_by = mapped_column(Integer, ForeignKey("ops.ops_user.id"), nullable=True)
-    updated_by = mapped_column(Integer, ForeignKey("ops.ops_user.id"), nullable=True)
-    created_on = mapped_column(DateTime(), nullable=True, default=_utcnow)
-    updated_on = mapped_column(DateTime(), nullable=True, default=_utcnow, onupdate=_utcnow)
-
-
 class Project(OpsBase):
     __tablename__ = "project"
     id = mapped_column(Integer, Sequence("project_id_seq", schema="ops", optional=True), primary_key=True)
@@ -292,6 +280,17 @@ class ProcurementShopFee(OpsBase):
     fee = mapped_column(Numeric(12, 2), nullable=True, default=0)
     start_date = mapped_column(Date, nullable=True)
     end_date = mapped_column(Date, nullable=True)
+    created_by = mapped_column(Integer, ForeignKey("ops.ops_user.id"), nullable=True)
+    updated_by = mapped_column(Integer, ForeignKey("ops.ops_user.id"), nullable=True)
+    created_on = mapped_column(DateTime(), nullable=True, default=_utcnow)
+    updated_on = mapped_column(DateTime(), nullable=True, default=_utcnow, onupdate=_utcnow)
+
+
+class ObjectClassCode(OpsBase):
+    __tablename__ = "object_class_code"
+    id = mapped_column(Integer, Sequence("object_class_code_id_seq", schema="ops", optional=True), primary_key=True)
+    code = mapped_column(Integer, nullable=True)
+    description = mapped_column(String, nullable=True)
     created_by = mapped_column(Integer, ForeignKey("ops.ops_user.id"), nullable=True)
     updated_by = mapped_column(Integer, ForeignKey("ops.ops_user.id"), nullable=True)
     created_on = mapped_column(DateTime(), nullable=True, default=_utcnow)
