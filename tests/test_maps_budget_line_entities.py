@@ -24,9 +24,9 @@ CODES = merge_codes({
 
 
 def contract_specs():
-    return (lines.agreement_reference(), *lines.reference_specs(),
+    return (lines.agreement_reference(), *lines.reference_specs(), lines.mod_spec(), lines.clin_spec(),
             lines.line_spec("CONTRACT", ("certified", "closed", "psc_fee_doc_number"),
-                            extra_links=(lines.closed_by_link(),)))
+                            extra_links=(lines.closed_by_link(), lines.mod_link(), lines.clin_link())))
 
 
 def grant_specs():
@@ -138,3 +138,32 @@ def test_grant_lines_naming_the_same_grantee_share_one_detail_row(engine):
     counts, _ = load(engine, grant_specs(), records)
     assert counts["grant_budget_line_item_detail"]["unchanged"] == 1
     assert counts["budget_line_item"]["unchanged"] == 2
+
+
+def test_a_contract_lines_mod_and_clin_are_loaded_once_under_its_contract(engine):
+    contract = {"agreement_type": "CONTRACT", "maps_sys_id": 1}
+    mod = {"agreement": contract, "number": "0001"}
+    lineage = {"file": "f" * 64, "sheet": "c.tsv", "rows": "2"}
+    files = {
+        "agreement_mod": [{"entity": "agreement_mod", "key": mod, "values": {"number": "0001", "mod_type": "ADMIN"},
+                           "links": {"agreement": contract}, "lineage": lineage}],
+        "clin": [{"entity": "clin", "key": {"id": 4}, "values": {"number": 1, "name": "SC1",
+                                                                  "pop_start_date": "2024-01-01",
+                                                                  "pop_end_date": None},
+                  "links": {"agreement": contract}, "lineage": lineage}],
+        "budget_line_item": [
+            bli("CONTRACT", line_id, 1, {"certified": False, "closed": False},
+                {"mod": mod, "clin": {"id": 4}}) for line_id in (5, 6)],
+    }
+    counts, findings = load(engine, contract_specs(), files)
+    assert findings == []
+    assert counts["agreement_mod"]["inserted"] == 1 and counts["clin"]["inserted"] == 1
+    with engine.connect() as conn:
+        (mod_id, agreement_id, mod_type), = conn.execute(select(
+            m.AgreementMod.id, m.AgreementMod.agreement_id, m.AgreementMod.mod_type)).all()
+        assert (agreement_id, mod_type) == (1, "ADMIN")
+        assert conn.execute(select(m.ContractBudgetLineItem.__table__.c.mod_id)).scalars().all() == [mod_id, mod_id]
+        assert conn.execute(select(m.BudgetLineItem.clin_id)).scalars().all() == [4, 4]
+        assert conn.execute(select(m.CLIN.agreement_id)).scalars().all() == [1]
+    counts, _ = load(engine, contract_specs(), files)
+    assert counts["agreement_mod"]["unchanged"] == 1 and counts["budget_line_item"]["unchanged"] == 2

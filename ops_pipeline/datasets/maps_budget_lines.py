@@ -73,12 +73,9 @@ def detail_spec() -> EntitySpec:
 def line_spec(kind: str, fields: tuple[str, ...], *, extra_links: tuple[Link, ...] = ()) -> EntitySpec:
     """The budget line of one kind: ``fields`` are the staged values it writes beyond
     :data:`COMMON_FIELDS` (on the parent table or its subtype table alike)."""
-    _model, parent_column, called = KINDS[kind]
     written = COMMON_FIELDS + fields
     links = (
-        Link("agreement", "agreement", "agreement_id", missing="reject", field=parent_column.lower(),
-             code="BLI_ORPHAN",
-             explain=f"a line's parent is the {called} with its {parent_column}"),
+        _parent_link(kind),
         Link("can", "can", "can_id", field="sys_can_id", code="REF_UNRESOLVED"),
         Link("object_class_code", "object_class_code", "object_class_code_id", field="object_class_code",
              code="REF_UNRESOLVED"),
@@ -101,6 +98,37 @@ def _subtype_columns(kind: str, fields: tuple[str, ...], links: tuple[Link, ...]
     parent, own = m.BudgetLineItem.__table__.c, KINDS[kind][0].__table__.c
     return tuple(name for name in (*fields, *(link.column for link in links if link.column))
                  if name not in parent and name in own)
+
+
+def _parent_link(kind: str) -> Link:
+    _model, parent_column, called = KINDS[kind]
+    return Link("agreement", "agreement", "agreement_id", missing="reject", field=parent_column.lower(),
+                code="BLI_ORPHAN", explain=f"a line's parent is the {called} with its {parent_column}")
+
+
+def mod_spec(kind: str = "CONTRACT") -> EntitySpec:
+    """An agreement modification a contract line names (MOD_NBR, SYS_TYPE_OF_MODE_ID): one per
+    (agreement, number), shared by the lines that name it."""
+    return EntitySpec(
+        "agreement_mod", m.AgreementMod, Key(("agreement_id", "number"), via={"agreement_id": "agreement"}),
+        fields=("number", "mod_type"), links=(_parent_link(kind),), update="given", label="agreement mod")
+
+
+def clin_spec(kind: str = "CONTRACT") -> EntitySpec:
+    """A contract line item number (SYS_CLIN_ID, below 5000, is its OPS id), under the line's contract."""
+    return EntitySpec(
+        "clin", m.CLIN, Key(("id",), by_id="id"), fields=("number", "name", "pop_start_date", "pop_end_date"),
+        links=(_parent_link(kind),), update="given", label="CLIN")
+
+
+def mod_link() -> Link:
+    # The mod is loaded just before the line (its own spec), under the same parent: found whenever
+    # the line's parent is (a missing parent is the line's own BLI_ORPHAN).
+    return Link("mod", "agreement_mod", "mod_id", missing="ignore")
+
+
+def clin_link() -> Link:
+    return Link("clin", "clin", "clin_id", missing="ignore")
 
 
 def closed_by_link() -> Link:

@@ -540,6 +540,10 @@ class Loader:
         # The distinct keys of a link are its cache's values (every staged link went through it).
         for (_name, cache, _keyer, _nested), link in zip(link_plan, links):
             self.resolve(self.specs[link.target], set(cache.values()))
+        if spec.key.via:  # a key through a link is known once the link is resolved (just above)
+            for item in staged:
+                if item.key is None:
+                    item.key = key_of(item.names)
         kept = []
         resolve_plan = [(self.ids[link.target], link, link.missing != "ignore", bool(link.column)) for link in links]
         # A record's links resolve as every record with the same link keys does: worked out once per

@@ -96,6 +96,7 @@ ENUMS = {
         "FIRM_FIXED_PRICE", "TIME_AND_MATERIALS", "COST_PLUS_FIXED_FEE", "COST_PLUS_AWARD_FEE", "HYBRID",
     ),
     "iaadirectiontype": ("INCOMING", "OUTGOING"),
+    "modtype": ("NEW", "ADMIN", "AMOUNT_TBD", "AS_IS", "REPLACEMENT_AMOUNT_FINAL"),
     "opsdbhistorytype": ("NEW", "UPDATED", "DELETED", "ERROR"),
     "opseventstatus": ("SUCCESS", "FAILED", "UNKNOWN"),
     "opseventtype": (
@@ -445,6 +446,38 @@ class GrantBudgetLineItemDetail(OpsBase):
     updated_on = mapped_column(DateTime(), nullable=True, default=_utcnow, onupdate=_utcnow)
 
 
+class AgreementMod(OpsBase):
+    """A modification of an agreement (MAPS: a contract line's MOD_NBR and its type)."""
+    __tablename__ = "agreement_mod"
+    id = mapped_column(Integer, Sequence("agreement_mod_id_seq", schema="ops", optional=True), primary_key=True)
+    agreement_id = mapped_column(Integer, ForeignKey("ops.agreement.id"), nullable=False)
+    mod_type = mapped_column(_enum("modtype"), nullable=True)
+    number = mapped_column(String, nullable=True)
+    mod_date = mapped_column(Date, nullable=True)
+    created_by = mapped_column(Integer, ForeignKey("ops.ops_user.id"), nullable=True)
+    updated_by = mapped_column(Integer, ForeignKey("ops.ops_user.id"), nullable=True)
+    created_on = mapped_column(DateTime(), nullable=True, default=_utcnow)
+    updated_on = mapped_column(DateTime(), nullable=True, default=_utcnow, onupdate=_utcnow)
+
+
+class CLIN(OpsBase):
+    """A contract line item number (MAPS: SYS_CLIN_ID, below 5000, is its id)."""
+    __tablename__ = "clin"
+    __table_args__ = (
+        UniqueConstraint("number", "agreement_id", name="clin_number_agreement_id_key"),
+    )
+    id = mapped_column(Integer, Sequence("clin_id_seq", schema="ops", optional=True), primary_key=True)
+    number = mapped_column(Integer, nullable=True)
+    name = mapped_column(String, nullable=True)
+    pop_start_date = mapped_column(Date, nullable=True)
+    pop_end_date = mapped_column(Date, nullable=True)
+    created_by = mapped_column(Integer, ForeignKey("ops.ops_user.id"), nullable=True)
+    updated_by = mapped_column(Integer, ForeignKey("ops.ops_user.id"), nullable=True)
+    created_on = mapped_column(DateTime(), nullable=True, default=_utcnow)
+    updated_on = mapped_column(DateTime(), nullable=True, default=_utcnow, onupdate=_utcnow)
+    agreement_id = mapped_column(Integer, ForeignKey("ops.agreement.id", ondelete="CASCADE"), nullable=False)
+
+
 class BudgetLineItem(OpsBase):
     __tablename__ = "budget_line_item"
     id = mapped_column(Integer, Sequence("budget_line_item_id_seq", schema="ops", optional=True), primary_key=True)
@@ -478,7 +511,7 @@ class BudgetLineItem(OpsBase):
     is_obe = mapped_column(Boolean, nullable=True, default=False)
     services_component_id = mapped_column(Integer, ForeignKey("ops.services_component.id", ondelete="SET NULL"),
                                           nullable=True)
-    clin_id = mapped_column(Integer, nullable=True)
+    clin_id = mapped_column(Integer, ForeignKey("ops.clin.id"), nullable=True)
     procurement_action_id = mapped_column(Integer, nullable=True)
     __mapper_args__ = {"polymorphic_on": budget_line_item_type, "polymorphic_abstract": True}
 
@@ -486,7 +519,7 @@ class BudgetLineItem(OpsBase):
 class ContractBudgetLineItem(BudgetLineItem):
     __tablename__ = "contract_budget_line_item"
     id = mapped_column(Integer, ForeignKey("ops.budget_line_item.id"), primary_key=True)
-    mod_id = mapped_column(Integer, nullable=True)
+    mod_id = mapped_column(Integer, ForeignKey("ops.agreement_mod.id"), nullable=True)
     psc_fee_doc_number = mapped_column(String, nullable=True)
     psc_fee_pymt_ref_nbr = mapped_column(String, nullable=True)
     __mapper_args__ = {"polymorphic_identity": "CONTRACT"}
@@ -522,7 +555,7 @@ class DirectObligationBudgetLineItem(BudgetLineItem):
 class AABudgetLineItem(BudgetLineItem):
     __tablename__ = "aa_budget_line_item"
     id = mapped_column(Integer, ForeignKey("ops.budget_line_item.id"), primary_key=True)
-    mod_id = mapped_column(Integer, nullable=True)
+    mod_id = mapped_column(Integer, ForeignKey("ops.agreement_mod.id"), nullable=True)
     psc_fee_doc_number = mapped_column(String, nullable=True)
     psc_fee_pymt_ref_nbr = mapped_column(String, nullable=True)
     __mapper_args__ = {"polymorphic_identity": "AA"}
@@ -614,11 +647,8 @@ UNDECLARED_FOREIGN_KEYS = (
     ('contract_agreement', 'vendor_id', 'vendor', 'id', None),
     ('iaa_agreement', 'iaa_customer_agency_id', 'iaa_customer_agency', 'id', None),
     ('aa_agreement', 'vendor_id', 'vendor', 'id', None),
-    ('budget_line_item', 'clin_id', 'clin', 'id', None),
     ('budget_line_item', 'procurement_action_id', 'procurement_action', 'id', None),
-    ('contract_budget_line_item', 'mod_id', 'agreement_mod', 'id', None),
     ('grant_budget_line_item', 'grant_number_id', 'grant_number', 'id', 'SET NULL'),
-    ('aa_budget_line_item', 'mod_id', 'agreement_mod', 'id', None),
 )
 
 #: Continuum's ``transaction`` table: one row per database transaction that changed versioned rows.
