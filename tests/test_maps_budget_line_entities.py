@@ -26,7 +26,8 @@ CODES = merge_codes({
 def contract_specs():
     return (lines.agreement_reference(), *lines.reference_specs(), lines.mod_spec(), lines.clin_spec(),
             lines.line_spec("CONTRACT", ("certified", "closed", "psc_fee_doc_number"),
-                            extra_links=(lines.closed_by_link(), lines.mod_link(), lines.clin_link())))
+                            extra_links=(lines.closed_by_link(), lines.mod_link(), lines.clin_link())),
+            lines.invoice_spec())
 
 
 def grant_specs():
@@ -154,6 +155,8 @@ def test_a_contract_lines_mod_and_clin_are_loaded_once_under_its_contract(engine
         "budget_line_item": [
             bli("CONTRACT", line_id, 1, {"certified": False, "closed": False},
                 {"mod": mod, "clin": {"id": 4}}) for line_id in (5, 6)],
+        "invoice": [{"entity": "invoice", "key": {"budget_line": {"id": 6}}, "values": {"invoice_line_number": 3},
+                     "links": {"budget_line": {"id": 6}}, "lineage": lineage}],
     }
     counts, findings = load(engine, contract_specs(), files)
     assert findings == []
@@ -165,5 +168,7 @@ def test_a_contract_lines_mod_and_clin_are_loaded_once_under_its_contract(engine
         assert conn.execute(select(m.ContractBudgetLineItem.__table__.c.mod_id)).scalars().all() == [mod_id, mod_id]
         assert conn.execute(select(m.BudgetLineItem.clin_id)).scalars().all() == [4, 4]
         assert conn.execute(select(m.CLIN.agreement_id)).scalars().all() == [1]
+        assert conn.execute(select(m.Invoice.budget_line_item_id, m.Invoice.invoice_line_number)).all() == [(6, 3)]
     counts, _ = load(engine, contract_specs(), files)
+    assert counts["invoice"]["unchanged"] == 1
     assert counts["agreement_mod"]["unchanged"] == 1 and counts["budget_line_item"]["unchanged"] == 2

@@ -82,7 +82,7 @@ def line_spec(kind: str, fields: tuple[str, ...], *, extra_links: tuple[Link, ..
         *extra_links,
     )
     return EntitySpec(
-        "budget_line_item", m.BudgetLineItem, Key(by_id="id"),
+        "budget_line_item", m.BudgetLineItem, Key(("id",), by_id="id"),
         fields=written,
         links=links,
         subtype=Subtype("budget_line_item_type", SUBTYPES, value="budget_line_item_type",
@@ -119,6 +119,17 @@ def clin_spec(kind: str = "CONTRACT") -> EntitySpec:
     return EntitySpec(
         "clin", m.CLIN, Key(("id",), by_id="id"), fields=("number", "name", "pop_start_date", "pop_end_date"),
         links=(_parent_link(kind),), update="given", label="CLIN")
+
+
+def invoice_spec() -> EntitySpec:
+    """The invoice line number of a contract line: one invoice per line, loaded after it."""
+    return EntitySpec(
+        "invoice", m.Invoice, Key(("budget_line_item_id",), via={"budget_line_item_id": "budget_line"}),
+        fields=("invoice_line_number",),
+        links=(Link("budget_line", "budget_line_item", "budget_line_item_id", missing="reject",
+                    field="invoice_line_nbr", code="BLI_ORPHAN",
+                    explain="the invoice belongs to the line on the same row, which is not loaded"),),
+        update="given", label="invoice")
 
 
 def mod_link() -> Link:

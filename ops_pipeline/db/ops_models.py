@@ -561,6 +561,18 @@ class AABudgetLineItem(BudgetLineItem):
     __mapper_args__ = {"polymorphic_identity": "AA"}
 
 
+class Invoice(OpsBase):
+    """An invoice line of a budget line (MAPS: a contract line's INVOICE_LINE_NBR)."""
+    __tablename__ = "invoice"
+    id = mapped_column(Integer, Sequence("invoice_id_seq", schema="ops", optional=True), primary_key=True)
+    budget_line_item_id = mapped_column(Integer, ForeignKey("ops.budget_line_item.id"), nullable=True)
+    invoice_line_number = mapped_column(Integer, nullable=True)
+    created_by = mapped_column(Integer, ForeignKey("ops.ops_user.id"), nullable=True)
+    updated_by = mapped_column(Integer, ForeignKey("ops.ops_user.id"), nullable=True)
+    created_on = mapped_column(DateTime(), nullable=True, default=_utcnow)
+    updated_on = mapped_column(DateTime(), nullable=True, default=_utcnow, onupdate=_utcnow)
+
+
 class OpsEvent(OpsBase):
     __tablename__ = "ops_event"
     id = mapped_column(Integer, Sequence("ops_event_id_seq", schema="ops", optional=True), primary_key=True)
