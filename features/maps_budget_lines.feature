@@ -71,10 +71,10 @@ Feature: MAPS budget lines move into OPS under the right agreement, nothing lost
 
   Scenario: Columns OPS has no place for are reported as not loaded
     When the analyst validates the MAPS file "small/contract_budget_lines.tsv"
-    Then the finding COLUMN_UNLOADED is reported at "contract_budget_lines.tsv:5:REQUISITION_NBR"
-    And the finding COLUMN_UNLOADED is reported at "contract_budget_lines.tsv:5:SYS_AAP_ID"
+    Then the finding COLUMN_UNLOADED is reported at "contract_budget_lines.tsv:1:REQUISITION_NBR"
+    And the finding COLUMN_UNLOADED is reported at "contract_budget_lines.tsv:1:SYS_AAP_ID"
     When the analyst validates the MAPS file "small/direct_obligation_budget_lines.tsv"
-    Then the finding COLUMN_UNLOADED is reported at "direct_obligation_budget_lines.tsv:2:PROJECT_OFFICER"
+    Then the finding COLUMN_UNLOADED is reported at "direct_obligation_budget_lines.tsv:1:PROJECT_OFFICER"
 
   Scenario: An IAA line's blank fee rate and blank document flag stay blank
     When the analyst loads the MAPS file "small/iaa_budget_lines.tsv"

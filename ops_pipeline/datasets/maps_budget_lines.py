@@ -16,8 +16,13 @@ own extra columns; the rest is here.
 """
 from __future__ import annotations
 
+import json
+from typing import Iterator
+
 from ..db import ops_models as m
 from ..db.entities import EntitySpec, Key, Link, Subtype
+from ..maps import MapsDataset, Parse, col
+from .base import TransformResult, row_ranges
 
 #: kind -> (subtype model, MAPS parent id column, what MAPS.md calls the agreement)
 KINDS = {
@@ -149,3 +154,144 @@ def closed_by_link() -> Link:
 def detail_link() -> Link:
     # Created by the same load just before (its own spec), so always found; "ignore": no finding.
     return Link("details", "grant_budget_line_item_detail", "details_id", missing="ignore")
+
+
+# -- reading a line -----------------------------------------------------------------------------
+
+STATUSES = m.ENUMS["budgetlineitemstatus"]
+#: The columns whose absence at the end of a row means the row was cut short (an export that broke
+#: mid-line): loading it would store a line without its amount and status.
+TRUNCATION = ("amount", "status")
+
+
+def common_columns(parent_header: str) -> tuple:
+    """The columns every kind of line has (MAPS.md, budget lines): the parent's MAPS id first."""
+    return (
+        col(parent_header, required=True),
+        col("SYS_BUDGET_ID", required=True),
+        col("LINE_DESCRIPTION"),
+        col("COMMENTS", pii=True),  # free text, masked like the budget workbook's Comments
+        col("DATE_NEEDED"),
+        col("SYS_CAN_ID"),
+        col("AMOUNT", required=True),
+        col("STATUS", required=True),
+        col("OVERWRITE_PSC_FEE_RATE"),
+    )
+
+
+class MapsBudgetLines(MapsDataset):
+    """A MAPS budget-line export of one kind (no name: the four datasets derive from it).
+
+    A subclass sets ``kind`` (``"CONTRACT"``...), its ``columns`` (:func:`common_columns` and its
+    own), ``line_fields`` (the staged line values beyond :data:`COMMON_FIELDS`, named as OPS's
+    columns) and reads its own cells in :meth:`parse_kind`.
+    """
+
+    tier = 5
+    kind: str = ""
+    line_fields: tuple[str, ...] = ()
+    entity_order = ("budget_line_item",)
+    #: the entities several lines may name (a grantee's details, a mod, a CLIN): staged once each,
+    #: with the lines they came from
+    shared: tuple[str, ...] = ()
+
+    @property
+    def parent_field(self) -> str:
+        return KINDS[self.kind][1].lower()
+
+    # -- validate -------------------------------------------------------------------------------
+    def parse(self, p: Parse) -> dict:
+        values = {
+            "sys_budget_id": p.id("sys_budget_id", "budget_line_item"),
+            "parent": self._parent(p),
+            "line_description": p.text("line_description"),
+            "comments": p.text("comments"),
+            "date_needed": p.date("date_needed"),
+            "amount": p.money("amount"),
+            "status": p.enum("status", STATUSES),
+            "proc_shop_fee_percentage": p.fraction("overwrite_psc_fee_rate"),
+            "can": p.id("sys_can_id", "can"),
+        }
+        if not any(problem.code == "ROW_TRUNCATED" for problem in p.problems):
+            short = [name for name in TRUNCATION if name not in p.values]
+            if short:
+                headers = " and ".join(self.column(name).header for name in short)
+                cells = "cells" if len(short) > 1 else "cell"
+                p.problem("ROW_TRUNCATED", short[0], f"the row ends before its {headers} {cells}: the export was "
+                          "cut short here (MAPS's loader stored such a line without them)")
+        self.parse_kind(p, values)
+        return values
+
+    def _parent(self, p: Parse) -> int | None:
+        value = p.integer(self.parent_field)
+        if value is not None and value < 1:
+            p.problem("BAD_NUMBER", self.parent_field, f"MAPS id {value} is not a MAPS id (1 or more)", value)
+            return None
+        return value
+
+    def parse_kind(self, p: Parse, values: dict) -> None:
+        """Read the kind's own cells into ``values`` (OPS's column names, and link sources)."""
+
+    # -- transform ------------------------------------------------------------------------------
+    def records(self, values: dict) -> Iterator[dict]:
+        line = {name: values[name] for name in COMMON_FIELDS + self.line_fields}
+        line["budget_line_item_type"] = self.kind
+        links = {"agreement": {"agreement_type": self.kind, "maps_sys_id": values["parent"]}}
+        if values["can"] is not None:
+            links["can"] = {"id": values["can"]}
+        code = values.get("object_class_code")
+        if code is not None:
+            links["object_class_code"] = {"code": code}
+        self.add_links(values, links)
+        yield {"entity": "budget_line_item", "key": {"id": values["sys_budget_id"]}, "values": line, "links": links}
+
+    def add_links(self, values: dict, links: dict) -> None:
+        """The kind's own links of a line (its CLIN, mod, grantee details, closing user)."""
+
+    def transform(self, rows: Iterator[dict], context: dict) -> TransformResult:
+        """Each line as it comes; a shared record once, after the lines, with every line naming it
+        (the first line's values: OPS keeps one)."""
+        counts = {kind: 0 for kind in self.entity_order}
+        file, sheet = context.get("file_sha256"), context.get("sheet")
+        shared_kinds = self.shared
+
+        def entities() -> Iterator[dict]:
+            shared: dict[tuple, tuple[dict, list]] = {}
+            for row in rows:
+                number = row["row"]
+                lineage = {"file": file, "sheet": sheet, "rows": str(number)}
+                for record in self.records(row["values"]):
+                    kind = record["entity"]
+                    record.setdefault("links", {})
+                    if kind in shared_kinds:
+                        key = (kind, json.dumps(record["key"], sort_keys=True, default=str))
+                        held = shared.get(key)
+                        if held is None:
+                            shared[key] = (record, [number])
+                        else:
+                            held[1].append(number)
+                        continue
+                    record["lineage"] = lineage
+                    counts[kind] += 1
+                    yield record
+            for record, numbers in shared.values():
+                record["lineage"] = {"file": file, "sheet": sheet, "rows": row_ranges(numbers)}
+                counts[record["entity"]] += 1
+                yield record
+
+        return TransformResult(entities=entities(), summary=lambda: {"counts": dict(counts)})
+
+    # -- load -----------------------------------------------------------------------------------
+    def references(self) -> tuple[EntitySpec, ...]:
+        return (agreement_reference(), *reference_specs())
+
+
+def boolean(p: Parse, field: str, *, blank=None, closed: bool = False) -> bool | None:
+    """A yes/no cell: true/false, yes/no, 1/0 in any case (``closed``: also MAPS's ``Closed``, any
+    case, for a closed line); a blank one is ``blank``."""
+    raw = p.raw(field)
+    if raw is None:
+        return blank
+    if closed and raw.casefold() == "closed":
+        return True
+    return p.boolean(field)
