@@ -161,3 +161,53 @@ def test_a_line_id_another_kind_already_holds_is_a_key_collision_never_an_overwr
     assert ("KEY_COLLISION", "iaa_budget_lines_collision.tsv:2") in findings(outcome)
     kinds = dict(rows(db, select(m.BudgetLineItem.id, m.BudgetLineItem.budget_line_item_type)))
     assert (kinds[1], kinds[210]) == ("CONTRACT", "IAA")
+
+
+# -- PostgreSQL: OPS's real schema, constraints and history ----------------------------------------
+
+@pytest.mark.postgres
+def test_on_ops_postgresql_the_lines_load_with_opss_history_and_a_rerun_records_none(pg_schema_url, tmp_path):
+    from sqlalchemy import text
+
+    url = pg_schema_url
+    engine = make_engine(url)
+    try:
+        with engine.begin() as conn:
+            seed_line_parents(conn)
+        for name in SMALL:
+            outcome = run(DATA / "small" / f"{name}.tsv", tmp_path / "runs", url)
+            assert outcome.error is None, outcome.error.one_line()
+
+        def count(sql: str) -> int:
+            with engine.connect() as conn:
+                return conn.execute(text(sql)).scalar()
+
+        assert count("SELECT count(*) FROM ops.ops_event WHERE event_type = 'CREATE_BLI'") == 18
+        with engine.connect() as conn:
+            classes = dict(conn.execute(text("SELECT class_name, count(*) FROM ops.ops_db_history "
+                                             "WHERE event_type = 'NEW' GROUP BY class_name")).all())
+        assert {k: classes.get(k) for k in ("ContractBudgetLineItem", "GrantBudgetLineItem", "IAABudgetLineItem",
+                                             "DirectObligationBudgetLineItem", "GrantBudgetLineItemDetail",
+                                             "AgreementMod", "CLIN", "Invoice")} == {
+            "ContractBudgetLineItem": 6, "GrantBudgetLineItem": 5, "IAABudgetLineItem": 4,
+            "DirectObligationBudgetLineItem": 3, "GrantBudgetLineItemDetail": 3, "AgreementMod": 2, "CLIN": 1,
+            "Invoice": 1}
+        assert count("SELECT count(*) FROM ops.budget_line_item_version WHERE operation_type = 0") == 18
+        assert count("SELECT count(*) FROM ops.grant_budget_line_item_version") == 5
+        assert count("SELECT count(*) FROM ops.agreement_history WHERE history_type = 'BUDGET_LINE_ITEM_CREATED'") == 18
+        history = count("SELECT count(*) FROM ops.ops_db_history")
+
+        for name in SMALL:  # the same export again: nothing changes, nothing is recorded
+            assert run(DATA / "small" / f"{name}.tsv", tmp_path / "runs", url).error is None
+        assert count("SELECT count(*) FROM ops.ops_db_history") == history
+
+        # A changed amount is an update of that line: UPDATE_BLI, as OPS words it.
+        changed = tmp_path / "iaa_budget_lines.tsv"
+        changed.write_text((DATA / "small" / "iaa_budget_lines.tsv").read_text().replace("45000.00", "46000.00"))
+        outcome = run(changed, tmp_path / "runs", url)
+        assert outcome.error is None and outcome.report["entities"]["budget_line_item"]["updated"] == 1
+        assert count("SELECT count(*) FROM ops.ops_event WHERE event_type = 'UPDATE_BLI' "
+                     "AND event_details -> 'bli_updates' ->> 'owner_id' = '201'") == 1
+        assert count("SELECT amount FROM ops.budget_line_item WHERE id = 201") == Decimal("46000.00")
+    finally:
+        engine.dispose()
