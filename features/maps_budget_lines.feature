@@ -10,7 +10,7 @@ Feature: MAPS budget lines move into OPS under the right agreement, nothing lost
   Scenario: Each kind of line lands under the agreement of its own kind, with its MAPS id
     When the analyst loads the MAPS file "small/contract_budget_lines.tsv"
     Then OPS holds 6 contract budget lines with ids 1 to 6
-    And budget line 3 is under the contract with MAPS id 2
+    And budget line 3 is in OPS under the contract with MAPS id 2
     And budget line 3 is closed, certified and not on hold
     And budget line 1 has the amount 1250000.00 and the fee rate 0.005
 
@@ -21,8 +21,12 @@ Feature: MAPS budget lines move into OPS under the right agreement, nothing lost
 
   Scenario: A line whose agreement OPS does not have is refused, never stored without one
     When the analyst loads the MAPS file "bad/direct_obligation_budget_lines_orphan.tsv"
-    Then the load is refused
-    And the finding BLI_ORPHAN is reported at "direct_obligation_budget_lines_orphan.tsv:2:SYS_DIRECT_OBLIGATION_ID"
+    Then the load is refused, naming "direct_obligation_budget_lines_orphan.tsv:2:SYS_DIRECT_OBLIGATION_ID"
+    And no budget line is in OPS
+    When the analyst loads the rest of the file, leaving the refused lines out
+    Then the finding BLI_ORPHAN is reported at "direct_obligation_budget_lines_orphan.tsv:2:SYS_DIRECT_OBLIGATION_ID"
+    And budget line 311 is in OPS under the direct obligation with MAPS id 1
+    And budget line 310 is not in OPS
 
   Scenario: A CAN or object class code OPS does not know is a warning, and the line loads without it
     When the analyst loads the MAPS file "bad/direct_obligation_budget_lines_unknown_refs.tsv"
@@ -33,8 +37,9 @@ Feature: MAPS budget lines move into OPS under the right agreement, nothing lost
   Scenario: A budget line id another kind of line already has is a collision, not an overwrite
     Given the contract lines of the small export are in OPS
     When the analyst loads the MAPS file "bad/iaa_budget_lines_collision.tsv"
-    Then the load is refused
-    And the finding KEY_COLLISION is reported at "iaa_budget_lines_collision.tsv:2"
+    Then the load is refused, naming "iaa_budget_lines_collision.tsv:2"
+    When the analyst loads the rest of the file, leaving the refused lines out
+    Then the finding KEY_COLLISION is reported at "iaa_budget_lines_collision.tsv:2"
     And budget line 1 is still a contract line
 
   Scenario Outline: Values MAPS spells wrongly are findings on their cell, and the file is not loaded
