@@ -16,13 +16,17 @@ own extra columns; the rest is here.
 """
 from __future__ import annotations
 
+import datetime as dt
 import json
+import re
+from decimal import Decimal
 from typing import Iterator
 
 from ..db import ops_models as m
 from ..db.entities import EntitySpec, Key, Link, Subtype
-from ..maps import MapsDataset, Parse, col
+from ..maps import ID_LIMITS, MapsDataset, Parse, col
 from .base import TransformResult, row_ranges
+from .cells import FULL
 
 #: kind -> (subtype model, MAPS parent id column, what MAPS.md calls the agreement)
 KINDS = {
@@ -39,6 +43,9 @@ LINE_DEFAULTS = {"on_hold": False, "certified": False, "closed": False, "is_unde
 
 #: The columns every kind writes on ``budget_line_item`` (staged under these names).
 COMMON_FIELDS = ("line_description", "comments", "date_needed", "amount", "status", "proc_shop_fee_percentage")
+
+#: What identifies a line MAPS gives no id for (as the budget workbook's lines without one).
+LINE_SIGNATURE = ("can_id", "agreement_id", "line_description", "date_needed", "amount")
 
 DETAIL_KEY = ("grants_number", "grantee_name", "educational_institution", "state_code")
 
@@ -87,7 +94,10 @@ def line_spec(kind: str, fields: tuple[str, ...], *, extra_links: tuple[Link, ..
         *extra_links,
     )
     return EntitySpec(
-        "budget_line_item", m.BudgetLineItem, Key(("id",), by_id="id"),
+        "budget_line_item", m.BudgetLineItem,
+        # A line without a SYS_BUDGET_ID is the stored line under the same agreement with the same
+        # CAN, description, date needed and amount (else a new line, with an id from OPS's sequence).
+        Key(("id",), by_id="id", signature=LINE_SIGNATURE),
         fields=written,
         links=links,
         subtype=Subtype("budget_line_item_type", SUBTYPES, value="budget_line_item_type",
@@ -163,6 +173,114 @@ STATUSES = m.ENUMS["budgetlineitemstatus"]
 #: mid-line): loading it would store a line without its amount and status.
 TRUNCATION = ("amount", "status")
 
+_INTEGER = re.compile(r"[+-]?\d+")
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_MONEY = re.compile(r"-?\d{1,10}(?:\.\d{1,2})?")
+_FRACTION = re.compile(r"[01](?:\.\d+)?|\.\d+")
+_CENT = Decimal("0.01")
+_FLAGS = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
+
+
+class Cell:
+    """How one column's cell becomes a staged value, said once for both validation paths:
+    ``read(p)`` on the full path (a wrong cell is a coded problem, through :class:`Parse`), and
+    ``fast(text)`` on the fast path: the value of a plainly right cell (stripped, not blank), or
+    :data:`FULL` whenever the full path might decide otherwise. ``blank``: a blank cell's value."""
+
+    __slots__ = ("key", "field", "read", "fast", "blank", "repeats")
+
+    def __init__(self, key: str, field: str, read, fast, *, blank=None, repeats: bool = True):
+        self.key, self.field, self.read, self.fast, self.blank = key, field, read, fast, blank
+        self.repeats = repeats  # worth remembering cell by cell (codes, dates, flags; not descriptions)
+
+
+def text(key: str, field: str) -> Cell:
+    return Cell(key, field, lambda p: p.text(field), lambda t: t, repeats=False)
+
+
+def integer(key: str, field: str) -> Cell:
+    return Cell(key, field, lambda p: p.integer(field), lambda t: int(t) if _INTEGER.fullmatch(t) else FULL)
+
+
+def maps_id(key: str, field: str, table: str) -> Cell:
+    """A MAPS id inside the range OPS keeps for the table's MAPS ids (ID_OUT_OF_RANGE otherwise)."""
+    limit = ID_LIMITS[table]
+
+    def fast(t):
+        if not _INTEGER.fullmatch(t):
+            return FULL
+        value = int(t)
+        return value if 1 <= value < limit else FULL
+
+    return Cell(key, field, lambda p: p.id(field, table), fast)
+
+
+def parent_id(key: str, field: str) -> Cell:
+    """An agreement's MAPS id (agreements have no reserved range: any whole number from 1)."""
+    def read(p):
+        value = p.integer(field)
+        if value is not None and value < 1:
+            p.problem("BAD_NUMBER", field, f"MAPS id {value} is not a MAPS id (1 or more)", value)
+            return None
+        return value
+
+    def fast(t):
+        value = int(t) if _INTEGER.fullmatch(t) else 0
+        return value if value >= 1 else FULL
+
+    return Cell(key, field, read, fast)
+
+
+def date(key: str, field: str) -> Cell:
+    def fast(t):
+        if not _DATE.fullmatch(t):
+            return FULL
+        try:
+            return dt.date.fromisoformat(t)
+        except ValueError:
+            return FULL
+
+    return Cell(key, field, lambda p: p.date(field), fast)
+
+
+def money(key: str, field: str) -> Cell:
+    """numeric(12,2) as a Decimal (never a float)."""
+    return Cell(key, field, lambda p: p.money(field),
+                lambda t: Decimal(t).quantize(_CENT) if _MONEY.fullmatch(t) else FULL, repeats=False)
+
+
+def fraction(key: str, field: str) -> Cell:
+    """A rate as a fraction from 0 to 1 (0.015 is 1.5 %), as a Decimal."""
+    def fast(t):
+        if not _FRACTION.fullmatch(t):
+            return FULL
+        value = Decimal(t)
+        return value if value <= 1 else FULL
+
+    return Cell(key, field, lambda p: p.fraction(field), fast)
+
+
+def enum(key: str, field: str, names: tuple[str, ...]) -> Cell:
+    """Exactly one of ``names`` (BAD_ENUM otherwise)."""
+    exact = {name: name for name in names}
+    return Cell(key, field, lambda p: p.enum(field, names), lambda t: exact.get(t, FULL))
+
+
+def flag(key: str, field: str, *, blank=None, closed: bool = False) -> Cell:
+    """A yes/no cell: true/false, yes/no, 1/0 in any case (``closed``: also MAPS's ``Closed``, any
+    case, for a closed line); a blank one is ``blank`` (False where OPS keeps the flag NOT NULL)."""
+    words = dict(_FLAGS, closed=True) if closed else _FLAGS
+
+    def read(p):
+        raw = p.raw(field)
+        if raw is None:
+            return blank
+        if closed and raw.casefold() == "closed":
+            return True
+        return p.boolean(field)
+
+    return Cell(key, field, read, lambda t: words.get(t.casefold(), FULL), blank=blank)
+
 
 def common_columns(parent_header: str) -> tuple:
     """The columns every kind of line has (MAPS.md, budget lines): the parent's MAPS id first."""
@@ -179,12 +297,28 @@ def common_columns(parent_header: str) -> tuple:
     )
 
 
+def common_cells(parent_header: str) -> tuple[Cell, ...]:
+    """How the common columns are read (the staged keys are OPS's column names, and link sources)."""
+    return (
+        maps_id("sys_budget_id", "sys_budget_id", "budget_line_item"),
+        parent_id("parent", parent_header.lower()),
+        text("line_description", "line_description"),
+        text("comments", "comments"),
+        date("date_needed", "date_needed"),
+        money("amount", "amount"),
+        enum("status", "status", STATUSES),
+        fraction("proc_shop_fee_percentage", "overwrite_psc_fee_rate"),
+        maps_id("can", "sys_can_id", "can"),
+    )
+
+
 class MapsBudgetLines(MapsDataset):
     """A MAPS budget-line export of one kind (no name: the four datasets derive from it).
 
     A subclass sets ``kind`` (``"CONTRACT"``...), its ``columns`` (:func:`common_columns` and its
-    own), ``line_fields`` (the staged line values beyond :data:`COMMON_FIELDS`, named as OPS's
-    columns) and reads its own cells in :meth:`parse_kind`.
+    own), ``cells`` (:func:`common_cells` and its own), ``line_fields`` (the staged line values
+    beyond :data:`COMMON_FIELDS`, named as OPS's columns) and its rules between cells in
+    :meth:`check` and :meth:`plain`.
     """
 
     tier = 5
@@ -195,23 +329,12 @@ class MapsBudgetLines(MapsDataset):
     #: with the lines they came from
     shared: tuple[str, ...] = ()
 
-    @property
-    def parent_field(self) -> str:
-        return KINDS[self.kind][1].lower()
-
     # -- validate -------------------------------------------------------------------------------
+    #: how each cell is read (common_cells and the kind's own), in the order of the staged values
+    cells: tuple[Cell, ...] = ()
+
     def parse(self, p: Parse) -> dict:
-        values = {
-            "sys_budget_id": p.id("sys_budget_id", "budget_line_item"),
-            "parent": self._parent(p),
-            "line_description": p.text("line_description"),
-            "comments": p.text("comments"),
-            "date_needed": p.date("date_needed"),
-            "amount": p.money("amount"),
-            "status": p.enum("status", STATUSES),
-            "proc_shop_fee_percentage": p.fraction("overwrite_psc_fee_rate"),
-            "can": p.id("sys_can_id", "can"),
-        }
+        values = {cell.key: cell.read(p) for cell in self.cells}
         if not any(problem.code == "ROW_TRUNCATED" for problem in p.problems):
             short = [name for name in TRUNCATION if name not in p.values]
             if short:
@@ -219,18 +342,65 @@ class MapsBudgetLines(MapsDataset):
                 cells = "cells" if len(short) > 1 else "cell"
                 p.problem("ROW_TRUNCATED", short[0], f"the row ends before its {headers} {cells}: the export was "
                           "cut short here (MAPS's loader stored such a line without them)")
-        self.parse_kind(p, values)
+        self.check(p, values)
         return values
 
-    def _parent(self, p: Parse) -> int | None:
-        value = p.integer(self.parent_field)
-        if value is not None and value < 1:
-            p.problem("BAD_NUMBER", self.parent_field, f"MAPS id {value} is not a MAPS id (1 or more)", value)
-            return None
-        return value
+    def check(self, p: Parse, values: dict) -> None:
+        """The kind's rules between cells (a problem through ``p``); :meth:`plain` must say False
+        for every row this might find a problem in."""
 
-    def parse_kind(self, p: Parse, values: dict) -> None:
-        """Read the kind's own cells into ``values`` (OPS's column names, and link sources)."""
+    def plain(self, values: dict) -> bool:
+        """Whether :meth:`check` has nothing to say of a row (the fast path's condition)."""
+        return True
+
+    def quick_check(self, table, state: dict, max_chars: int):
+        """The fast path for a plainly right line (see Dataset.quick_check): the same cells read by
+        each cell's ``fast`` reader, a cell's text remembered when it repeats (codes, dates, flags,
+        statuses); anything else, a short row or a repeated SYS_BUDGET_ID goes to the full path."""
+        index = dict(table.loaded)
+        fields = [*self.required_values, *TRUNCATION, "sys_budget_id"]
+        if any(name not in index for name in fields):
+            return None  # a required column missing: the file is refused anyway
+        need = max(index[name] for name in (*self.required_values, *TRUNCATION))
+        plan = [(cell.key, index.get(cell.field), cell.fast, cell.blank, {} if cell.repeats else None)
+                for cell in self.cells]
+        seen = state.setdefault("seen", {})
+        unique = ("sys_budget_id",)
+        plain = self.plain
+        miss = object()
+
+        def quick(values: tuple, row_number: int) -> dict | None:
+            width = len(values)
+            if width <= need:
+                return None
+            out = {}
+            for key, at, fast, blank, memo in plan:
+                raw = values[at] if at is not None and at < width else None
+                if raw is None:
+                    out[key] = blank
+                    continue
+                value = memo.get(raw, miss) if memo is not None else miss
+                if value is miss:
+                    if len(raw) > max_chars:
+                        return None
+                    stripped = raw.strip()
+                    value = fast(stripped) if stripped else blank
+                    if memo is not None and len(memo) < 4096:
+                        memo[raw] = value
+                if value is FULL:
+                    return None
+                out[key] = value
+            if out["parent"] is None or not plain(out):
+                return None
+            line_id = out["sys_budget_id"]
+            if line_id is not None:
+                key = (unique, (line_id,))
+                if key in seen:
+                    return None  # the full path names the line it was first on
+                seen[key] = row_number
+            return out
+
+        return quick
 
     # -- transform ------------------------------------------------------------------------------
     def records(self, values: dict) -> Iterator[dict]:
@@ -285,13 +455,3 @@ class MapsBudgetLines(MapsDataset):
     def references(self) -> tuple[EntitySpec, ...]:
         return (agreement_reference(), *reference_specs())
 
-
-def boolean(p: Parse, field: str, *, blank=None, closed: bool = False) -> bool | None:
-    """A yes/no cell: true/false, yes/no, 1/0 in any case (``closed``: also MAPS's ``Closed``, any
-    case, for a closed line); a blank one is ``blank``."""
-    raw = p.raw(field)
-    if raw is None:
-        return blank
-    if closed and raw.casefold() == "closed":
-        return True
-    return p.boolean(field)

@@ -16,10 +16,24 @@ from __future__ import annotations
 
 from ..maps import Parse, col
 from . import maps_budget_lines as lines
+from .cells import FULL
 
 #: SYS_TYPE_OF_MODE_ID -> OPS's ModType
 MOD_TYPES = {1: "NEW", 2: "ADMIN", 3: "AMOUNT_TBD", 4: "AS_IS", 5: "REPLACEMENT_AMOUNT_FINAL"}
+_FAST_MOD_TYPES = {str(code): name for code, name in MOD_TYPES.items()}
+_CLIN_VALUES = ("clin_number", "clin_name", "pop_start_date", "pop_end_date")
 REQUISITION = "OPS keeps requisitions on procurement actions, which MAPS exports do not have"
+
+
+def _mod_type(p: Parse) -> str | None:
+    code = p.integer("sys_type_of_mode_id")
+    if code is None:
+        return None
+    if code not in MOD_TYPES:
+        p.problem("BAD_ENUM", "sys_type_of_mode_id",
+                  f"{code} is not a MAPS mod type (1 to 5: {', '.join(MOD_TYPES.values())})", code)
+        return None
+    return MOD_TYPES[code]
 
 
 class MapsContractBudgetLines(lines.MapsBudgetLines):
@@ -58,55 +72,56 @@ class MapsContractBudgetLines(lines.MapsBudgetLines):
         col("POP_START_DATE"),
         col("POP_END_DATE"),
     )
-    required_values = ("sys_contract_id", "sys_budget_id")
+    required_values = ("sys_contract_id",)
     unique = ("sys_budget_id",)
     line_fields = ("extend_pop_to", "doc_received", "psc_fee_doc_number", "psc_fee_pymt_ref_nbr", "obligation_date",
                    "certified", "start_date", "end_date", "closed", "closed_date", "on_hold")
     shared = ("agreement_mod", "clin")
     entity_order = ("agreement_mod", "clin", "budget_line_item", "invoice")
 
-    def parse_kind(self, p: Parse, values: dict) -> None:
-        values.update({
-            "extend_pop_to": p.date("extend_pop_to"),
-            "object_class_code": p.integer("object_class_code"),
-            "doc_received": lines.boolean(p, "doc_received"),
-            "psc_fee_doc_number": p.text("psc_fee_doc_nbr"),
-            "psc_fee_pymt_ref_nbr": p.text("psc_fee_pymt_ref_nbr"),
-            "obligation_date": p.date("obligation_date"),
-            "certified": lines.boolean(p, "certified", blank=False),
-            "start_date": p.date("perf_start_date"),
-            "end_date": p.date("perf_end_date"),
-            "closed": lines.boolean(p, "closed", blank=False, closed=True),
-            "closed_by": p.id("closed_by", "ops_user"),
-            "closed_date": p.date("close_date"),
-            "on_hold": lines.boolean(p, "on_hold", blank=False),
-            "mod_number": p.text("mod_nbr"),
-            "mod_type": self._mod_type(p),
-            "clin_id": p.id("sys_clin_id", "clin"),
-            "clin_number": p.integer("clin"),
-            "clin_name": p.text("clin_name"),
-            "pop_start_date": p.date("pop_start_date"),
-            "pop_end_date": p.date("pop_end_date"),
-            "invoice_line_number": p.integer("invoice_line_nbr"),
-        })
+    cells = (
+        *lines.common_cells("SYS_CONTRACT_ID"),
+        lines.date("extend_pop_to", "extend_pop_to"),
+        lines.integer("object_class_code", "object_class_code"),
+        lines.flag("doc_received", "doc_received"),
+        lines.text("psc_fee_doc_number", "psc_fee_doc_nbr"),
+        lines.text("psc_fee_pymt_ref_nbr", "psc_fee_pymt_ref_nbr"),
+        lines.date("obligation_date", "obligation_date"),
+        lines.flag("certified", "certified", blank=False),
+        lines.date("start_date", "perf_start_date"),
+        lines.date("end_date", "perf_end_date"),
+        lines.flag("closed", "closed", blank=False, closed=True),
+        lines.maps_id("closed_by", "closed_by", "ops_user"),
+        lines.date("closed_date", "close_date"),
+        lines.flag("on_hold", "on_hold", blank=False),
+        lines.text("mod_number", "mod_nbr"),
+        lines.Cell("mod_type", "sys_type_of_mode_id", lambda p: _mod_type(p), lambda t: _FAST_MOD_TYPES.get(t, FULL)),
+        lines.maps_id("clin_id", "sys_clin_id", "clin"),
+        lines.integer("clin_number", "clin"),
+        lines.text("clin_name", "clin_name"),
+        lines.date("pop_start_date", "pop_start_date"),
+        lines.date("pop_end_date", "pop_end_date"),
+        lines.integer("invoice_line_number", "invoice_line_nbr"),
+    )
+
+    def check(self, p: Parse, values: dict) -> None:
+        if values["invoice_line_number"] is not None and values["sys_budget_id"] is None:
+            p.problem("COLUMN_UNLOADED", "invoice_line_nbr", "an invoice line number of a line without a "
+                      "SYS_BUDGET_ID: OPS keeps the invoice by the line's id, which the file does not give",
+                      values["invoice_line_number"])
+            values["invoice_line_number"] = None
         if values["mod_type"] is not None and values["mod_number"] is None:
             p.problem("COLUMN_UNLOADED", "sys_type_of_mode_id",
                       "a mod type without a MOD_NBR: OPS keeps the type on the mod, and the line names none",
                       p.raw("sys_type_of_mode_id"))
-        if values["clin_id"] is None and any(values[f] is not None for f in (
-                "clin_number", "clin_name", "pop_start_date", "pop_end_date")):
+        if values["clin_id"] is None and any(values[f] is not None for f in _CLIN_VALUES):
             p.problem("COLUMN_UNLOADED", "clin_name" if values["clin_name"] is not None else "clin",
                       "CLIN values without a SYS_CLIN_ID: OPS keeps them on the CLIN, and the line names none")
 
-    def _mod_type(self, p: Parse) -> str | None:
-        code = p.integer("sys_type_of_mode_id")
-        if code is None:
-            return None
-        if code not in MOD_TYPES:
-            p.problem("BAD_ENUM", "sys_type_of_mode_id",
-                      f"{code} is not a MAPS mod type (1 to 5: {', '.join(MOD_TYPES.values())})", code)
-            return None
-        return MOD_TYPES[code]
+    def plain(self, values: dict) -> bool:
+        return not ((values["invoice_line_number"] is not None and values["sys_budget_id"] is None)
+                    or (values["mod_type"] is not None and values["mod_number"] is None)
+                    or (values["clin_id"] is None and any(values[f] is not None for f in _CLIN_VALUES)))
 
     def records(self, values: dict):
         contract = {"agreement_type": "CONTRACT", "maps_sys_id": values["parent"]}

@@ -10,7 +10,7 @@ place on an OPS line: reported as not loaded.
 """
 from __future__ import annotations
 
-from ..maps import Parse, col
+from ..maps import col
 from . import maps_budget_lines as lines
 
 OFFICER = "OPS keeps the project officer on the agreement, not on its lines"
@@ -31,14 +31,16 @@ class MapsDirectObligationBudgetLines(lines.MapsBudgetLines):
                                          "not have"),
         col("IP_NBR"),
     )
-    required_values = ("sys_direct_obligation_id", "sys_budget_id")
+    required_values = ("sys_direct_obligation_id",)
     unique = ("sys_budget_id",)
     line_fields = ("receiving_agency", "ip_nbr")
 
-    def parse_kind(self, p: Parse, values: dict) -> None:
-        values["receiving_agency"] = p.text("receiving_agency")
-        values["ip_nbr"] = p.text("ip_nbr")
-        values["object_class_code"] = p.integer("object_class_code")
+    cells = (
+        *lines.common_cells("SYS_DIRECT_OBLIGATION_ID"),
+        lines.text("receiving_agency", "receiving_agency"),
+        lines.text("ip_nbr", "ip_nbr"),
+        lines.integer("object_class_code", "object_class_code"),
+    )
 
     def entities(self) -> tuple:
         return (*self.references(), lines.line_spec(self.kind, self.line_fields))

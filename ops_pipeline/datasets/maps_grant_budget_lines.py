@@ -12,7 +12,7 @@ two-letter code OPS knows (``MD``, not ``Md``). ENABLE has no place in OPS: repo
 from __future__ import annotations
 
 from ..db import ops_models as m
-from ..maps import Parse, col
+from ..maps import col
 from . import maps_budget_lines as lines
 
 STATES = m.ENUMS["statecode"]
@@ -39,28 +39,28 @@ class MapsGrantBudgetLines(lines.MapsBudgetLines):
         col("EDUCATIONAL_INSTITUTE"),
         col("STATE_CODE"),
     )
-    required_values = ("sys_grants_id", "sys_budget_id")
+    required_values = ("sys_grants_id",)
     unique = ("sys_budget_id",)
     line_fields = ("grant_year_number", "bns_number", "committed_date", "fa_signed_date", "obligation_date",
                    "start_date", "end_date")
     shared = ("grant_budget_line_item_detail",)
     entity_order = ("grant_budget_line_item_detail", "budget_line_item")
 
-    def parse_kind(self, p: Parse, values: dict) -> None:
-        values.update({
-            "grant_year_number": p.integer("year"),
-            "bns_number": p.text("bns_nbr"),
-            "committed_date": p.date("committed_date"),
-            "fa_signed_date": p.date("fa_signed_date"),
-            "obligation_date": p.date("obligated_date"),
-            "start_date": p.date("budget_start_date"),
-            "end_date": p.date("budget_end_date"),
-            "object_class_code": p.integer("object_class_code"),
-            "grants_number": p.text("grants_nbr"),
-            "grantee_name": p.text("grantee"),
-            "educational_institution": lines.boolean(p, "educational_institute"),
-            "state_code": p.enum("state_code", STATES),
-        })
+    cells = (
+        *lines.common_cells("SYS_GRANTS_ID"),
+        lines.integer("grant_year_number", "year"),
+        lines.text("bns_number", "bns_nbr"),
+        lines.date("committed_date", "committed_date"),
+        lines.date("fa_signed_date", "fa_signed_date"),
+        lines.date("obligation_date", "obligated_date"),
+        lines.date("start_date", "budget_start_date"),
+        lines.date("end_date", "budget_end_date"),
+        lines.integer("object_class_code", "object_class_code"),
+        lines.text("grants_number", "grants_nbr"),
+        lines.text("grantee_name", "grantee"),
+        lines.flag("educational_institution", "educational_institute"),
+        lines.enum("state_code", "state_code", STATES),
+    )
 
     def records(self, values: dict):
         detail = self._detail(values)

@@ -7,7 +7,7 @@ made a blank fee rate 0; here a blank OVERWRITE_PSC_FEE_RATE stays blank.
 """
 from __future__ import annotations
 
-from ..maps import Parse, col
+from ..maps import col
 from . import maps_budget_lines as lines
 
 
@@ -21,13 +21,15 @@ class MapsIaaBudgetLines(lines.MapsBudgetLines):
         col("DOC_RECEIVED"),
         col("IP_NBR"),
     )
-    required_values = ("sys_iaa_id", "sys_budget_id")
+    required_values = ("sys_iaa_id",)
     unique = ("sys_budget_id",)
     line_fields = ("doc_received", "ip_nbr")
 
-    def parse_kind(self, p: Parse, values: dict) -> None:
-        values["doc_received"] = lines.boolean(p, "doc_received")
-        values["ip_nbr"] = p.text("ip_nbr")
+    cells = (
+        *lines.common_cells("SYS_IAA_ID"),
+        lines.flag("doc_received", "doc_received"),
+        lines.text("ip_nbr", "ip_nbr"),
+    )
 
     def entities(self) -> tuple:
         return (*self.references(), lines.line_spec(self.kind, self.line_fields))
