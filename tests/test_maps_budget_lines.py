@@ -211,3 +211,18 @@ def test_on_ops_postgresql_the_lines_load_with_opss_history_and_a_rerun_records_
         assert count("SELECT amount FROM ops.budget_line_item WHERE id = 201") == Decimal("46000.00")
     finally:
         engine.dispose()
+
+
+def test_a_line_without_a_maps_id_gets_an_ops_id_and_is_found_again_on_a_rerun(db, runs_root, tmp_path):
+    path = tmp_path / "contract_budget_lines.tsv"
+    path.write_text("SYS_CONTRACT_ID\tSYS_BUDGET_ID\tLINE_DESCRIPTION\tDATE_NEEDED\tSYS_CAN_ID\tAMOUNT\tSTATUS\n"
+                    "1\t\tYear 1\t2025-01-15\t1\t10.00\tPLANNED\n"
+                    "1\t\tYear 1\t2025-01-15\t1\t10.00\tPLANNED\n"  # the same twice: two lines
+                    "2\t7\tWith an id\t\t\t\tDRAFT\n")
+    first = run(path, runs_root, db)
+    assert first.error is None, first.error
+    ids = sorted(i for (i,) in rows(db, select(m.BudgetLineItem.id)))
+    assert ids[0] == 7 and ids[1:] and all(i >= 15000 for i in ids[1:]) and len(ids) == 3
+    again = run(path, runs_root, db)
+    assert again.run.stage_info("load")["counts"]["budget_line_item"]["unchanged"] == 3
+    assert sorted(i for (i,) in rows(db, select(m.BudgetLineItem.id))) == ids
