@@ -25,6 +25,12 @@ finding with the cell; ``reject`` leaves the record out with an error finding. A
 to create a record (``create_requires``: a CAN's portfolio) keeps a new record from being created
 when it is missing (a warning finding); records that link to it then see it as unresolved.
 
+A spec may write columns of its subtype tables (``Subtype.columns``: a contract's vendor lives on
+``contract_agreement``); they are read back, compared, inserted and updated there. Columns OPS holds
+unique beyond the key (``EntitySpec.unique``: an agreement's lower(name) per type) are checked
+before anything is written: a record whose values another record holds is refused with an error
+finding, never left to the database's error and never an overwrite.
+
 Rows travel in the comparable form of :mod:`ops_pipeline.db.bulk` (money as text with its
 column's places, dates as ISO text), so staged and stored rows compare as plain tuples and a
 reload that changes nothing writes nothing.
@@ -185,7 +191,7 @@ class Unique:
     stored rows are read whole: for tables of a few thousand rows (agreements)."""
 
     columns: tuple[str, ...]  # written columns of the parent table
-    folded: tuple[str, ...] = ()  # compared ignoring case and spacing (OPS: lower(name))
+    folded: tuple[str, ...] = ()  # compared in lower case, as OPS's index does (lower(name))
     code: str = "cannot-load"
     field: str | None = None  # the dataset's field the finding names (its cell)
 
@@ -207,6 +213,9 @@ class EntitySpec:
     agree: tuple[Agree, ...] = ()
     ask: tuple[Ask, ...] = ()
     unique: tuple[Unique, ...] = ()
+    #: what a new record takes for a written field it leaves empty (OPS's default; a stored row
+    #: updated with the policy ``given`` keeps its own value instead)
+    when_empty: dict = field(default_factory=dict)
 
     @property
     def called(self) -> str:
@@ -337,6 +346,9 @@ class NoHistory:
     def created_many(self, *args, **kwargs) -> None:
         pass
 
+    def created_rows(self, *args, **kwargs) -> None:
+        pass
+
     def updated(self, *args, **kwargs) -> bool:
         return True
 
@@ -362,6 +374,8 @@ class Loader:
         self.ids: dict[str, dict[tuple, int]] = {name: {} for name in self.specs}
         self.unresolvable: dict[str, set] = {name: set() for name in self.specs}
         self._unresolved_messages: dict[tuple, Finding] = {}
+        #: per target label: [references to records OPS lacks, the set of those records' keys]
+        self._unresolved_refs: dict[str, list] = {}
         self.findings: list[Finding] = []
         #: questions for the report (Ask): {"code", "question", "row"}
         self.questions: list[dict] = []
@@ -378,6 +392,12 @@ class Loader:
             self.counts[kind] = Counts()
             self._upsert(self.specs[kind], records)
         return {kind: counts.as_dict() for kind, counts in self.counts.items()}
+
+    def unresolved(self) -> dict[str, dict]:
+        """The references this load could not resolve, by the entity they point to (its label):
+        how many references, to how many distinct records OPS does not have."""
+        return {self.specs[name].called: {"references": count, "records": len(keys)}
+                for name, (count, keys) in sorted(self._unresolved_refs.items())}
 
     # -- keys -----------------------------------------------------------------------------------
     def keyer(self, spec: EntitySpec) -> Callable[[dict | None], tuple | None]:
@@ -587,6 +607,11 @@ class Loader:
         """A warning (or error) finding for a link that cannot be resolved: one message per
         missing record, one finding per record that refers to it."""
         cache = self._unresolved_messages.get((spec.name, link.name, key))
+        tally = self._unresolved_refs.get(link.target)
+        if tally is None:
+            tally = self._unresolved_refs[link.target] = [0, set()]
+        tally[0] += 1
+        tally[1].add(key)
         sheet, rows = place
         first = str(rows).split(",", 1)[0].split("-", 1)[0]
         row = int(first) if first.isdigit() else None
@@ -696,7 +721,7 @@ class Loader:
             folded = [c in unique.folded for c in unique.columns]
 
             def value(values) -> tuple | None:
-                out = tuple(fold(v) if f else v for v, f in zip(values, folded))
+                out = tuple(v.lower() if f and isinstance(v, str) else v for v, f in zip(values, folded))
                 return None if any(v is None for v in out) else out
 
             holders: dict[tuple, tuple] = {}  # value -> (stored id, its key values)
@@ -850,9 +875,16 @@ class Loader:
         columns = ("id", *discriminator, *parent_written, *defaults, *audit)
         rows = []
         by_kind: dict[str, list] = {}
+        fill = [(i, spec.when_empty[name]) for i, name in enumerate(written) if name in spec.when_empty]
         for item in inserts:
             new_id = assigned[id(item)]
-            values = [item.row[i] for i in parent_at] if held else item.row
+            row = item.row
+            if fill:
+                row = list(row)
+                for i, value in fill:
+                    if row[i] is None:
+                        row[i] = value
+            values = [row[i] for i in parent_at] if held else row
             rows.append((new_id, *((item.kind,) if discriminator else ()), *values, *default_values,
                          *audit_values))
             if subtype is not None:

@@ -18,8 +18,8 @@ It is a *declaration*, checked against the real thing: ``tests/test_ops_schema_d
 reflects a database built from OPS's schema dump (``tests/ops_schema/ops_schema.sql``) and fails
 on any difference, and :func:`ops_pipeline.db.opscheck.check_ops_schema` compares the tables the
 pipeline writes with the live database before every load. On SQLite (demo, tests) there is no
-OPS, so :func:`create_subset` creates these tables and seeds OPS's reference divisions and
-portfolios.
+OPS, so :func:`create_subset` creates these tables and seeds OPS's reference divisions,
+portfolios, roles and product service codes.
 
 Deliberate differences from OPS's ORM, none of them visible in the database:
 
@@ -133,6 +133,10 @@ ENUMS = {
         "GU", "MP", "PR", "VI",
     ),
     "userstatus": ("ACTIVE", "INACTIVE", "LOCKED"),
+    "vendortype": (
+        "SMALL_BUSINESS", "EIGHT_A", "HUBZONE", "WOMAN_OWNED", "VETERAN_OWNED", "SERVICE_DISABLED_VETERAN_OWNED",
+        "LARGE_BUSINESS", "OTHER",
+    ),
 }
 
 
@@ -150,6 +154,11 @@ def _jsonb():
 
 def _integer_array():
     return ARRAY(Integer).with_variant(JSON(), "sqlite")
+
+
+def _string_array():
+    """``character varying[]`` on PostgreSQL; a JSON list on SQLite."""
+    return ARRAY(String).with_variant(JSON(), "sqlite")
 
 
 def _utcnow() -> dt.datetime:
@@ -208,6 +217,32 @@ class User(OpsBase):
     last_name = mapped_column(String, nullable=True)
     division = mapped_column(Integer, ForeignKey("ops.division.id"), nullable=True)
     status = mapped_column(_enum("userstatus"), nullable=False, server_default=text("'INACTIVE'"))
+    created_by = mapped_column(Integer, ForeignKey("ops.ops_user.id"), nullable=True)
+    updated_by = mapped_column(Integer, ForeignKey("ops.ops_user.id"), nullable=True)
+    created_on = mapped_column(DateTime(), nullable=True, default=_utcnow)
+    updated_on = mapped_column(DateTime(), nullable=True, default=_utcnow, onupdate=_utcnow)
+
+
+class Role(OpsBase):
+    """OPS's roles (seeded reference data: SYSTEM_OWNER, VIEWER_EDITOR, ...); read, never written."""
+    __tablename__ = "role"
+    __table_args__ = (
+        Index("ix_role_name", "name"),
+    )
+    id = mapped_column(Integer, Sequence("role_id_seq", schema="ops", optional=True), primary_key=True)
+    name = mapped_column(String, nullable=False)
+    permissions = mapped_column(_string_array(), nullable=False)  # OPS's server default: '{}'
+    created_by = mapped_column(Integer, ForeignKey("ops.ops_user.id"), nullable=True)
+    updated_by = mapped_column(Integer, ForeignKey("ops.ops_user.id"), nullable=True)
+    created_on = mapped_column(DateTime(), nullable=True, default=_utcnow)
+    updated_on = mapped_column(DateTime(), nullable=True, default=_utcnow, onupdate=_utcnow)
+
+
+class UserRole(OpsBase):
+    """A role granted to a user: OPS's association table, keyed by (user_id, role_id), no id."""
+    __tablename__ = "user_role"
+    user_id = mapped_column(Integer, ForeignKey("ops.ops_user.id"), primary_key=True)
+    role_id = mapped_column(Integer, ForeignKey("ops.role.id"), primary_key=True)
     created_by = mapped_column(Integer, ForeignKey("ops.ops_user.id"), nullable=True)
     updated_by = mapped_column(Integer, ForeignKey("ops.ops_user.id"), nullable=True)
     created_on = mapped_column(DateTime(), nullable=True, default=_utcnow)
@@ -287,11 +322,38 @@ class ProcurementShopFee(OpsBase):
     updated_on = mapped_column(DateTime(), nullable=True, default=_utcnow, onupdate=_utcnow)
 
 
+class Vendor(OpsBase):
+    __tablename__ = "vendor"
+    id = mapped_column(Integer, Sequence("vendor_id_seq", schema="ops", optional=True), primary_key=True)
+    name = mapped_column(String, nullable=False)
+    duns = mapped_column(String, nullable=True)
+    active = mapped_column(Boolean, nullable=False, default=True)
+    created_by = mapped_column(Integer, ForeignKey("ops.ops_user.id"), nullable=True)
+    updated_by = mapped_column(Integer, ForeignKey("ops.ops_user.id"), nullable=True)
+    created_on = mapped_column(DateTime(), nullable=True, default=_utcnow)
+    updated_on = mapped_column(DateTime(), nullable=True, default=_utcnow, onupdate=_utcnow)
+    vendor_type = mapped_column(_enum("vendortype"), nullable=True)
+
+
 class ObjectClassCode(OpsBase):
     __tablename__ = "object_class_code"
     id = mapped_column(Integer, Sequence("object_class_code_id_seq", schema="ops", optional=True), primary_key=True)
     code = mapped_column(Integer, nullable=True)
     description = mapped_column(String, nullable=True)
+    created_by = mapped_column(Integer, ForeignKey("ops.ops_user.id"), nullable=True)
+    updated_by = mapped_column(Integer, ForeignKey("ops.ops_user.id"), nullable=True)
+    created_on = mapped_column(DateTime(), nullable=True, default=_utcnow)
+    updated_on = mapped_column(DateTime(), nullable=True, default=_utcnow, onupdate=_utcnow)
+
+
+class IAACustomerAgency(OpsBase):
+    __tablename__ = "iaa_customer_agency"
+    id = mapped_column(Integer, Sequence("iaa_customer_agency_id_seq", schema="ops", optional=True),
+                       primary_key=True)
+    name = mapped_column(String, nullable=False)
+    customer_duns = mapped_column(String, nullable=True)
+    object_class_code_id = mapped_column(Integer, ForeignKey("ops.object_class_code.id"), nullable=True)
+    customer_agency_nbr = mapped_column(String, nullable=True)
     created_by = mapped_column(Integer, ForeignKey("ops.ops_user.id"), nullable=True)
     updated_by = mapped_column(Integer, ForeignKey("ops.ops_user.id"), nullable=True)
     created_on = mapped_column(DateTime(), nullable=True, default=_utcnow)
@@ -315,6 +377,21 @@ class AgreementAgency(OpsBase):
     updated_on = mapped_column(DateTime(), nullable=True, default=_utcnow, onupdate=_utcnow)
 
 
+class ProductServiceCode(OpsBase):
+    """Seeded reference data (a contract's PSC, which MAPS gives as the NAICS code)."""
+    __tablename__ = "product_service_code"
+    id = mapped_column(Integer, Sequence("product_service_code_id_seq", schema="ops", optional=True),
+                       primary_key=True)
+    name = mapped_column(String, nullable=False)
+    naics = mapped_column(Integer, nullable=True)
+    support_code = mapped_column(String, nullable=True)
+    description = mapped_column(String, nullable=True)
+    created_by = mapped_column(Integer, ForeignKey("ops.ops_user.id"), nullable=True)
+    updated_by = mapped_column(Integer, ForeignKey("ops.ops_user.id"), nullable=True)
+    created_on = mapped_column(DateTime(), nullable=True, default=_utcnow)
+    updated_on = mapped_column(DateTime(), nullable=True, default=_utcnow, onupdate=_utcnow)
+
+
 class Agreement(OpsBase):
     __tablename__ = "agreement"
     __table_args__ = (
@@ -324,7 +401,7 @@ class Agreement(OpsBase):
     agreement_type = mapped_column(_enum("agreementtype"), nullable=False)
     name = mapped_column(String, nullable=False)
     description = mapped_column(String, nullable=True)
-    product_service_code_id = mapped_column(Integer, nullable=True)
+    product_service_code_id = mapped_column(Integer, ForeignKey("ops.product_service_code.id"), nullable=True)
     agreement_reason = mapped_column(_enum("agreementreason"), nullable=True)
     project_officer_id = mapped_column(Integer, ForeignKey("ops.ops_user.id"), nullable=True)
     project_id = mapped_column(Integer, ForeignKey("ops.project.id"), nullable=True)
@@ -651,11 +728,11 @@ class ProjectHistory(OpsBase):
 
 Index("ix_agreement_name_type_lower", func.lower(Agreement.name), Agreement.agreement_type, unique=True)
 
-#: Foreign keys OPS has on declared columns whose target table is not declared here, as
+#: Foreign keys OPS has on declared columns that are not declared here (their target table is not
+#: declared, or was declared later than the column and the column was left as it was), as
 #: ``(table, column, referenced table, referenced column, ON DELETE action or None)``.
 UNDECLARED_FOREIGN_KEYS = (
     ('can', 'funding_details_id', 'can_funding_details', 'id', None),
-    ('agreement', 'product_service_code_id', 'product_service_code', 'id', None),
     ('contract_agreement', 'vendor_id', 'vendor', 'id', None),
     ('iaa_agreement', 'iaa_customer_agency_id', 'iaa_customer_agency', 'id', None),
     ('aa_agreement', 'vendor_id', 'vendor', 'id', None),
@@ -683,10 +760,15 @@ BASE_TABLES: tuple[Table, ...] = tuple(
     t for t in OpsBase.metadata.sorted_tables if t is not transaction_table)
 
 
+#: Version-table columns whose type differs from the base table's in OPS's database (its
+#: migrations left ``vendor_version.vendor_type`` as text while ``vendor.vendor_type`` is the enum).
+VERSION_COLUMN_TYPES = {("vendor", "vendor_type"): String()}
+
+
 def _make_version_table(base: Table) -> Table:
     columns = [
-        Column(c.name, c.type, primary_key=c.primary_key, nullable=c.primary_key is False,
-               autoincrement=False)
+        Column(c.name, VERSION_COLUMN_TYPES.get((base.name, c.name), c.type), primary_key=c.primary_key,
+               nullable=c.primary_key is False, autoincrement=False)
         for c in base.columns
     ]
     columns += [
@@ -716,7 +798,7 @@ def version_table(table_or_name: Table | str) -> Table:
 
 
 #: The OPS tables the pipeline only reads (seeded reference data).
-READ_TABLES = ("division", "portfolio", "object_class_code")
+READ_TABLES = ("division", "portfolio", "role", "product_service_code", "object_class_code")
 #: The OPS tables the pipeline writes: entities (parents and subtypes), its system user, the
 #: history it records (events, audit log, history lines), Continuum's transaction table and the
 #: version table of each. ``check_ops_schema`` verifies these before a load.
@@ -736,7 +818,7 @@ def table(name: str) -> Table:
 
 
 def create_subset(conn: Connection) -> None:
-    """Create the OPS subset on SQLite and seed OPS's reference divisions and portfolios.
+    """Create the OPS subset on SQLite and seed OPS's reference divisions, portfolios and roles.
 
     Creates every declared table, its version table and ``transaction`` (those missing), then
     inserts the rows OPS's initial data has (:mod:`.ops_reference`) that are not there yet, with
@@ -756,8 +838,8 @@ def create_subset(conn: Connection) -> None:
 
 
 def seed_reference_rows(conn: Connection) -> None:
-    """Insert OPS's reference divisions, portfolios and object class codes (and their version rows)
-    that are missing."""
+    """Insert OPS's reference divisions, portfolios, roles, product service codes and object class
+    codes (and their version rows) that are missing."""
     ref = ops_reference
     tx = transaction_table
     if conn.execute(select(tx.c.id).where(tx.c.id == ref.SEED_TRANSACTION_ID)).first() is None:
@@ -777,11 +859,22 @@ def seed_reference_rows(conn: Connection) -> None:
     ]
     portfolio_versions = [dict(row, name=ref.PORTFOLIO_VERSION_NAMES.get(row["id"], row["name"]))
                           for row in portfolios]
-    codes = [{"id": id_, "code": code, "description": description, **audit}
-             for id_, code, description in ref.OBJECT_CLASS_CODES]
+    roles = [{"id": id_, "name": name, "permissions": list(permissions), **audit}
+             for id_, name, permissions in ref.ROLES]
+    role_versions = [dict(row, permissions=[p for p in row["permissions"]
+                                            if p not in ref.ROLE_VERSION_LACKS.get(row["id"], ())])
+                     for row in roles]
+    codes = [
+        {"id": id_, "name": name, "naics": naics, "support_code": support, "description": description, **audit}
+        for id_, name, naics, support, description in ref.PRODUCT_SERVICE_CODES
+    ]
+    class_codes = [{"id": id_, "code": code, "description": description, **audit}
+                   for id_, code, description in ref.OBJECT_CLASS_CODES]
     for base, rows, version_rows in ((table("division"), divisions, divisions),
                                      (table("portfolio"), portfolios, portfolio_versions),
-                                     (table("object_class_code"), codes, codes)):
+                                     (table("role"), roles, role_versions),
+                                     (table("product_service_code"), codes, codes),
+                                     (table("object_class_code"), class_codes, class_codes)):
         have = set(conn.scalars(select(base.c.id)))
         missing = [row for row in rows if row["id"] not in have]
         if missing:
