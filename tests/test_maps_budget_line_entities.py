@@ -172,3 +172,16 @@ def test_a_contract_lines_mod_and_clin_are_loaded_once_under_its_contract(engine
     counts, _ = load(engine, contract_specs(), files)
     assert counts["invoice"]["unchanged"] == 1
     assert counts["agreement_mod"]["unchanged"] == 1 and counts["budget_line_item"]["unchanged"] == 2
+
+
+def test_the_invoice_of_a_line_refused_as_a_collision_never_lands_on_the_other_kinds_line(engine):
+    load(engine, grant_specs(), {"budget_line_item": [bli("GRANT", 5, 1)]})
+    lineage = {"file": "f" * 64, "sheet": "c.tsv", "rows": "2"}
+    counts, findings = load(engine, contract_specs(), {
+        "budget_line_item": [bli("CONTRACT", 5, 1, {"certified": False, "closed": False})],
+        "invoice": [{"entity": "invoice", "key": {"budget_line": {"id": 5}}, "values": {"invoice_line_number": 1},
+                     "links": {"budget_line": {"id": 5}}, "lineage": lineage}]})
+    assert counts["invoice"]["rejected"] == 1
+    assert [f.code for f in findings] == ["KEY_COLLISION", "BLI_ORPHAN"]
+    with engine.connect() as conn:
+        assert conn.execute(select(m.Invoice.id)).all() == []

@@ -813,6 +813,8 @@ class Loader:
                 counts.rejected += 1
                 self._refused(spec, item, f"OPS holds it as a {kind} record; it cannot become {item.kind}",
                               code=subtype.conflict_code)
+                if item.key is not None:  # what links to the refused record must not find the other one
+                    self.unresolvable[spec.name].add(item.key)
                 continue
             if item.key is not None:
                 ids[item.key] = row_id
