@@ -185,3 +185,13 @@ def test_the_invoice_of_a_line_refused_as_a_collision_never_lands_on_the_other_k
     assert [f.code for f in findings] == ["KEY_COLLISION", "BLI_ORPHAN"]
     with engine.connect() as conn:
         assert conn.execute(select(m.Invoice.id)).all() == []
+
+
+def test_a_blank_cell_on_a_rerun_keeps_what_ops_holds_and_a_value_replaces_it(engine):
+    load(engine, contract_specs(), {"budget_line_item": [
+        bli("CONTRACT", 5, 1, {"certified": False, "closed": False, "comments": "keep me"})]})
+    counts, _ = load(engine, contract_specs(), {"budget_line_item": [
+        bli("CONTRACT", 5, 1, {"certified": False, "closed": False, "comments": None, "amount": "11.00"})]})
+    assert counts["budget_line_item"]["updated"] == 1
+    with engine.connect() as conn:
+        assert conn.execute(select(m.BudgetLineItem.comments, m.BudgetLineItem.amount)).one() == ("keep me", 11)

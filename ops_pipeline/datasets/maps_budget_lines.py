@@ -103,7 +103,9 @@ def line_spec(kind: str, fields: tuple[str, ...], *, extra_links: tuple[Link, ..
         subtype=Subtype("budget_line_item_type", SUBTYPES, value="budget_line_item_type",
                         conflict_code="KEY_COLLISION", columns={kind: _subtype_columns(kind, written, links)}),
         defaults={name: value for name, value in LINE_DEFAULTS.items() if name not in written},
-        update="all",
+        # A value given replaces OPS's; a blank cell keeps it (as the MAPS agreements do): a rerun
+        # of an older export never wipes what OPS users filled in since.
+        update="given",
         label="budget line",
     )
 
