@@ -45,7 +45,7 @@ LINE_DEFAULTS = {"on_hold": False, "certified": False, "closed": False, "is_unde
 COMMON_FIELDS = ("line_description", "comments", "date_needed", "amount", "status", "proc_shop_fee_percentage")
 
 #: What identifies a line MAPS gives no id for (as the budget workbook's lines without one).
-LINE_SIGNATURE = ("can_id", "agreement_id", "line_description", "date_needed", "amount")
+LINE_SIGNATURE = ("agreement_id", "can_id", "line_description", "date_needed", "amount")
 
 DETAIL_KEY = ("grants_number", "grantee_name", "educational_institution", "state_code")
 
