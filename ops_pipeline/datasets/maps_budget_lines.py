@@ -54,14 +54,10 @@ SUBTYPES = {"CONTRACT": m.ContractBudgetLineItem, "GRANT": m.GrantBudgetLineItem
 
 
 def agreement_reference() -> EntitySpec:
-    """The agreements a line's parent is looked up in, keyed by (agreement_type, maps_sys_id).
+    """The agreements a line's parent is looked up in, keyed by (agreement_type, maps_sys_id): the
+    MAPS agreements datasets' own declaration, never written by a budget-line load."""
+    from .maps_contracts import maps_agreement_spec
 
-    The agreements datasets (``maps_contracts.maps_agreement_spec``) declare the real one; until
-    that module is there, a reference spec of the same name and key that never writes."""
-    try:
-        from .maps_contracts import maps_agreement_spec
-    except ImportError:
-        return EntitySpec("agreement", m.Agreement, Key(("agreement_type", "maps_sys_id")), insert=False)
     return maps_agreement_spec()
 
 
