@@ -63,13 +63,14 @@ def test_the_subset_has_every_declared_table(sqlite_engine):
     assert {"budget_line_item", "contract_budget_line_item", "budget_line_item_version", "transaction"} <= names
 
 
-@pytest.mark.parametrize("name", ["division", "division_version", "portfolio", "portfolio_version"])
+@pytest.mark.parametrize("name", ["division", "division_version", "portfolio", "portfolio_version",
+                                  "object_class_code", "object_class_code_version"])
 def test_seeded_rows_are_ops_initial_data(sqlite_engine, name):
     with sqlite_engine.begin() as conn:
         create_subset(conn)
         stored = _rows(conn, table(name))
     expected = _expected(name)
-    assert len(expected) == {"division": 9, "portfolio": 10}[name.removesuffix("_version")]
+    assert len(expected) == {"division": 9, "portfolio": 10, "object_class_code": 16}[name.removesuffix("_version")]
     assert stored == expected
 
 

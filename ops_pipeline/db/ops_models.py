@@ -84,6 +84,7 @@ ENUMS = {
     "agreementreason": ("NEW_REQ", "RECOMPETE", "LOGICAL_FOLLOW_ON"),
     "agreementtype": ("CONTRACT", "GRANT", "DIRECT_OBLIGATION", "IAA", "AA"),
     "budgetlineitemstatus": ("DRAFT", "PLANNED", "IN_EXECUTION", "OBLIGATED", "PLANNED_MOD"),
+    "canfundingsource": ("OPRE", "ACF", "ACF_MOU", "HHS", "OTHER"),
     "canhistorytype": (
         "CAN_DATA_IMPORT", "CAN_NICKNAME_EDITED", "CAN_DESCRIPTION_EDITED", "CAN_FUNDING_CREATED",
         "CAN_RECEIVED_CREATED", "CAN_FUNDING_EDITED", "CAN_RECEIVED_EDITED", "CAN_FUNDING_DELETED",
@@ -91,6 +92,7 @@ ENUMS = {
         "CAN_DIVISION_CREATED", "CAN_DIVISION_DELETED", "CAN_DIVISION_EDITED", "CAN_CARRY_FORWARD_CALCULATED",
         "CAN_FUNDING_DETAILS_EDITED",
     ),
+    "canmethodoftransfer": ("DIRECT", "COST_SHARE", "IAA", "IDDA", "OTHER"),
     "contractcategory": ("RESEARCH", "SERVICE"),
     "contracttype": (
         "FIRM_FIXED_PRICE", "TIME_AND_MATERIALS", "COST_PLUS_FIXED_FEE", "COST_PLUS_AWARD_FEE", "HYBRID",
@@ -126,6 +128,10 @@ ENUMS = {
     "projecttype": ("RESEARCH", "ADMINISTRATIVE_AND_SUPPORT"),
     "servicerequirementtype": ("SEVERABLE", "NON_SEVERABLE"),
     "userstatus": ("ACTIVE", "INACTIVE", "LOCKED"),
+    "vendortype": (
+        "SMALL_BUSINESS", "EIGHT_A", "HUBZONE", "WOMAN_OWNED", "VETERAN_OWNED", "SERVICE_DISABLED_VETERAN_OWNED",
+        "LARGE_BUSINESS", "OTHER",
+    ),
 }
 
 
@@ -235,6 +241,25 @@ class AdministrativeAndSupportProject(Project):
     __mapper_args__ = {"polymorphic_identity": "ADMINISTRATIVE_AND_SUPPORT"}
 
 
+class CANFundingDetails(OpsBase):
+    __tablename__ = "can_funding_details"
+    id = mapped_column(Integer, Sequence("can_funding_details_id_seq", schema="ops", optional=True),
+                       primary_key=True)
+    fiscal_year = mapped_column(Integer, nullable=False)
+    fund_code = mapped_column(String, nullable=False)
+    allowance = mapped_column(String, nullable=True)
+    sub_allowance = mapped_column(String, nullable=True)
+    allotment = mapped_column(String, nullable=True)
+    appropriation = mapped_column(String, nullable=True)
+    method_of_transfer = mapped_column(_enum("canmethodoftransfer"), nullable=True)
+    funding_source = mapped_column(_enum("canfundingsource"), nullable=True)
+    funding_partner = mapped_column(String, nullable=True)
+    created_by = mapped_column(Integer, ForeignKey("ops.ops_user.id"), nullable=True)
+    updated_by = mapped_column(Integer, ForeignKey("ops.ops_user.id"), nullable=True)
+    created_on = mapped_column(DateTime(), nullable=True, default=_utcnow)
+    updated_on = mapped_column(DateTime(), nullable=True, default=_utcnow, onupdate=_utcnow)
+
+
 class CAN(OpsBase):
     __tablename__ = "can"
     __table_args__ = (
@@ -248,7 +273,7 @@ class CAN(OpsBase):
     created_on = mapped_column(DateTime(), nullable=True, default=_utcnow)
     updated_on = mapped_column(DateTime(), nullable=True, default=_utcnow, onupdate=_utcnow)
     nick_name = mapped_column(String, nullable=True)
-    funding_details_id = mapped_column(Integer, nullable=True)
+    funding_details_id = mapped_column(Integer, ForeignKey("ops.can_funding_details.id"), nullable=True)
     portfolio_id = mapped_column(Integer, ForeignKey("ops.portfolio.id"), nullable=False)
 
 
@@ -274,6 +299,44 @@ class ProcurementShopFee(OpsBase):
     fee = mapped_column(Numeric(12, 2), nullable=True, default=0)
     start_date = mapped_column(Date, nullable=True)
     end_date = mapped_column(Date, nullable=True)
+    created_by = mapped_column(Integer, ForeignKey("ops.ops_user.id"), nullable=True)
+    updated_by = mapped_column(Integer, ForeignKey("ops.ops_user.id"), nullable=True)
+    created_on = mapped_column(DateTime(), nullable=True, default=_utcnow)
+    updated_on = mapped_column(DateTime(), nullable=True, default=_utcnow, onupdate=_utcnow)
+
+
+class Vendor(OpsBase):
+    __tablename__ = "vendor"
+    id = mapped_column(Integer, Sequence("vendor_id_seq", schema="ops", optional=True), primary_key=True)
+    name = mapped_column(String, nullable=False)
+    duns = mapped_column(String, nullable=True)
+    active = mapped_column(Boolean, nullable=False, default=True)
+    created_by = mapped_column(Integer, ForeignKey("ops.ops_user.id"), nullable=True)
+    updated_by = mapped_column(Integer, ForeignKey("ops.ops_user.id"), nullable=True)
+    created_on = mapped_column(DateTime(), nullable=True, default=_utcnow)
+    updated_on = mapped_column(DateTime(), nullable=True, default=_utcnow, onupdate=_utcnow)
+    vendor_type = mapped_column(_enum("vendortype"), nullable=True)
+
+
+class ObjectClassCode(OpsBase):
+    __tablename__ = "object_class_code"
+    id = mapped_column(Integer, Sequence("object_class_code_id_seq", schema="ops", optional=True), primary_key=True)
+    code = mapped_column(Integer, nullable=True)
+    description = mapped_column(String, nullable=True)
+    created_by = mapped_column(Integer, ForeignKey("ops.ops_user.id"), nullable=True)
+    updated_by = mapped_column(Integer, ForeignKey("ops.ops_user.id"), nullable=True)
+    created_on = mapped_column(DateTime(), nullable=True, default=_utcnow)
+    updated_on = mapped_column(DateTime(), nullable=True, default=_utcnow, onupdate=_utcnow)
+
+
+class IAACustomerAgency(OpsBase):
+    __tablename__ = "iaa_customer_agency"
+    id = mapped_column(Integer, Sequence("iaa_customer_agency_id_seq", schema="ops", optional=True),
+                       primary_key=True)
+    name = mapped_column(String, nullable=False)
+    customer_duns = mapped_column(String, nullable=True)
+    object_class_code_id = mapped_column(Integer, ForeignKey("ops.object_class_code.id"), nullable=True)
+    customer_agency_nbr = mapped_column(String, nullable=True)
     created_by = mapped_column(Integer, ForeignKey("ops.ops_user.id"), nullable=True)
     updated_by = mapped_column(Integer, ForeignKey("ops.ops_user.id"), nullable=True)
     created_on = mapped_column(DateTime(), nullable=True, default=_utcnow)
@@ -573,10 +636,10 @@ class ProjectHistory(OpsBase):
 
 Index("ix_agreement_name_type_lower", func.lower(Agreement.name), Agreement.agreement_type, unique=True)
 
-#: Foreign keys OPS has on declared columns whose target table is not declared here, as
+#: Foreign keys OPS has on declared columns that are not declared here (their target table is not
+#: declared, or was declared later than the column and the column was left as it was), as
 #: ``(table, column, referenced table, referenced column, ON DELETE action or None)``.
 UNDECLARED_FOREIGN_KEYS = (
-    ('can', 'funding_details_id', 'can_funding_details', 'id', None),
     ('agreement', 'product_service_code_id', 'product_service_code', 'id', None),
     ('contract_agreement', 'vendor_id', 'vendor', 'id', None),
     ('iaa_agreement', 'iaa_customer_agency_id', 'iaa_customer_agency', 'id', None),
@@ -610,10 +673,15 @@ BASE_TABLES: tuple[Table, ...] = tuple(
     t for t in OpsBase.metadata.sorted_tables if t is not transaction_table)
 
 
+#: Version-table columns whose type differs from the base table's in OPS's database (its
+#: migrations left ``vendor_version.vendor_type`` as text while ``vendor.vendor_type`` is the enum).
+VERSION_COLUMN_TYPES = {("vendor", "vendor_type"): String()}
+
+
 def _make_version_table(base: Table) -> Table:
     columns = [
-        Column(c.name, c.type, primary_key=c.primary_key, nullable=c.primary_key is False,
-               autoincrement=False)
+        Column(c.name, VERSION_COLUMN_TYPES.get((base.name, c.name), c.type), primary_key=c.primary_key,
+               nullable=c.primary_key is False, autoincrement=False)
         for c in base.columns
     ]
     columns += [
@@ -643,7 +711,7 @@ def version_table(table_or_name: Table | str) -> Table:
 
 
 #: The OPS tables the pipeline only reads (seeded reference data).
-READ_TABLES = ("division", "portfolio")
+READ_TABLES = ("division", "portfolio", "object_class_code")
 #: The OPS tables the pipeline writes: entities (parents and subtypes), its system user, the
 #: history it records (events, audit log, history lines), Continuum's transaction table and the
 #: version table of each. ``check_ops_schema`` verifies these before a load.
@@ -683,7 +751,8 @@ def create_subset(conn: Connection) -> None:
 
 
 def seed_reference_rows(conn: Connection) -> None:
-    """Insert OPS's reference divisions and portfolios (and their version rows) that are missing."""
+    """Insert OPS's reference divisions, portfolios and object class codes (and their version rows)
+    that are missing."""
     ref = ops_reference
     tx = transaction_table
     if conn.execute(select(tx.c.id).where(tx.c.id == ref.SEED_TRANSACTION_ID)).first() is None:
@@ -703,8 +772,11 @@ def seed_reference_rows(conn: Connection) -> None:
     ]
     portfolio_versions = [dict(row, name=ref.PORTFOLIO_VERSION_NAMES.get(row["id"], row["name"]))
                           for row in portfolios]
+    codes = [{"id": id_, "code": code, "description": description, **audit}
+             for id_, code, description in ref.OBJECT_CLASS_CODES]
     for base, rows, version_rows in ((table("division"), divisions, divisions),
-                                     (table("portfolio"), portfolios, portfolio_versions)):
+                                     (table("portfolio"), portfolios, portfolio_versions),
+                                     (table("object_class_code"), codes, codes)):
         have = set(conn.scalars(select(base.c.id)))
         missing = [row for row in rows if row["id"] not in have]
         if missing:

@@ -284,5 +284,16 @@ PORTFOLIO_VERSION_NAMES: dict[int, str] = {
 }
 
 #: The one Continuum ``transaction`` row the seed's version rows point to, with upstream's fixed time.
+#: ``ops.object_class_code``: id, code, description (the codes an IAA customer agency or a budget
+#: line names; audit columns are NULL).
+OBJECT_CLASS_CODES: tuple[tuple[int, int, str], ...] = (
+    (1, 25205, 'IT (ADP) SVC'), (2, 21022, 'Conference - Non-Governme'), (3, 4145, 'Demonstration'),
+    (4, 21101, 'Oversite Travel'), (5, 21000, 'Rest of travel'), (6, 26621, 'Supplies'),
+    (7, 25101, 'Training?'), (8, 25308, 'IAA outside HHS'), (9, 25309, 'IAA within HHS'),
+    (10, 25103, 'Contracts'), (11, 41401, 'Grants'), (12, 23110, 'Rental Payments'),
+    (13, 23305, 'OIS TAP - FTS'), (14, 0, 'Based on Customer Agency'), (15, 1, 'Varies'),
+    (16, 25408, 'Security'),
+)
+
 SEED_TRANSACTION_ID = 1
 SEED_TRANSACTION_ISSUED_AT = '2024-07-08 17:49:08.495129'
