@@ -80,6 +80,10 @@ class Key:
     unknown_id: str = "insert"
     unknown_id_code: str = "cannot-load"
     id_field: str | None = None
+    #: (owner spec, owner's column holding this row's id): a row with no key of its own that one
+    #: owner row points to (a CAN's funding details). ``columns`` are the owner's key columns and
+    #: the staged key is the owner's key; the stored row is the one the stored owner points to.
+    owned_by: tuple[str, str] | None = None
 
     def of(self, key: dict | None) -> tuple | None:
         """A staged key (or a link) as the tuple that identifies it, or None."""
@@ -182,6 +186,14 @@ class EntitySpec:
     derived: tuple[Derived, ...] = ()
     agree: tuple[Agree, ...] = ()
     ask: tuple[Ask, ...] = ()
+    #: staged values (fields or not_loaded ones) a *new* record must have: without one it is not
+    #: created (a warning finding with ``create_code`` on that value's column; it counts as
+    #: skipped, and records that link to it see it as unresolved). A stored record is updated.
+    create_requires: tuple[str, ...] = ()
+    create_code: str = "not-created"
+    create_explain: str = ""
+    #: with update="given": fields whose blank staged value is written all the same (a blank wipes)
+    blank_replaces: tuple[str, ...] = ()
 
     @property
     def called(self) -> str:
@@ -266,9 +278,9 @@ def _subsets(items: list) -> Iterator[tuple]:
 class Staged:
     """One staged record on its way in."""
 
-    __slots__ = ("key", "explicit_id", "row", "kind", "lineage", "names", "links", "absent", "checked")
+    __slots__ = ("key", "explicit_id", "row", "kind", "lineage", "names", "links", "absent", "checked", "lacks")
 
-    def __init__(self, key, explicit_id, row, kind, lineage, names, links, absent=(), checked=None):
+    def __init__(self, key, explicit_id, row, kind, lineage, names, links, absent=(), checked=None, lacks=None):
         self.key = key  # the natural key (or None)
         self.explicit_id = explicit_id  # the record's own OPS id, when staged with one
         self.row = row  # the written columns in spec.written() order, comparable form
@@ -278,6 +290,7 @@ class Staged:
         self.links = links  # each link's target key, or None
         self.absent = absent  # positions of fields the record does not give: a stored row keeps them
         self.checked = checked  # the staged values of the spec's Agree checks, or None
+        self.lacks = lacks  # the first of the spec's create_requires the record does not give
 
 
 @dataclass
@@ -385,10 +398,22 @@ class Loader:
                   and k not in self.unresolvable[spec.name]}
         if not wanted:
             return
-        found = self._stored_by_key(spec, wanted, ())
+        found = (self._stored_owned if spec.key.owned_by else self._stored_by_key)(spec, wanted, ())
         for key, (row_id, _kind, _row) in found.items():
             self.ids[spec.name][key] = row_id
         self.unresolvable[spec.name].update(wanted - set(found))
+
+    def _stored_owned(self, spec: EntitySpec, keys: set, written: tuple[str, ...]) -> dict:
+        """Stored rows of an owned spec (Key.owned_by), by their owner's key: key -> (id, None, row)."""
+        owner_name, column = spec.key.owned_by
+        owner = self.specs[owner_name]
+        pointers = {key: row[0] for key, (_id, _kind, row) in
+                    self._stored_by_key(owner, keys, (column,)).items() if row[0] is not None}
+        if not pointers:
+            return {}
+        rows = bulk.read_rows(self.conn, spec.table, ("id", *written), {"id": set(pointers.values())})
+        by_id = {row[0]: list(row[1:]) for row in rows}
+        return {key: (row_id, None, by_id[row_id]) for key, row_id in pointers.items() if row_id in by_id}
 
     def _stored_by_key(self, spec: EntitySpec, keys: set, written: tuple[str, ...]) -> dict:
         """Stored rows of ``spec`` with the given natural keys: key -> (id, discriminator, row)."""
@@ -431,6 +456,7 @@ class Loader:
         agree = spec.agree
         for check in agree:
             allowed.add(check.field)
+        requires = spec.create_requires
         sheets: dict = {}
         # per link: its name, the cache of its keys by staged value, its keyer, whether nested
         link_plan = [(link.name, {}, targets[i], nested[i]) for i, link in enumerate(links)]
@@ -473,7 +499,8 @@ class Loader:
             names = record.get("key")
             append(Staged(key_of(names), names.get(by_id) if by_id and names else None, row, kind,
                           (sheet, lineage.get("rows", "")), names, tuple(link_keys), absent,
-                          [values.get(check.field) for check in agree] if agree else None))
+                          [values.get(check.field) for check in agree] if agree else None,
+                          next((f for f in requires if values.get(f) is None), None) if requires else None))
         # Links: resolved against this load's records, then the database, in one query per link.
         # The distinct keys of a link are its cache's values (every staged link went through it).
         for (_name, cache, _keyer, _nested), link in zip(link_plan, links):
@@ -511,6 +538,9 @@ class Loader:
             self._agree(spec, staged)
         if spec.key.by_id or spec.key.signature:
             matched = self._match_by_id(spec, staged, written)
+        elif spec.key.owned_by:
+            stored = self._stored_owned(spec, {s.key for s in staged if s.key is not None}, written)
+            matched = [stored.get(item.key) if item.key is not None else None for item in staged]
         else:
             matched = self._match_by_key(spec, staged, written)
         self._write(spec, staged, matched, written, counts)
@@ -619,6 +649,7 @@ class Loader:
         refs: list = []  # per kept record: its id, or the Staged whose id is reserved below
         kept: list[Staged] = []
         pending: dict[tuple, Staged] = {}
+        replaces = {spec.fields.index(name) for name in spec.blank_replaces}
         for item, found in zip(staged, matched):
             if found is None:
                 if not spec.insert:
@@ -633,6 +664,12 @@ class Loader:
                     if item.key is not None:
                         self.unresolvable[spec.name].add(item.key)
                     self._refused(spec, item, subtype.refuse[item.kind or subtype.default], created=False)
+                    continue
+                if item.lacks is not None:
+                    counts.skipped += 1
+                    if item.key is not None:
+                        self.unresolvable[spec.name].add(item.key)
+                    self._lacks(spec, item)
                     continue
                 lacking = self._lacking(spec, item)
                 if lacking is not None:
@@ -667,7 +704,7 @@ class Loader:
                 counts.unchanged += 1
                 continue
             if policy == "given":
-                wanted = [n if n is not None else c for n, c in zip(item.row, current)]
+                wanted = [n if n is not None or i in replaces else c for i, (n, c) in enumerate(zip(item.row, current))]
             else:
                 wanted = item.row
             if item.absent:
@@ -888,6 +925,16 @@ class Loader:
             severity="warning", sheet=sheet, row=int(first) if first.isdigit() else None,
             column=self.columns.get(link.field or link.name), field=link.field or link.name, value=named,
         codes=self.codes))
+
+    def _lacks(self, spec: EntitySpec, item: Staged) -> None:
+        """A new record without a value OPS's loaders need to create it (EntitySpec.create_requires)."""
+        sheet, rows = item.lineage
+        named = " ".join(str(v) for v in (item.names or {}).values() if v is not None)
+        why = f": {spec.create_explain}" if spec.create_explain else f": it has no {item.lacks.replace('_', ' ')}"
+        self.findings.append(make_finding(
+            spec.create_code, f"{spec.called} {named} is not in OPS and is not created{why}",
+            severity="warning", sheet=sheet, row=_first_row(rows), column=self.columns.get(item.lacks),
+            field=item.lacks, value=named or None, codes=self.codes))
 
     def _refused(self, spec: EntitySpec, item: Staged, why: str, created: bool = True) -> None:
         """A record OPS cannot take: an error (a stored record asked to change its subtype), or a
