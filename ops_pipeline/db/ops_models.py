@@ -93,6 +93,7 @@ ENUMS = {
         "CAN_FUNDING_DETAILS_EDITED",
     ),
     "canmethodoftransfer": ("DIRECT", "COST_SHARE", "IAA", "IDDA", "OTHER"),
+    "contacttype": ("FINANCIAL", "CONTRACT", "CUSTOMER"),
     "contractcategory": ("RESEARCH", "SERVICE"),
     "contracttype": (
         "FIRM_FIXED_PRICE", "TIME_AND_MATERIALS", "COST_PLUS_FIXED_FEE", "COST_PLUS_AWARD_FEE", "HYBRID",
@@ -316,6 +317,36 @@ class Vendor(OpsBase):
     created_on = mapped_column(DateTime(), nullable=True, default=_utcnow)
     updated_on = mapped_column(DateTime(), nullable=True, default=_utcnow, onupdate=_utcnow)
     vendor_type = mapped_column(_enum("vendortype"), nullable=True)
+
+
+class Contact(OpsBase):
+    __tablename__ = "contact"
+    id = mapped_column(Integer, Sequence("contact_id_seq", schema="ops", optional=True), primary_key=True)
+    first_name = mapped_column(String, nullable=True)
+    last_name = mapped_column(String, nullable=True)
+    middle_name = mapped_column(String, nullable=True)
+    address = mapped_column(String, nullable=True)
+    city = mapped_column(String, nullable=True)
+    state = mapped_column(String, nullable=True)
+    zip = mapped_column(String, nullable=True)
+    phone_area_code = mapped_column(String, nullable=True)
+    phone_number = mapped_column(String, nullable=True)
+    email = mapped_column(String, nullable=True)
+    contact_type = mapped_column(_enum("contacttype"), nullable=True)
+    created_by = mapped_column(Integer, ForeignKey("ops.ops_user.id"), nullable=True)
+    updated_by = mapped_column(Integer, ForeignKey("ops.ops_user.id"), nullable=True)
+    created_on = mapped_column(DateTime(), nullable=True, default=_utcnow)
+    updated_on = mapped_column(DateTime(), nullable=True, default=_utcnow, onupdate=_utcnow)
+
+
+class VendorContacts(OpsBase):
+    __tablename__ = "vendor_contacts"
+    vendor_id = mapped_column(Integer, ForeignKey("ops.vendor.id"), primary_key=True)
+    contact_id = mapped_column(Integer, ForeignKey("ops.contact.id"), primary_key=True)
+    created_by = mapped_column(Integer, ForeignKey("ops.ops_user.id"), nullable=True)
+    updated_by = mapped_column(Integer, ForeignKey("ops.ops_user.id"), nullable=True)
+    created_on = mapped_column(DateTime(), nullable=True, default=_utcnow)
+    updated_on = mapped_column(DateTime(), nullable=True, default=_utcnow, onupdate=_utcnow)
 
 
 class ObjectClassCode(OpsBase):
