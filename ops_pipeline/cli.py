@@ -139,7 +139,8 @@ class DatasetName(click.ParamType):
     def convert(self, value, param, ctx):
         from .datasets.registry import get_dataset
 
-        get_dataset(value)  # raises the UsageError validate would raise
+        if value != "auto":
+            get_dataset(value)  # raises the UsageError validate would raise
         return value
 
 
@@ -159,8 +160,9 @@ class Seconds(click.FloatRange):
 
 
 def dataset_option(help_text: str):
-    return click.option("--dataset", type=DatasetName(), default="budget-workbook", show_default=True,
-                        help=help_text)
+    return click.option("--dataset", type=DatasetName(), default="auto", show_default=True,
+                        help=help_text + " auto: a workbook is a budget workbook; a MAPS export (.tsv) is "
+                        "recognised from its header row.")
 
 
 def max_bytes_option(help_text: str):

@@ -12,6 +12,8 @@ from .printable import printable
 from .redact import mask_value, scrub_text
 
 ERROR, WARNING, INFO = "error", "warning", "info"
+#: The "sheets" that are text files (MAPS exports, see readers.tsv): their cells are file:line:COLUMN.
+TEXT_FILE_SUFFIXES = (".tsv", ".txt", ".tab")
 
 #: The finding codes of every dataset, with their severity and what they mean. A dataset declares
 #: its own codes (``Dataset.finding_codes``); the catalogue of datasets registers them beside these.
@@ -97,6 +99,9 @@ class Finding:
     def cell(self) -> str | None:
         if self.sheet is None:
             return None
+        if self.sheet.lower().endswith(TEXT_FILE_SUFFIXES):
+            # A text export's "sheet" is the file: file:line:COLUMN, as editors and grep say it.
+            return ":".join(str(p) for p in (self.sheet, self.row, self.column) if p is not None)
         ref = f"{self.column or ''}{self.row or ''}"
         return f"{self.sheet}!{ref}" if ref else self.sheet
 

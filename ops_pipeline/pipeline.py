@@ -125,7 +125,7 @@ def stage(name: str) -> Stage:
     raise UsageError(f"unknown stage {name!r} (stages: {', '.join(s.name for s in STAGES)})")
 
 
-def start_run(source: str, runs_root: Path | str, *, dataset: str = "budget-workbook",
+def start_run(source: str, runs_root: Path | str, *, dataset: str = "auto",
               max_bytes: int = DEFAULT_MAX_BYTES, endpoint_url: str | None = None,
               run_id: str | None = None) -> RunDir:
     """The fetch stage: copy ``source`` into a new run directory (named ``run_id`` when given, as
@@ -179,7 +179,7 @@ def continue_run(run: RunDir, options: Options = Options(), *, stop: Callable[[]
     return Outcome(run=run, report=data, error=error, interrupted=interrupted)
 
 
-def run_pipeline(source: str, *, runs_root: Path | str, db_url: str | None = None, dataset: str = "budget-workbook",
+def run_pipeline(source: str, *, runs_root: Path | str, db_url: str | None = None, dataset: str = "auto",
                  accept_rejects: bool = False, dry_run: bool = False, reader: str = "auto",
                  max_bytes: int = DEFAULT_MAX_BYTES, endpoint_url: str | None = None,
                  lock_wait: float = DEFAULT_LOCK_WAIT) -> Outcome:

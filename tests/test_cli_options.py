@@ -3,6 +3,7 @@ before any work is done, never with an internal error."""
 from __future__ import annotations
 
 import json
+import re
 import socket
 
 import click
@@ -10,6 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from ops_pipeline.cli import cli
+from ops_pipeline.datasets.registry import dataset_names
 from ops_pipeline.db.engine import normalise_url, resolve_url
 from ops_pipeline.errors import UsageError
 from ops_pipeline.purge import parse_age
@@ -117,7 +119,9 @@ def test_a_bad_database_url_is_refused_before_any_work(invoke, make_workbook, ru
 
 # -- datasets --------------------------------------------------------------------------------------
 
-UNKNOWN_DATASET = "error: unknown dataset 'budget-workbok' (known: budget-workbook, budget-workbook-current)\n"
+# The known datasets, as the catalogue finds them (MAPS exports, budget workbooks...).
+KNOWN = ", ".join(dataset_names())
+UNKNOWN_DATASET = f"error: unknown dataset 'budget-workbok' (known: {KNOWN})\n"
 
 
 def test_validate_refuses_an_unknown_dataset_so(invoke, make_workbook, runs_root):
@@ -143,7 +147,7 @@ def test_fetch_run_and_poll_refuse_an_unknown_dataset_as_validate_does(invoke, m
 
 
 def test_the_library_fetch_refuses_an_unknown_dataset_too(make_workbook, runs_root):
-    with pytest.raises(UsageError, match=r"^unknown dataset 'nope' \(known: budget-workbook, budget-workbook-current\)$"):
+    with pytest.raises(UsageError, match="^" + re.escape(f"unknown dataset 'nope' (known: {KNOWN})") + "$"):
         fetch(str(make_workbook([good_row()])), runs_root, dataset="nope")
     assert not runs_root.exists()
 

@@ -32,6 +32,8 @@ class Column:
     pii: bool = False
     #: informational columns the dataset recognises but does not load
     ignored: bool = False
+    #: why a column the dataset recognises is not loaded, when that is a finding (MAPS exports)
+    unloaded: str | None = None
 
     @property
     def keys(self) -> set[str]:
@@ -61,9 +63,21 @@ class Table:
     #: (field, column index) of the columns the dataset loads, in header order
     loaded: list[tuple[str, int]] = field(default_factory=list)
 
+    #: field → the column's header as the file writes it, for a text file (MAPS export), whose
+    #: findings name the column by its header (``users.tsv:14:EMAIL``) rather than by a letter
+    names: dict[str, str] | None = None
+
     def letter(self, field_name: str) -> str | None:
+        if self.names is not None:
+            return self.names.get(field_name)
         index = self.positions.get(field_name)
         return column_letter(index) if index is not None else None
+
+    def letters(self) -> dict[str, str]:
+        """field → how findings name its column (a letter, or a text file's header)."""
+        if self.names is not None:
+            return dict(self.names)
+        return {f: column_letter(i) for f, i in self.positions.items()}
 
 
 @dataclass

@@ -221,6 +221,12 @@ def update_rows(conn: Connection, table: Table, fields: Sequence[str], rows: Seq
 
 # -- ids -----------------------------------------------------------------------------------------
 
+#: Where OPS's id sequences start: the ids below are kept for the MAPS ids loaded unchanged (PRs
+#: #2466-#2525). PostgreSQL's sequences say so themselves; an SQLite database counts up from here.
+SEQUENCE_STARTS = {"ops_user": 500, "vendor": 100, "iaa_customer_agency": 100, "can": 500, "project": 1000,
+                   "clin": 5000, "budget_line_item": 15000}
+
+
 def reserve_ids(conn: Connection, table: Table, count: int, *, floor: int = 0) -> list[int]:
     """Ids for ``count`` new rows, above ``floor`` and above every id in use.
 
@@ -241,6 +247,7 @@ def reserve_ids(conn: Connection, table: Table, count: int, *, floor: int = 0) -
         sequence = _sequence(conn, table)
         rows = conn.exec_driver_sql("SELECT nextval(%s) FROM generate_series(1, %s)", (sequence, count)).all()
         return [row[0] for row in rows]
+    floor = max(floor, SEQUENCE_STARTS.get(table.name, 1) - 1)
     start = max(conn.execute(select(func.max(table.c.id))).scalar() or 0, floor) + 1
     return list(range(start, start + count))
 

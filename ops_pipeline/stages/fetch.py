@@ -13,9 +13,28 @@ from ..sources import copy_name
 from . import recorded
 
 DEFAULT_MAX_BYTES = 100 * 1024 * 1024
+#: The dataset of a file not named: a workbook is a budget workbook, a MAPS text export (.tsv) is
+#: recognised from its header row (ops_pipeline.maps.recognise).
+AUTO = "auto"
 
 
-def fetch(source: str, runs_root: Path | str, *, dataset: str = "budget-workbook",
+def resolve_dataset(dataset: str, name: str, path: Path | None = None) -> str | None:
+    """The dataset a fetch of ``name`` runs: ``dataset`` unless it is :data:`AUTO`; for a text
+    export, the one its header names (None while the file is not at hand: an S3 object)."""
+    if dataset != AUTO:
+        return dataset
+    from ..readers.tsv import is_text_export
+
+    if not is_text_export(name):
+        return "budget-workbook"
+    if path is None:
+        return None
+    from ..maps import recognise_file
+
+    return recognise_file(path, display_name=name).name
+
+
+def fetch(source: str, runs_root: Path | str, *, dataset: str = AUTO,
           max_bytes: int = DEFAULT_MAX_BYTES, endpoint_url: str | None = None,
           run_id: str | None = None) -> RunDir:
     """Copy a local file (or download an ``s3://`` object) into a new run directory.
@@ -25,7 +44,8 @@ def fetch(source: str, runs_root: Path | str, *, dataset: str = "budget-workbook
     ``run_id`` names the run directory (a scheduler names runs before they start); a run of
     that name is fetched again.
     """
-    get_dataset(dataset)
+    if dataset != AUTO:
+        get_dataset(dataset)
     if source.startswith("s3://"):
         from .fetch_s3 import fetch_s3
 
@@ -40,6 +60,7 @@ def fetch(source: str, runs_root: Path | str, *, dataset: str = "budget-workbook
             f"is {size:,} bytes, over the {max_bytes:,}-byte limit", file=path.name,
             hint="raise it with --max-bytes or OPS_PIPELINE_MAX_BYTES",
         )
+    dataset = resolve_dataset(dataset, path.name, path)
     # A file name is scrubbed like free text (an e-mail address or SSN in it is masked) in the
     # manifest and in the name of the copy, since both are shown in reports and messages.
     run = RunDir.create(runs_root, dataset=dataset,

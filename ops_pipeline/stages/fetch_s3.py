@@ -56,7 +56,7 @@ def prefix_uri(uri: str) -> tuple[str, str]:
     return bucket, prefix
 
 
-def fetch_s3(source: str, runs_root: Path | str, *, dataset: str = "budget-workbook",
+def fetch_s3(source: str, runs_root: Path | str, *, dataset: str = "auto",
              max_bytes: int = DEFAULT_MAX_BYTES, endpoint_url: str | None = None, client=None,
              info: ObjectInfo | None = None, run_id: str | None = None) -> RunDir:
     """Download one object (``s3://bucket/key``) into a new run directory; return the run.
@@ -71,7 +71,8 @@ def fetch_s3(source: str, runs_root: Path | str, *, dataset: str = "budget-workb
     """
     if max_bytes is None or int(max_bytes) < 0:
         raise UsageError(f"invalid size limit: {max_bytes!r}", hint="--max-bytes must be >= 0")
-    get_dataset(dataset)
+    if dataset != "auto":
+        get_dataset(dataset)
     where = object_uri(source) if info is None else None
     client = client or s3_client(endpoint_url)
     if where is not None:
@@ -81,7 +82,11 @@ def fetch_s3(source: str, runs_root: Path | str, *, dataset: str = "budget-workb
         "etag": info.etag, "size": info.size, "last_modified": info.last_modified,
         "name": copy_name(info.key),
     }
-    run = RunDir.create(runs_root, dataset=dataset, source=described, run_id=run_id)
+    from .fetch import resolve_dataset
+
+    named = resolve_dataset(dataset, described["name"])
+    # A text export's dataset is in its header: "auto" until the object is here.
+    run = RunDir.create(runs_root, dataset=named or dataset, source=described, run_id=run_id)
     with recorded(run, "fetch"):
         if info.size > max_bytes:
             raise LimitExceeded(
@@ -91,6 +96,8 @@ def fetch_s3(source: str, runs_root: Path | str, *, dataset: str = "budget-workb
             )
         meta = download(client, info, run.stage_dir("fetch"), max_bytes=int(max_bytes), name=described["name"])
         path = Path(meta["path"])
+        if named is None:
+            run.manifest["dataset"] = resolve_dataset(dataset, described["name"], path)
         run.manifest["source"].update({name: meta.get(name) for name in SOURCE_FIELDS})
         run.succeed("fetch", outputs=[run.output_record(path, sha256=meta["sha256"])],
                     counts={"bytes": meta["size"]})

@@ -50,7 +50,7 @@ class RowJudge:
         self.sheet = table.sheet
         self.pii = dataset.pii_fields()
         self.codes = dataset.codes()
-        self.letters = {f: column_letter(i) for f, i in table.positions.items()}
+        self.letters = table.letters()
         self.state = {"date1904": date1904}
         self.max_chars = max_chars
         #: A skipped row keeps its amount (a totals row's is what the report reconciles with).

@@ -16,6 +16,7 @@ from ..datasets.base import Dataset, Table
 from ..datasets.registry import get_dataset
 from ..errors import DataInvalid, LimitExceeded, ReaderCrashed
 from ..findings import ERROR, WARNING, Finding, column_letter, make_finding
+from ..readers.tsv import is_text_export
 from ..readers.workbook import Workbook, open_workbook
 from ..rundir import RunDir, write_json, write_jsonl
 from . import exclusive, recorded
@@ -42,6 +43,8 @@ def validate(run: RunDir, *, reader: str = "auto", limits=None, parallel: bool =
     with recorded(run, "validate"):
         source = source_file(run)
         display = run.manifest["source"].get("name") or source.name
+        if is_text_export(display) or getattr(dataset, "text_export", False):
+            return _validate_text(run, dataset, source, display, limits)
         kind = _guard(source, limits, display)
         # How far an .xlsx's sheets reach is measured here while the child parses (the exact
         # scan of a large sheet costs about what the parse does, on the core the parse leaves
@@ -69,25 +72,39 @@ def validate(run: RunDir, *, reader: str = "auto", limits=None, parallel: bool =
                 # The gate's check passed (a refusal raises above): this child need not wait.
                 before_writing = _no_wait
                 summary = run_contained(lambda: read("openpyxl"), file=display, reader="openpyxl")
-        outputs = [
-            run.output_record(run.path / "validate" / name, rows=summary["files"][name],
-                              sha256=summary["hashes"].pop(name))
-            for name in (VALID, REJECTED, SKIPPED, FINDINGS)
-        ]
-        del summary["hashes"]
-        if summary.get("table_error"):
-            write_json(run.path / "validate" / SUMMARY, summary)
-            raise DataInvalid(summary["table_error"], file=display, hint="check the file is an OPS budget workbook")
+        return _finish(run, source, display, summary, hint="check the file is an OPS budget workbook")
+
+
+def _validate_text(run: RunDir, dataset: Dataset, source: Path, display: str, limits) -> dict:
+    """A tab-separated export (MAPS): read in this process (no native parser to contain)."""
+    from ..readers.tsv import TsvBook, check_text_file
+
+    check_text_file(source, limits, display)
+    with progress.task("validate: reading the export"), TsvBook(source, display, limits) as book:
+        summary = _validate_workbook(run, dataset, book, display, limits, parallel=False)
+    return _finish(run, source, display, summary, hint="check the file is the MAPS export it should be")
+
+
+def _finish(run: RunDir, source: Path, display: str, summary: dict, hint: str) -> dict:
+    outputs = [
+        run.output_record(run.path / "validate" / name, rows=summary["files"][name],
+                          sha256=summary["hashes"].pop(name))
+        for name in (VALID, REJECTED, SKIPPED, FINDINGS)
+    ]
+    del summary["hashes"]
+    if summary.get("table_error"):
         write_json(run.path / "validate" / SUMMARY, summary)
-        outputs.append(run.output_record(run.path / "validate" / SUMMARY))
-        run.succeed(
-            "validate",
-            inputs=[{"path": run.relpath(source), "sha256": run.manifest["source"].get("sha256")}],
-            outputs=outputs,
-            counts=summary["rows"],
-            outcome=summary["outcome"],
-            reader=summary["reader"],
-        )
+        raise DataInvalid(summary["table_error"], file=display, hint=hint)
+    write_json(run.path / "validate" / SUMMARY, summary)
+    outputs.append(run.output_record(run.path / "validate" / SUMMARY))
+    run.succeed(
+        "validate",
+        inputs=[{"path": run.relpath(source), "sha256": run.manifest["source"].get("sha256")}],
+        outputs=outputs,
+        counts=summary["rows"],
+        outcome=summary["outcome"],
+        reader=summary["reader"],
+    )
     return summary
 
 
@@ -283,7 +300,7 @@ def _validate_workbook(run: RunDir, dataset: Dataset, workbook: Workbook, displa
             summary["table_error"] = f"no sheet has a budget header row (looked for {names})"
         else:
             summary.update({"sheet": table.sheet, "header_row": table.header_row,
-                            "columns": {f: column_letter(i) for f, i in table.positions.items()},
+                            "columns": table.letters(),
                             "extra_columns": table.extra_columns})
             for finding in table.findings:
                 add_finding(finding)
