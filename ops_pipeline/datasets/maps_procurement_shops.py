@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from typing import Iterable
+from typing import Iterable, Iterator
 
 from ..findings import WARNING
-from ..maps import MapsDataset, col
+from ..maps import MapsDataset, Parse, col
+from .base import Problem, TransformResult, row_ranges
 
 #: The largest fee a percent can be.
 MAX_FEE = Decimal(100)
@@ -40,7 +41,7 @@ class MapsProcurementShops(MapsDataset):
         "PROCUREMENT_SHOP_FEE_REVERSED": (WARNING, "a fee period starts after it ends"),
     }
 
-    def parse(self, p) -> dict:
+    def parse(self, p: Parse) -> dict:
         fee = p.money("fee")
         if fee is None and p.raw("fee") is None:
             p.problem("VALUE_COERCED", "fee", "FEE is blank: the fee is loaded as 0 % (as MAPS's loader did)")
@@ -53,30 +54,21 @@ class MapsProcurementShops(MapsDataset):
             p.problem("PROCUREMENT_SHOP_FEE_REVERSED", "start_date",
                       f"the fee period starts on {start.isoformat()}, after its end on {end.isoformat()}",
                       value=start.isoformat())
-        values = {"name": p.text("name"), "abbreviation": p.text("abbreviation"), "fee": fee,
-                  "start_date": start, "end_date": end}
-        self._overlaps(p, values)
-        return values
+        return {"name": p.text("name"), "abbreviation": p.text("abbreviation"), "fee": fee,
+                "start_date": start, "end_date": end}
 
-    def _overlaps(self, p, values: dict) -> None:
-        """Compares the period with the shop's periods on earlier lines."""
-        periods = self.__dict__.setdefault("_periods", {})
-        start = values["start_date"] or dt.date.min
-        end = values["end_date"] or dt.date.max
-        shop = (values["name"], values["abbreviation"])
-        for other_start, other_end, line in periods.get(shop, ()):
-            if start <= other_end and other_start <= end and (start, end) != (other_start, other_end):
-                p.problem("PROCUREMENT_SHOP_FEE_OVERLAP", "start_date",
-                          f"{shop[1]}'s fee period {_period(start, end)} overlaps its period "
-                          f"{_period(other_start, other_end)} on line {line}", value=_period(start, end))
-                break
-        periods.setdefault(shop, []).append((start, end, p.line))
+    def check_row(self, values: dict, state: dict) -> tuple[dict, list[Problem]]:
+        parsed, problems = super().check_row(values, state)
+        if parsed.get("name") is not None and parsed.get("abbreviation") is not None:
+            problem = _overlap(parsed, state.setdefault("fee_periods", {}), state.get("row"))
+            if problem is not None:
+                problems.append(problem)
+        return parsed, problems
 
     def records(self, values: dict) -> Iterable[dict]:
         shop = {"name": values["name"], "abbr": values["abbreviation"]}
+        # staged values come back as JSON: dates as ISO text, the fee as text
         start, end = values["start_date"], values["end_date"]
-        start = start.isoformat() if start is not None else None
-        end = end.isoformat() if end is not None else None
         yield {"entity": "procurement_shop", "key": dict(shop), "values": dict(shop), "links": {}}
         yield {
             "entity": "procurement_shop_fee",
@@ -85,13 +77,51 @@ class MapsProcurementShops(MapsDataset):
             "links": {"shop": dict(shop)},
         }
 
+    def transform(self, rows: Iterator[dict], context: dict) -> TransformResult:
+        """As every MAPS dataset, except that a shop named on several lines (one per fee period)
+        is one record whose lineage names them all: the load traces each record to its lines once."""
+        result = super().transform(rows, context)
+
+        def entities() -> Iterator[dict]:
+            shops: dict[tuple, tuple[dict, list[int]]] = {}
+            for record in result.entities:
+                if record["entity"] != "procurement_shop":
+                    yield record
+                    continue
+                key = (record["key"]["name"], record["key"]["abbr"])
+                first = shops.setdefault(key, (record, []))
+                first[1].append(int(record["lineage"]["rows"]))
+            for record, lines in shops.values():
+                record["lineage"] = dict(record["lineage"], rows=row_ranges(lines))
+                yield record
+
+        return TransformResult(entities=entities(), summary=result.summary)
+
     def entities(self) -> tuple:
         return shop_entities()
 
 
+def _overlap(values: dict, periods: dict, line) -> Problem | None:
+    """The period against the same shop's periods on earlier lines (MAPS's loader took overlapping
+    periods without a word: DOD had two)."""
+    start = values["start_date"] or dt.date.min
+    end = values["end_date"] or dt.date.max
+    shop = (values["name"], values["abbreviation"])
+    found = None
+    for other_start, other_end, other_line in periods.get(shop, ()):
+        if start <= other_end and other_start <= end and (start, end) != (other_start, other_end):
+            found = Problem("PROCUREMENT_SHOP_FEE_OVERLAP",
+                            f"{shop[1]}'s fee period {_period(start, end)} overlaps its period "
+                            f"{_period(other_start, other_end)} on line {other_line}", "start_date",
+                            _period(start, end))
+            break
+    periods.setdefault(shop, []).append((start, end, line))
+    return found
+
+
 def _period(start: dt.date, end: dt.date) -> str:
-    shown = lambda d, open_: "open" if d in (dt.date.min, dt.date.max) else d.isoformat()  # noqa: E731
-    return f"{shown(start, True)} to {shown(end, True)}"
+    shown = lambda d: "open" if d in (dt.date.min, dt.date.max) else d.isoformat()  # noqa: E731
+    return f"{shown(start)} to {shown(end)}"
 
 
 def shop_entities() -> tuple:

@@ -9,7 +9,8 @@ from __future__ import annotations
 from typing import Iterable
 
 from ..findings import WARNING
-from ..maps import MapsDataset, col
+from ..maps import MapsDataset, Parse, col
+from .base import Problem
 
 #: STATUS → vendor.active
 STATUSES = {"ACTIVE": True, "INACTIVE": False}
@@ -40,27 +41,24 @@ class MapsVendors(MapsDataset):
         "VENDOR_DUNS_REPEATED": (WARNING, "two vendors of the export have the same DUNS"),
     }
 
-    def parse(self, p) -> dict:
-        duns = p.text("duns")
-        values = {
+    def parse(self, p: Parse) -> dict:
+        return {
             "sys_vendor_id": p.id("sys_vendor_id", "vendor"),
             "vendor_name": p.text("vendor_name"),
-            "duns": duns,
+            "duns": p.text("duns"),
             "active": _active(p),
         }
-        if duns is not None:
-            seen = self._duns_seen()
-            first = seen.setdefault(duns, p.line)
-            if first != p.line:
-                p.problem("VENDOR_DUNS_REPEATED", "duns", f"DUNS {duns} is also the DUNS of the vendor on line {first}",
-                          value=duns)
-        return values
 
-    def _duns_seen(self) -> dict:
-        seen = self.__dict__.get("_duns")
-        if seen is None:
-            seen = self.__dict__["_duns"] = {}
-        return seen
+    def check_row(self, values: dict, state: dict) -> tuple[dict, list[Problem]]:
+        parsed, problems = super().check_row(values, state)
+        duns = parsed.get("duns")
+        if duns is not None:
+            # MAPS's loader never noticed two vendors sharing a DUNS (a vendor entered twice?)
+            first = state.setdefault("duns", {}).setdefault(duns, state.get("row"))
+            if first != state.get("row"):
+                problems.append(Problem("VENDOR_DUNS_REPEATED", f"DUNS {duns} is also the DUNS of the vendor on "
+                                                               f"line {first}", "duns", duns))
+        return parsed, problems
 
     def records(self, values: dict) -> Iterable[dict]:
         yield {
