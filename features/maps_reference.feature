@@ -121,7 +121,7 @@ Feature: MAPS reference data: vendors, IAA customer agencies, procurement shops 
       | FISCAL_YEAR | CAN_NBR | FUND           | PORTFOLIO | SYS_CAN_ID | CURRENT_FY_FUNDING_YTD | FUNDING_SOURCE | METHOD_OF_TRANSFER |
       | 2024        | G99AB01 | AAXXXX20241DAD | HS        | 1          | 1500000.00             | OPRE           | IAA                |
     When the reference export goes through the pipeline into the database
-    Then the reference report notes "COLUMN_UNLOADED" on cell "cans.tsv:2:CURRENT_FY_FUNDING_YTD"
+    Then the reference report notes "COLUMN_UNLOADED" on cell "cans.tsv:1:CURRENT_FY_FUNDING_YTD"
     And the reference report warns "CAN_SOURCE_METHOD_ADVISORY" on cell "cans.tsv:2:METHOD_OF_TRANSFER"
 
   Scenario: A later export updates a CAN: a blank description wipes it, other blanks keep what OPS has
