@@ -83,7 +83,12 @@ class Key:
     #: (owner spec, owner's column holding this row's id): a row with no key of its own that one
     #: owner row points to (a CAN's funding details). ``columns`` are the owner's key columns and
     #: the staged key is the owner's key; the stored row is the one the stored owner points to.
-    owned_by: tuple[str, str] | None = None
+    owned_by: tuple[str, str | None] | None = None
+    #: for an owned row the owner points to through an association table (a vendor's contact, in
+    #: ``vendor_contacts``): (that table, its column holding the owner's id, its column holding
+    #: this row's id). The stored row is the owner's associated row of lowest id; a new row gets
+    #: its association row too (written and recorded with it).
+    through: tuple[str, str, str] | None = None
 
     def of(self, key: dict | None) -> tuple | None:
         """A staged key (or a link) as the tuple that identifies it, or None."""
@@ -407,13 +412,57 @@ class Loader:
         """Stored rows of an owned spec (Key.owned_by), by their owner's key: key -> (id, None, row)."""
         owner_name, column = spec.key.owned_by
         owner = self.specs[owner_name]
-        pointers = {key: row[0] for key, (_id, _kind, row) in
-                    self._stored_by_key(owner, keys, (column,)).items() if row[0] is not None}
+        if spec.key.through:
+            pointers = self._associated(spec, owner, keys)
+        else:
+            pointers = {key: row[0] for key, (_id, _kind, row) in
+                        self._stored_by_key(owner, keys, (column,)).items() if row[0] is not None}
         if not pointers:
             return {}
         rows = bulk.read_rows(self.conn, spec.table, ("id", *written), {"id": set(pointers.values())})
         by_id = {row[0]: list(row[1:]) for row in rows}
         return {key: (row_id, None, by_id[row_id]) for key, row_id in pointers.items() if row_id in by_id}
+
+    def _owner_ids(self, owner: EntitySpec, keys: set) -> dict:
+        """key -> the owner's id, known to this load (the owner loads first) or stored."""
+        known = self.ids[owner.name]
+        missing = {k for k in keys if k not in known}
+        stored = self._stored_by_key(owner, missing, ()) if missing else {}
+        found = {k: known.get(k) for k in keys}
+        found.update({k: row_id for k, (row_id, _kind, _row) in stored.items()})
+        return {k: v for k, v in found.items() if v is not None}
+
+    def _association(self, spec: EntitySpec):
+        name, owner_column, own_column = spec.key.through
+        table = spec.table.metadata.tables[f"{spec.table.schema}.{name}" if spec.table.schema else name]
+        return table, owner_column, own_column
+
+    def _associated(self, spec: EntitySpec, owner: EntitySpec, keys: set) -> dict:
+        """key -> the id of the row the owner is associated with (its lowest)."""
+        owners = self._owner_ids(owner, keys)
+        if not owners:
+            return {}
+        table, owner_column, own_column = self._association(spec)
+        first: dict = {}
+        for owner_id, own_id in sorted(bulk.read_rows(self.conn, table, (owner_column, own_column),
+                                                      {owner_column: set(owners.values())})):
+            first.setdefault(owner_id, own_id)
+        return {k: first[o] for k, o in owners.items() if o in first}
+
+    def _associate(self, spec: EntitySpec, inserts: list[Staged], assigned: dict) -> None:
+        """The association rows of new owned rows (Key.through), written and recorded."""
+        table, owner_column, own_column = self._association(spec)
+        owners = self._owner_ids(self.specs[spec.key.owned_by[0]], {item.key for item in inserts})
+        audit = tuple(c for c in AUDIT if c in table.c)
+        stamp = {"created_by": self.user_id, "updated_by": self.user_id, "created_on": self.now,
+                 "updated_on": self.now}
+        columns = (owner_column, own_column, *audit)
+        rows = [(owners[item.key], assigned[id(item)], *(stamp[c] for c in audit))
+                for item in inserts if item.key in owners]
+        if rows:
+            bulk.insert_rows(self.conn, table, columns, rows)
+            name = "".join(part.capitalize() for part in table.name.split("_"))  # OPS's class: VendorContacts
+            self.recorder.created_many(table.name, name, table, columns, rows)
 
     def _stored_by_key(self, spec: EntitySpec, keys: set, written: tuple[str, ...]) -> dict:
         """Stored rows of ``spec`` with the given natural keys: key -> (id, discriminator, row)."""
@@ -731,6 +780,8 @@ class Loader:
             if subtype is not None:
                 item.kind = item.kind or subtype.default
         self._insert(spec, inserts, assigned, written, counts)
+        if spec.key.through and inserts:
+            self._associate(spec, inserts, assigned)
         self._update(spec, updates, written, counts)
 
         if self.trace is not None:

@@ -266,7 +266,7 @@ class History:
         ``subtype_rows`` (if any) in the same order as ``rows``."""
         if not rows:
             return
-        if "id" not in columns:
+        if "id" not in columns and "id" in self.table(parent_table).c:
             raise ValueError(f"{entity_kind}: the created rows carry no id")
         sub = self.table(subtype_table) if subtype_table is not None else None
         self._created.append(_Created(entity_kind, class_name, self.table(parent_table), columns, rows,
@@ -313,6 +313,14 @@ class History:
         inserted: dict[str, tuple[Table, set]] = {}
         updated: dict[str, tuple[Table, set]] = {}
         for batch in self._created:
+            if "id" not in batch.table.c:
+                # an association row (vendor_contacts): keyed by its columns, its version row is the
+                # row itself as the loader gave it (every column)
+                version = ops.version_table(batch.table.name)
+                rows = [(*row, tx, None, 0) for row in batch.rows]
+                counts[version.name] = counts.get(version.name, 0) + bulk.insert_rows(
+                    conn, version, (*batch.columns, "transaction_id", "end_transaction_id", "operation_type"), rows)
+                continue
             for table in (batch.table, batch.sub_table):
                 if table is not None:
                     inserted.setdefault(table.name, (table, set()))[1].update(self._ids(batch))
@@ -441,7 +449,8 @@ class _Writer:
         spec = EVENTS.get(batch.table.name)
         convert = _converters(info, batch.columns)
         sub_convert = _converters(sub_info, batch.sub_columns) if sub_info else None
-        at = batch.columns.index("id")
+        # the row's key: its id, or an association row's key columns joined with | (as OPS's listener)
+        key_at = [batch.columns.index(c.name) for c in batch.table.primary_key.columns]
         dumps = _dumps
         table, class_name = batch.table.name, batch.class_name
         in_python = spec is not None and not server_side
@@ -455,11 +464,11 @@ class _Writer:
                 doc = convert(row)
                 if subs is not None:
                     doc.update(sub_convert(subs[i]))
-                id_ = row[at]
+                id_ = "|".join(str(row[i]) for i in key_at)
                 changes = dumps({k: {"new": v} for k, v in doc.items() if v})
                 doc["display_name"] = _display_name(table, class_name, doc)
                 details = dumps(doc)
-                out.append((history_ids[i], *self._history_row("NEW", details, class_name, str(id_), changes)))
+                out.append((history_ids[i], *self._history_row("NEW", details, class_name, id_, changes)))
                 if in_python:
                     events.append((event_ids[i], *self._event_row(spec[0], f'{{{dumps(spec[1])}: {details}}}')))
                 if spec:
@@ -804,6 +813,8 @@ def _display_name(table: str, class_name: str, serial: dict) -> str:
         return serial.get("title")
     if table == "services_component":
         return serial.get("display_name_for_sort") or f"SC{serial.get('number')}"
+    if "id" not in serial:  # an association row: OPS shows its key (vendor_id=1;contact_id=2)
+        return ";".join(f"{k}={v}" for k, v in serial.items() if k.endswith("_id"))
     return f"{class_name}#{serial.get('id')}"
 
 
