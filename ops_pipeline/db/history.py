@@ -813,6 +813,10 @@ def _display_name(table: str, class_name: str, serial: dict) -> str:
         return serial.get("title")
     if table == "services_component":
         return serial.get("display_name_for_sort") or f"SC{serial.get('number')}"
+    if table == "contact":
+        return f"{serial.get('first_name')} {serial.get('last_name')}"
+    if table == "vendor":
+        return serial.get("duns")
     if "id" not in serial:  # an association row: OPS shows its key (vendor_id=1;contact_id=2)
         return ";".join(f"{k}={v}" for k, v in serial.items() if k.endswith("_id"))
     return f"{class_name}#{serial.get('id')}"
