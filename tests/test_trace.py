@@ -54,7 +54,7 @@ def test_trace_lists_each_run_newest_first_with_what_changed(traced):
         "    agreement_id: (none) → 1\n"
         "    amount: (none) → 1234.50\n"
         "    budget_line_item_type: (none) → CONTRACT\n"
-        "    can_id: (none) → 1\n"
+        "    can_id: (none) → 500\n"  # OPS's CAN ids start at 500 (those below are MAPS's)
         "    certified: (none) → False\n"
         "    closed: (none) → False\n"
         "    comments: (none) → ***\n"
