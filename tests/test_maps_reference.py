@@ -295,3 +295,20 @@ def test_updates_on_ops_close_the_old_versions(pg_schema_url, runs_root, tmp_pat
                                  "AND event_type = 'UPDATED'")).scalar() == {
             "phone_number": {"new": "555-0199", "old": "555-0101"}}
     engine.dispose()
+
+
+def test_vendor_contacts_stay_out_of_everything_but_the_staged_data(sqlite_url, runs_root, tmp_path):
+    canaries = ("Zelda Canary", "zelda.canary@secret.example", "9 Secret Rd", "555-0111")
+    path = _tsv(tmp_path / "vendors.tsv", VENDOR_HEADER,
+                ("1", "Acme", "", "9 Secret Rd", "Zelda Canary", "202-555-0111", "zelda.canary@secret.example",
+                 "Bogus"),
+                ("2", "Beta", "", "9 Secret Rd", "Zelda Canary", "202-555-0111", "zelda.canary@secret.example",
+                 "ACTIVE"))
+    outcome = run_pipeline(str(path), runs_root=runs_root, db_url=sqlite_url, accept_rejects=True)
+    assert outcome.error is None and outcome.report["entities"]["contact"]["inserted"] == 1
+    staged = ("fetch/", "validate/valid_rows.jsonl", "validate/rejected.jsonl", "transform/")
+    leaks = [str(f.relative_to(outcome.run.path)) for f in outcome.run.path.rglob("*") if f.is_file()
+             and not str(f.relative_to(outcome.run.path)).startswith(staged)
+             and any(c in f.read_text(errors="replace") for c in canaries)]
+    assert leaks == []
+    assert not any(c in str(outcome.report) for c in canaries)
