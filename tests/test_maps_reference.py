@@ -312,3 +312,28 @@ def test_vendor_contacts_stay_out_of_everything_but_the_staged_data(sqlite_url, 
              and any(c in f.read_text(errors="replace") for c in canaries)]
     assert leaks == []
     assert not any(c in str(outcome.report) for c in canaries)
+
+
+def test_a_can_id_ops_lacks_with_a_number_ops_has_is_a_collision_and_a_renamed_can_keeps_its_details(
+        sqlite_url, runs_root, tmp_path):
+    _load(_tsv(tmp_path / "a" / "cans.tsv", CAN_HEADER,
+               ("2024", "G99AB01", "AAXXXX20241DAD", "HS", "1", "first", "ACF", "DIRECT", "", "")),
+          runs_root, sqlite_url)
+    collision = run_pipeline(str(_tsv(tmp_path / "b" / "cans.tsv", CAN_HEADER,
+                                      ("2025", "G99AB01", "AAXXXX20251DAD", "HS", "2", "second", "HHS", "IAA", "", ""))),
+                             runs_root=runs_root, db_url=sqlite_url)
+    assert collision.error is not None  # nothing of the file is loaded
+    assert [(f["code"], f["cell"], f["severity"]) for f in _findings(collision.run) if f["code"] == "KEY_COLLISION"] \
+        == [("KEY_COLLISION", "cans.tsv:2:SYS_CAN_ID", "error")]
+    assert "cans.tsv:2:SYS_CAN_ID: CAN G99AB01 is already CAN 1 in OPS" in collision.error.one_line()
+    renamed = _load(_tsv(tmp_path / "c" / "cans.tsv", CAN_HEADER,
+                         ("2025", "G99AB09", "AAXXXX20251DAD", "", "1", "renamed", "HHS", "IAA", "", "")),
+                    runs_root, sqlite_url)
+    assert renamed.report["entities"]["can_funding_details"]["updated"] == 1
+    engine = make_engine(sqlite_url)
+    with engine.connect() as conn:
+        rows = conn.execute(select(CAN.id, CAN.number, CANFundingDetails.id, CANFundingDetails.funding_source)
+                            .join(CANFundingDetails, CANFundingDetails.id == CAN.funding_details_id)).all()
+        assert [tuple(r) for r in rows] == [(1, "G99AB09", 1, "HHS")]
+        assert _count(conn, CANFundingDetails.__table__) == 1
+    engine.dispose()

@@ -132,7 +132,9 @@ class MapsCans(MapsDataset):
             for name in ("method_of_transfer", "funding_source", "funding_partner"):
                 if values[name] is not None:
                     details[name] = values[name]
-            yield {"entity": "can_funding_details", "key": {"number": number}, "values": details, "links": {}}
+            # keyed as the CAN is: its id when MAPS gives one (the stored CAN, renamed or not), else its number
+            yield {"entity": "can_funding_details", "key": {"number": number, "id": values["sys_can_id"]},
+                   "values": details, "links": {}}
             links["funding_details"] = {"number": number}
         can = {"number": number, "description": values["can_description"]}
         if values["nick_name"] is not None:
@@ -161,7 +163,8 @@ def can_entities() -> tuple:
         update="all", label="funding details of CAN",
     )
     can = EntitySpec(
-        "can", m.CAN, Key(("number",), by_id="id", signature=("number",)),
+        "can", m.CAN, Key(("number",), by_id="id", signature=("number",), collision_code="KEY_COLLISION",
+                          id_field="sys_can_id"),
         fields=("number", "description", "nick_name"),
         links=(Link("portfolio", "portfolio", "portfolio_id", field="portfolio", code="CAN_NO_PORTFOLIO",
                     explain="OPS needs a portfolio for every CAN", create_requires=True, missing="reject"),

@@ -80,6 +80,10 @@ class Key:
     unknown_id: str = "insert"
     unknown_id_code: str = "cannot-load"
     id_field: str | None = None
+    #: with ``by_id`` and a ``signature``: a record whose id OPS lacks while a stored row of another
+    #: id has its signature (a CAN number taken) is refused with this code (an error on
+    #: ``id_field``), never left to the database's unique constraint
+    collision_code: str | None = None
     #: (owner spec, owner's column holding this row's id): a row with no key of its own that one
     #: owner row points to (a CAN's funding details). ``columns`` are the owner's key columns and
     #: the staged key is the owner's key; the stored row is the one the stored owner points to.
@@ -408,15 +412,21 @@ class Loader:
             self.ids[spec.name][key] = row_id
         self.unresolvable[spec.name].update(wanted - set(found))
 
-    def _stored_owned(self, spec: EntitySpec, keys: set, written: tuple[str, ...]) -> dict:
-        """Stored rows of an owned spec (Key.owned_by), by their owner's key: key -> (id, None, row)."""
+    def _stored_owned(self, spec: EntitySpec, keys: set, written: tuple[str, ...],
+                      owner_ids: dict | None = None) -> dict:
+        """Stored rows of an owned spec (Key.owned_by), by their owner's key: key -> (id, None, row).
+        ``owner_ids``: key -> the owner's own id, when the record gives it (the owner is that row)."""
         owner_name, column = spec.key.owned_by
         owner = self.specs[owner_name]
         if spec.key.through:
             pointers = self._associated(spec, owner, keys)
         else:
+            by_owner = owner_ids or {}
             pointers = {key: row[0] for key, (_id, _kind, row) in
-                        self._stored_by_key(owner, keys, (column,)).items() if row[0] is not None}
+                        self._stored_by_key(owner, keys - set(by_owner), (column,)).items() if row[0] is not None}
+            if by_owner:
+                points = dict(bulk.read_rows(self.conn, owner.table, ("id", column), {"id": set(by_owner.values())}))
+                pointers.update({key: points[i] for key, i in by_owner.items() if points.get(i) is not None})
         if not pointers:
             return {}
         rows = bulk.read_rows(self.conn, spec.table, ("id", *written), {"id": set(pointers.values())})
@@ -588,7 +598,11 @@ class Loader:
         if spec.key.by_id or spec.key.signature:
             matched = self._match_by_id(spec, staged, written)
         elif spec.key.owned_by:
-            stored = self._stored_owned(spec, {s.key for s in staged if s.key is not None}, written)
+            # an owner staged with its own id (Key.by_id) is that stored row, whatever its key says
+            owner_id = self.specs[spec.key.owned_by[0]].key.by_id
+            hints = {s.key: s.names.get(owner_id) for s in staged
+                     if s.key is not None and owner_id and s.names and s.names.get(owner_id) is not None}
+            stored = self._stored_owned(spec, {s.key for s in staged if s.key is not None}, written, hints)
             matched = [stored.get(item.key) if item.key is not None else None for item in staged]
         else:
             matched = self._match_by_key(spec, staged, written)
@@ -640,9 +654,10 @@ class Loader:
         link_columns = {link.column for link in spec.links}
         unlinked = [i for i, c in enumerate(spec.key.signature) if c in link_columns]
         any_of: dict[str, Any] = {"id": explicit}
+        collide = bool(spec.key.collision_code and positions)
         if positions:
             first = positions[0]
-            values = {s.row[first] for s in staged if s.explicit_id is None}
+            values = {s.row[first] for s in staged if s.explicit_id is None or collide}
             if unlinked and unlinked[0] == 0:
                 values.add(None)
             any_of[spec.key.signature[0]] = values
@@ -668,7 +683,12 @@ class Loader:
         matched = []
         for item in staged:
             if item.explicit_id is not None:
-                matched.append(by_id.get(item.explicit_id))
+                found = by_id.get(item.explicit_id)
+                if found is None and collide:
+                    taken = by_signature.get(staged_signature(item.row))
+                    if taken:
+                        found = _Collision(taken[-1][0])
+                matched.append(found)
                 continue
             found = None
             if positions:
@@ -700,6 +720,15 @@ class Loader:
         pending: dict[tuple, Staged] = {}
         replaces = {spec.fields.index(name) for name in spec.blank_replaces}
         for item, found in zip(staged, matched):
+            if found.__class__ is _Collision:
+                counts.rejected += 1
+                if item.key is not None:
+                    self.unresolvable[spec.name].add(item.key)
+                self._finding(spec.key.collision_code,
+                              f"{spec.called} {' '.join(str(v) for v in item.key or ())} is already "
+                              f"{spec.called} {found.other} in OPS: id {item.explicit_id} would make a second one",
+                              "error", item, spec.key.id_field, item.explicit_id)
+                continue
             if found is None:
                 if not spec.insert:
                     counts.skipped += 1
@@ -1000,6 +1029,15 @@ class Loader:
                 "warning"
         self.findings.append(make_finding(code, message, severity=severity, sheet=sheet,
                                           row=int(first) if first.isdigit() else None, value=named or None, codes=self.codes))
+
+
+class _Collision:
+    """A staged record whose id OPS lacks while another stored row has its signature."""
+
+    __slots__ = ("other",)
+
+    def __init__(self, other: int):
+        self.other = other
 
 
 def _first_row(rows) -> int | None:
