@@ -322,10 +322,18 @@ def test_a_can_id_ops_lacks_with_a_number_ops_has_is_a_collision_and_a_renamed_c
     collision = run_pipeline(str(_tsv(tmp_path / "b" / "cans.tsv", CAN_HEADER,
                                       ("2025", "G99AB01", "AAXXXX20251DAD", "HS", "2", "second", "HHS", "IAA", "", ""))),
                              runs_root=runs_root, db_url=sqlite_url)
-    assert collision.error is not None  # nothing of the file is loaded
-    assert [(f["code"], f["cell"], f["severity"]) for f in _findings(collision.run) if f["code"] == "KEY_COLLISION"] \
-        == [("KEY_COLLISION", "cans.tsv:2:SYS_CAN_ID", "error")]
     assert "cans.tsv:2:SYS_CAN_ID: CAN G99AB01 is already CAN 1 in OPS" in collision.error.one_line()
+    accepted = run_pipeline(str(tmp_path / "b" / "cans.tsv"), runs_root=runs_root, db_url=sqlite_url,
+                            accept_rejects=True)
+    assert [(f["code"], f["cell"], f["severity"]) for f in _findings(accepted.run) if f["severity"] == "error"] \
+        == [("KEY_COLLISION", "cans.tsv:2:SYS_CAN_ID", "error")]
+    # neither a CAN nor funding details for the refused row, and CAN 1's details untouched
+    assert accepted.report["entities"]["can_funding_details"] == {
+        "inserted": 0, "updated": 0, "unchanged": 0, "skipped": 1, "rejected": 0}
+    engine = make_engine(sqlite_url)
+    with engine.connect() as conn:
+        assert conn.execute(select(CANFundingDetails.funding_source)).scalars().all() == ["ACF"]
+    engine.dispose()
     renamed = _load(_tsv(tmp_path / "c" / "cans.tsv", CAN_HEADER,
                          ("2025", "G99AB09", "AAXXXX20251DAD", "", "1", "renamed", "HHS", "IAA", "", "")),
                     runs_root, sqlite_url)

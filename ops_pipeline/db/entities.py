@@ -418,6 +418,7 @@ class Loader:
         ``owner_ids``: key -> the owner's own id, when the record gives it (the owner is that row)."""
         owner_name, column = spec.key.owned_by
         owner = self.specs[owner_name]
+        collided: dict = {}
         if spec.key.through:
             pointers = self._associated(spec, owner, keys)
         else:
@@ -427,11 +428,19 @@ class Loader:
             if by_owner:
                 points = dict(bulk.read_rows(self.conn, owner.table, ("id", column), {"id": set(by_owner.values())}))
                 pointers.update({key: points[i] for key, i in by_owner.items() if points.get(i) is not None})
+                lacking = {key for key, i in by_owner.items() if i not in points}
+                if owner.key.collision_code and lacking:
+                    # an owner id OPS lacks whose key another stored owner has: the owner is refused
+                    # (a collision), so its owned row is neither made nor taken from the other
+                    collided = {key: _Collision(other) for key, (other, _k, _r) in
+                                self._stored_by_key(owner, lacking, ()).items()}
         if not pointers:
-            return {}
+            return collided
         rows = bulk.read_rows(self.conn, spec.table, ("id", *written), {"id": set(pointers.values())})
         by_id = {row[0]: list(row[1:]) for row in rows}
-        return {key: (row_id, None, by_id[row_id]) for key, row_id in pointers.items() if row_id in by_id}
+        found = {key: (row_id, None, by_id[row_id]) for key, row_id in pointers.items() if row_id in by_id}
+        found.update(collided)
+        return found
 
     def _owner_ids(self, owner: EntitySpec, keys: set) -> dict:
         """key -> the owner's id, known to this load (the owner loads first) or stored."""
@@ -721,9 +730,12 @@ class Loader:
         replaces = {spec.fields.index(name) for name in spec.blank_replaces}
         for item, found in zip(staged, matched):
             if found.__class__ is _Collision:
-                counts.rejected += 1
                 if item.key is not None:
                     self.unresolvable[spec.name].add(item.key)
+                if spec.key.owned_by:  # its owner's collision is the finding
+                    counts.skipped += 1
+                    continue
+                counts.rejected += 1
                 self._finding(spec.key.collision_code,
                               f"{spec.called} {' '.join(str(v) for v in item.key or ())} is already "
                               f"{spec.called} {found.other} in OPS: id {item.explicit_id} would make a second one",
