@@ -156,8 +156,8 @@ def can_entities() -> tuple:
         "can_funding_details", m.CANFundingDetails, Key(("number",), owned_by=("can", "funding_details_id")),
         fields=("fiscal_year", "fund_code", "allowance", "sub_allowance", "allotment", "appropriation",
                 "method_of_transfer", "funding_source", "funding_partner"),
-        not_loaded={"portfolio": "the CAN's, checked so that no funding details are made for a CAN that is "
-                                 "not created"},
+        not_loaded={"portfolio": "loaded on the CAN, not on its funding details: a new CAN without one is not "
+                                 "created, and neither are its funding details"},
         create_requires=("method_of_transfer", "funding_source", "portfolio"),
         create_code="CAN_NO_FUNDING_DETAILS",
         update="all", label="funding details of CAN",
