@@ -14,6 +14,16 @@ Feature: MAPS reference data: vendors, IAA customer agencies, procurement shops 
       | 1  | Acme Evaluation Group   | 012345677 | yes    |
       | 2  | Brightpath Research LLC |           | no     |
 
+  Scenario: A vendor's head of contract, address, phone and e-mail become its contact in OPS
+    Given the MAPS reference export "vendors.tsv":
+      | SYS_VENDOR_ID | VENDOR_NAME           | ADDRESS                 | HEAD_OF_CONTRACT | PHONE_NBR      | EMAIL                | STATUS |
+      | 1             | Acme Evaluation Group | 100 Main St, Springfield | Pat Q. Example   | (202) 555-0101 | pat@vendor.example   | ACTIVE |
+      | 2             | Brightpath Research   |                         |                  |                |                      | ACTIVE |
+    When the reference export goes through the pipeline into the database
+    Then OPS has these vendor contacts:
+      | vendor | first name | middle name | last name | address                  | area code | phone    | e-mail             |
+      | 1      | Pat        | Q.          | Example   | 100 Main St, Springfield | 202       | 555-0101 | pat@vendor.example |
+
   Scenario: A vendor without a status is loaded as inactive, and the report says so
     Given the MAPS reference export "vendors.tsv":
       | SYS_VENDOR_ID | VENDOR_NAME           | STATUS |

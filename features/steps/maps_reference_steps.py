@@ -8,8 +8,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ops_pipeline.db.engine import init_schema, make_engine
-from ops_pipeline.db.ops_models import (CAN, CANFundingDetails, IAACustomerAgency, ObjectClassCode, OpsDBHistory,
-                                        Portfolio, ProcurementShop, ProcurementShopFee, Vendor, transaction_table)
+from ops_pipeline.db.ops_models import (CAN, CANFundingDetails, Contact, IAACustomerAgency, ObjectClassCode,
+                                        OpsDBHistory, Portfolio, ProcurementShop, ProcurementShopFee, Vendor,
+                                        VendorContacts, transaction_table)
 from ops_pipeline.pipeline import Options, continue_run, run_pipeline, run_stage, start_run
 from ops_pipeline.rundir import read_jsonl
 
@@ -122,6 +123,19 @@ def step_vendors(context):
     with _session(context) as session:
         found = [{"id": str(v.id), "name": v.name, "duns": _blank(v.duns), "active": "yes" if v.active else "no"}
                  for v in session.query(Vendor).order_by(Vendor.id)]
+    assert found == [dict(row.as_dict()) for row in context.table], found
+
+
+@then("OPS has these vendor contacts:")
+def step_vendor_contacts(context):
+    with _session(context) as session:
+        rows = session.execute(select(VendorContacts.vendor_id, Contact)
+                               .join(Contact, Contact.id == VendorContacts.contact_id)
+                               .order_by(VendorContacts.vendor_id)).all()
+        found = [{"vendor": str(vendor), "first name": _blank(c.first_name), "middle name": _blank(c.middle_name),
+                  "last name": _blank(c.last_name), "address": _blank(c.address),
+                  "area code": _blank(c.phone_area_code), "phone": _blank(c.phone_number), "e-mail": _blank(c.email)}
+                 for vendor, c in rows]
     assert found == [dict(row.as_dict()) for row in context.table], found
 
 
