@@ -82,21 +82,22 @@ Feature: The budget workbook as budget staff keep it today (the current layout)
       | Survey Contract | 2      | yes      |               | Optional Period 2 |
 
   Scenario: A BL ID # that OPS has updates that line; a number OPS does not have refuses the file
+    # OPS numbers new budget lines from 15000 (the numbers below are kept for MAPS's).
     Given a budget workbook in the current layout with these rows:
       | BL ID # | Portfolio | Project  | Agreement   | Agreement Type | Description | Obligate By | FY   | CAN          | SubTotal | Status |
       | new     | CC        | CC Study | CC Contract | Contract       | first       | 2025-03-11  | 2025 | G99CC01 (CC) | 1000     | draft  |
     And the current-layout workbook has gone through the pipeline
     When budget staff change the rows to these and it goes through the pipeline:
       | BL ID # | Portfolio | Project  | Agreement   | Agreement Type | Description | Obligate By | FY   | CAN          | SubTotal | Status |
-      | 1       | CC        | CC Study | CC Contract | Contract       | renamed     | 2025-03-11  | 2025 | G99CC01 (CC) | 1000     | draft  |
+      | 15000   | CC        | CC Study | CC Contract | Contract       | renamed     | 2025-03-11  | 2025 | G99CC01 (CC) | 1000     | draft  |
     Then the load succeeds
-    And budget line 1 has the description "renamed"
+    And budget line 15000 has the description "renamed"
     When budget staff change the rows to these and it goes through the pipeline:
       | BL ID # | Portfolio | Project  | Agreement   | Agreement Type | Description | Obligate By | FY   | CAN          | SubTotal | Status |
-      | 1       | CC        | CC Study | CC Contract | Contract       | again       | 2025-03-11  | 2025 | G99CC01 (CC) | 1000     | draft  |
+      | 15000   | CC        | CC Study | CC Contract | Contract       | again       | 2025-03-11  | 2025 | G99CC01 (CC) | 1000     | draft  |
       | 777     | CC        | CC Study | CC Contract | Contract       | unknown     | 2025-03-11  | 2025 | G99CC01 (CC) | 1000     | draft  |
     Then the run is refused: "FY25 Budget!A4: budget line 777 is not in OPS"
-    And budget line 1 has the description "renamed"
+    And budget line 15000 has the description "renamed"
     And the database has 1 budget lines in all
 
   Scenario: A procurement shop OPS does not have refuses the file

@@ -270,7 +270,8 @@ class MapsDataset(Dataset):
                     sheet=sheet, row=line, column=text, field=column.field))
         table.loaded = [(f, i) for f, i in positions.items() if not self.column(f).ignored]
         for column in self.columns:
-            if column.required and column.field not in positions:
+            # A column whose every cell must hold a value must be there too.
+            if (column.required or column.field in self.required_values) and column.field not in positions:
                 table.findings.append(make_finding(
                     "missing-column", f"required column {column.header!r} is not in the header row",
                     sheet=sheet, row=line, field=column.field))

@@ -148,3 +148,26 @@ def test_personal_columns_are_masked_in_findings(runs_root, sqlite_url, tmp_path
     text = (outcome.run.path / "validate" / "findings.jsonl").read_text()
     assert "KEY_DUPLICATE" in text and "secret.person" not in text
     assert get_dataset("maps-users").pii_fields() == {"email", "first_name", "last_name"}
+
+
+def test_a_blank_status_makes_a_new_user_inactive_and_leaves_a_known_user_as_it_is(tmp_path, runs_root, sqlite_url):
+    first = _write(tmp_path, "users.tsv", b"SYS_USER_ID\tEMAIL\tSTATUS\n7\tseven@example.gov\tACTIVE\n")
+    assert run_pipeline(str(first), runs_root=runs_root, db_url=sqlite_url).error is None
+    later = _write(tmp_path, "users2.tsv", b"SYS_USER_ID\tEMAIL\tSTATUS\n7\tseven@example.gov\t\n"
+                   b"8\teight@example.gov\t\n")
+    outcome = run_pipeline(str(later), runs_root=runs_root, db_url=sqlite_url)
+    assert outcome.error is None, outcome.error
+    codes = [f["code"] for f in read_jsonl(outcome.run.path / "validate" / "findings.jsonl")]
+    assert codes == ["VALUE_COERCED", "VALUE_COERCED"]
+    engine = make_engine(sqlite_url)
+    with engine.connect() as conn:
+        status = dict(conn.execute(select(User.id, User.status).where(User.id.in_([7, 8]))).all())
+    engine.dispose()
+    assert status == {7: "ACTIVE", 8: "INACTIVE"}
+
+
+def test_a_column_every_row_must_fill_must_be_in_the_header(tmp_path, runs_root, sqlite_url):
+    path = _write(tmp_path, "users.tsv", b"EMAIL\tSTATUS\nsomeone@example.gov\tACTIVE\n")
+    outcome = run_pipeline(str(path), runs_root=runs_root, db_url=sqlite_url)
+    assert isinstance(outcome.error, DataInvalid)
+    assert "SYS_USER_ID" in str(outcome.error) and "missing" in str(outcome.error)

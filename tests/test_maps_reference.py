@@ -322,11 +322,12 @@ def test_a_can_id_ops_lacks_with_a_number_ops_has_is_a_collision_and_a_renamed_c
     collision = run_pipeline(str(_tsv(tmp_path / "b" / "cans.tsv", CAN_HEADER,
                                       ("2025", "G99AB01", "AAXXXX20251DAD", "HS", "2", "second", "HHS", "IAA", "", ""))),
                              runs_root=runs_root, db_url=sqlite_url)
-    assert "cans.tsv:2:SYS_CAN_ID: CAN G99AB01 is already CAN 1 in OPS" in collision.error.one_line()
+    assert "cans.tsv:2:CAN_NBR: " in collision.error.one_line()
+    assert "OPS already has CAN 1 with the same number" in collision.error.one_line()
     accepted = run_pipeline(str(tmp_path / "b" / "cans.tsv"), runs_root=runs_root, db_url=sqlite_url,
                             accept_rejects=True)
     assert [(f["code"], f["cell"], f["severity"]) for f in _findings(accepted.run) if f["severity"] == "error"] \
-        == [("KEY_COLLISION", "cans.tsv:2:SYS_CAN_ID", "error")]
+        == [("KEY_COLLISION", "cans.tsv:2:CAN_NBR", "error")]
     # neither a CAN nor funding details for the refused row, and CAN 1's details untouched
     assert accepted.report["entities"]["can_funding_details"] == {
         "inserted": 0, "updated": 0, "unchanged": 0, "skipped": 1, "rejected": 0}
@@ -344,4 +345,16 @@ def test_a_can_id_ops_lacks_with_a_number_ops_has_is_a_collision_and_a_renamed_c
                             .join(CANFundingDetails, CANFundingDetails.id == CAN.funding_details_id)).all()
         assert [tuple(r) for r in rows] == [(1, "G99AB09", 1, "HHS")]
         assert _count(conn, CANFundingDetails.__table__) == 1
+    # renaming CAN 1 to the number of CAN 3 is a collision too: neither CAN nor its details change
+    _load(_tsv(tmp_path / "d" / "cans.tsv", CAN_HEADER,
+               ("2025", "G99AB03", "AAXXXX20251DAD", "CC", "3", "third", "ACF", "DIRECT", "", "")), runs_root, sqlite_url)
+    taken = run_pipeline(str(_tsv(tmp_path / "e" / "cans.tsv", CAN_HEADER,
+                                  ("2026", "G99AB03", "AAXXXX20261DAD", "", "1", "renamed again", "OPRE", "", "", ""))),
+                         runs_root=runs_root, db_url=sqlite_url, accept_rejects=True)
+    assert [f["code"] for f in _findings(taken.run) if f["severity"] == "error"] == ["KEY_COLLISION"]
+    with engine.connect() as conn:
+        rows = conn.execute(select(CAN.id, CAN.number, CANFundingDetails.fiscal_year, CANFundingDetails.funding_source)
+                            .join(CANFundingDetails, CANFundingDetails.id == CAN.funding_details_id)
+                            .order_by(CAN.id)).all()
+        assert [tuple(r) for r in rows] == [(1, "G99AB09", 2025, "HHS"), (3, "G99AB03", 2025, "ACF")]
     engine.dispose()

@@ -148,7 +148,7 @@ class MapsCans(MapsDataset):
 
 def can_entities() -> tuple:
     from ..db import ops_models as m
-    from ..db.entities import EntitySpec, Key, Link
+    from ..db.entities import EntitySpec, Key, Link, Unique
 
     portfolio = EntitySpec("portfolio", m.Portfolio, Key(("abbreviation",), folded=("abbreviation",)),
                            insert=False)
@@ -163,12 +163,14 @@ def can_entities() -> tuple:
         update="all", label="funding details of CAN",
     )
     can = EntitySpec(
-        "can", m.CAN, Key(("number",), by_id="id", signature=("number",), collision_code="KEY_COLLISION",
-                          id_field="sys_can_id"),
+        "can", m.CAN, Key(("number",), by_id="id", signature=("number",)),
         fields=("number", "description", "nick_name"),
         links=(Link("portfolio", "portfolio", "portfolio_id", field="portfolio", code="CAN_NO_PORTFOLIO",
                     explain="OPS needs a portfolio for every CAN", create_requires=True, missing="reject"),
                Link("funding_details", "can_funding_details", "funding_details_id", field="fund", missing="ignore")),
+        # a number OPS holds for another CAN (an id OPS lacks, or a rename) is refused, never left
+        # to the database's unique constraint
+        unique=(Unique(("number",), code="KEY_COLLISION", field="can_nbr"),),
         update="given", blank_replaces=("description",), label="CAN",
     )
     return portfolio, details, can

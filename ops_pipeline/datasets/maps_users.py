@@ -6,8 +6,9 @@ on e-mail could take over another account); STATUS is ACTIVE, INACTIVE or LOCKED
 a user INACTIVE, OPS's default, with a VALUE_COERCED warning); DIVISION is a division's exact
 abbreviation (one OPS does not have is DIVISION_UNMATCHED and the user keeps its division); ROLES
 is a comma-separated list of OPS role names (a name OPS does not have is ROLE_DROPPED, never
-dropped silently). Names and e-mail addresses are PII: masked everywhere but the staged
-data and the database.
+dropped silently): the load adds each listed role the user lacks (``user_role``), keeps the roles
+OPS granted that the file does not list, and a blank ROLES cell changes nothing. Names and e-mail
+addresses are PII: masked everywhere but the staged data and the database.
 """
 from __future__ import annotations
 
@@ -34,13 +35,15 @@ class MapsUsers(MapsDataset):
     )
     required_values = ("id", "email")
     unique = ("id",)
-    entity_order = ("ops_user",)
+    entity_order = ("ops_user", "user_role")
+    #: user_role has no id: loaded after the users by :meth:`load_own`, not by the entity layer
+    own_loads = ("user_role",)
 
     def parse(self, p: Parse) -> dict:
         status = p.enum("status", STATUSES)
         if status is None and p.raw("status") is None:
-            p.problem("VALUE_COERCED", "status", "no STATUS: the user is INACTIVE (OPS's default)")
-            status = "INACTIVE"
+            p.problem("VALUE_COERCED", "status",
+                      "no STATUS: a new user is INACTIVE (OPS's default); a user OPS has keeps its status")
         roles = []
         for name in (p.raw("roles") or "").split(","):
             name = name.strip()
@@ -67,6 +70,13 @@ class MapsUsers(MapsDataset):
                 "values": {k: values[k] for k in ("email", "status", "first_name", "last_name")},
                 "links": {"division": {"abbreviation": values["division"]} if values["division"] else None}}
         yield user
+        for role in values["roles"]:
+            yield {"entity": "user_role", "key": {"user_id": values["id"], "role": role}, "values": {}}
+
+    def load_own(self, kind: str, records, loader) -> dict:
+        from ..db.user_roles import add_roles
+
+        return add_roles(loader, records, field="roles", code="ROLE_DROPPED")
 
     def entities(self) -> tuple:
         from ..db import ops_models as m
@@ -78,6 +88,6 @@ class MapsUsers(MapsDataset):
             links=(Link("division", "division", "division", field="division", code="DIVISION_UNMATCHED",
                         explain="OPS has no division of that abbreviation; the user keeps the division OPS has"),),
             # A blank cell keeps what OPS has (names, division); a value replaces it.
-            update="given", label="user",
+            update="given", label="user", when_empty={"status": "INACTIVE"},
         )
         return (division, user)

@@ -25,6 +25,12 @@ finding with the cell; ``reject`` leaves the record out with an error finding. A
 to create a record (``create_requires``: a CAN's portfolio) keeps a new record from being created
 when it is missing (a warning finding); records that link to it then see it as unresolved.
 
+A spec may write columns of its subtype tables (``Subtype.columns``: a contract's vendor lives on
+``contract_agreement``); they are read back, compared, inserted and updated there. Columns OPS holds
+unique beyond the key (``EntitySpec.unique``: an agreement's lower(name) per type) are checked
+before anything is written: a record whose values another record holds is refused with an error
+finding, never left to the database's error and never an overwrite.
+
 Rows travel in the comparable form of :mod:`ops_pipeline.db.bulk` (money as text with its
 column's places, dates as ISO text), so staged and stored rows compare as plain tuples and a
 reload that changes nothing writes nothing.
@@ -80,10 +86,6 @@ class Key:
     unknown_id: str = "insert"
     unknown_id_code: str = "cannot-load"
     id_field: str | None = None
-    #: with ``by_id`` and a ``signature``: a record whose id OPS lacks while a stored row of another
-    #: id has its signature (a CAN number taken) is refused with this code (an error on
-    #: ``id_field``), never left to the database's unique constraint
-    collision_code: str | None = None
     #: (owner spec, owner's column holding this row's id): a row with no key of its own that one
     #: owner row points to (a CAN's funding details). ``columns`` are the owner's key columns and
     #: the staged key is the owner's key; the stored row is the one the stored owner points to.
@@ -139,6 +141,14 @@ class Subtype:
     #: records that link to it see it as unresolved.
     refuse: dict[str, str] = field(default_factory=dict)
     fixed: bool = True  # a stored row never changes subtype (that would delete a row)
+    #: value -> the spec's written columns (fields or link columns) that live on that subtype's
+    #: table, not the parent's (a contract's vendor, a grant's total funding); a record of another
+    #: subtype leaves them empty
+    columns: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def held(self) -> frozenset:
+        """Every written column some subtype table holds."""
+        return frozenset(c for names in self.columns.values() for c in names)
 
 
 @dataclass(frozen=True)
@@ -180,6 +190,19 @@ class Ask:
 
 
 @dataclass(frozen=True)
+class Unique:
+    """Columns OPS holds unique (a unique index) that are not the spec's key: a staged record whose
+    values for them are another record's (stored in OPS, or given earlier in the load) is refused
+    with an error finding before anything is written, never left to the database's error. The
+    stored rows are read whole: for tables of a few thousand rows (agreements)."""
+
+    columns: tuple[str, ...]  # written columns of the parent table
+    folded: tuple[str, ...] = ()  # compared in lower case, as OPS's index does (lower(name))
+    code: str = "cannot-load"
+    field: str | None = None  # the dataset's field the finding names (its cell)
+
+
+@dataclass(frozen=True)
 class EntitySpec:
     name: str  # the staged entity kind, and the lineage's entity name
     model: type  # the parent ORM class
@@ -195,6 +218,10 @@ class EntitySpec:
     derived: tuple[Derived, ...] = ()
     agree: tuple[Agree, ...] = ()
     ask: tuple[Ask, ...] = ()
+    unique: tuple[Unique, ...] = ()
+    #: what a new record takes for a written field it leaves empty (OPS's default; a stored row
+    #: updated with the policy ``given`` keeps its own value instead)
+    when_empty: dict = field(default_factory=dict)
     #: staged values (fields or not_loaded ones) a *new* record must have: without one it is not
     #: created (a warning finding with ``create_code`` on that value's column; it counts as
     #: skipped, and records that link to it see it as unresolved). A stored record is updated.
@@ -217,8 +244,18 @@ class EntitySpec:
         return self.model.__name__
 
     def written(self) -> tuple[str, ...]:
-        """The parent's columns the load compares and writes: fields, then link columns."""
+        """The columns the load compares and writes: fields, then link columns (the parent's, and
+        those a subtype table holds, ``Subtype.columns``)."""
         return self.fields + tuple(link.column for link in self.links if link.column)
+
+    def column(self, name: str):
+        """A written column, on the parent table or the subtype table that holds it."""
+        if name in self.table.c:
+            return self.table.c[name]
+        for model in (self.subtype.models.values() if self.subtype else ()):
+            if name in model.__table__.c:
+                return model.__table__.c[name]
+        raise SpecError(f"{self.name}: no column {name} on {self.table.name} or its subtype tables")
 
 
 class SpecError(PipelineError):
@@ -324,6 +361,9 @@ class NoHistory:
     def created_many(self, *args, **kwargs) -> None:
         pass
 
+    def created_rows(self, *args, **kwargs) -> None:
+        pass
+
     def updated(self, *args, **kwargs) -> bool:
         return True
 
@@ -349,6 +389,8 @@ class Loader:
         self.ids: dict[str, dict[tuple, int]] = {name: {} for name in self.specs}
         self.unresolvable: dict[str, set] = {name: set() for name in self.specs}
         self._unresolved_messages: dict[tuple, Finding] = {}
+        #: per target label: [references to records OPS lacks, the set of those records' keys]
+        self._unresolved_refs: dict[str, list] = {}
         self.findings: list[Finding] = []
         #: questions for the report (Ask): {"code", "question", "row"}
         self.questions: list[dict] = []
@@ -365,6 +407,12 @@ class Loader:
             self.counts[kind] = Counts()
             self._upsert(self.specs[kind], records)
         return {kind: counts.as_dict() for kind, counts in self.counts.items()}
+
+    def unresolved(self) -> dict[str, dict]:
+        """The references this load could not resolve, by the entity they point to (its label):
+        how many references, to how many distinct records OPS does not have."""
+        return {self.specs[name].called: {"references": count, "records": len(keys)}
+                for name, (count, keys) in sorted(self._unresolved_refs.items())}
 
     # -- keys -----------------------------------------------------------------------------------
     def keyer(self, spec: EntitySpec) -> Callable[[dict | None], tuple | None]:
@@ -426,14 +474,19 @@ class Loader:
             pointers = {key: row[0] for key, (_id, _kind, row) in
                         self._stored_by_key(owner, keys - set(by_owner), (column,)).items() if row[0] is not None}
             if by_owner:
-                points = dict(bulk.read_rows(self.conn, owner.table, ("id", column), {"id": set(by_owner.values())}))
+                names = owner.key.columns
+                rows = bulk.read_rows(self.conn, owner.table, ("id", column, *names), {"id": set(by_owner.values())})
+                points = {row[0]: row[1] for row in rows}
+                keys_of = {row[0]: owner.key.of(dict(zip(names, row[2:]))) for row in rows}
                 pointers.update({key: points[i] for key, i in by_owner.items() if points.get(i) is not None})
-                lacking = {key for key, i in by_owner.items() if i not in points}
-                if owner.key.collision_code and lacking:
-                    # an owner id OPS lacks whose key another stored owner has: the owner is refused
-                    # (a collision), so its owned row is neither made nor taken from the other
-                    collided = {key: _Collision(other) for key, (other, _k, _r) in
-                                self._stored_by_key(owner, lacking, ()).items()}
+                # An owner whose key OPS holds unique (a CAN's number) and another stored owner has
+                # is refused (EntitySpec.unique), so its owned row is neither made nor taken.
+                unique = any(set(u.columns) <= set(names) for u in owner.unique)
+                moved = {key for key, i in by_owner.items() if keys_of.get(i) != key} if unique else set()
+                for key, (other, _k, _r) in (self._stored_by_key(owner, moved, ()) if moved else {}).items():
+                    if other != by_owner[key]:
+                        collided[key] = _Collision(other)
+                        pointers.pop(key, None)
         if not pointers:
             return collided
         rows = bulk.read_rows(self.conn, spec.table, ("id", *written), {"id": set(pointers.values())})
@@ -481,12 +534,14 @@ class Loader:
         if rows:
             bulk.insert_rows(self.conn, table, columns, rows)
             name = "".join(part.capitalize() for part in table.name.split("_"))  # OPS's class: VendorContacts
-            self.recorder.created_many(table.name, name, table, columns, rows)
+            self.recorder.created_rows(name, table, columns, rows)
 
     def _stored_by_key(self, spec: EntitySpec, keys: set, written: tuple[str, ...]) -> dict:
         """Stored rows of ``spec`` with the given natural keys: key -> (id, discriminator, row)."""
         table = spec.table
         discriminator = (spec.subtype.column,) if spec.subtype else ()
+        held = spec.subtype.held() if spec.subtype else frozenset()
+        full, written = written, tuple(c for c in written if c not in held)
         names = ("id", *spec.key.columns, *discriminator, *written)
         width = len(spec.key.columns)
         result: dict = {}
@@ -500,7 +555,32 @@ class Loader:
             if key in keys and key not in result:  # lowest id first (rows come sorted by id)
                 kind = row[1 + width] if discriminator else None
                 result[key] = (row[0], kind, list(row[1 + width + len(discriminator):]))
+        if held and full != written:
+            self._with_subtype_columns(spec, full, list(result.values()))
         return result
+
+    def _with_subtype_columns(self, spec: EntitySpec, written: tuple[str, ...], found: list) -> None:
+        """Complete stored rows read from the parent table alone, each ``(id, kind, row)`` with
+        ``row`` the parent's written columns, into rows of every written column in order (the
+        subtype table's ones read by id, per subtype)."""
+        columns = spec.subtype.columns
+        held = spec.subtype.held()
+        parent = [c for c in written if c not in held]
+        ids_of: dict[str, set] = {}
+        for row_id, kind, _row in found:
+            if columns.get(kind):
+                ids_of.setdefault(kind, set()).add(row_id)
+        sub_values: dict[int, dict] = {}
+        for kind, ids in ids_of.items():
+            names = columns[kind]
+            model = spec.subtype.models[kind]
+            for row in bulk.read_rows(self.conn, model.__table__, ("id", *names), {"id": ids}):
+                sub_values[row[0]] = dict(zip(names, row[1:]))
+        empty: dict = {}
+        for row_id, _kind, row in found:
+            values = dict(zip(parent, row))
+            values.update(sub_values.get(row_id, empty))
+            row[:] = [values.get(c) for c in written]
 
     # -- the upsert ---------------------------------------------------------------------------
     def _upsert(self, spec: EntitySpec, records: Iterable[dict]) -> None:
@@ -509,7 +589,7 @@ class Loader:
         written = spec.written()
         fields = spec.fields
         # Identity conversions are skipped: only money and dates change form.
-        convert_at = [(i, converter(table.c[name])) for i, name in enumerate(fields)]
+        convert_at = [(i, converter(spec.column(name))) for i, name in enumerate(fields)]
         convert_at = [(i, f) for i, f in convert_at if f is not _same]
         allowed = set(fields) | set(spec.not_loaded)
         subtype = spec.subtype
@@ -615,12 +695,19 @@ class Loader:
             matched = [stored.get(item.key) if item.key is not None else None for item in staged]
         else:
             matched = self._match_by_key(spec, staged, written)
+        if spec.unique:
+            staged, matched = self._check_unique(spec, staged, matched, written, counts)
         self._write(spec, staged, matched, written, counts)
 
     def _unresolved(self, spec: EntitySpec, link: Link, key: tuple, place: tuple) -> None:
         """A warning (or error) finding for a link that cannot be resolved: one message per
         missing record, one finding per record that refers to it."""
         cache = self._unresolved_messages.get((spec.name, link.name, key))
+        tally = self._unresolved_refs.get(link.target)
+        if tally is None:
+            tally = self._unresolved_refs[link.target] = [0, set()]
+        tally[0] += 1
+        tally[1].add(key)
         sheet, rows = place
         first = str(rows).split(",", 1)[0].split("-", 1)[0]
         row = int(first) if first.isdigit() else None
@@ -663,14 +750,22 @@ class Loader:
         link_columns = {link.column for link in spec.links}
         unlinked = [i for i, c in enumerate(spec.key.signature) if c in link_columns]
         any_of: dict[str, Any] = {"id": explicit}
-        collide = bool(spec.key.collision_code and positions)
         if positions:
             first = positions[0]
-            values = {s.row[first] for s in staged if s.explicit_id is None or collide}
+            values = {s.row[first] for s in staged if s.explicit_id is None}
             if unlinked and unlinked[0] == 0:
                 values.add(None)
             any_of[spec.key.signature[0]] = values
-        stored = bulk.read_rows(self.conn, table, ("id", *discriminator, *written), any_of)
+        held = spec.subtype.held() if spec.subtype else frozenset()
+        if held:
+            parent = tuple(c for c in written if c not in held)
+            rows = bulk.read_rows(self.conn, table, ("id", *discriminator, *parent), any_of)
+            entries = [(row[0], row[1] if discriminator else None, list(row[1 + len(discriminator):]))
+                       for row in rows]
+            self._with_subtype_columns(spec, written, entries)
+            stored = [(row_id, *((kind,) if discriminator else ()), *values) for row_id, kind, values in entries]
+        else:
+            stored = bulk.read_rows(self.conn, table, ("id", *discriminator, *written), any_of)
         offset = 1 + len(discriminator)
         # one signature per stored and staged row: itemgetter, not a generator per row
         stored_signature = _tuple_getter([offset + p for p in positions])
@@ -692,12 +787,7 @@ class Loader:
         matched = []
         for item in staged:
             if item.explicit_id is not None:
-                found = by_id.get(item.explicit_id)
-                if found is None and collide:
-                    taken = by_signature.get(staged_signature(item.row))
-                    if taken:
-                        found = _Collision(taken[-1][0])
-                matched.append(found)
+                matched.append(by_id.get(item.explicit_id))
                 continue
             found = None
             if positions:
@@ -716,6 +806,60 @@ class Loader:
             matched.append(found)
         return matched
 
+    # -- unique columns -----------------------------------------------------------------------
+    def _check_unique(self, spec: EntitySpec, staged: list[Staged], matched: list, written, counts: Counts):
+        """Refuse the records whose ``Unique`` columns another record holds (module doc); returns
+        the staged records and their matches that may be written."""
+        refused: set[int] = set()
+        key_columns = spec.key.columns
+        for unique in spec.unique:
+            at = [written.index(c) for c in unique.columns]
+            folded = [c in unique.folded for c in unique.columns]
+
+            def value(values) -> tuple | None:
+                out = tuple(v.lower() if f and isinstance(v, str) else v for v, f in zip(values, folded))
+                return None if any(v is None for v in out) else out
+
+            holders: dict[tuple, tuple] = {}  # value -> (stored id, its key values)
+            for row in bulk.read_all(self.conn, spec.table, ("id", *unique.columns, *key_columns)):
+                held = value(row[1:1 + len(at)])
+                if held is not None:
+                    holders.setdefault(held, (row[0], row[1 + len(at):]))
+            given: dict[tuple, Staged] = {}  # value -> the first staged record giving it
+            for index, (item, found) in enumerate(zip(staged, matched)):
+                if index in refused:
+                    continue
+                wanted = value([item.row[i] for i in at])
+                if wanted is None:
+                    continue
+                own = found[0] if found is not None else None
+                holder = holders.get(wanted)
+                first = given.get(wanted)
+                if holder is not None and holder[0] != own:
+                    stored_id, stored_key = holder
+                    blank = [c for c, v in zip(key_columns, stored_key) if v is None]
+                    whose = f", created in OPS (its {' and '.join(blank)} is empty): a load never overwrites it" \
+                        if blank else f" ({' '.join(str(v) for v in stored_key)})"
+                    why = f"OPS already has {spec.called} {stored_id} with the same {' and '.join(unique.columns)}{whose}"
+                elif first is not None and first.key != item.key:
+                    why = f"{spec.called} {' '.join(str(v) for v in (first.names or {}).values())} on row " \
+                          f"{_first_row(first.lineage[1])} has the same {' and '.join(unique.columns)}"
+                else:
+                    given.setdefault(wanted, item)
+                    continue
+                refused.add(index)
+                counts.rejected += 1
+                if found is None and item.key is not None:
+                    self.unresolvable[spec.name].add(item.key)
+                named = " ".join(str(v) for v in (item.names or {}).values())
+                shown = " ".join(str(item.row[i]) for i in at)
+                self._finding(unique.code, f"{spec.called} {named} ({shown}) is not loaded: {why}", "error", item,
+                              unique.field, shown)
+        if not refused:
+            return staged, matched
+        keep = [i for i in range(len(staged)) if i not in refused]
+        return [staged[i] for i in keep], [matched[i] for i in keep]
+
     # -- writing ------------------------------------------------------------------------------
     def _write(self, spec: EntitySpec, staged: list[Staged], matched: list, written, counts: Counts) -> None:
         table = spec.table
@@ -729,17 +873,10 @@ class Loader:
         pending: dict[tuple, Staged] = {}
         replaces = {spec.fields.index(name) for name in spec.blank_replaces}
         for item, found in zip(staged, matched):
-            if found.__class__ is _Collision:
+            if found.__class__ is _Collision:  # an owned row whose owner is refused: that is the finding
                 if item.key is not None:
                     self.unresolvable[spec.name].add(item.key)
-                if spec.key.owned_by:  # its owner's collision is the finding
-                    counts.skipped += 1
-                    continue
-                counts.rejected += 1
-                self._finding(spec.key.collision_code,
-                              f"{spec.called} {' '.join(str(v) for v in item.key or ())} is already "
-                              f"{spec.called} {found.other} in OPS: id {item.explicit_id} would make a second one",
-                              "error", item, spec.key.id_field, item.explicit_id)
+                counts.skipped += 1
                 continue
             if found is None:
                 if not spec.insert:
@@ -841,15 +978,26 @@ class Loader:
         audit = tuple(c for c in AUDIT if c in table.c)
         audit_values = tuple({"created_by": user, "updated_by": user, "created_on": now, "updated_on": now}[c]
                              for c in audit)
-        columns = ("id", *discriminator, *written, *defaults, *audit)
+        held = subtype.held() if subtype else frozenset()
+        parent_at = [i for i, c in enumerate(written) if c not in held] if held else None
+        parent_written = tuple(written[i] for i in parent_at) if held else written
+        columns = ("id", *discriminator, *parent_written, *defaults, *audit)
         rows = []
         by_kind: dict[str, list] = {}
+        fill = [(i, spec.when_empty[name]) for i, name in enumerate(written) if name in spec.when_empty]
         for item in inserts:
             new_id = assigned[id(item)]
-            rows.append((new_id, *((item.kind,) if discriminator else ()), *item.row, *default_values,
+            row = item.row
+            if fill:
+                row = list(row)
+                for i, value in fill:
+                    if row[i] is None:
+                        row[i] = value
+            values = [row[i] for i in parent_at] if held else row
+            rows.append((new_id, *((item.kind,) if discriminator else ()), *values, *default_values,
                          *audit_values))
             if subtype is not None:
-                by_kind.setdefault(item.kind, []).append(new_id)
+                by_kind.setdefault(item.kind, []).append(item)
         counts.inserted += bulk.insert_rows(self.conn, table, columns, rows)
         if subtype is None:
             self.recorder.created_many(spec.name, spec.class_name, table, columns, rows)
@@ -857,11 +1005,13 @@ class Loader:
         rows_of: dict[str, list] = {}
         for item, row in zip(inserts, rows):
             rows_of.setdefault(item.kind, []).append(row)
-        for kind, kind_ids in by_kind.items():
+        for kind, items in by_kind.items():
             model = subtype.models[kind]
             extra = subtype.defaults.get(kind, {})
-            names = ("id", *extra)
-            sub_rows = [(i, *extra.values()) for i in kind_ids]
+            own = subtype.columns.get(kind, ())
+            own_at = [written.index(c) for c in own]
+            names = ("id", *extra, *own)
+            sub_rows = [(assigned[id(item)], *extra.values(), *(item.row[i] for i in own_at)) for item in items]
             bulk.insert_rows(self.conn, model.__table__, names, sub_rows)
             self.recorder.created_many(spec.name, model.__name__, table, columns, rows_of[kind],
                                        model.__table__, names, sub_rows)
@@ -873,8 +1023,21 @@ class Loader:
         subtype = spec.subtype
         audit = tuple(c for c in ("updated_by", "updated_on") if c in table.c)
         audit_values = tuple({"updated_by": self.user_id, "updated_on": self.now}[c] for c in audit)
-        rows = [(row_id, *wanted, *audit_values) for row_id, wanted, _, _ in updates]
-        counts.updated += bulk.update_rows(self.conn, table, (*written, *audit), rows)
+        held = subtype.held() if subtype else frozenset()
+        if held:
+            parent_at = [i for i, c in enumerate(written) if c not in held]
+            rows = [(row_id, *(wanted[i] for i in parent_at), *audit_values) for row_id, wanted, _, _ in updates]
+            counts.updated += bulk.update_rows(self.conn, table, (*(written[i] for i in parent_at), *audit), rows)
+            by_kind: dict[str, list] = {}
+            for row_id, wanted, current, kind in updates:
+                own_at = [written.index(c) for c in subtype.columns.get(kind, ())]
+                if any(wanted[i] != current[i] for i in own_at):
+                    by_kind.setdefault(kind, []).append((row_id, *(wanted[i] for i in own_at)))
+            for kind, sub_rows in by_kind.items():
+                bulk.update_rows(self.conn, subtype.models[kind].__table__, subtype.columns[kind], sub_rows)
+        else:
+            rows = [(row_id, *wanted, *audit_values) for row_id, wanted, _, _ in updates]
+            counts.updated += bulk.update_rows(self.conn, table, (*written, *audit), rows)
         record = self.recorder.updated
         for row_id, wanted, current, kind in updates:
             model = subtype.models.get(kind) if subtype and kind is not None else None
@@ -1044,7 +1207,7 @@ class Loader:
 
 
 class _Collision:
-    """A staged record whose id OPS lacks while another stored row has its signature."""
+    """An owned record whose owner another stored owner's unique key refuses (``other``: its id)."""
 
     __slots__ = ("other",)
 

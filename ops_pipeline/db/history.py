@@ -34,12 +34,14 @@ number, the project's title). The nested related objects ``to_dict()`` adds are 
 ``CREATE_NEW_CAN {"new_can": <ser>}``, ``UPDATE_CAN {"can_updates": {"owner_id", "changes"}}``,
 ``CREATE_PROJECT {"new_project": <ser>}``, ``UPDATE_PROJECT {"project_updates": <upd>}``,
 ``CREATE_SERVICES_COMPONENT {"new_sc": <ser>}``, ``UPDATE_SERVICES_COMPONENT
-{"services_component_updates": <upd>}``, ``CREATE_PROCUREMENT_SHOP {"new_procurement_shop": <ser>}``;
-``<upd>`` is ``{"owner_id": id, "updated_by": user, "changes": {"col": {"new_value": v,
-"old_value": v}}}`` (OPS's ``generate_events_update``: a diff of the two serialisations).
-``event_status`` SUCCESS, ``created_by`` the acting user (``updated_by`` NULL). Other tables
-(fees, vendors, users) get no event, as upstream. On PostgreSQL a created entity's event is built
-by the server from its ops_db_history row (same object), so each document is parsed once.
+{"services_component_updates": <upd>}``, ``CREATE_PROCUREMENT_SHOP {"new_procurement_shop": <ser>}``,
+``CREATE_USER {"user_id": id, "message": "Upserted user <email>"}`` (a created user; not the
+system user, for which upstream writes none); ``<upd>`` is ``{"owner_id": id, "updated_by": user,
+"changes": {"col": {"new_value": v, "old_value": v}}}`` (OPS's ``generate_events_update``: a diff of
+the two serialisations). ``event_status`` SUCCESS, ``created_by`` the acting user (``updated_by``
+NULL). Other tables (fees, vendors, user roles) get no event, as upstream. On PostgreSQL a created
+entity's event is built by the server from its ops_db_history row (same object), so each document
+is parsed once.
 
 **agreement_history / can_history / project_history** (OPS's ``*_history_trigger_func``, run by
 the loaders for each event): rows pointing to their event (``ops_event_id``), ``timestamp`` the
@@ -78,6 +80,7 @@ Usage (one load, one transaction)::
                     "contract_budget_line_item")
     history.created_many(kind, "ContractBudgetLineItem", table, columns, rows,   # tuples, in bulk
                          subtype_table, subtype_columns, subtype_rows)
+    history.created_rows("UserRole", "user_role", columns, rows)  # a table keyed without an id
     history.flush()   # after the data rows are written: version rows copy them
 
 Rows are given as dicts (or, for many rows, as tuples with their column names) in the bulk
@@ -116,6 +119,12 @@ EVENTS = {
     "services_component": ("CREATE_SERVICES_COMPONENT", "new_sc", "UPDATE_SERVICES_COMPONENT",
                            "services_component_updates"),
     "procurement_shop": ("CREATE_PROCUREMENT_SHOP", "new_procurement_shop", None, None),
+    "ops_user": ("CREATE_USER", None, None, None),
+}
+#: Per parent table whose create event is not ``{key: <ser>}``: the event's details from the
+#: entity's serialisation (OPS's users loader: the user's id and a message naming its e-mail).
+EVENT_DETAILS = {
+    "ops_user": lambda doc: {"user_id": doc.get("id"), "message": f"Upserted user {doc.get('email')}"},
 }
 
 #: Enum names as OPS's history messages spell them (others are shown as they are).
@@ -214,12 +223,14 @@ def _plain(value, numeric=False):
 
 
 class _Created:
-    __slots__ = ("kind", "class_name", "table", "sub_table", "columns", "rows", "sub_columns", "sub_rows")
+    __slots__ = ("kind", "class_name", "table", "sub_table", "columns", "rows", "sub_columns", "sub_rows",
+                 "events")
 
-    def __init__(self, kind, class_name, table, columns, rows, sub_table, sub_columns, sub_rows):
+    def __init__(self, kind, class_name, table, columns, rows, sub_table, sub_columns, sub_rows, events=True):
         self.kind, self.class_name, self.table, self.sub_table = kind, class_name, table, sub_table
         self.columns, self.rows = list(columns), rows
         self.sub_columns, self.sub_rows = list(sub_columns or ()), sub_rows
+        self.events = events  # False: no ops_event (the system user: upstream writes none for it)
 
 
 class History:
@@ -234,6 +245,7 @@ class History:
         self.system = system
         self._created: list[_Created] = []
         self._updated: list[tuple] = []  # (kind, class_name, table, sub_table, id, changes, new)
+        self._keyed: list[tuple] = []  # (class_name, table, columns, rows): rows without an id
         self._columns: dict[str, _Columns] = {}
         self.transaction_id: int | None = None
 
@@ -254,24 +266,33 @@ class History:
     # -- recording -------------------------------------------------------------------------------
 
     def created(self, entity_kind: str, class_name: str, parent_table, parent_row: dict,
-                subtype_table=None, subtype_row: dict | None = None) -> None:
+                subtype_table=None, subtype_row: dict | None = None, *, events: bool = True) -> None:
         """Record one new entity (its rows already written or about to be, before :meth:`flush`)."""
         self.created_many(entity_kind, class_name, parent_table, list(parent_row), [tuple(parent_row.values())],
-                          subtype_table, list(subtype_row or ()), [tuple((subtype_row or {}).values())])
+                          subtype_table, list(subtype_row or ()), [tuple((subtype_row or {}).values())],
+                          events=events)
 
     def created_many(self, entity_kind: str, class_name: str, parent_table, columns: Sequence[str],
                      rows: Sequence[Sequence], subtype_table=None, subtype_columns: Sequence[str] = (),
-                     subtype_rows: Sequence[Sequence] = ()) -> None:
+                     subtype_rows: Sequence[Sequence] = (), *, events: bool = True) -> None:
         """Record many new entities of one class: tuples in ``columns`` order (``id`` among them);
-        ``subtype_rows`` (if any) in the same order as ``rows``."""
+        ``subtype_rows`` (if any) in the same order as ``rows``. ``events=False``: no ops_event."""
         if not rows:
             return
-        if "id" not in columns and "id" in self.table(parent_table).c:
+        if "id" not in columns:
             raise ValueError(f"{entity_kind}: the created rows carry no id")
         sub = self.table(subtype_table) if subtype_table is not None else None
         self._created.append(_Created(entity_kind, class_name, self.table(parent_table), columns, rows,
                                       sub, subtype_columns if sub is not None else (),
-                                      subtype_rows if sub is not None else ()))
+                                      subtype_rows if sub is not None else (), events))
+
+    def created_rows(self, class_name: str, table, columns: Sequence[str], rows: Sequence[Sequence]) -> None:
+        """Record new rows of a table keyed by its primary-key columns rather than an id (an
+        association table: ``user_role``), tuples in ``columns`` order holding every column. Their
+        version rows are these rows (operation 0); their ``ops_db_history`` rows are NEW with the
+        key's values joined by ``|`` as ``row_key``; no ``ops_event`` (OPS's loaders write none)."""
+        if rows:
+            self._keyed.append((class_name, self.table(table), list(columns), rows))
 
     def updated(self, entity_kind: str, class_name: str, parent_table, id: int, old: dict, new: dict,
                 subtype_table=None) -> bool:
@@ -288,7 +309,7 @@ class History:
 
     @property
     def empty(self) -> bool:
-        return not self._created and not self._updated
+        return not self._created and not self._updated and not self._keyed
 
     # -- writing ---------------------------------------------------------------------------------
 
@@ -313,14 +334,6 @@ class History:
         inserted: dict[str, tuple[Table, set]] = {}
         updated: dict[str, tuple[Table, set]] = {}
         for batch in self._created:
-            if "id" not in batch.table.c:
-                # an association row (vendor_contacts): keyed by its columns, its version row is the
-                # row itself as the loader gave it (every column)
-                version = ops.version_table(batch.table.name)
-                rows = [(*row, tx, None, 0) for row in batch.rows]
-                counts[version.name] = counts.get(version.name, 0) + bulk.insert_rows(
-                    conn, version, (*batch.columns, "transaction_id", "end_transaction_id", "operation_type"), rows)
-                continue
             for table in (batch.table, batch.sub_table):
                 if table is not None:
                     inserted.setdefault(table.name, (table, set()))[1].update(self._ids(batch))
@@ -336,6 +349,11 @@ class History:
             for name, (table, ids) in source.items():
                 if ids:
                     copied.append((f"{name}_version", self._copy_versions(table, ids, tx, operation)))
+        for _class_name, table, columns, rows in self._keyed:
+            version = ops.version_table(table.name)
+            bulk.insert_rows(conn, version, [*columns, "transaction_id", "end_transaction_id", "operation_type"],
+                             [(*row, tx, None, 0) for row in rows])
+            counts[version.name] = counts.get(version.name, 0) + len(rows)
 
         # ops_db_history, ops_event and the history lines, chunk by chunk.
         writer = _Writer(self, ops)
@@ -343,12 +361,14 @@ class History:
         for batch in self._created:
             writer.created(batch, server_side)
         writer.updated(self._updated)
+        for keyed in self._keyed:
+            writer.created_rows(*keyed)
         writer.finish()
         for name, n in [*copied, *writer.copied]:
             counts[name] = counts.get(name, 0) + n.result()
         for name, n in writer.counts.items():
             counts[name] = counts.get(name, 0) + n
-        self._created, self._updated = [], []
+        self._created, self._updated, self._keyed = [], [], []
         return counts
 
     def _ids(self, batch: _Created) -> list[int]:
@@ -446,14 +466,14 @@ class _Writer:
         history rows just written, which spares sending and parsing each document twice."""
         info = self.h._info(batch.table)
         sub_info = self.h._info(batch.sub_table) if batch.sub_table is not None else None
-        spec = EVENTS.get(batch.table.name)
+        spec = EVENTS.get(batch.table.name) if batch.events else None
+        details_of = EVENT_DETAILS.get(batch.table.name)
         convert = _converters(info, batch.columns)
         sub_convert = _converters(sub_info, batch.sub_columns) if sub_info else None
-        # the row's key: its id, or an association row's key columns joined with | (as OPS's listener)
-        key_at = [batch.columns.index(c.name) for c in batch.table.primary_key.columns]
+        at = batch.columns.index("id")
         dumps = _dumps
         table, class_name = batch.table.name, batch.class_name
-        in_python = spec is not None and not server_side
+        in_python = spec is not None and (not server_side or details_of is not None)
         for start in range(0, len(batch.rows), CHUNK):
             rows = batch.rows[start:start + CHUNK]
             subs = batch.sub_rows[start:start + CHUNK] if sub_convert else None
@@ -464,13 +484,14 @@ class _Writer:
                 doc = convert(row)
                 if subs is not None:
                     doc.update(sub_convert(subs[i]))
-                id_ = "|".join(str(row[i]) for i in key_at)
+                id_ = row[at]
                 changes = dumps({k: {"new": v} for k, v in doc.items() if v})
                 doc["display_name"] = _display_name(table, class_name, doc)
                 details = dumps(doc)
-                out.append((history_ids[i], *self._history_row("NEW", details, class_name, id_, changes)))
+                out.append((history_ids[i], *self._history_row("NEW", details, class_name, str(id_), changes)))
                 if in_python:
-                    events.append((event_ids[i], *self._event_row(spec[0], f'{{{dumps(spec[1])}: {details}}}')))
+                    document = dumps(details_of(doc)) if details_of else f'{{{dumps(spec[1])}: {details}}}'
+                    events.append((event_ids[i], *self._event_row(spec[0], document)))
                 if spec:
                     self._created_lines(table, event_ids[i], doc)
             self._write("ops_db_history", out)
@@ -479,6 +500,23 @@ class _Writer:
             elif spec:
                 self._events_sql(spec, history_ids, event_ids)
             self._write_lines()
+
+    def created_rows(self, class_name: str, table: Table, columns: list, rows) -> None:
+        """The NEW ops_db_history rows of rows keyed without an id (History.created_rows)."""
+        convert = _converters(self.h._info(table), columns)
+        key = [columns.index(c.name) for c in table.primary_key.columns]
+        dumps = _dumps
+        for start in range(0, len(rows), CHUNK):
+            chunk = rows[start:start + CHUNK]
+            history_ids = bulk.reserve_ids(self.conn, self.t["ops_db_history"], len(chunk))
+            out = []
+            for i, row in enumerate(chunk):
+                doc = convert(row)
+                row_key = "|".join(str(row[at]) for at in key)
+                changes = dumps({k: {"new": v} for k, v in doc.items() if v})
+                doc["display_name"] = f"{class_name}#{row_key}"
+                out.append((history_ids[i], *self._history_row("NEW", dumps(doc), class_name, row_key, changes)))
+            self._write("ops_db_history", out)
 
     def _events_sql(self, spec: tuple, hids: list[int], eids: list[int]) -> None:
         """PostgreSQL: the created entities' ops_event rows, made by the server from their
@@ -813,12 +851,10 @@ def _display_name(table: str, class_name: str, serial: dict) -> str:
         return serial.get("title")
     if table == "services_component":
         return serial.get("display_name_for_sort") or f"SC{serial.get('number')}"
-    if table == "contact":
+    if table == "contact":  # OPS's Contact.display_name
         return f"{serial.get('first_name')} {serial.get('last_name')}"
-    if table == "vendor":
+    if table == "vendor":  # OPS's Vendor.display_name
         return serial.get("duns")
-    if "id" not in serial:  # an association row: OPS shows its key (vendor_id=1;contact_id=2)
-        return ";".join(f"{k}={v}" for k, v in serial.items() if k.endswith("_id"))
     return f"{class_name}#{serial.get('id')}"
 
 
@@ -885,7 +921,7 @@ def system_user(conn: Connection, *, email: str = DEFAULT_EMAIL, oidc_id: str = 
            "last_name": None, "division": None, "status": "INACTIVE", "created_by": None,
            "updated_by": None, "created_on": recorder.now, "updated_on": recorder.now}
     conn.execute(insert(users).values(**row))
-    recorder.created("user", "User", users, row)
+    recorder.created("user", "User", users, row, events=False)
     if history is None:
         recorder.user_id = user_id
         recorder.flush()

@@ -50,6 +50,8 @@ class LoadContext:
     transaction_id: int | None = None
     not_loaded: dict = field(default_factory=dict)
     questions: list = field(default_factory=list)
+    #: references the load could not resolve, by the entity they point to (Loader.unresolved)
+    unresolved: dict = field(default_factory=dict)
 
 
 class Loader:
@@ -62,6 +64,11 @@ class Loader:
 
     def load(self, files: dict[str, Path]) -> dict:
         specs = self.dataset.entities()
+        # Kinds a dataset writes itself, after its entities (a table keyed without an id, such as a
+        # user's roles): ``own_loads`` names them, ``load_own(kind, records, loader)`` loads one
+        # with the entity loader's connection, acting user, recorder and findings, and returns
+        # its counts.
+        own = [kind for kind in getattr(self.dataset, "own_loads", ()) if kind in files]
         now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
         user_id, recorder = _history(self.conn, now)
         loader = EntityLoader(self.conn, specs, user_id=user_id, now=now, recorder=recorder,
@@ -73,12 +80,16 @@ class Loader:
         with _no_gc_pauses(), bulk.write_behind(self.conn), \
                 progress.task("load: records", total, unit="records", minimum=progress.MIN_ROWS) as bar:
             self.ctx.counts = loader.load({kind: progress.counted(read_jsonl(path), bar)
-                                           for kind, path in files.items()})
+                                           for kind, path in files.items() if kind not in own})
+            for kind in own:
+                self.ctx.counts[kind] = self.dataset.load_own(kind, progress.counted(read_jsonl(files[kind]), bar),
+                                                              loader)
             self.ctx.history = recorder.flush() or {}
             self.ctx.transaction_id = recorder.transaction_id
             self._flush_lineage()
         self.ctx.findings = loader.findings
         self.ctx.questions = loader.questions
+        self.ctx.unresolved = loader.unresolved()
         self.ctx.not_loaded = {f"{spec.name}.{name}": why for spec in specs for name, why in spec.not_loaded.items()
                                if spec.name in files}
         return self.ctx.counts

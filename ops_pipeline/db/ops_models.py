@@ -18,8 +18,8 @@ It is a *declaration*, checked against the real thing: ``tests/test_ops_schema_d
 reflects a database built from OPS's schema dump (``tests/ops_schema/ops_schema.sql``) and fails
 on any difference, and :func:`ops_pipeline.db.opscheck.check_ops_schema` compares the tables the
 pipeline writes with the live database before every load. On SQLite (demo, tests) there is no
-OPS, so :func:`create_subset` creates these tables and seeds OPS's reference divisions and
-portfolios.
+OPS, so :func:`create_subset` creates these tables and seeds OPS's reference divisions,
+portfolios, roles and product service codes.
 
 Deliberate differences from OPS's ORM, none of them visible in the database:
 
@@ -152,6 +152,11 @@ def _integer_array():
     return ARRAY(Integer).with_variant(JSON(), "sqlite")
 
 
+def _string_array():
+    """``character varying[]`` on PostgreSQL; a JSON list on SQLite."""
+    return ARRAY(String).with_variant(JSON(), "sqlite")
+
+
 def _utcnow() -> dt.datetime:
     """Now in UTC, naive: OPS's timestamps are ``timestamp without time zone``, written as UTC."""
     return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
@@ -208,6 +213,32 @@ class User(OpsBase):
     last_name = mapped_column(String, nullable=True)
     division = mapped_column(Integer, ForeignKey("ops.division.id"), nullable=True)
     status = mapped_column(_enum("userstatus"), nullable=False, server_default=text("'INACTIVE'"))
+    created_by = mapped_column(Integer, ForeignKey("ops.ops_user.id"), nullable=True)
+    updated_by = mapped_column(Integer, ForeignKey("ops.ops_user.id"), nullable=True)
+    created_on = mapped_column(DateTime(), nullable=True, default=_utcnow)
+    updated_on = mapped_column(DateTime(), nullable=True, default=_utcnow, onupdate=_utcnow)
+
+
+class Role(OpsBase):
+    """OPS's roles (seeded reference data: SYSTEM_OWNER, VIEWER_EDITOR, ...); read, never written."""
+    __tablename__ = "role"
+    __table_args__ = (
+        Index("ix_role_name", "name"),
+    )
+    id = mapped_column(Integer, Sequence("role_id_seq", schema="ops", optional=True), primary_key=True)
+    name = mapped_column(String, nullable=False)
+    permissions = mapped_column(_string_array(), nullable=False)  # OPS's server default: '{}'
+    created_by = mapped_column(Integer, ForeignKey("ops.ops_user.id"), nullable=True)
+    updated_by = mapped_column(Integer, ForeignKey("ops.ops_user.id"), nullable=True)
+    created_on = mapped_column(DateTime(), nullable=True, default=_utcnow)
+    updated_on = mapped_column(DateTime(), nullable=True, default=_utcnow, onupdate=_utcnow)
+
+
+class UserRole(OpsBase):
+    """A role granted to a user: OPS's association table, keyed by (user_id, role_id), no id."""
+    __tablename__ = "user_role"
+    user_id = mapped_column(Integer, ForeignKey("ops.ops_user.id"), primary_key=True)
+    role_id = mapped_column(Integer, ForeignKey("ops.role.id"), primary_key=True)
     created_by = mapped_column(Integer, ForeignKey("ops.ops_user.id"), nullable=True)
     updated_by = mapped_column(Integer, ForeignKey("ops.ops_user.id"), nullable=True)
     created_on = mapped_column(DateTime(), nullable=True, default=_utcnow)
@@ -391,6 +422,21 @@ class AgreementAgency(OpsBase):
     updated_on = mapped_column(DateTime(), nullable=True, default=_utcnow, onupdate=_utcnow)
 
 
+class ProductServiceCode(OpsBase):
+    """Seeded reference data (a contract's PSC, which MAPS gives as the NAICS code)."""
+    __tablename__ = "product_service_code"
+    id = mapped_column(Integer, Sequence("product_service_code_id_seq", schema="ops", optional=True),
+                       primary_key=True)
+    name = mapped_column(String, nullable=False)
+    naics = mapped_column(Integer, nullable=True)
+    support_code = mapped_column(String, nullable=True)
+    description = mapped_column(String, nullable=True)
+    created_by = mapped_column(Integer, ForeignKey("ops.ops_user.id"), nullable=True)
+    updated_by = mapped_column(Integer, ForeignKey("ops.ops_user.id"), nullable=True)
+    created_on = mapped_column(DateTime(), nullable=True, default=_utcnow)
+    updated_on = mapped_column(DateTime(), nullable=True, default=_utcnow, onupdate=_utcnow)
+
+
 class Agreement(OpsBase):
     __tablename__ = "agreement"
     __table_args__ = (
@@ -400,7 +446,7 @@ class Agreement(OpsBase):
     agreement_type = mapped_column(_enum("agreementtype"), nullable=False)
     name = mapped_column(String, nullable=False)
     description = mapped_column(String, nullable=True)
-    product_service_code_id = mapped_column(Integer, nullable=True)
+    product_service_code_id = mapped_column(Integer, ForeignKey("ops.product_service_code.id"), nullable=True)
     agreement_reason = mapped_column(_enum("agreementreason"), nullable=True)
     project_officer_id = mapped_column(Integer, ForeignKey("ops.ops_user.id"), nullable=True)
     project_id = mapped_column(Integer, ForeignKey("ops.project.id"), nullable=True)
@@ -671,7 +717,6 @@ Index("ix_agreement_name_type_lower", func.lower(Agreement.name), Agreement.agre
 #: declared, or was declared later than the column and the column was left as it was), as
 #: ``(table, column, referenced table, referenced column, ON DELETE action or None)``.
 UNDECLARED_FOREIGN_KEYS = (
-    ('agreement', 'product_service_code_id', 'product_service_code', 'id', None),
     ('contract_agreement', 'vendor_id', 'vendor', 'id', None),
     ('iaa_agreement', 'iaa_customer_agency_id', 'iaa_customer_agency', 'id', None),
     ('aa_agreement', 'vendor_id', 'vendor', 'id', None),
@@ -742,7 +787,7 @@ def version_table(table_or_name: Table | str) -> Table:
 
 
 #: The OPS tables the pipeline only reads (seeded reference data).
-READ_TABLES = ("division", "portfolio", "object_class_code")
+READ_TABLES = ("division", "portfolio", "role", "product_service_code", "object_class_code")
 #: The OPS tables the pipeline writes: entities (parents and subtypes), its system user, the
 #: history it records (events, audit log, history lines), Continuum's transaction table and the
 #: version table of each. ``check_ops_schema`` verifies these before a load.
@@ -762,7 +807,7 @@ def table(name: str) -> Table:
 
 
 def create_subset(conn: Connection) -> None:
-    """Create the OPS subset on SQLite and seed OPS's reference divisions and portfolios.
+    """Create the OPS subset on SQLite and seed OPS's reference divisions, portfolios and roles.
 
     Creates every declared table, its version table and ``transaction`` (those missing), then
     inserts the rows OPS's initial data has (:mod:`.ops_reference`) that are not there yet, with
@@ -782,8 +827,8 @@ def create_subset(conn: Connection) -> None:
 
 
 def seed_reference_rows(conn: Connection) -> None:
-    """Insert OPS's reference divisions, portfolios and object class codes (and their version rows)
-    that are missing."""
+    """Insert OPS's reference divisions, portfolios, roles, product service codes and object class
+    codes (and their version rows) that are missing."""
     ref = ops_reference
     tx = transaction_table
     if conn.execute(select(tx.c.id).where(tx.c.id == ref.SEED_TRANSACTION_ID)).first() is None:
@@ -803,11 +848,22 @@ def seed_reference_rows(conn: Connection) -> None:
     ]
     portfolio_versions = [dict(row, name=ref.PORTFOLIO_VERSION_NAMES.get(row["id"], row["name"]))
                           for row in portfolios]
-    codes = [{"id": id_, "code": code, "description": description, **audit}
-             for id_, code, description in ref.OBJECT_CLASS_CODES]
+    roles = [{"id": id_, "name": name, "permissions": list(permissions), **audit}
+             for id_, name, permissions in ref.ROLES]
+    role_versions = [dict(row, permissions=[p for p in row["permissions"]
+                                            if p not in ref.ROLE_VERSION_LACKS.get(row["id"], ())])
+                     for row in roles]
+    codes = [
+        {"id": id_, "name": name, "naics": naics, "support_code": support, "description": description, **audit}
+        for id_, name, naics, support, description in ref.PRODUCT_SERVICE_CODES
+    ]
+    object_codes = [{"id": id_, "code": code, "description": description, **audit}
+                    for id_, code, description in ref.OBJECT_CLASS_CODES]
     for base, rows, version_rows in ((table("division"), divisions, divisions),
                                      (table("portfolio"), portfolios, portfolio_versions),
-                                     (table("object_class_code"), codes, codes)):
+                                     (table("role"), roles, role_versions),
+                                     (table("product_service_code"), codes, codes),
+                                     (table("object_class_code"), object_codes, object_codes)):
         have = set(conn.scalars(select(base.c.id)))
         missing = [row for row in rows if row["id"] not in have]
         if missing:

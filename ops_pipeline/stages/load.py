@@ -71,6 +71,7 @@ def load(run: RunDir, *, db_url: str | None = None, dry_run: bool = False, lock_
             "findings": _by_code(findings),
             "not_loaded": context.not_loaded,
             "questions": context.questions,
+            "unresolved": context.unresolved,
         }
         inputs = [{"path": o["path"], "sha256": o["sha256"]} for o in info["outputs"]]
         if dry_run:

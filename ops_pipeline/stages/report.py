@@ -65,6 +65,7 @@ def build_report(run: RunDir) -> dict:
         "extra_columns": [],
         "entities": {},
         "not_loaded": {},
+        "unresolved": {},
         "history": {},
         "writeback": None,
         "cans_without_portfolio": [],
@@ -122,6 +123,8 @@ def build_report(run: RunDir) -> dict:
             report["cans_without_portfolio_detail"] = [
                 c for c in report.get("cans_without_portfolio_detail", []) if c["number"] in pending]
         report["not_loaded"] = result.get("not_loaded", {})
+        # References to records OPS does not have, counted by the entity they point to.
+        report["unresolved"] = result.get("unresolved") or {}
         # What OPS holds that the file disagrees with, found by the load (never overwritten).
         report["questions"] = report["questions"] + result.get("questions", [])
         report["history"] = result.get("history") or {}
@@ -411,6 +414,11 @@ def render_markdown(data: dict) -> str:
         lines += [_history_line(data), ""]
     if data.get("not_loaded"):
         lines += ["## Read but not loaded", ""] + [f"- {_md(line)}" for line in _not_loaded_lines(data)] + [""]
+    if data.get("unresolved"):
+        lines += ["## References to records OPS does not have", ""]
+        lines += [f"- {_md(what)}: {n['references']} reference{'s' if n['references'] != 1 else ''} to "
+                  f"{n['records']} record{'s' if n['records'] != 1 else ''}" for what, n in data["unresolved"].items()]
+        lines.append("")
     if data["cans_without_portfolio"]:
         lines += ["## CANs needing a portfolio decision", ""]
         lines += [f"- {_md(c['number'])} ({_md(c['description'] or 'no description')})"
