@@ -111,7 +111,7 @@ def test_the_small_set_loads_everything_maps_has_and_a_reload_changes_nothing(sq
              "pat.example@vendor.example", "CONTRACT"),
             (3, "Robin", "Placeholder", "22 Oak Ave, Rockville, MD 20850", "301", "555-0102",
              "robin@cedar.example", "CONTRACT")]
-        assert _count(conn, IAACustomerAgency.__table__) == 3
+        assert _count(conn, IAACustomerAgency.__table__) == 5
         fees = conn.execute(select(ProcurementShop.abbr, func.count()).join(
             ProcurementShopFee, ProcurementShopFee.procurement_shop_id == ProcurementShop.id)
             .group_by(ProcurementShop.abbr)).all()
@@ -123,16 +123,18 @@ def test_the_small_set_loads_everything_maps_has_and_a_reload_changes_nothing(sq
         assert [tuple(c) for c in cans] == [
             (1, "G99AB01", "OPRE", "DIRECT", "XX-24-XXXX"), (2, "G99AB02", "ACF", "COST_SHARE", "XX-24-XXXX"),
             (3, "G99AB03", "HHS", "IAA", "-23-"), (4, "G99AB04", "ACF_MOU", "DIRECT", "XX-24-XXXX"),
-            (5, "G99SHARED", "OTHER", "OTHER", "XX-25-XXXX")]
+            (5, "G99SHARED", "OTHER", "OTHER", "XX-25-XXXX"), (6, "G99AB06", "ACF", "IDDA", "XX-24-XXXX"),
+            (7, "G99AB07", "ACF", "DIRECT", "XX-24-XXXX"), (8, "G99AB08", "HHS", "COST_SHARE", "XX-24-XXXX"),
+            (9, "G99AB09", "OTHER", "IAA", "XX-25-XXXX"), (10, "G99AB10", "ACF_MOU", "DIRECT", "XX-25-XXXX")]
         history = dict(conn.execute(select(OpsDBHistory.class_name, func.count()).group_by(OpsDBHistory.class_name)).all())
-        assert history == {"User": 1, "Vendor": 5, "Contact": 2, "VendorContacts": 2, "IAACustomerAgency": 3,
-                           "ProcurementShop": 5, "ProcurementShopFee": 8, "CANFundingDetails": 5, "CAN": 5}
+        assert history == {"User": 1, "Vendor": 5, "Contact": 2, "VendorContacts": 2, "IAACustomerAgency": 5,
+                           "ProcurementShop": 5, "ProcurementShopFee": 8, "CANFundingDetails": 10, "CAN": 10}
         keys = conn.execute(select(OpsDBHistory.row_key).where(OpsDBHistory.class_name == "VendorContacts")
                             .order_by(OpsDBHistory.id)).scalars().all()
         assert keys == ["1|1", "3|2"]
         assert _count(conn, version_table("vendor_contacts")) == 2
         events = dict(conn.execute(select(OpsEvent.event_type, func.count()).group_by(OpsEvent.event_type)).all())
-        assert events == {"CREATE_NEW_CAN": 5, "CREATE_PROCUREMENT_SHOP": 5}
+        assert events == {"CREATE_NEW_CAN": 10, "CREATE_PROCUREMENT_SHOP": 5}
         before = {t.name: _count(conn, t) for t in (transaction_table, OpsDBHistory.__table__,
                                                     version_table("contact"), version_table("can"))}
     assert all(not o.report["findings"].keys() - {"COLUMN_UNLOADED"} for o in first), [o.report["findings"] for o in first]
@@ -255,9 +257,9 @@ def test_the_small_set_loads_into_ops_with_its_history(pg_schema_url, runs_root)
         versions = {name: _count(conn, version_table(name)) for name in (
             "vendor", "contact", "iaa_customer_agency", "procurement_shop", "procurement_shop_fee",
             "can_funding_details", "can")}
-        assert versions == {"vendor": 5, "contact": 2, "iaa_customer_agency": 3, "procurement_shop": 5,
-                            "procurement_shop_fee": 8, "can_funding_details": 5, "can": 5}
-        assert conn.execute(text("SELECT count(*) FROM ops.can_history WHERE history_type = 'CAN_DATA_IMPORT'")).scalar() == 5
+        assert versions == {"vendor": 5, "contact": 2, "iaa_customer_agency": 5, "procurement_shop": 5,
+                            "procurement_shop_fee": 8, "can_funding_details": 10, "can": 10}
+        assert conn.execute(text("SELECT count(*) FROM ops.can_history WHERE history_type = 'CAN_DATA_IMPORT'")).scalar() == 10
         # explicit MAPS ids moved no sequence below OPS's own start
         assert conn.execute(text("SELECT last_value FROM ops.can_id_seq")).scalar() >= 500
         before = {t: _count(conn, table(t)) for t in ("transaction", "ops_db_history", "ops_event")}
