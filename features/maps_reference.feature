@@ -147,6 +147,19 @@ Feature: MAPS reference data: vendors, IAA customer agencies, procurement shops 
       | 1  | G99AB01 | HS        | HS study  | AAXXXX20251DAD | 2025        | --            | ACF    | COST_SHARE |
     And CAN "G99AB01" has no description and its funding partner is "Head Start"
 
+  Scenario: A CAN number OPS holds for another CAN is never given to a second one
+    Given the MAPS reference export "cans.tsv":
+      | FISCAL_YEAR | CAN_NBR | FUND           | PORTFOLIO | SYS_CAN_ID | FUNDING_SOURCE | METHOD_OF_TRANSFER |
+      | 2024        | G99AB01 | AAXXXX20241DAD | HS        | 1          | ACF            | DIRECT             |
+    And the reference export has gone through the pipeline into the database
+    When a later reference export "cans.tsv" goes through the pipeline, its refused rows left out:
+      | FISCAL_YEAR | CAN_NBR | FUND           | PORTFOLIO | SYS_CAN_ID | FUNDING_SOURCE | METHOD_OF_TRANSFER |
+      | 2025        | G99AB01 | AAXXXX20251DAD | CC        | 2          | HHS            | IAA                |
+    Then the reference report refuses "KEY_COLLISION" on cell "cans.tsv:2:CAN_NBR"
+    And OPS has these CANs:
+      | id | number  | portfolio | nick name | fund code      | fiscal year | appropriation | source | method |
+      | 1  | G99AB01 | HS        |           | AAXXXX20241DAD | 2024        | --            | ACF    | DIRECT |
+
   Scenario: Loading the same exports again changes nothing and records no history
     Given the small MAPS export set's vendors, IAA customer agencies, procurement shops and CANs have been loaded
     When they are loaded again

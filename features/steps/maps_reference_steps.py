@@ -41,8 +41,9 @@ def _export(context, kind: str, table, name: str | None = None) -> Path:
     return path
 
 
-def _run(context, kind: str, path: Path):
-    outcome = run_pipeline(str(path), runs_root=context.runs_root, db_url=_db(context), dataset=DATASETS[kind])
+def _run(context, kind: str, path: Path, accept_rejects: bool = False):
+    outcome = run_pipeline(str(path), runs_root=context.runs_root, db_url=_db(context), dataset=DATASETS[kind],
+                           accept_rejects=accept_rejects)
     assert outcome.error is None, outcome.error.one_line()
     context.outcome = outcome
     context.runs = getattr(context, "runs", []) + [outcome.run]
@@ -88,6 +89,11 @@ def step_later_export(context, kind):
     _run(context, kind, _export(context, kind, context.table, name="later"))
 
 
+@when('a later reference export "{kind}.tsv" goes through the pipeline, its refused rows left out:')
+def step_later_export_accepting(context, kind):
+    _run(context, kind, _export(context, kind, context.table, name="later"), accept_rejects=True)
+
+
 @when("the reference export is validated")
 def step_validate(context):
     context.run = start_run(str(context.export), context.runs_root, dataset=DATASETS[context.kind])
@@ -111,6 +117,11 @@ def _flagged(context, code, cell, severity):
 @then('the reference report warns "{code}" on cell "{cell}"')
 def step_warns(context, code, cell):
     _flagged(context, code, cell, "warning")
+
+
+@then('the reference report refuses "{code}" on cell "{cell}"')
+def step_refuses(context, code, cell):
+    _flagged(context, code, cell, "error")
 
 
 @then('the reference report notes "{code}" on cell "{cell}"')
