@@ -126,7 +126,8 @@ def test_the_small_set_loads_everything_maps_has_and_a_reload_changes_nothing(sq
             (5, "G99SHARED", "OTHER", "OTHER", "XX-25-XXXX"), (6, "G99AB06", "ACF", "IDDA", "XX-24-XXXX"),
             (7, "G99AB07", "ACF", "DIRECT", "XX-24-XXXX"), (8, "G99AB08", "HHS", "COST_SHARE", "XX-24-XXXX"),
             (9, "G99AB09", "OTHER", "IAA", "XX-25-XXXX"), (10, "G99AB10", "ACF_MOU", "DIRECT", "XX-25-XXXX")]
-        history = dict(conn.execute(select(OpsDBHistory.class_name, func.count()).group_by(OpsDBHistory.class_name)).all())
+        history = dict(conn.execute(select(OpsDBHistory.class_name, func.count())
+                                    .group_by(OpsDBHistory.class_name)).all())
         assert history == {"User": 1, "Vendor": 5, "Contact": 2, "VendorContacts": 2, "IAACustomerAgency": 5,
                            "ProcurementShop": 5, "ProcurementShopFee": 8, "CANFundingDetails": 10, "CAN": 10}
         keys = conn.execute(select(OpsDBHistory.row_key).where(OpsDBHistory.class_name == "VendorContacts")
@@ -137,7 +138,8 @@ def test_the_small_set_loads_everything_maps_has_and_a_reload_changes_nothing(sq
         assert events == {"CREATE_NEW_CAN": 10, "CREATE_PROCUREMENT_SHOP": 5}
         before = {t.name: _count(conn, t) for t in (transaction_table, OpsDBHistory.__table__,
                                                     version_table("contact"), version_table("can"))}
-    assert all(not o.report["findings"].keys() - {"COLUMN_UNLOADED"} for o in first), [o.report["findings"] for o in first]
+    assert all(not o.report["findings"].keys() - {"COLUMN_UNLOADED"} for o in first), \
+        [o.report["findings"] for o in first]
     again = [_load(DATA / "small" / f"{kind}.tsv", runs_root, sqlite_url) for kind in TYPES]
     for outcome in again:
         for kind, counts in outcome.report["entities"].items():
@@ -253,13 +255,15 @@ def test_the_small_set_loads_into_ops_with_its_history(pg_schema_url, runs_root)
         _load(DATA / "small" / f"{kind}.tsv", runs_root, pg_schema_url)
     engine = make_engine(pg_schema_url)
     with engine.connect() as conn:
-        assert conn.execute(text("SELECT count(*) FROM ops.vendor_contacts_version WHERE operation_type = 0")).scalar() == 2
+        assert conn.execute(text("SELECT count(*) FROM ops.vendor_contacts_version "
+                                 "WHERE operation_type = 0")).scalar() == 2
         versions = {name: _count(conn, version_table(name)) for name in (
             "vendor", "contact", "iaa_customer_agency", "procurement_shop", "procurement_shop_fee",
             "can_funding_details", "can")}
         assert versions == {"vendor": 5, "contact": 2, "iaa_customer_agency": 5, "procurement_shop": 5,
                             "procurement_shop_fee": 8, "can_funding_details": 10, "can": 10}
-        assert conn.execute(text("SELECT count(*) FROM ops.can_history WHERE history_type = 'CAN_DATA_IMPORT'")).scalar() == 10
+        assert conn.execute(text("SELECT count(*) FROM ops.can_history "
+                                 "WHERE history_type = 'CAN_DATA_IMPORT'")).scalar() == 10
         # explicit MAPS ids moved no sequence below OPS's own start
         assert conn.execute(text("SELECT last_value FROM ops.can_id_seq")).scalar() >= 500
         before = {t: _count(conn, table(t)) for t in ("transaction", "ops_db_history", "ops_event")}
@@ -321,8 +325,8 @@ def test_a_can_id_ops_lacks_with_a_number_ops_has_is_a_collision_and_a_renamed_c
     _load(_tsv(tmp_path / "a" / "cans.tsv", CAN_HEADER,
                ("2024", "G99AB01", "AAXXXX20241DAD", "HS", "1", "first", "ACF", "DIRECT", "", "")),
           runs_root, sqlite_url)
-    collision = run_pipeline(str(_tsv(tmp_path / "b" / "cans.tsv", CAN_HEADER,
-                                      ("2025", "G99AB01", "AAXXXX20251DAD", "HS", "2", "second", "HHS", "IAA", "", ""))),
+    second = ("2025", "G99AB01", "AAXXXX20251DAD", "HS", "2", "second", "HHS", "IAA", "", "")
+    collision = run_pipeline(str(_tsv(tmp_path / "b" / "cans.tsv", CAN_HEADER, second)),
                              runs_root=runs_root, db_url=sqlite_url)
     assert "cans.tsv:2:CAN_NBR: " in collision.error.one_line()
     assert "OPS already has CAN 1 with the same number" in collision.error.one_line()
@@ -349,7 +353,8 @@ def test_a_can_id_ops_lacks_with_a_number_ops_has_is_a_collision_and_a_renamed_c
         assert _count(conn, CANFundingDetails.__table__) == 1
     # renaming CAN 1 to the number of CAN 3 is a collision too: neither CAN nor its details change
     _load(_tsv(tmp_path / "d" / "cans.tsv", CAN_HEADER,
-               ("2025", "G99AB03", "AAXXXX20251DAD", "CC", "3", "third", "ACF", "DIRECT", "", "")), runs_root, sqlite_url)
+               ("2025", "G99AB03", "AAXXXX20251DAD", "CC", "3", "third", "ACF", "DIRECT", "", "")),
+          runs_root, sqlite_url)
     taken = run_pipeline(str(_tsv(tmp_path / "e" / "cans.tsv", CAN_HEADER,
                                   ("2026", "G99AB03", "AAXXXX20261DAD", "", "1", "renamed again", "OPRE", "", "", ""))),
                          runs_root=runs_root, db_url=sqlite_url, accept_rejects=True)

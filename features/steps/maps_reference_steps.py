@@ -11,7 +11,7 @@ from ops_pipeline.db.engine import init_schema, make_engine
 from ops_pipeline.db.ops_models import (CAN, CANFundingDetails, Contact, IAACustomerAgency, ObjectClassCode,
                                         OpsDBHistory, Portfolio, ProcurementShop, ProcurementShopFee, Vendor,
                                         VendorContacts, transaction_table)
-from ops_pipeline.pipeline import Options, continue_run, run_pipeline, run_stage, start_run
+from ops_pipeline.pipeline import Options, run_pipeline, run_stage, start_run
 from ops_pipeline.rundir import read_jsonl
 
 DATASETS = {"vendors": "maps-vendors", "iaa_agency": "maps-iaa-agency",
