@@ -84,6 +84,7 @@ ENUMS = {
     "agreementreason": ("NEW_REQ", "RECOMPETE", "LOGICAL_FOLLOW_ON"),
     "agreementtype": ("CONTRACT", "GRANT", "DIRECT_OBLIGATION", "IAA", "AA"),
     "budgetlineitemstatus": ("DRAFT", "PLANNED", "IN_EXECUTION", "OBLIGATED", "PLANNED_MOD"),
+    "canfundingsource": ("OPRE", "ACF", "ACF_MOU", "HHS", "OTHER"),
     "canhistorytype": (
         "CAN_DATA_IMPORT", "CAN_NICKNAME_EDITED", "CAN_DESCRIPTION_EDITED", "CAN_FUNDING_CREATED",
         "CAN_RECEIVED_CREATED", "CAN_FUNDING_EDITED", "CAN_RECEIVED_EDITED", "CAN_FUNDING_DELETED",
@@ -91,6 +92,8 @@ ENUMS = {
         "CAN_DIVISION_CREATED", "CAN_DIVISION_DELETED", "CAN_DIVISION_EDITED", "CAN_CARRY_FORWARD_CALCULATED",
         "CAN_FUNDING_DETAILS_EDITED",
     ),
+    "canmethodoftransfer": ("DIRECT", "COST_SHARE", "IAA", "IDDA", "OTHER"),
+    "contacttype": ("FINANCIAL", "CONTRACT", "CUSTOMER"),
     "contractcategory": ("RESEARCH", "SERVICE"),
     "contracttype": (
         "FIRM_FIXED_PRICE", "TIME_AND_MATERIALS", "COST_PLUS_FIXED_FEE", "COST_PLUS_AWARD_FEE", "HYBRID",
@@ -277,6 +280,25 @@ class AdministrativeAndSupportProject(Project):
     __mapper_args__ = {"polymorphic_identity": "ADMINISTRATIVE_AND_SUPPORT"}
 
 
+class CANFundingDetails(OpsBase):
+    __tablename__ = "can_funding_details"
+    id = mapped_column(Integer, Sequence("can_funding_details_id_seq", schema="ops", optional=True),
+                       primary_key=True)
+    fiscal_year = mapped_column(Integer, nullable=False)
+    fund_code = mapped_column(String, nullable=False)
+    allowance = mapped_column(String, nullable=True)
+    sub_allowance = mapped_column(String, nullable=True)
+    allotment = mapped_column(String, nullable=True)
+    appropriation = mapped_column(String, nullable=True)
+    method_of_transfer = mapped_column(_enum("canmethodoftransfer"), nullable=True)
+    funding_source = mapped_column(_enum("canfundingsource"), nullable=True)
+    funding_partner = mapped_column(String, nullable=True)
+    created_by = mapped_column(Integer, ForeignKey("ops.ops_user.id"), nullable=True)
+    updated_by = mapped_column(Integer, ForeignKey("ops.ops_user.id"), nullable=True)
+    created_on = mapped_column(DateTime(), nullable=True, default=_utcnow)
+    updated_on = mapped_column(DateTime(), nullable=True, default=_utcnow, onupdate=_utcnow)
+
+
 class CAN(OpsBase):
     __tablename__ = "can"
     __table_args__ = (
@@ -290,7 +312,7 @@ class CAN(OpsBase):
     created_on = mapped_column(DateTime(), nullable=True, default=_utcnow)
     updated_on = mapped_column(DateTime(), nullable=True, default=_utcnow, onupdate=_utcnow)
     nick_name = mapped_column(String, nullable=True)
-    funding_details_id = mapped_column(Integer, nullable=True)
+    funding_details_id = mapped_column(Integer, ForeignKey("ops.can_funding_details.id"), nullable=True)
     portfolio_id = mapped_column(Integer, ForeignKey("ops.portfolio.id"), nullable=False)
 
 
@@ -333,6 +355,36 @@ class Vendor(OpsBase):
     created_on = mapped_column(DateTime(), nullable=True, default=_utcnow)
     updated_on = mapped_column(DateTime(), nullable=True, default=_utcnow, onupdate=_utcnow)
     vendor_type = mapped_column(_enum("vendortype"), nullable=True)
+
+
+class Contact(OpsBase):
+    __tablename__ = "contact"
+    id = mapped_column(Integer, Sequence("contact_id_seq", schema="ops", optional=True), primary_key=True)
+    first_name = mapped_column(String, nullable=True)
+    last_name = mapped_column(String, nullable=True)
+    middle_name = mapped_column(String, nullable=True)
+    address = mapped_column(String, nullable=True)
+    city = mapped_column(String, nullable=True)
+    state = mapped_column(String, nullable=True)
+    zip = mapped_column(String, nullable=True)
+    phone_area_code = mapped_column(String, nullable=True)
+    phone_number = mapped_column(String, nullable=True)
+    email = mapped_column(String, nullable=True)
+    contact_type = mapped_column(_enum("contacttype"), nullable=True)
+    created_by = mapped_column(Integer, ForeignKey("ops.ops_user.id"), nullable=True)
+    updated_by = mapped_column(Integer, ForeignKey("ops.ops_user.id"), nullable=True)
+    created_on = mapped_column(DateTime(), nullable=True, default=_utcnow)
+    updated_on = mapped_column(DateTime(), nullable=True, default=_utcnow, onupdate=_utcnow)
+
+
+class VendorContacts(OpsBase):
+    __tablename__ = "vendor_contacts"
+    vendor_id = mapped_column(Integer, ForeignKey("ops.vendor.id"), primary_key=True)
+    contact_id = mapped_column(Integer, ForeignKey("ops.contact.id"), primary_key=True)
+    created_by = mapped_column(Integer, ForeignKey("ops.ops_user.id"), nullable=True)
+    updated_by = mapped_column(Integer, ForeignKey("ops.ops_user.id"), nullable=True)
+    created_on = mapped_column(DateTime(), nullable=True, default=_utcnow)
+    updated_on = mapped_column(DateTime(), nullable=True, default=_utcnow, onupdate=_utcnow)
 
 
 class ObjectClassCode(OpsBase):
@@ -732,7 +784,6 @@ Index("ix_agreement_name_type_lower", func.lower(Agreement.name), Agreement.agre
 #: declared, or was declared later than the column and the column was left as it was), as
 #: ``(table, column, referenced table, referenced column, ON DELETE action or None)``.
 UNDECLARED_FOREIGN_KEYS = (
-    ('can', 'funding_details_id', 'can_funding_details', 'id', None),
     ('contract_agreement', 'vendor_id', 'vendor', 'id', None),
     ('iaa_agreement', 'iaa_customer_agency_id', 'iaa_customer_agency', 'id', None),
     ('aa_agreement', 'vendor_id', 'vendor', 'id', None),
@@ -868,13 +919,13 @@ def seed_reference_rows(conn: Connection) -> None:
         {"id": id_, "name": name, "naics": naics, "support_code": support, "description": description, **audit}
         for id_, name, naics, support, description in ref.PRODUCT_SERVICE_CODES
     ]
-    class_codes = [{"id": id_, "code": code, "description": description, **audit}
-                   for id_, code, description in ref.OBJECT_CLASS_CODES]
+    object_codes = [{"id": id_, "code": code, "description": description, **audit}
+                    for id_, code, description in ref.OBJECT_CLASS_CODES]
     for base, rows, version_rows in ((table("division"), divisions, divisions),
                                      (table("portfolio"), portfolios, portfolio_versions),
                                      (table("role"), roles, role_versions),
                                      (table("product_service_code"), codes, codes),
-                                     (table("object_class_code"), class_codes, class_codes)):
+                                     (table("object_class_code"), object_codes, object_codes)):
         have = set(conn.scalars(select(base.c.id)))
         missing = [row for row in rows if row["id"] not in have]
         if missing:
