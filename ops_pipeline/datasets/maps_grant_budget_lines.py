@@ -12,10 +12,22 @@ two-letter code OPS knows (``MD``, not ``Md``). ENABLE has no place in OPS: repo
 from __future__ import annotations
 
 from ..db import ops_models as m
-from ..maps import col
+from ..maps import Parse, col
 from . import maps_budget_lines as lines
+from .cells import FULL
 
 STATES = m.ENUMS["statecode"]
+_STATES = frozenset(STATES)
+
+
+def _state(p: Parse) -> str | None:
+    """An exact two-letter code OPS knows; the message names the code meant, not all 56."""
+    text = p.raw("state_code")
+    if text is None or text in _STATES:
+        return text
+    hint = f"written {text.upper()}" if text.upper() in _STATES else "two capital letters, such as MD"
+    p.problem("BAD_ENUM", "state_code", f"{text!r} is not a state code OPS knows ({hint})", text)
+    return None
 
 
 class MapsGrantBudgetLines(lines.MapsBudgetLines):
@@ -59,7 +71,7 @@ class MapsGrantBudgetLines(lines.MapsBudgetLines):
         lines.text("grants_number", "grants_nbr"),
         lines.text("grantee_name", "grantee"),
         lines.flag("educational_institution", "educational_institute"),
-        lines.enum("state_code", "state_code", STATES),
+        lines.Cell("state_code", "state_code", _state, lambda t: t if t in _STATES else FULL),
     )
 
     def records(self, values: dict):
