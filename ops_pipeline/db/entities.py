@@ -135,6 +135,9 @@ class Subtype:
     value: str | None = None  # staged values field that holds the discriminator...
     from_link: tuple[str, str] | None = None  # ...or (link name, field of the link)
     default: str | None = None  # when neither gives one (OPS's ORM default)
+    #: the code of the error a record gets when OPS holds its key as another subtype (MAPS: a
+    #: budget-line id another kind of line already has is a KEY_COLLISION)
+    conflict_code: str = "cannot-load"
     defaults: dict[str, dict] = field(default_factory=dict)  # value -> NOT NULL ORM defaults
     #: value -> why the pipeline cannot create a new record of that subtype (OPS needs what the
     #: file does not give): such a record is not created (a warning; it counts as skipped), and
@@ -653,6 +656,10 @@ class Loader:
         # The distinct keys of a link are its cache's values (every staged link went through it).
         for (_name, cache, _keyer, _nested), link in zip(link_plan, links):
             self.resolve(self.specs[link.target], set(cache.values()))
+        if spec.key.via:  # a key through a link is known once the link is resolved (just above)
+            for item in staged:
+                if item.key is None:
+                    item.key = key_of(item.names)
         kept = []
         resolve_plan = [(self.ids[link.target], link, link.missing != "ignore", bool(link.column)) for link in links]
         # A record's links resolve as every record with the same link keys does: worked out once per
@@ -919,7 +926,10 @@ class Loader:
             row_id, kind, current = found
             if subtype and subtype.fixed and item.kind is not None and kind is not None and item.kind != kind:
                 counts.rejected += 1
-                self._refused(spec, item, f"OPS holds it as a {kind} record; it cannot become {item.kind}")
+                self._refused(spec, item, f"OPS holds it as a {kind} record; it cannot become {item.kind}",
+                              code=subtype.conflict_code)
+                if item.key is not None:  # what links to the refused record must not find the other one
+                    self.unresolvable[spec.name].add(item.key)
                 continue
             if item.key is not None:
                 ids[item.key] = row_id
@@ -1191,14 +1201,15 @@ class Loader:
             severity="warning", sheet=sheet, row=_first_row(rows), column=self.columns.get(item.lacks),
             field=item.lacks, value=named or None, codes=self.codes))
 
-    def _refused(self, spec: EntitySpec, item: Staged, why: str, created: bool = True) -> None:
+    def _refused(self, spec: EntitySpec, item: Staged, why: str, created: bool = True,
+                 code: str = "cannot-load") -> None:
         """A record OPS cannot take: an error (a stored record asked to change its subtype), or a
         warning for a new one the pipeline cannot create (``created=False``)."""
         sheet, rows = item.lineage
         first = str(rows).split(",")[0].split("-")[0]
         named = " ".join(str(v) for v in (item.names or {}).values())
         if created:
-            code, message, severity = "cannot-load", f"{spec.called} {named} is not loaded: {why}", "error"
+            message, severity = f"{spec.called} {named} is not loaded: {why}", "error"
         else:
             code, message, severity = "not-created", f"{spec.called} {named} is not in OPS and is not created: {why}", \
                 "warning"

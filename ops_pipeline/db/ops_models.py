@@ -99,6 +99,7 @@ ENUMS = {
         "FIRM_FIXED_PRICE", "TIME_AND_MATERIALS", "COST_PLUS_FIXED_FEE", "COST_PLUS_AWARD_FEE", "HYBRID",
     ),
     "iaadirectiontype": ("INCOMING", "OUTGOING"),
+    "modtype": ("NEW", "ADMIN", "AMOUNT_TBD", "AS_IS", "REPLACEMENT_AMOUNT_FINAL"),
     "opsdbhistorytype": ("NEW", "UPDATED", "DELETED", "ERROR"),
     "opseventstatus": ("SUCCESS", "FAILED", "UNKNOWN"),
     "opseventtype": (
@@ -128,6 +129,12 @@ ENUMS = {
     ),
     "projecttype": ("RESEARCH", "ADMINISTRATIVE_AND_SUPPORT"),
     "servicerequirementtype": ("SEVERABLE", "NON_SEVERABLE"),
+    "statecode": (
+        "AL", "AK", "AZ", "AR", "CA", "CO", "CT", "DE", "FL", "GA", "HI", "ID", "IL", "IN", "IA", "KS", "KY",
+        "LA", "ME", "MD", "MA", "MI", "MN", "MS", "MO", "MT", "NE", "NV", "NH", "NJ", "NM", "NY", "NC", "ND",
+        "OH", "OK", "OR", "PA", "RI", "SC", "SD", "TN", "TX", "VT", "VA", "WA", "WV", "WI", "WY", "DC", "AS",
+        "GU", "MP", "PR", "VI",
+    ),
     "userstatus": ("ACTIVE", "INACTIVE", "LOCKED"),
     "vendortype": (
         "SMALL_BUSINESS", "EIGHT_A", "HUBZONE", "WOMAN_OWNED", "VETERAN_OWNED", "SERVICE_DISABLED_VETERAN_OWNED",
@@ -552,6 +559,54 @@ class ServicesComponent(OpsBase):
     agreement_id = mapped_column(Integer, ForeignKey("ops.agreement.id", ondelete="CASCADE"), nullable=False)
 
 
+class GrantBudgetLineItemDetail(OpsBase):
+    """A grant line's grantee details, shared by the lines naming the same grant, grantee,
+    institution flag and state (MAPS's loader keys them so)."""
+    __tablename__ = "grant_budget_line_item_detail"
+    id = mapped_column(Integer, Sequence("grant_budget_line_item_detail_id_seq", schema="ops", optional=True),
+                       primary_key=True)
+    grants_number = mapped_column(String, nullable=True)
+    grantee_name = mapped_column(String, nullable=True)
+    educational_institution = mapped_column(Boolean, nullable=True)
+    state_code = mapped_column(_enum("statecode"), nullable=True)
+    created_by = mapped_column(Integer, ForeignKey("ops.ops_user.id"), nullable=True)
+    updated_by = mapped_column(Integer, ForeignKey("ops.ops_user.id"), nullable=True)
+    created_on = mapped_column(DateTime(), nullable=True, default=_utcnow)
+    updated_on = mapped_column(DateTime(), nullable=True, default=_utcnow, onupdate=_utcnow)
+
+
+class AgreementMod(OpsBase):
+    """A modification of an agreement (MAPS: a contract line's MOD_NBR and its type)."""
+    __tablename__ = "agreement_mod"
+    id = mapped_column(Integer, Sequence("agreement_mod_id_seq", schema="ops", optional=True), primary_key=True)
+    agreement_id = mapped_column(Integer, ForeignKey("ops.agreement.id"), nullable=False)
+    mod_type = mapped_column(_enum("modtype"), nullable=True)
+    number = mapped_column(String, nullable=True)
+    mod_date = mapped_column(Date, nullable=True)
+    created_by = mapped_column(Integer, ForeignKey("ops.ops_user.id"), nullable=True)
+    updated_by = mapped_column(Integer, ForeignKey("ops.ops_user.id"), nullable=True)
+    created_on = mapped_column(DateTime(), nullable=True, default=_utcnow)
+    updated_on = mapped_column(DateTime(), nullable=True, default=_utcnow, onupdate=_utcnow)
+
+
+class CLIN(OpsBase):
+    """A contract line item number (MAPS: SYS_CLIN_ID, below 5000, is its id)."""
+    __tablename__ = "clin"
+    __table_args__ = (
+        UniqueConstraint("number", "agreement_id", name="clin_number_agreement_id_key"),
+    )
+    id = mapped_column(Integer, Sequence("clin_id_seq", schema="ops", optional=True), primary_key=True)
+    number = mapped_column(Integer, nullable=True)
+    name = mapped_column(String, nullable=True)
+    pop_start_date = mapped_column(Date, nullable=True)
+    pop_end_date = mapped_column(Date, nullable=True)
+    created_by = mapped_column(Integer, ForeignKey("ops.ops_user.id"), nullable=True)
+    updated_by = mapped_column(Integer, ForeignKey("ops.ops_user.id"), nullable=True)
+    created_on = mapped_column(DateTime(), nullable=True, default=_utcnow)
+    updated_on = mapped_column(DateTime(), nullable=True, default=_utcnow, onupdate=_utcnow)
+    agreement_id = mapped_column(Integer, ForeignKey("ops.agreement.id", ondelete="CASCADE"), nullable=False)
+
+
 class BudgetLineItem(OpsBase):
     __tablename__ = "budget_line_item"
     id = mapped_column(Integer, Sequence("budget_line_item_id_seq", schema="ops", optional=True), primary_key=True)
@@ -575,7 +630,7 @@ class BudgetLineItem(OpsBase):
     extend_pop_to = mapped_column(Date, nullable=True)
     start_date = mapped_column(Date, nullable=True)
     end_date = mapped_column(Date, nullable=True)
-    object_class_code_id = mapped_column(Integer, nullable=True)
+    object_class_code_id = mapped_column(Integer, ForeignKey("ops.object_class_code.id"), nullable=True)
     doc_received = mapped_column(Boolean, nullable=True, default=False)
     obligation_date = mapped_column(Date, nullable=True)
     budget_line_item_type = mapped_column(_enum("agreementtype"), nullable=False, default="CONTRACT")
@@ -585,7 +640,7 @@ class BudgetLineItem(OpsBase):
     is_obe = mapped_column(Boolean, nullable=True, default=False)
     services_component_id = mapped_column(Integer, ForeignKey("ops.services_component.id", ondelete="SET NULL"),
                                           nullable=True)
-    clin_id = mapped_column(Integer, nullable=True)
+    clin_id = mapped_column(Integer, ForeignKey("ops.clin.id"), nullable=True)
     procurement_action_id = mapped_column(Integer, nullable=True)
     __mapper_args__ = {"polymorphic_on": budget_line_item_type, "polymorphic_abstract": True}
 
@@ -593,7 +648,7 @@ class BudgetLineItem(OpsBase):
 class ContractBudgetLineItem(BudgetLineItem):
     __tablename__ = "contract_budget_line_item"
     id = mapped_column(Integer, ForeignKey("ops.budget_line_item.id"), primary_key=True)
-    mod_id = mapped_column(Integer, nullable=True)
+    mod_id = mapped_column(Integer, ForeignKey("ops.agreement_mod.id"), nullable=True)
     psc_fee_doc_number = mapped_column(String, nullable=True)
     psc_fee_pymt_ref_nbr = mapped_column(String, nullable=True)
     __mapper_args__ = {"polymorphic_identity": "CONTRACT"}
@@ -606,7 +661,7 @@ class GrantBudgetLineItem(BudgetLineItem):
     bns_number = mapped_column(String, nullable=True)
     committed_date = mapped_column(Date, nullable=True)
     fa_signed_date = mapped_column(Date, nullable=True)
-    details_id = mapped_column(Integer, nullable=True)
+    details_id = mapped_column(Integer, ForeignKey("ops.grant_budget_line_item_detail.id"), nullable=True)
     grant_number_id = mapped_column(Integer, nullable=True)
     __mapper_args__ = {"polymorphic_identity": "GRANT"}
 
@@ -629,10 +684,22 @@ class DirectObligationBudgetLineItem(BudgetLineItem):
 class AABudgetLineItem(BudgetLineItem):
     __tablename__ = "aa_budget_line_item"
     id = mapped_column(Integer, ForeignKey("ops.budget_line_item.id"), primary_key=True)
-    mod_id = mapped_column(Integer, nullable=True)
+    mod_id = mapped_column(Integer, ForeignKey("ops.agreement_mod.id"), nullable=True)
     psc_fee_doc_number = mapped_column(String, nullable=True)
     psc_fee_pymt_ref_nbr = mapped_column(String, nullable=True)
     __mapper_args__ = {"polymorphic_identity": "AA"}
+
+
+class Invoice(OpsBase):
+    """An invoice line of a budget line (MAPS: a contract line's INVOICE_LINE_NBR)."""
+    __tablename__ = "invoice"
+    id = mapped_column(Integer, Sequence("invoice_id_seq", schema="ops", optional=True), primary_key=True)
+    budget_line_item_id = mapped_column(Integer, ForeignKey("ops.budget_line_item.id"), nullable=True)
+    invoice_line_number = mapped_column(Integer, nullable=True)
+    created_by = mapped_column(Integer, ForeignKey("ops.ops_user.id"), nullable=True)
+    updated_by = mapped_column(Integer, ForeignKey("ops.ops_user.id"), nullable=True)
+    created_on = mapped_column(DateTime(), nullable=True, default=_utcnow)
+    updated_on = mapped_column(DateTime(), nullable=True, default=_utcnow, onupdate=_utcnow)
 
 
 class OpsEvent(OpsBase):
@@ -720,13 +787,8 @@ UNDECLARED_FOREIGN_KEYS = (
     ('contract_agreement', 'vendor_id', 'vendor', 'id', None),
     ('iaa_agreement', 'iaa_customer_agency_id', 'iaa_customer_agency', 'id', None),
     ('aa_agreement', 'vendor_id', 'vendor', 'id', None),
-    ('budget_line_item', 'clin_id', 'clin', 'id', None),
-    ('budget_line_item', 'object_class_code_id', 'object_class_code', 'id', None),
     ('budget_line_item', 'procurement_action_id', 'procurement_action', 'id', None),
-    ('contract_budget_line_item', 'mod_id', 'agreement_mod', 'id', None),
-    ('grant_budget_line_item', 'details_id', 'grant_budget_line_item_detail', 'id', None),
     ('grant_budget_line_item', 'grant_number_id', 'grant_number', 'id', 'SET NULL'),
-    ('aa_budget_line_item', 'mod_id', 'agreement_mod', 'id', None),
 )
 
 #: Continuum's ``transaction`` table: one row per database transaction that changed versioned rows.
