@@ -64,13 +64,15 @@ def test_the_subset_has_every_declared_table(sqlite_engine):
 
 
 @pytest.mark.parametrize("name", ["division", "division_version", "portfolio", "portfolio_version",
-                                  "product_service_code", "product_service_code_version"])
+                                  "product_service_code", "product_service_code_version",
+                                  "object_class_code", "object_class_code_version"])
 def test_seeded_rows_are_ops_initial_data(sqlite_engine, name):
     with sqlite_engine.begin() as conn:
         create_subset(conn)
         stored = _rows(conn, table(name))
     expected = _expected(name)
-    assert len(expected) == {"division": 9, "portfolio": 10, "product_service_code": 2}[name.removesuffix("_version")]
+    assert len(expected) == {"division": 9, "portfolio": 10, "product_service_code": 2,
+                             "object_class_code": 16}[name.removesuffix("_version")]
     assert stored == expected
 
 

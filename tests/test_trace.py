@@ -97,9 +97,9 @@ def test_trace_of_an_unknown_record_or_entity_is_a_usage_error(traced):
     missing = _invoke(traced, "can", "G000000")
     assert missing.exit_code == 2
     assert missing.output.startswith("error: OPS has no CAN 'G000000'")
-    unknown = _invoke(traced, "vendor", "1")
+    unknown = _invoke(traced, "spaceship", "1")
     assert unknown.exit_code == 2
-    assert "no entity called 'vendor'" in unknown.output
+    assert "no entity called 'spaceship'" in unknown.output
 
 
 @pytest.mark.postgres

@@ -86,6 +86,15 @@ class Key:
     unknown_id: str = "insert"
     unknown_id_code: str = "cannot-load"
     id_field: str | None = None
+    #: (owner spec, owner's column holding this row's id): a row with no key of its own that one
+    #: owner row points to (a CAN's funding details). ``columns`` are the owner's key columns and
+    #: the staged key is the owner's key; the stored row is the one the stored owner points to.
+    owned_by: tuple[str, str | None] | None = None
+    #: for an owned row the owner points to through an association table (a vendor's contact, in
+    #: ``vendor_contacts``): (that table, its column holding the owner's id, its column holding
+    #: this row's id). The stored row is the owner's associated row of lowest id; a new row gets
+    #: its association row too (written and recorded with it).
+    through: tuple[str, str, str] | None = None
 
     def of(self, key: dict | None) -> tuple | None:
         """A staged key (or a link) as the tuple that identifies it, or None."""
@@ -126,6 +135,9 @@ class Subtype:
     value: str | None = None  # staged values field that holds the discriminator...
     from_link: tuple[str, str] | None = None  # ...or (link name, field of the link)
     default: str | None = None  # when neither gives one (OPS's ORM default)
+    #: the code of the error a record gets when OPS holds its key as another subtype (MAPS: a
+    #: budget-line id another kind of line already has is a KEY_COLLISION)
+    conflict_code: str = "cannot-load"
     defaults: dict[str, dict] = field(default_factory=dict)  # value -> NOT NULL ORM defaults
     #: value -> why the pipeline cannot create a new record of that subtype (OPS needs what the
     #: file does not give): such a record is not created (a warning; it counts as skipped), and
@@ -213,6 +225,14 @@ class EntitySpec:
     #: what a new record takes for a written field it leaves empty (OPS's default; a stored row
     #: updated with the policy ``given`` keeps its own value instead)
     when_empty: dict = field(default_factory=dict)
+    #: staged values (fields or not_loaded ones) a *new* record must have: without one it is not
+    #: created (a warning finding with ``create_code`` on that value's column; it counts as
+    #: skipped, and records that link to it see it as unresolved). A stored record is updated.
+    create_requires: tuple[str, ...] = ()
+    create_code: str = "not-created"
+    create_explain: str = ""
+    #: with update="given": fields whose blank staged value is written all the same (a blank wipes)
+    blank_replaces: tuple[str, ...] = ()
 
     @property
     def called(self) -> str:
@@ -307,9 +327,9 @@ def _subsets(items: list) -> Iterator[tuple]:
 class Staged:
     """One staged record on its way in."""
 
-    __slots__ = ("key", "explicit_id", "row", "kind", "lineage", "names", "links", "absent", "checked")
+    __slots__ = ("key", "explicit_id", "row", "kind", "lineage", "names", "links", "absent", "checked", "lacks")
 
-    def __init__(self, key, explicit_id, row, kind, lineage, names, links, absent=(), checked=None):
+    def __init__(self, key, explicit_id, row, kind, lineage, names, links, absent=(), checked=None, lacks=None):
         self.key = key  # the natural key (or None)
         self.explicit_id = explicit_id  # the record's own OPS id, when staged with one
         self.row = row  # the written columns in spec.written() order, comparable form
@@ -319,6 +339,7 @@ class Staged:
         self.links = links  # each link's target key, or None
         self.absent = absent  # positions of fields the record does not give: a stored row keeps them
         self.checked = checked  # the staged values of the spec's Agree checks, or None
+        self.lacks = lacks  # the first of the spec's create_requires the record does not give
 
 
 @dataclass
@@ -437,10 +458,86 @@ class Loader:
                   and k not in self.unresolvable[spec.name]}
         if not wanted:
             return
-        found = self._stored_by_key(spec, wanted, ())
+        found = (self._stored_owned if spec.key.owned_by else self._stored_by_key)(spec, wanted, ())
         for key, (row_id, _kind, _row) in found.items():
             self.ids[spec.name][key] = row_id
         self.unresolvable[spec.name].update(wanted - set(found))
+
+    def _stored_owned(self, spec: EntitySpec, keys: set, written: tuple[str, ...],
+                      owner_ids: dict | None = None) -> dict:
+        """Stored rows of an owned spec (Key.owned_by), by their owner's key: key -> (id, None, row).
+        ``owner_ids``: key -> the owner's own id, when the record gives it (the owner is that row)."""
+        owner_name, column = spec.key.owned_by
+        owner = self.specs[owner_name]
+        collided: dict = {}
+        if spec.key.through:
+            pointers = self._associated(spec, owner, keys)
+        else:
+            by_owner = owner_ids or {}
+            pointers = {key: row[0] for key, (_id, _kind, row) in
+                        self._stored_by_key(owner, keys - set(by_owner), (column,)).items() if row[0] is not None}
+            if by_owner:
+                names = owner.key.columns
+                rows = bulk.read_rows(self.conn, owner.table, ("id", column, *names), {"id": set(by_owner.values())})
+                points = {row[0]: row[1] for row in rows}
+                keys_of = {row[0]: owner.key.of(dict(zip(names, row[2:]))) for row in rows}
+                pointers.update({key: points[i] for key, i in by_owner.items() if points.get(i) is not None})
+                # An owner whose key OPS holds unique (a CAN's number) and another stored owner has
+                # is refused (EntitySpec.unique), so its owned row is neither made nor taken.
+                unique = any(set(u.columns) <= set(names) for u in owner.unique)
+                moved = {key for key, i in by_owner.items() if keys_of.get(i) != key} if unique else set()
+                for key, (other, _k, _r) in (self._stored_by_key(owner, moved, ()) if moved else {}).items():
+                    if other != by_owner[key]:
+                        collided[key] = _Collision(other)
+                        pointers.pop(key, None)
+        if not pointers:
+            return collided
+        rows = bulk.read_rows(self.conn, spec.table, ("id", *written), {"id": set(pointers.values())})
+        by_id = {row[0]: list(row[1:]) for row in rows}
+        found = {key: (row_id, None, by_id[row_id]) for key, row_id in pointers.items() if row_id in by_id}
+        found.update(collided)
+        return found
+
+    def _owner_ids(self, owner: EntitySpec, keys: set) -> dict:
+        """key -> the owner's id, known to this load (the owner loads first) or stored."""
+        known = self.ids[owner.name]
+        missing = {k for k in keys if k not in known}
+        stored = self._stored_by_key(owner, missing, ()) if missing else {}
+        found = {k: known.get(k) for k in keys}
+        found.update({k: row_id for k, (row_id, _kind, _row) in stored.items()})
+        return {k: v for k, v in found.items() if v is not None}
+
+    def _association(self, spec: EntitySpec):
+        name, owner_column, own_column = spec.key.through
+        table = spec.table.metadata.tables[f"{spec.table.schema}.{name}" if spec.table.schema else name]
+        return table, owner_column, own_column
+
+    def _associated(self, spec: EntitySpec, owner: EntitySpec, keys: set) -> dict:
+        """key -> the id of the row the owner is associated with (its lowest)."""
+        owners = self._owner_ids(owner, keys)
+        if not owners:
+            return {}
+        table, owner_column, own_column = self._association(spec)
+        first: dict = {}
+        for owner_id, own_id in sorted(bulk.read_rows(self.conn, table, (owner_column, own_column),
+                                                      {owner_column: set(owners.values())})):
+            first.setdefault(owner_id, own_id)
+        return {k: first[o] for k, o in owners.items() if o in first}
+
+    def _associate(self, spec: EntitySpec, inserts: list[Staged], assigned: dict) -> None:
+        """The association rows of new owned rows (Key.through), written and recorded."""
+        table, owner_column, own_column = self._association(spec)
+        owners = self._owner_ids(self.specs[spec.key.owned_by[0]], {item.key for item in inserts})
+        audit = tuple(c for c in AUDIT if c in table.c)
+        stamp = {"created_by": self.user_id, "updated_by": self.user_id, "created_on": self.now,
+                 "updated_on": self.now}
+        columns = (owner_column, own_column, *audit)
+        rows = [(owners[item.key], assigned[id(item)], *(stamp[c] for c in audit))
+                for item in inserts if item.key in owners]
+        if rows:
+            bulk.insert_rows(self.conn, table, columns, rows)
+            name = "".join(part.capitalize() for part in table.name.split("_"))  # OPS's class: VendorContacts
+            self.recorder.created_rows(name, table, columns, rows)
 
     def _stored_by_key(self, spec: EntitySpec, keys: set, written: tuple[str, ...]) -> dict:
         """Stored rows of ``spec`` with the given natural keys: key -> (id, discriminator, row)."""
@@ -510,6 +607,7 @@ class Loader:
         agree = spec.agree
         for check in agree:
             allowed.add(check.field)
+        requires = spec.create_requires
         sheets: dict = {}
         # per link: its name, the cache of its keys by staged value, its keyer, whether nested
         link_plan = [(link.name, {}, targets[i], nested[i]) for i, link in enumerate(links)]
@@ -552,11 +650,16 @@ class Loader:
             names = record.get("key")
             append(Staged(key_of(names), names.get(by_id) if by_id and names else None, row, kind,
                           (sheet, lineage.get("rows", "")), names, tuple(link_keys), absent,
-                          [values.get(check.field) for check in agree] if agree else None))
+                          [values.get(check.field) for check in agree] if agree else None,
+                          next((f for f in requires if values.get(f) is None), None) if requires else None))
         # Links: resolved against this load's records, then the database, in one query per link.
         # The distinct keys of a link are its cache's values (every staged link went through it).
         for (_name, cache, _keyer, _nested), link in zip(link_plan, links):
             self.resolve(self.specs[link.target], set(cache.values()))
+        if spec.key.via:  # a key through a link is known once the link is resolved (just above)
+            for item in staged:
+                if item.key is None:
+                    item.key = key_of(item.names)
         kept = []
         resolve_plan = [(self.ids[link.target], link, link.missing != "ignore", bool(link.column)) for link in links]
         # A record's links resolve as every record with the same link keys does: worked out once per
@@ -590,6 +693,13 @@ class Loader:
             self._agree(spec, staged)
         if spec.key.by_id or spec.key.signature:
             matched = self._match_by_id(spec, staged, written)
+        elif spec.key.owned_by:
+            # an owner staged with its own id (Key.by_id) is that stored row, whatever its key says
+            owner_id = self.specs[spec.key.owned_by[0]].key.by_id
+            hints = {s.key: s.names.get(owner_id) for s in staged
+                     if s.key is not None and owner_id and s.names and s.names.get(owner_id) is not None}
+            stored = self._stored_owned(spec, {s.key for s in staged if s.key is not None}, written, hints)
+            matched = [stored.get(item.key) if item.key is not None else None for item in staged]
         else:
             matched = self._match_by_key(spec, staged, written)
         if spec.unique:
@@ -768,7 +878,13 @@ class Loader:
         refs: list = []  # per kept record: its id, or the Staged whose id is reserved below
         kept: list[Staged] = []
         pending: dict[tuple, Staged] = {}
+        replaces = {spec.fields.index(name) for name in spec.blank_replaces}
         for item, found in zip(staged, matched):
+            if found.__class__ is _Collision:  # an owned row whose owner is refused: that is the finding
+                if item.key is not None:
+                    self.unresolvable[spec.name].add(item.key)
+                counts.skipped += 1
+                continue
             if found is None:
                 if not spec.insert:
                     counts.skipped += 1
@@ -782,6 +898,12 @@ class Loader:
                     if item.key is not None:
                         self.unresolvable[spec.name].add(item.key)
                     self._refused(spec, item, subtype.refuse[item.kind or subtype.default], created=False)
+                    continue
+                if item.lacks is not None:
+                    counts.skipped += 1
+                    if item.key is not None:
+                        self.unresolvable[spec.name].add(item.key)
+                    self._lacks(spec, item)
                     continue
                 lacking = self._lacking(spec, item)
                 if lacking is not None:
@@ -804,7 +926,10 @@ class Loader:
             row_id, kind, current = found
             if subtype and subtype.fixed and item.kind is not None and kind is not None and item.kind != kind:
                 counts.rejected += 1
-                self._refused(spec, item, f"OPS holds it as a {kind} record; it cannot become {item.kind}")
+                self._refused(spec, item, f"OPS holds it as a {kind} record; it cannot become {item.kind}",
+                              code=subtype.conflict_code)
+                if item.key is not None:  # what links to the refused record must not find the other one
+                    self.unresolvable[spec.name].add(item.key)
                 continue
             if item.key is not None:
                 ids[item.key] = row_id
@@ -816,7 +941,7 @@ class Loader:
                 counts.unchanged += 1
                 continue
             if policy == "given":
-                wanted = [n if n is not None else c for n, c in zip(item.row, current)]
+                wanted = [n if n is not None or i in replaces else c for i, (n, c) in enumerate(zip(item.row, current))]
             else:
                 wanted = item.row
             if item.absent:
@@ -843,6 +968,8 @@ class Loader:
             if subtype is not None:
                 item.kind = item.kind or subtype.default
         self._insert(spec, inserts, assigned, written, counts)
+        if spec.key.through and inserts:
+            self._associate(spec, inserts, assigned)
         self._update(spec, updates, written, counts)
 
         if self.trace is not None:
@@ -1064,19 +1191,39 @@ class Loader:
             column=self.columns.get(link.field or link.name), field=link.field or link.name, value=named,
         codes=self.codes))
 
-    def _refused(self, spec: EntitySpec, item: Staged, why: str, created: bool = True) -> None:
+    def _lacks(self, spec: EntitySpec, item: Staged) -> None:
+        """A new record without a value OPS's loaders need to create it (EntitySpec.create_requires)."""
+        sheet, rows = item.lineage
+        named = " ".join(str(v) for v in (item.names or {}).values() if v is not None)
+        why = f": {spec.create_explain}" if spec.create_explain else f": it has no {item.lacks.replace('_', ' ')}"
+        self.findings.append(make_finding(
+            spec.create_code, f"{spec.called} {named} is not in OPS and is not created{why}",
+            severity="warning", sheet=sheet, row=_first_row(rows), column=self.columns.get(item.lacks),
+            field=item.lacks, value=named or None, codes=self.codes))
+
+    def _refused(self, spec: EntitySpec, item: Staged, why: str, created: bool = True,
+                 code: str = "cannot-load") -> None:
         """A record OPS cannot take: an error (a stored record asked to change its subtype), or a
         warning for a new one the pipeline cannot create (``created=False``)."""
         sheet, rows = item.lineage
         first = str(rows).split(",")[0].split("-")[0]
         named = " ".join(str(v) for v in (item.names or {}).values())
         if created:
-            code, message, severity = "cannot-load", f"{spec.called} {named} is not loaded: {why}", "error"
+            message, severity = f"{spec.called} {named} is not loaded: {why}", "error"
         else:
             code, message, severity = "not-created", f"{spec.called} {named} is not in OPS and is not created: {why}", \
                 "warning"
         self.findings.append(make_finding(code, message, severity=severity, sheet=sheet,
                                           row=int(first) if first.isdigit() else None, value=named or None, codes=self.codes))
+
+
+class _Collision:
+    """An owned record whose owner another stored owner's unique key refuses (``other``: its id)."""
+
+    __slots__ = ("other",)
+
+    def __init__(self, other: int):
+        self.other = other
 
 
 def _first_row(rows) -> int | None:

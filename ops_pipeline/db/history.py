@@ -851,6 +851,10 @@ def _display_name(table: str, class_name: str, serial: dict) -> str:
         return serial.get("title")
     if table == "services_component":
         return serial.get("display_name_for_sort") or f"SC{serial.get('number')}"
+    if table == "contact":  # OPS's Contact.display_name
+        return f"{serial.get('first_name')} {serial.get('last_name')}"
+    if table == "vendor":  # OPS's Vendor.display_name
+        return serial.get("duns")
     return f"{class_name}#{serial.get('id')}"
 
 

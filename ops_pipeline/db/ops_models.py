@@ -84,6 +84,7 @@ ENUMS = {
     "agreementreason": ("NEW_REQ", "RECOMPETE", "LOGICAL_FOLLOW_ON"),
     "agreementtype": ("CONTRACT", "GRANT", "DIRECT_OBLIGATION", "IAA", "AA"),
     "budgetlineitemstatus": ("DRAFT", "PLANNED", "IN_EXECUTION", "OBLIGATED", "PLANNED_MOD"),
+    "canfundingsource": ("OPRE", "ACF", "ACF_MOU", "HHS", "OTHER"),
     "canhistorytype": (
         "CAN_DATA_IMPORT", "CAN_NICKNAME_EDITED", "CAN_DESCRIPTION_EDITED", "CAN_FUNDING_CREATED",
         "CAN_RECEIVED_CREATED", "CAN_FUNDING_EDITED", "CAN_RECEIVED_EDITED", "CAN_FUNDING_DELETED",
@@ -91,11 +92,14 @@ ENUMS = {
         "CAN_DIVISION_CREATED", "CAN_DIVISION_DELETED", "CAN_DIVISION_EDITED", "CAN_CARRY_FORWARD_CALCULATED",
         "CAN_FUNDING_DETAILS_EDITED",
     ),
+    "canmethodoftransfer": ("DIRECT", "COST_SHARE", "IAA", "IDDA", "OTHER"),
+    "contacttype": ("FINANCIAL", "CONTRACT", "CUSTOMER"),
     "contractcategory": ("RESEARCH", "SERVICE"),
     "contracttype": (
         "FIRM_FIXED_PRICE", "TIME_AND_MATERIALS", "COST_PLUS_FIXED_FEE", "COST_PLUS_AWARD_FEE", "HYBRID",
     ),
     "iaadirectiontype": ("INCOMING", "OUTGOING"),
+    "modtype": ("NEW", "ADMIN", "AMOUNT_TBD", "AS_IS", "REPLACEMENT_AMOUNT_FINAL"),
     "opsdbhistorytype": ("NEW", "UPDATED", "DELETED", "ERROR"),
     "opseventstatus": ("SUCCESS", "FAILED", "UNKNOWN"),
     "opseventtype": (
@@ -125,6 +129,12 @@ ENUMS = {
     ),
     "projecttype": ("RESEARCH", "ADMINISTRATIVE_AND_SUPPORT"),
     "servicerequirementtype": ("SEVERABLE", "NON_SEVERABLE"),
+    "statecode": (
+        "AL", "AK", "AZ", "AR", "CA", "CO", "CT", "DE", "FL", "GA", "HI", "ID", "IL", "IN", "IA", "KS", "KY",
+        "LA", "ME", "MD", "MA", "MI", "MN", "MS", "MO", "MT", "NE", "NV", "NH", "NJ", "NM", "NY", "NC", "ND",
+        "OH", "OK", "OR", "PA", "RI", "SC", "SD", "TN", "TX", "VT", "VA", "WA", "WV", "WI", "WY", "DC", "AS",
+        "GU", "MP", "PR", "VI",
+    ),
     "userstatus": ("ACTIVE", "INACTIVE", "LOCKED"),
     "vendortype": (
         "SMALL_BUSINESS", "EIGHT_A", "HUBZONE", "WOMAN_OWNED", "VETERAN_OWNED", "SERVICE_DISABLED_VETERAN_OWNED",
@@ -270,6 +280,25 @@ class AdministrativeAndSupportProject(Project):
     __mapper_args__ = {"polymorphic_identity": "ADMINISTRATIVE_AND_SUPPORT"}
 
 
+class CANFundingDetails(OpsBase):
+    __tablename__ = "can_funding_details"
+    id = mapped_column(Integer, Sequence("can_funding_details_id_seq", schema="ops", optional=True),
+                       primary_key=True)
+    fiscal_year = mapped_column(Integer, nullable=False)
+    fund_code = mapped_column(String, nullable=False)
+    allowance = mapped_column(String, nullable=True)
+    sub_allowance = mapped_column(String, nullable=True)
+    allotment = mapped_column(String, nullable=True)
+    appropriation = mapped_column(String, nullable=True)
+    method_of_transfer = mapped_column(_enum("canmethodoftransfer"), nullable=True)
+    funding_source = mapped_column(_enum("canfundingsource"), nullable=True)
+    funding_partner = mapped_column(String, nullable=True)
+    created_by = mapped_column(Integer, ForeignKey("ops.ops_user.id"), nullable=True)
+    updated_by = mapped_column(Integer, ForeignKey("ops.ops_user.id"), nullable=True)
+    created_on = mapped_column(DateTime(), nullable=True, default=_utcnow)
+    updated_on = mapped_column(DateTime(), nullable=True, default=_utcnow, onupdate=_utcnow)
+
+
 class CAN(OpsBase):
     __tablename__ = "can"
     __table_args__ = (
@@ -283,7 +312,7 @@ class CAN(OpsBase):
     created_on = mapped_column(DateTime(), nullable=True, default=_utcnow)
     updated_on = mapped_column(DateTime(), nullable=True, default=_utcnow, onupdate=_utcnow)
     nick_name = mapped_column(String, nullable=True)
-    funding_details_id = mapped_column(Integer, nullable=True)
+    funding_details_id = mapped_column(Integer, ForeignKey("ops.can_funding_details.id"), nullable=True)
     portfolio_id = mapped_column(Integer, ForeignKey("ops.portfolio.id"), nullable=False)
 
 
@@ -326,6 +355,36 @@ class Vendor(OpsBase):
     created_on = mapped_column(DateTime(), nullable=True, default=_utcnow)
     updated_on = mapped_column(DateTime(), nullable=True, default=_utcnow, onupdate=_utcnow)
     vendor_type = mapped_column(_enum("vendortype"), nullable=True)
+
+
+class Contact(OpsBase):
+    __tablename__ = "contact"
+    id = mapped_column(Integer, Sequence("contact_id_seq", schema="ops", optional=True), primary_key=True)
+    first_name = mapped_column(String, nullable=True)
+    last_name = mapped_column(String, nullable=True)
+    middle_name = mapped_column(String, nullable=True)
+    address = mapped_column(String, nullable=True)
+    city = mapped_column(String, nullable=True)
+    state = mapped_column(String, nullable=True)
+    zip = mapped_column(String, nullable=True)
+    phone_area_code = mapped_column(String, nullable=True)
+    phone_number = mapped_column(String, nullable=True)
+    email = mapped_column(String, nullable=True)
+    contact_type = mapped_column(_enum("contacttype"), nullable=True)
+    created_by = mapped_column(Integer, ForeignKey("ops.ops_user.id"), nullable=True)
+    updated_by = mapped_column(Integer, ForeignKey("ops.ops_user.id"), nullable=True)
+    created_on = mapped_column(DateTime(), nullable=True, default=_utcnow)
+    updated_on = mapped_column(DateTime(), nullable=True, default=_utcnow, onupdate=_utcnow)
+
+
+class VendorContacts(OpsBase):
+    __tablename__ = "vendor_contacts"
+    vendor_id = mapped_column(Integer, ForeignKey("ops.vendor.id"), primary_key=True)
+    contact_id = mapped_column(Integer, ForeignKey("ops.contact.id"), primary_key=True)
+    created_by = mapped_column(Integer, ForeignKey("ops.ops_user.id"), nullable=True)
+    updated_by = mapped_column(Integer, ForeignKey("ops.ops_user.id"), nullable=True)
+    created_on = mapped_column(DateTime(), nullable=True, default=_utcnow)
+    updated_on = mapped_column(DateTime(), nullable=True, default=_utcnow, onupdate=_utcnow)
 
 
 class ObjectClassCode(OpsBase):
@@ -500,6 +559,54 @@ class ServicesComponent(OpsBase):
     agreement_id = mapped_column(Integer, ForeignKey("ops.agreement.id", ondelete="CASCADE"), nullable=False)
 
 
+class GrantBudgetLineItemDetail(OpsBase):
+    """A grant line's grantee details, shared by the lines naming the same grant, grantee,
+    institution flag and state (MAPS's loader keys them so)."""
+    __tablename__ = "grant_budget_line_item_detail"
+    id = mapped_column(Integer, Sequence("grant_budget_line_item_detail_id_seq", schema="ops", optional=True),
+                       primary_key=True)
+    grants_number = mapped_column(String, nullable=True)
+    grantee_name = mapped_column(String, nullable=True)
+    educational_institution = mapped_column(Boolean, nullable=True)
+    state_code = mapped_column(_enum("statecode"), nullable=True)
+    created_by = mapped_column(Integer, ForeignKey("ops.ops_user.id"), nullable=True)
+    updated_by = mapped_column(Integer, ForeignKey("ops.ops_user.id"), nullable=True)
+    created_on = mapped_column(DateTime(), nullable=True, default=_utcnow)
+    updated_on = mapped_column(DateTime(), nullable=True, default=_utcnow, onupdate=_utcnow)
+
+
+class AgreementMod(OpsBase):
+    """A modification of an agreement (MAPS: a contract line's MOD_NBR and its type)."""
+    __tablename__ = "agreement_mod"
+    id = mapped_column(Integer, Sequence("agreement_mod_id_seq", schema="ops", optional=True), primary_key=True)
+    agreement_id = mapped_column(Integer, ForeignKey("ops.agreement.id"), nullable=False)
+    mod_type = mapped_column(_enum("modtype"), nullable=True)
+    number = mapped_column(String, nullable=True)
+    mod_date = mapped_column(Date, nullable=True)
+    created_by = mapped_column(Integer, ForeignKey("ops.ops_user.id"), nullable=True)
+    updated_by = mapped_column(Integer, ForeignKey("ops.ops_user.id"), nullable=True)
+    created_on = mapped_column(DateTime(), nullable=True, default=_utcnow)
+    updated_on = mapped_column(DateTime(), nullable=True, default=_utcnow, onupdate=_utcnow)
+
+
+class CLIN(OpsBase):
+    """A contract line item number (MAPS: SYS_CLIN_ID, below 5000, is its id)."""
+    __tablename__ = "clin"
+    __table_args__ = (
+        UniqueConstraint("number", "agreement_id", name="clin_number_agreement_id_key"),
+    )
+    id = mapped_column(Integer, Sequence("clin_id_seq", schema="ops", optional=True), primary_key=True)
+    number = mapped_column(Integer, nullable=True)
+    name = mapped_column(String, nullable=True)
+    pop_start_date = mapped_column(Date, nullable=True)
+    pop_end_date = mapped_column(Date, nullable=True)
+    created_by = mapped_column(Integer, ForeignKey("ops.ops_user.id"), nullable=True)
+    updated_by = mapped_column(Integer, ForeignKey("ops.ops_user.id"), nullable=True)
+    created_on = mapped_column(DateTime(), nullable=True, default=_utcnow)
+    updated_on = mapped_column(DateTime(), nullable=True, default=_utcnow, onupdate=_utcnow)
+    agreement_id = mapped_column(Integer, ForeignKey("ops.agreement.id", ondelete="CASCADE"), nullable=False)
+
+
 class BudgetLineItem(OpsBase):
     __tablename__ = "budget_line_item"
     id = mapped_column(Integer, Sequence("budget_line_item_id_seq", schema="ops", optional=True), primary_key=True)
@@ -523,7 +630,7 @@ class BudgetLineItem(OpsBase):
     extend_pop_to = mapped_column(Date, nullable=True)
     start_date = mapped_column(Date, nullable=True)
     end_date = mapped_column(Date, nullable=True)
-    object_class_code_id = mapped_column(Integer, nullable=True)
+    object_class_code_id = mapped_column(Integer, ForeignKey("ops.object_class_code.id"), nullable=True)
     doc_received = mapped_column(Boolean, nullable=True, default=False)
     obligation_date = mapped_column(Date, nullable=True)
     budget_line_item_type = mapped_column(_enum("agreementtype"), nullable=False, default="CONTRACT")
@@ -533,7 +640,7 @@ class BudgetLineItem(OpsBase):
     is_obe = mapped_column(Boolean, nullable=True, default=False)
     services_component_id = mapped_column(Integer, ForeignKey("ops.services_component.id", ondelete="SET NULL"),
                                           nullable=True)
-    clin_id = mapped_column(Integer, nullable=True)
+    clin_id = mapped_column(Integer, ForeignKey("ops.clin.id"), nullable=True)
     procurement_action_id = mapped_column(Integer, nullable=True)
     __mapper_args__ = {"polymorphic_on": budget_line_item_type, "polymorphic_abstract": True}
 
@@ -541,7 +648,7 @@ class BudgetLineItem(OpsBase):
 class ContractBudgetLineItem(BudgetLineItem):
     __tablename__ = "contract_budget_line_item"
     id = mapped_column(Integer, ForeignKey("ops.budget_line_item.id"), primary_key=True)
-    mod_id = mapped_column(Integer, nullable=True)
+    mod_id = mapped_column(Integer, ForeignKey("ops.agreement_mod.id"), nullable=True)
     psc_fee_doc_number = mapped_column(String, nullable=True)
     psc_fee_pymt_ref_nbr = mapped_column(String, nullable=True)
     __mapper_args__ = {"polymorphic_identity": "CONTRACT"}
@@ -554,7 +661,7 @@ class GrantBudgetLineItem(BudgetLineItem):
     bns_number = mapped_column(String, nullable=True)
     committed_date = mapped_column(Date, nullable=True)
     fa_signed_date = mapped_column(Date, nullable=True)
-    details_id = mapped_column(Integer, nullable=True)
+    details_id = mapped_column(Integer, ForeignKey("ops.grant_budget_line_item_detail.id"), nullable=True)
     grant_number_id = mapped_column(Integer, nullable=True)
     __mapper_args__ = {"polymorphic_identity": "GRANT"}
 
@@ -577,10 +684,22 @@ class DirectObligationBudgetLineItem(BudgetLineItem):
 class AABudgetLineItem(BudgetLineItem):
     __tablename__ = "aa_budget_line_item"
     id = mapped_column(Integer, ForeignKey("ops.budget_line_item.id"), primary_key=True)
-    mod_id = mapped_column(Integer, nullable=True)
+    mod_id = mapped_column(Integer, ForeignKey("ops.agreement_mod.id"), nullable=True)
     psc_fee_doc_number = mapped_column(String, nullable=True)
     psc_fee_pymt_ref_nbr = mapped_column(String, nullable=True)
     __mapper_args__ = {"polymorphic_identity": "AA"}
+
+
+class Invoice(OpsBase):
+    """An invoice line of a budget line (MAPS: a contract line's INVOICE_LINE_NBR)."""
+    __tablename__ = "invoice"
+    id = mapped_column(Integer, Sequence("invoice_id_seq", schema="ops", optional=True), primary_key=True)
+    budget_line_item_id = mapped_column(Integer, ForeignKey("ops.budget_line_item.id"), nullable=True)
+    invoice_line_number = mapped_column(Integer, nullable=True)
+    created_by = mapped_column(Integer, ForeignKey("ops.ops_user.id"), nullable=True)
+    updated_by = mapped_column(Integer, ForeignKey("ops.ops_user.id"), nullable=True)
+    created_on = mapped_column(DateTime(), nullable=True, default=_utcnow)
+    updated_on = mapped_column(DateTime(), nullable=True, default=_utcnow, onupdate=_utcnow)
 
 
 class OpsEvent(OpsBase):
@@ -665,17 +784,11 @@ Index("ix_agreement_name_type_lower", func.lower(Agreement.name), Agreement.agre
 #: declared, or was declared later than the column and the column was left as it was), as
 #: ``(table, column, referenced table, referenced column, ON DELETE action or None)``.
 UNDECLARED_FOREIGN_KEYS = (
-    ('can', 'funding_details_id', 'can_funding_details', 'id', None),
     ('contract_agreement', 'vendor_id', 'vendor', 'id', None),
     ('iaa_agreement', 'iaa_customer_agency_id', 'iaa_customer_agency', 'id', None),
     ('aa_agreement', 'vendor_id', 'vendor', 'id', None),
-    ('budget_line_item', 'clin_id', 'clin', 'id', None),
-    ('budget_line_item', 'object_class_code_id', 'object_class_code', 'id', None),
     ('budget_line_item', 'procurement_action_id', 'procurement_action', 'id', None),
-    ('contract_budget_line_item', 'mod_id', 'agreement_mod', 'id', None),
-    ('grant_budget_line_item', 'details_id', 'grant_budget_line_item_detail', 'id', None),
     ('grant_budget_line_item', 'grant_number_id', 'grant_number', 'id', 'SET NULL'),
-    ('aa_budget_line_item', 'mod_id', 'agreement_mod', 'id', None),
 )
 
 #: Continuum's ``transaction`` table: one row per database transaction that changed versioned rows.
@@ -736,7 +849,7 @@ def version_table(table_or_name: Table | str) -> Table:
 
 
 #: The OPS tables the pipeline only reads (seeded reference data).
-READ_TABLES = ("division", "portfolio", "role", "product_service_code")
+READ_TABLES = ("division", "portfolio", "role", "product_service_code", "object_class_code")
 #: The OPS tables the pipeline writes: entities (parents and subtypes), its system user, the
 #: history it records (events, audit log, history lines), Continuum's transaction table and the
 #: version table of each. ``check_ops_schema`` verifies these before a load.
@@ -776,8 +889,8 @@ def create_subset(conn: Connection) -> None:
 
 
 def seed_reference_rows(conn: Connection) -> None:
-    """Insert OPS's reference divisions, portfolios, roles and product service codes (and their
-    version rows) that are missing."""
+    """Insert OPS's reference divisions, portfolios, roles, product service codes and object class
+    codes (and their version rows) that are missing."""
     ref = ops_reference
     tx = transaction_table
     if conn.execute(select(tx.c.id).where(tx.c.id == ref.SEED_TRANSACTION_ID)).first() is None:
@@ -806,10 +919,13 @@ def seed_reference_rows(conn: Connection) -> None:
         {"id": id_, "name": name, "naics": naics, "support_code": support, "description": description, **audit}
         for id_, name, naics, support, description in ref.PRODUCT_SERVICE_CODES
     ]
+    object_codes = [{"id": id_, "code": code, "description": description, **audit}
+                    for id_, code, description in ref.OBJECT_CLASS_CODES]
     for base, rows, version_rows in ((table("division"), divisions, divisions),
                                      (table("portfolio"), portfolios, portfolio_versions),
                                      (table("role"), roles, role_versions),
-                                     (table("product_service_code"), codes, codes)):
+                                     (table("product_service_code"), codes, codes),
+                                     (table("object_class_code"), object_codes, object_codes)):
         have = set(conn.scalars(select(base.c.id)))
         missing = [row for row in rows if row["id"] not in have]
         if missing:

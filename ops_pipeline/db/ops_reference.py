@@ -359,7 +359,6 @@ ROLE_VERSION_LACKS: dict[int, tuple[str, ...]] = {
     3: ('PATCH_RESEARCH_PROJECT',),
 }
 
-#: The one Continuum ``transaction`` row the seed's version rows point to, with upstream's fixed time.
 #: ``ops.product_service_code``: id, name, naics, support code, description (a MAPS contract's
 #: PSC_CODE is matched on ``naics``).
 PRODUCT_SERVICE_CODES: tuple[tuple[int, str, int, str, str], ...] = (
@@ -367,5 +366,17 @@ PRODUCT_SERVICE_CODES: tuple[tuple[int, str, int, str, str], ...] = (
     (2, 'Convention and Trade Shows', 561920, 'R706 - Support', ''),
 )
 
+#: ``ops.object_class_code``: id, code, description (the codes an IAA customer agency or a budget
+#: line names; audit columns are NULL).
+OBJECT_CLASS_CODES: tuple[tuple[int, int, str], ...] = (
+    (1, 25205, 'IT (ADP) SVC'), (2, 21022, 'Conference - Non-Governme'), (3, 4145, 'Demonstration'),
+    (4, 21101, 'Oversite Travel'), (5, 21000, 'Rest of travel'), (6, 26621, 'Supplies'),
+    (7, 25101, 'Training?'), (8, 25308, 'IAA outside HHS'), (9, 25309, 'IAA within HHS'),
+    (10, 25103, 'Contracts'), (11, 41401, 'Grants'), (12, 23110, 'Rental Payments'),
+    (13, 23305, 'OIS TAP - FTS'), (14, 0, 'Based on Customer Agency'), (15, 1, 'Varies'),
+    (16, 25408, 'Security'),
+)
+
+#: The one Continuum ``transaction`` row the seed's version rows point to, with upstream's fixed time.
 SEED_TRANSACTION_ID = 1
 SEED_TRANSACTION_ISSUED_AT = '2024-07-08 17:49:08.495129'
