@@ -319,7 +319,7 @@ def cli(ctx: click.Context, runs_root: str, debug: bool, quiet: bool, log_format
     from .rundir import check_runs_root
 
     ctx.ensure_object(dict)
-    ctx.obj.update({"runs_root": runs_root, "debug": debug, "log_format": log_format})
+    ctx.obj.update({"runs_root": runs_root, "debug": debug, "log_format": log_format, "quiet": quiet})
     check_runs_root(runs_root)
     if not debug:
         # openpyxl warns about workbook parts it drops (extensions, odd headers and footers): noise
@@ -696,6 +696,68 @@ def poll(ctx, source, db_url, every, once, dataset, accept_rejects, notify_chann
         _log_line(ctx, f"stopped on {stop.reason}; an interrupted file is retried on the next start", "stopped",
                   reason=stop.reason)
     ctx.exit(int(code))
+
+
+@cli.command()
+@click.argument("source", metavar="DIR_OR_S3_PREFIX")
+@db_option
+@click.option("--plan", "plan_only", is_flag=True, help="Print the plan (each file's dataset, in load order) "
+                                                        "and stop: nothing is fetched, written or loaded.")
+@click.option("--dry-run", is_flag=True, help="Load the whole set and roll back: the real counts, nothing written.")
+@click.option("--accept-rejects", is_flag=True, help="Load the valid rows even though some files have rejected rows.")
+@click.option("--lock-wait", type=Seconds(LOCK_WAIT_MAX), default=300.0, show_default=True,
+              metavar="SECONDS", help="Seconds to wait for another load to finish (0: do not wait; at most a day).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "md"]), default="text", show_default=True,
+              help="How to print the plan or the migration's report.")
+@max_bytes_option("Refuse files larger than this many bytes.")
+@endpoint_option
+@archive_option
+@click.pass_context
+def migrate(ctx, source, db_url, plan_only, dry_run, accept_rejects, lock_wait, fmt, max_bytes, endpoint_url,
+            archive) -> None:
+    """Migrate a MAPS export (a folder, or an s3:// prefix) into OPS, all files in one transaction.
+
+    Recognises each file's dataset from its header, orders the files by dependency (users;
+    projects, vendors, agencies, shops; CANs; agreements; budget lines) and prints the plan
+    (--plan stops there). Each file then goes through fetch, validate and transform in its own
+    run directory; the whole set is loaded in one transaction, so later files see earlier files'
+    rows and the set lands completely or not at all. Rejected rows in any file stop the migration
+    before the load unless --accept-rejects. The report (per file and totals) is printed and
+    written to <runs root>/migrations/<id>/. Exit codes: 0 loaded (or planned with --dry-run);
+    1 a file is unknown, invalid or refused; 2 usage; 3 the migration failed.
+    """
+    from .migrate import make_plan, migrate as do_migrate, render_markdown, render_text
+
+    plan = make_plan(source, endpoint_url=endpoint_url)
+    if plan_only:
+        if fmt == "json":
+            _json_out(plan.as_dict())
+        else:
+            click.echo(_safe_text(ctx, "\n".join(plan.lines()), lines=True))
+        return
+    quiet = ctx.obj.get("quiet") and ctx.obj.get("log_format") != "json"
+    if ctx.obj.get("log_format") == "json":
+        _log_line(ctx, "", "migrate-plan", plan=plan.as_dict())
+    elif not quiet:
+        for line in plan.lines():
+            _log_line(ctx, line, "migrate-plan")
+    def show_file(order, planned, run) -> None:
+        _log_line(ctx, f"file {order}/{len(plan.files)}: {planned.name} ({planned.dataset}) in run {run.run_id}",
+                  "migrate-file", file=planned.name, dataset=planned.dataset, run_id=run.run_id)
+
+    migration = do_migrate(source, runs_root=ctx.obj["runs_root"], db_url=db_url, dry_run=dry_run,
+                           accept_rejects=accept_rejects, endpoint_url=endpoint_url, max_bytes=max_bytes,
+                           lock_wait=lock_wait, plan=plan, on_file=None if quiet else show_file)
+    report = migration.report
+    if fmt == "json":
+        _json_out(report)
+    else:
+        _echo_report(render_markdown(report) if fmt == "md" else render_text(report))
+    archived = all([_archive_finished(run, archive) for run in migration.runs if run is not None])
+    if migration.error is not None:
+        raise migration.error
+    if not archived:
+        ctx.exit(int(ExitCode.RUN_FAILED))
 
 
 @cli.command()

@@ -416,3 +416,93 @@ class ProcessFolder(luigi.WrapperTask, RunParameters):
                        key=lambda p: (p.stat().st_mtime, p.name))
         return [(str(p.resolve()), p.resolve().as_uri(), version_key(None, None, sha256_file(p)), p.stat().st_size)
                 for p in files]
+
+
+# --------------------------------------------------------------------------------------------
+# A MAPS export
+
+
+class MigrationTarget(luigi.Target):
+    """A migration's folder (``<runs root>/migrations/<id>/``), complete once its report says the
+    whole set was loaded."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+
+    def exists(self) -> bool:
+        from ops_pipeline.rundir import read_json
+
+        try:
+            return read_json(self.folder / "report.json").get("status") == "loaded"
+        except (OSError, ValueError):
+            return False
+
+    def __str__(self) -> str:
+        return str(self.folder)
+
+
+class MigrateMaps(luigi.Task):
+    """A whole MAPS export (a folder or ``s3://`` prefix) through ``ops-pipeline migrate``: every
+    file in its own run directory, all loaded in ONE transaction (so this is one task, not a task
+    per file: a file's load cannot commit apart from the others)::
+
+        luigi --module ops_pipeline.luigi MigrateMaps --source exports/2026-11/ --db "$DB" \\
+            --local-scheduler --run-date 2026-11-29T105300
+
+    The migration is named by the source and the run date (its folder under
+    ``<runs root>/migrations/``); the same command run again after a success does nothing.
+    """
+
+    source = luigi.Parameter(default="", description="The export's folder or s3://bucket/prefix/.")
+    run_date = luigi.DateSecondParameter(default=None, description="Names the migration with the source.")
+    runs_root = luigi.Parameter(default=os.environ.get(RUNS_ENV) or "runs",
+                                description=f"Folder of the run directories (default: ${RUNS_ENV} or ./runs).")
+    accept_rejects = luigi.BoolParameter(default=False,
+                                         description="Load the valid rows even though some files have rejected rows.")
+    db = _private(description="Database URL (else OPS_PIPELINE_DB_URL, else cloud.gov VCAP_SERVICES).")
+    endpoint_url = _private(description="S3-compatible endpoint (else OPS_PIPELINE_S3_ENDPOINT_URL).")
+    max_bytes = luigi.IntParameter(default=int(os.environ.get("OPS_PIPELINE_MAX_BYTES") or DEFAULT_MAX_BYTES),
+                                   significant=False)
+    lock_wait = luigi.FloatParameter(default=DEFAULT_LOCK_WAIT, significant=False)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        missing = [name for name, value in (("--source", self.source), ("--run-date", self.run_date)) if not value]
+        if missing:
+            raise UsageError(f"MigrateMaps needs {' and '.join(missing)}",
+                             hint="e.g. --source exports/ --run-date $(date -u +%Y-%m-%dT%H%M%S)")
+        for url in (self.db, self.endpoint_url):
+            remember_url(url)
+        if self.endpoint_url is None:
+            self.endpoint_url = os.environ.get("OPS_PIPELINE_S3_ENDPOINT_URL") or None
+
+    @functools.cached_property
+    def migration_id(self) -> str:
+        return derived_run_id(self.run_date, "maps-migration", self.source)
+
+    def output(self) -> MigrationTarget:
+        from ops_pipeline.migrate import migrations_root
+
+        return MigrationTarget(migrations_root(Path(self.runs_root).resolve()) / self.migration_id)
+
+    def on_failure(self, exception: BaseException) -> str:
+        return str(exception) if isinstance(exception, StageFailed) else operator_line(exception)
+
+    def run(self):
+        from ops_pipeline.migrate import migrate
+
+        self.set_status_message(f"migration {self.migration_id} in {self.output()}")
+        try:
+            migration = migrate(self.source, runs_root=self.runs_root, db_url=self.db,
+                                accept_rejects=self.accept_rejects, endpoint_url=self.endpoint_url,
+                                max_bytes=self.max_bytes, lock_wait=self.lock_wait, migration_id=self.migration_id)
+            error = migration.error
+        except PipelineError as exc:  # before the migration's folder exists (the plan)
+            error = exc
+        if error is not None:
+            failure = StageFailed(operator_line(error, urls=tuple(u for u in (self.db, self.endpoint_url) if u)),
+                                  code=error.code, exit_code=error.exit_code, run_id=None,
+                                  run_dir=str(self.output()))
+            if os.environ.get(DEBUG_ENV):
+                raise failure from error
+            raise failure from None

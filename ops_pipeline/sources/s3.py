@@ -341,6 +341,23 @@ def list_objects(client, bucket: str, prefix: str) -> list[ObjectInfo]:
     return [row[2] for row in found]
 
 
+def read_start(client, info: ObjectInfo, size: int = 1 << 16) -> bytes:
+    """The first ``size`` bytes of an object (a ranged GET): enough to read a file's header
+    without downloading it (``migrate --plan`` recognises each export file so)."""
+    params: dict[str, Any] = {"Bucket": info.bucket, "Key": info.key, "Range": f"bytes=0-{max(0, size - 1)}"}
+    if info.version_id:
+        params["VersionId"] = info.version_id
+    try:
+        body = client.get_object(**params)["Body"]
+        try:
+            return body.read(size)
+        finally:
+            body.close()
+    except Exception as exc:
+        _raise_storage(exc, client, info.uri, version_id=info.version_id, reading=True)
+        raise
+
+
 def download(client, info: ObjectInfo, dest_dir: Path, *, max_bytes: int, name: str | None = None) -> dict:
     """Download one object into ``dest_dir / name`` (default ``safe_filename(info.key)``), verified
     and read-only.

@@ -22,21 +22,29 @@ def exclusive(stage: str, records: Callable[[dict], bool] = lambda kwargs: True)
     def decorate(func: Callable) -> Callable:
         @functools.wraps(func)
         def run_stage(run: RunDir, *args: Any, **kwargs: Any) -> Any:
-            with run.exclusive(stage):
-                try:
-                    return func(run, *args, **kwargs)
-                except PipelineError as error:
-                    # Only a stage that still stands needs it: pending never ran; failed and
-                    # stale stages already have every later stage stale. A purged run keeps its
-                    # history as it was: no stage can run on it again anyway.
-                    if run.status(stage) in (SUCCEEDED, RUNNING) and not run.manifest.get("purged_at") \
-                            and records(kwargs):
-                        error.stage = error.stage or stage
-                        error.run_id = error.run_id or run.run_id
-                        run.fail(stage, _safe(error.as_dict()))
-                    raise
+            with holding(run, stage, records=records(kwargs)):
+                return func(run, *args, **kwargs)
         return run_stage
     return decorate
+
+
+@contextlib.contextmanager
+def holding(run: RunDir, stage: str, *, records: bool = True) -> Iterator[None]:
+    """What :func:`exclusive` does around one call, as a context: hold the run directory while
+    ``stage`` runs, and record a refused rerun as failed (unless ``records`` is false). A command
+    working on several runs at once (``migrate`` loads them in one transaction) holds each so."""
+    with run.exclusive(stage):
+        try:
+            yield
+        except PipelineError as error:
+            # Only a stage that still stands needs it: pending never ran; failed and
+            # stale stages already have every later stage stale. A purged run keeps its
+            # history as it was: no stage can run on it again anyway.
+            if run.status(stage) in (SUCCEEDED, RUNNING) and not run.manifest.get("purged_at") and records:
+                error.stage = error.stage or stage
+                error.run_id = error.run_id or run.run_id
+                run.fail(stage, _safe(error.as_dict()))
+            raise
 
 
 @contextlib.contextmanager
