@@ -102,15 +102,15 @@ def test_users_and_projects_load_and_a_rerun_changes_nothing(runs_root, sqlite_u
         assert outcome.error is None, outcome.error
         assert outcome.run.dataset == f"maps-{name}"
     again = run_pipeline(str(DATA / "small" / "users.tsv"), runs_root=runs_root, db_url=sqlite_url)
-    assert again.run.stage_info("load")["counts"]["ops_user"]["unchanged"] == 5
+    assert again.run.stage_info("load")["counts"]["ops_user"]["unchanged"] == 20  # users.tsv's rows
     engine = make_engine(sqlite_url)
     with engine.connect() as conn:
         users = {u.id: u for u in conn.execute(select(User)).all()}
         projects = {p.id: p for p in conn.execute(select(Project)).all()}
     engine.dispose()
     # MAPS ids are OPS ids; the system user the load acts as is not one of them.
-    assert {1, 2, 3, 4, 5} <= set(users) and users[4].status == "LOCKED"
-    assert all(uid >= 500 for uid in set(users) - {1, 2, 3, 4, 5})
+    assert set(range(1, 21)) <= set(users) and users[4].status == "LOCKED"
+    assert all(uid >= 500 for uid in set(users) - set(range(1, 21)))
     assert projects[2].project_type == "RESEARCH"  # "Research": any case
     assert projects[3].project_type == "ADMINISTRATIVE_AND_SUPPORT"
     assert projects[2].description == ""

@@ -72,9 +72,9 @@ def _check_first_load(state: dict, tx: int) -> None:
     keys = {key for cls, kind, key, _ in state["history"] if cls == "UserRole" and kind == "NEW"}
     assert keys == {f"{u}|{r}" for u, r in GRANTED}
     users = {key for cls, kind, key, _ in state["history"] if cls == "User" and kind == "NEW"}
-    assert {"1", "2", "3", "4", "5"} <= users  # and the system user the load acts as
+    assert {str(u) for u in range(1, 21)} <= users  # and the system user the load acts as
     # OPS's users loader: one CREATE_USER per user it wrote; none for the system user.
-    assert sorted(d["user_id"] for _e, d in state["events"]) == [1, 2, 3, 4, 5]
+    assert sorted(d["user_id"] for _e, d in state["events"]) == list(range(1, 21))  # users.tsv's 20 users
     assert {"user_id": 1, "message": "Upserted user anna.budget@example.gov"} in [d for _e, d in state["events"]]
 
 
