@@ -135,6 +135,10 @@ def test_a_direct_obligation_line_without_its_parent_is_refused_never_an_orphan(
     assert isinstance(outcome.error, DataInvalid)
     assert "direct_obligation_budget_lines_orphan.tsv:2:SYS_DIRECT_OBLIGATION_ID" in str(outcome.error)
     assert rows(db, select(func.count()).select_from(m.BudgetLineItem.__table__)) == [(0,)]
+    # The refusal quotes its first finding; every one of them is in load/refused.jsonl.
+    refused = [(f["code"], f["cell"]) for f in read_jsonl(outcome.run.path / "load" / "refused.jsonl")]
+    assert ("BLI_ORPHAN", "direct_obligation_budget_lines_orphan.tsv:2:SYS_DIRECT_OBLIGATION_ID") in refused
+    assert "refused.jsonl" in outcome.error.hint
     # Loading the rest on purpose: the orphan is left out with its code, the other line is in.
     outcome = run(path, runs_root, db, accept_rejects=True)
     assert ("BLI_ORPHAN", "direct_obligation_budget_lines_orphan.tsv:2:SYS_DIRECT_OBLIGATION_ID") in findings(outcome)

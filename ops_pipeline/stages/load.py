@@ -30,6 +30,8 @@ from .transform import entity_file
 
 RESULT = "result.json"
 FINDINGS = "findings.jsonl"
+#: every finding of a load that refused (it wrote nothing), to fix the file from
+REFUSED = "refused.jsonl"
 #: A dry run's counts: what a load would do, kept apart from the real load's record.
 PLAN = "plan.json"
 
@@ -257,11 +259,17 @@ def load_into(conn, run: RunDir, files: dict[str, Path], staged_sha256: str, *, 
     if refused and not accept_rejects:
         first = refused[0]
         where = f"{first.cell}: " if first.cell else ""
+        # Every finding of the refused load, not only the first the message quotes: the file to
+        # fix them all from (the load's findings.jsonl is a completed load's).
+        listed = run.stage_dir("load") / REFUSED
+        with write_jsonl(listed) as writer:
+            writer.write_all(f.as_dict() for f in context.findings)
         raise DataInvalid(
             f"OPS cannot take {len(refused)} record{'s' if len(refused) != 1 else ''} as "
             f"{'they are' if len(refused) != 1 else 'it is'}; nothing was loaded. {where}{first.message}",
             stage="load", run_id=run.run_id, file=file,
-            hint=f"fix the file, or load the rest with: {rerun or f'ops-pipeline load {run.path}'} --accept-rejects")
+            hint=f"every finding is in {listed}; fix the file, or load the rest with: "
+                 f"{rerun or f'ops-pipeline load {run.path}'} --accept-rejects")
     conn.execute(
         PipelineRun.__table__.update().where(PipelineRun.id == run.run_id).values(
             counts=counts, staged_sha256=staged_sha256, status="loaded",
