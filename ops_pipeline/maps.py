@@ -24,7 +24,7 @@ from typing import Any, Iterable, Iterator
 
 from .db.bulk import SEQUENCE_STARTS
 from .datasets.base import Column, Dataset, Problem, Table, TransformResult, header_key
-from .errors import DataInvalid
+from .errors import DataInvalid, UnreadableFile
 from .findings import ERROR, INFO, WARNING, make_finding
 
 #: MAPS ids go into OPS primary keys unchanged: OPS's sequences start above these (PRs #2466-#2525).
@@ -361,7 +361,7 @@ def recognise(header: tuple, *, file: str | None = None) -> type[MapsDataset]:
     ranked.sort(key=lambda item: -item[0])
     names = ", ".join(cls.name for cls in maps_datasets())
     if not ranked or ranked[0][0] == 0:
-        raise DataInvalid("the header row is not that of any MAPS export this tool knows", file=file,
+        raise UnreadableFile("the header row is not that of any MAPS export this tool knows", file=file,
                           hint=f"known datasets: {names}; or name one with --dataset")
     if len(ranked) > 1 and ranked[1][0] == ranked[0][0]:
         raise DataInvalid(f"the header row fits both {ranked[0][1].name} and {ranked[1][1].name}", file=file,
