@@ -14,6 +14,7 @@ from ops_pipeline.stages.fetch import fetch
 from ops_pipeline.stages.load import load_runs
 from ops_pipeline.stages.transform import transform
 from ops_pipeline.stages.validate import validate
+from ops_pipeline.rundir import read_jsonl
 from tests.conftest import good_row
 
 
@@ -70,7 +71,9 @@ def test_a_refusal_in_a_later_run_rolls_back_the_earlier_ones_and_names_its_file
     error = caught.value
     assert error.file == "b.xlsx" and error.run_id == second.run_id
     assert error.one_line().startswith("load: b.xlsx: OPS cannot take 1 record as it is; nothing was loaded.")
-    assert error.hint == "fix the file, or load the rest with: ops-pipeline migrate set/ --accept-rejects"
+    assert error.hint == (f"every finding is in {second.path / 'load' / 'refused.jsonl'}; fix the file, "
+                          "or load the rest with: ops-pipeline migrate set/ --accept-rejects")
+    assert [f["code"] for f in read_jsonl(second.path / "load" / "refused.jsonl")] == ["cannot-load"]
     assert _rows(sqlite_url, select(BudgetLineItem.id)) == []
     assert _rows(sqlite_url, select(PipelineRun.id)) == []
     assert first.status("load") == second.status("load") == "failed"

@@ -276,7 +276,8 @@ def test_a_record_ops_cannot_take_refuses_the_whole_load_unless_rejects_are_acce
     assert str(error).startswith(f"OPS cannot take {said}; nothing was loaded. All Budget - Cur!2: budget line ")
     assert str(error).endswith("is not loaded: OPS holds it as a CONTRACT record; it cannot become GRANT")
     assert error.stage == "load" and error.run_id == run.run_id
-    assert error.hint == f"fix the file, or load the rest with: ops-pipeline load {run.path} --accept-rejects"
+    assert error.hint == (f"every finding is in {run.path / 'load' / 'refused.jsonl'}; fix the file, or load the "
+                          f"rest with: ops-pipeline load {run.path} --accept-rejects")
     assert sorted(_rows(sqlite_url, select(BudgetLineItem.id, BudgetLineItem.amount))) == stored
     assert len(_rows(sqlite_url, select(PipelineRun))) == 1
 
