@@ -25,6 +25,8 @@ from .errors import DataInvalid, PipelineError, UsageError
 from .rundir import (RUN_ID, RunDir, atomic_write, check_runs_root, make_private_dir, new_run_id, read_json,
                      unusable_runs_root, utcnow, write_json)
 from .stages.fetch import DEFAULT_MAX_BYTES
+from .printable import printable
+from .redact import scrub_text
 
 #: Under the runs root: one folder per migration, beside the runs (``find_runs`` ignores it: it
 #: holds no manifest).
@@ -100,6 +102,9 @@ def make_plan(source: str, *, endpoint_url: str | None = None, client=None) -> P
         raise UsageError(f"{source}: no export files there", hint="give the folder or s3:// prefix of a MAPS export")
     planned = []
     for location, name, size, info, head in found:
+        # A file name is shown in the plan, the report and messages: one line, nothing a terminal
+        # interprets, nothing that looks like an e-mail address or a number to mask.
+        name = printable(scrub_text(name))
         dataset = _recognise(name, head)
         planned.append(PlannedFile(source=location, name=name, dataset=dataset.name, tier=dataset.tier,
                                    size=size, info=info))

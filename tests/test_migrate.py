@@ -49,6 +49,13 @@ def test_a_header_is_read_from_the_first_bytes_bom_crlf_and_quotes_included():
     assert header_of(b"") == ()
 
 
+def test_a_file_name_is_shown_on_one_line_with_nothing_a_terminal_would_run(export):
+    (export / "z-users.tsv").rename(export / "us\x1b[31mers\nfake line.tsv")
+    lines = make_plan(str(export)).lines()
+    assert len(lines) == 3 and "\x1b" not in "".join(lines) and "\n" not in "".join(lines)
+    assert "us\\x1b[31mers\\x0afake line.tsv" in lines[1]
+
+
 def test_the_plan_orders_files_by_dependency_not_by_name_and_touches_nothing(export, runs_root):
     plan = make_plan(str(export))
     assert [(f.name, f.dataset, f.tier) for f in plan.files] == [
