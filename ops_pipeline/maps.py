@@ -53,9 +53,13 @@ MAPS_CODES: dict[str, tuple[str, str]] = {
 
 _TRUE = frozenset({"true", "yes", "1"})
 _FALSE = frozenset({"false", "no", "0"})
-_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
-_DATETIME = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}")
-_INTEGER = re.compile(r"[+-]?\d+")
+# ASCII digits only: Python reads other scripts' digits as numbers, MAPS never writes them.
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
+_DATETIME = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}", re.ASCII)
+_INTEGER = re.compile(r"[+-]?\d+", re.ASCII)
+_WHOLE_FLOAT = re.compile(r"[+-]?\d+\.0+", re.ASCII)
+#: a number as MAPS writes one: digits, thousands grouped by commas or not at all, decimals
+_NUMBER = re.compile(r"[+-]?(?:\d{1,3}(?:,\d{3})+|\d+)?(?:\.\d+)?", re.ASCII)
 _MONEY_MAX = Decimal("9999999999.99")  # numeric(12,2)
 
 
@@ -97,7 +101,7 @@ class Parse:
             return None
         if _INTEGER.fullmatch(text):
             return int(text)
-        if re.fullmatch(r"[+-]?\d+\.0+", text):  # an id a spreadsheet once turned into 12.0
+        if _WHOLE_FLOAT.fullmatch(text):  # an id a spreadsheet once turned into 12.0
             return int(Decimal(text))
         self.problem("BAD_NUMBER", field, f"{text!r} is not a whole number", text)
         return None
@@ -173,7 +177,8 @@ class Parse:
         if text is None:
             return None
         try:
-            value = Decimal(text.replace(",", "")) if re.fullmatch(r"[+-]?[\d,]*\.?\d*", text) else None
+            value = Decimal(text.replace(",", "")) if _NUMBER.fullmatch(text) and any(
+                c.isdigit() for c in text) else None
         except InvalidOperation:
             value = None
         if value is None or not value.is_finite():

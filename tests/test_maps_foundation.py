@@ -171,3 +171,26 @@ def test_a_column_every_row_must_fill_must_be_in_the_header(tmp_path, runs_root,
     outcome = run_pipeline(str(path), runs_root=runs_root, db_url=sqlite_url)
     assert isinstance(outcome.error, DataInvalid)
     assert "SYS_USER_ID" in str(outcome.error) and "missing" in str(outcome.error)
+
+
+@pytest.mark.parametrize("text, number", [
+    ("1,234.50", "1234.50"), ("12", "12"), (".5", "0.5"), ("-3", "-3"),
+    ("234,1552,303.08", None), ("1,2", None), ("1e3", None), ("NaN", None), ("١٢", None), ("１２", None),
+])
+def test_a_number_is_ascii_digits_with_commas_only_between_thousands(text, number):
+    from decimal import Decimal
+
+    from ops_pipeline.maps import Parse
+
+    p = Parse({"n": text})
+    value = p.number("n")
+    assert value == (Decimal(number) if number else None)
+    assert [x.code for x in p.problems] == ([] if number else ["BAD_NUMBER"])
+
+
+@pytest.mark.parametrize("text", ["１２", "١٢", "12a", "1.5"])
+def test_an_id_is_ascii_digits(text):
+    from ops_pipeline.maps import Parse
+
+    p = Parse({"id": text})
+    assert p.id("id", "ops_user") is None and [x.code for x in p.problems] == ["BAD_NUMBER"]

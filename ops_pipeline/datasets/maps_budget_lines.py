@@ -172,10 +172,10 @@ STATUSES = m.ENUMS["budgetlineitemstatus"]
 #: mid-line): loading it would store a line without its amount and status.
 TRUNCATION = ("amount", "status")
 
-_INTEGER = re.compile(r"[+-]?\d+")
-_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
-_MONEY = re.compile(r"-?\d{1,10}(?:\.\d{1,2})?")
-_FRACTION = re.compile(r"[01](?:\.\d+)?|\.\d+")
+_INTEGER = re.compile(r"[+-]?\d+", re.ASCII)  # ASCII digits only, as Parse
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
+_MONEY = re.compile(r"-?\d{1,10}(?:\.\d{1,2})?", re.ASCII)
+_FRACTION = re.compile(r"[01](?:\.\d+)?|\.\d+", re.ASCII)
 _CENT = Decimal("0.01")
 _FLAGS = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
 
