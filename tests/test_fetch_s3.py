@@ -241,3 +241,15 @@ def test_sha256_checksum_in_manifest_matches_the_store(s3_bucket, s3_endpoint, t
     stored = client.head_object(Bucket=bucket, Key="c.xlsx", ChecksumMode="ENABLED")["ChecksumSHA256"]
     run = fetch_s3(f"s3://{bucket}/c.xlsx", tmp_path / "runs", endpoint_url=s3_endpoint)
     assert base64.b64decode(stored).hex() == run.manifest["source"]["sha256"]
+
+
+def test_a_maps_export_from_object_storage_is_recognised_from_its_header(s3_bucket, s3_endpoint, tmp_path):
+    client, bucket = s3_bucket
+    body = (Path(__file__).parent / "data" / "maps" / "small" / "projects.tsv").read_bytes()
+    client.put_object(Bucket=bucket, Key="maps/export-7.tsv", Body=body)
+    client.put_object(Bucket=bucket, Key="fy25/budget.xlsx", Body=workbook_bytes(tmp_path, 2))
+    run = fetch(f"s3://{bucket}/maps/export-7.tsv", tmp_path / "runs", endpoint_url=s3_endpoint)
+    assert run.dataset == "maps-projects"  # known only once the object is here
+    assert RunDir(run.path).dataset == "maps-projects"  # and saved so
+    workbook = fetch(f"s3://{bucket}/fy25/budget.xlsx", tmp_path / "runs", endpoint_url=s3_endpoint)
+    assert workbook.dataset == "budget-workbook"
