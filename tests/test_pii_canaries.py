@@ -194,7 +194,10 @@ def test_no_canary_leaks_from_any_stage_or_report_format(canary_workbook, runs_r
 
     _assert_clean(runs_root, printed)
     # The report still says what happened, with masked values.
-    report = json.loads(next(runs_root.iterdir()).joinpath("report", "report.json").read_text())
+    # (A run validated with calamine: the stage-by-stage run was validated again with openpyxl,
+    # which reads one of the canary cells differently; the order of iterdir() is the file system's.)
+    report = next(json.loads(path.read_text()) for path in sorted(runs_root.glob("*/report/report.json"))
+                  if json.loads((path.parent.parent / "validate" / "summary.json").read_text())["reader"] != "openpyxl")
     assert report["rows"]["rejected"] == 8
     assert report["findings_detail"]["bad-amount"]["first"][0]["value"] == "<email>"
 
