@@ -1021,7 +1021,12 @@ class Loader:
             own = subtype.columns.get(kind, ())
             own_at = [written.index(c) for c in own]
             names = ("id", *extra, *own)
-            sub_rows = [(assigned[id(item)], *extra.values(), *(item.row[i] for i in own_at)) for item in items]
+            extra_values = tuple(extra.values())
+            if own_at:
+                own_of = _tuple_getter(own_at)
+                sub_rows = [(assigned[id(item)], *extra_values, *own_of(item.row)) for item in items]
+            else:  # the usual case: the subtype row is its id and defaults (no generator per row)
+                sub_rows = [(assigned[id(item)], *extra_values) for item in items]
             bulk.insert_rows(self.conn, model.__table__, names, sub_rows)
             self.recorder.created_many(spec.name, model.__name__, table, columns, rows_of[kind],
                                        model.__table__, names, sub_rows)
