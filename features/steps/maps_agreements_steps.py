@@ -6,21 +6,15 @@ from behave import given, then, when
 from sqlalchemy import func, insert, select
 
 from ops_pipeline.db import ops_models as m
-from ops_pipeline.db.engine import init_schema, make_engine
+from ops_pipeline.db.engine import make_engine
 from ops_pipeline.pipeline import Options, run_pipeline, run_stage, start_run
 from ops_pipeline.rundir import read_jsonl
+from tests.maps_steps import scenario_db as _db
 
 SMALL = Path(__file__).resolve().parents[2] / "tests" / "data" / "maps" / "small"
 KINDS = {"contract": "CONTRACT", "grant": "GRANT", "IAA": "IAA", "direct obligation": "DIRECT_OBLIGATION"}
 FILES = {"contracts": "contracts.tsv", "grants": "grants.tsv", "IAAs": "iaas.tsv",
          "direct obligations": "direct_obligations.tsv"}
-
-
-def _db(context) -> str:
-    if not getattr(context, "db_url", None):
-        context.db_url = f"sqlite:///{context.tmp / 'ops.db'}"
-        init_schema(context.db_url)
-    return context.db_url
 
 
 def _engine(context):

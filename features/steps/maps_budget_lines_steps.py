@@ -6,29 +6,13 @@ from behave import given, then, when
 from sqlalchemy import select
 
 from ops_pipeline.db import ops_models as m
-from ops_pipeline.db.engine import init_schema, make_engine
+from ops_pipeline.db.engine import make_engine
 from ops_pipeline.pipeline import Options, run_pipeline, run_stage, start_run
-from ops_pipeline.rundir import read_jsonl
 from tests.maps_line_parents import agreement_id, seed_line_parents
+from tests.maps_steps import scenario_db as _db, query as _query, run_findings
 
 DATA = Path(__file__).resolve().parents[2] / "tests" / "data" / "maps"
 KIND_WORDS = {"contract": "CONTRACT", "grant": "GRANT", "IAA": "IAA", "direct obligation": "DIRECT_OBLIGATION"}
-
-
-def _db(context) -> str:
-    if not getattr(context, "db_url", None):
-        context.db_url = f"sqlite:///{context.tmp / 'ops.db'}"
-        init_schema(context.db_url)
-    return context.db_url
-
-
-def _query(context, statement) -> list:
-    engine = make_engine(_db(context))
-    try:
-        with engine.connect() as conn:
-            return conn.execute(statement).all()
-    finally:
-        engine.dispose()
 
 
 def _lines(context) -> dict:
@@ -36,12 +20,7 @@ def _lines(context) -> dict:
 
 
 def _findings(context) -> list[dict]:
-    found = []
-    for stage in ("validate", "load"):
-        path = context.run.path / stage / "findings.jsonl"
-        if path.exists():
-            found += list(read_jsonl(path))
-    return found
+    return run_findings(context.run)
 
 
 @given("OPS already holds the agreements, CANs and users of the small MAPS export")

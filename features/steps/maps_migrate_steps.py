@@ -4,18 +4,12 @@
 from behave import given, then, when
 from sqlalchemy import func, select
 
-from ops_pipeline.db.engine import init_schema, make_engine
+from ops_pipeline.db.engine import make_engine
 from ops_pipeline.db.ops_models import OpsDBHistory, User, transaction_table
 from ops_pipeline.errors import PipelineError
 from ops_pipeline.maps_sample import write_maps_export
 from ops_pipeline.migrate import make_plan, migrate
-
-
-def _db(context) -> str:
-    if not getattr(context, "db_url", None):
-        context.db_url = f"sqlite:///{context.tmp / 'ops.db'}"
-        init_schema(context.db_url)
-    return context.db_url
+from tests.maps_steps import scenario_db as _db
 
 
 def _count(context, table) -> int:

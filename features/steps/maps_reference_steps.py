@@ -7,24 +7,18 @@ from behave import given, then, when
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from ops_pipeline.db.engine import init_schema, make_engine
+from ops_pipeline.db.engine import make_engine
 from ops_pipeline.db.ops_models import (CAN, CANFundingDetails, Contact, IAACustomerAgency, ObjectClassCode,
                                         OpsDBHistory, Portfolio, ProcurementShop, ProcurementShopFee, Vendor,
                                         VendorContacts, transaction_table)
 from ops_pipeline.pipeline import Options, run_pipeline, run_stage, start_run
 from ops_pipeline.rundir import read_jsonl
+from tests.maps_steps import scenario_db as _db, run_findings
 
 DATASETS = {"vendors": "maps-vendors", "iaa_agency": "maps-iaa-agency",
             "procurement_shops": "maps-procurement-shops", "cans": "maps-cans"}
 SMALL = Path(__file__).resolve().parents[2] / "tests" / "data" / "maps" / "small"
 ORDER = ("vendors", "iaa_agency", "procurement_shops", "cans")
-
-
-def _db(context) -> str:
-    if not getattr(context, "db_url", None):
-        context.db_url = f"sqlite:///{context.tmp / 'ops.db'}"
-        init_schema(context.db_url)
-    return context.db_url
 
 
 def _session(context) -> Session:
@@ -59,13 +53,7 @@ def _history_rows(context) -> dict:
 
 def _findings(context) -> list[dict]:
     """Every finding of the scenario's last run: validation's and the load's."""
-    run = context.outcome.run if hasattr(context, "outcome") else context.run
-    found = []
-    for stage in ("validate", "load"):
-        path = run.path / stage / "findings.jsonl"
-        if path.exists():
-            found += list(read_jsonl(path))
-    return found
+    return run_findings(context.outcome.run if hasattr(context, "outcome") else context.run)
 
 
 def _blank(value) -> str:

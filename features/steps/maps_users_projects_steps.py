@@ -5,21 +5,13 @@ from behave import given, then, when
 from sqlalchemy import func, select
 
 from ops_pipeline.db import ops_models as m
-from ops_pipeline.db.engine import init_schema, make_engine
 from ops_pipeline.pipeline import run_pipeline
-from ops_pipeline.rundir import read_jsonl
+from tests.maps_steps import scenario_db as _db, query as _query, run_findings
 
 #: What the history check counts: OPS's transactions, audit log, events and the version tables of
 #: what these exports write.
 HISTORY = ("transaction", "ops_db_history", "ops_event", "ops_user_version", "user_role_version",
            "project_version", "research_project_version")
-
-
-def _db(context) -> str:
-    if not getattr(context, "db_url", None):
-        context.db_url = f"sqlite:///{context.tmp / 'ops.db'}"
-        init_schema(context.db_url)
-    return context.db_url
 
 
 def _write(context, kind: str, lines: list[list[str]]) -> None:
@@ -44,21 +36,7 @@ def _loaded(context, kind: str):
 
 
 def _findings(outcome) -> list[dict]:
-    found = []
-    for stage in ("validate", "load"):
-        path = outcome.run.path / stage / "findings.jsonl"
-        if path.exists():
-            found += list(read_jsonl(path))
-    return found
-
-
-def _query(context, statement):
-    engine = make_engine(_db(context))
-    try:
-        with engine.connect() as conn:
-            return conn.execute(statement).all()
-    finally:
-        engine.dispose()
+    return run_findings(outcome.run)
 
 
 def _roles(context, user_id: int) -> list[str]:
