@@ -75,3 +75,52 @@ def test_dollars():
     assert dollars("1234.5") == "$1,234.50"
     assert dollars("-5") == "-$5.00"
     assert dollars(None) == ""
+
+
+def test_the_groups_add_every_valid_line_once_whatever_its_status_date_or_load_outcome(tmp_path):
+    """by status and by fiscal year, summed line by line here and compared with the report's: lines
+    sharing a status and a date, a line without a date, a date that is not one, an amount with more
+    than two places, an amount that is not one (not counted), and a line the load refused."""
+    from types import SimpleNamespace
+
+    from ops_pipeline.money import money_summary
+
+    validate = tmp_path / "validate"
+    validate.mkdir()
+    lines = [
+        (1, "10.00", "PLANNED", "2025-09-30"), (2, "20.005", "PLANNED", "2025-09-30"),
+        (3, "5", "PLANNED", "2025-10-01"), (4, "7.25", "DRAFT", None), (5, "1.10", None, "not a date"),
+        (6, "2.20", "DRAFT", "2025-09-30"), (7, "not money", "DRAFT", "2025-09-30"), (8, "", "DRAFT", None),
+        (9, 3, "OBLIGATED", "2026-12-01"),
+    ]
+    with open(validate / "valid_rows.jsonl", "w") as handle:
+        for row, amount, status, day in lines:
+            handle.write(json.dumps({"row": row, "values": {"amount": amount, "status": status, "date_needed": day}}) + "\n")
+    for name in ("rejected.jsonl", "skipped.jsonl"):
+        (validate / name).write_text("")
+    (validate / "summary.json").write_text("{}")
+    dataset = SimpleNamespace(money=("amount", "status", "date_needed"), rules={})
+
+    money = money_summary(SimpleNamespace(path=tmp_path), dataset, loaded=True, refused_rows={6})
+
+    from decimal import Decimal
+    expected_status: dict = {}
+    expected_year: dict = {}
+    years = {"2025-09-30": "FY2025", "2025-10-01": "FY2026", "2026-12-01": "FY2027"}
+    for row, amount, status, day in lines:
+        if row in (7, 8):
+            continue
+        value = Decimal(str(amount)).quantize(Decimal("0.01"))
+        loaded = Decimal("0.00") if row == 6 else value
+        for table, name in ((expected_status, status or "(none)"), (expected_year, years.get(day, "(no date)"))):
+            entry = table.setdefault(name, {"lines": 0, "valid": Decimal("0.00"), "loaded": Decimal("0.00")})
+            entry["lines"] += 1
+            entry["valid"] += value
+            entry["loaded"] += loaded
+
+    def text(table):
+        return {k: {"lines": v["lines"], "valid": str(v["valid"]), "loaded": str(v["loaded"])} for k, v in table.items()}
+
+    assert money["by_status"] == text(expected_status)
+    assert money["by_fiscal_year"] == text(expected_year)
+    assert (money["valid"], money["loaded"]) == ("48.55", "46.35")  # 20.005 rounds half to even: 20.00
