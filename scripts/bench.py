@@ -229,7 +229,7 @@ def _fk_order(conn, names: list[str]) -> list[str]:
     return order
 
 
-def copy_floor(loaded_url: str, kind: str, work: Path) -> dict:
+def copy_floor(loaded_url: str, kind: str, work: Path, seed_shops: bool = False) -> dict:
     """Seconds to COPY the rows the load wrote into a fresh database of OPS's schema, in one
     transaction, as the pipeline's role, every constraint, index and trigger in place: what issue 9
     calls "just copying the rows OPS itself would hold after such a load" (about 20 s there, for a
@@ -243,6 +243,8 @@ def copy_floor(loaded_url: str, kind: str, work: Path) -> dict:
     finally:
         engine.dispose()
     with empty_database(kind, work) as fresh:
+        if seed_shops:  # as before the load (the current layout's lines name shops OPS must have)
+            seed_procurement_shops(fresh)
         engine = make_engine(fresh)
         try:
             with engine.connect() as conn:
@@ -296,7 +298,7 @@ def bench_database(kind: str, workbook: Path, work: Path, args) -> bool:
                 print(f"{name} failed: {res['error']}")
                 return False
             if name == "load" and args.floor and db_url.startswith("postgresql"):
-                floor = in_child(copy_floor, db_url, kind, work)
+                floor = in_child(copy_floor, db_url, kind, work, args.layout == "current")
                 if "error" in floor:
                     print(f"copy floor failed: {floor['error']}")
                     return False
