@@ -789,6 +789,13 @@ class Loader:
                 by_signature.setdefault(signature, []).append(entry)
         for candidates in by_signature.values():
             candidates.reverse()  # pop() takes the lowest id first: each stored row matches once
+        # Which of the signature's links the stored rows lack, as sets: a staged row is looked up
+        # without a subset of its links only where some stored row lacks exactly those (and the
+        # ones the staged row lacks too). A first load, or one where every stored row is linked,
+        # looks nothing up this way.
+        lacked = {frozenset(i for i in unlinked if signature[i] is None) for signature in by_signature} \
+            if unlinked else set()
+        lacked.discard(frozenset())
         if explicit:  # before any insert: from here on the sequence never hands out these ids
             bulk.advance_sequence(self.conn, table, max(explicit))
         matched = []
@@ -800,10 +807,13 @@ class Loader:
             if positions:
                 signature = staged_signature(item.row)
                 candidates = by_signature.get(signature)
-                if not candidates and unlinked:
+                if not candidates and lacked:
                     # the stored row may lack any of the links the staged one now has
                     linked = [i for i in unlinked if signature[i] is not None]
+                    missing = frozenset(i for i in unlinked if signature[i] is None)
                     for lacking in _subsets(linked):
+                        if missing.union(lacking) not in lacked:
+                            continue
                         candidates = by_signature.get(
                             tuple(None if i in lacking else v for i, v in enumerate(signature)))
                         if candidates:
