@@ -100,8 +100,8 @@ class Key:
         """A staged key (or a link) as the tuple that identifies it, or None."""
         if not key or not self.columns:
             return None
-        values = tuple(key.get(c) for c in self.columns)
-        if any(v is None for c, v in zip(self.columns, values) if c not in self.nullable):
+        values = tuple(map(key.get, self.columns))
+        if None in values and any(v is None for c, v in zip(self.columns, values) if c not in self.nullable):
             return None
         if self.folded:
             values = tuple(fold(v) if c in self.folded else v for c, v in zip(self.columns, values))
@@ -605,8 +605,8 @@ class Loader:
         nested = [bool(self.specs[link.target].key.via) for link in links]
         key_of, by_id = self.keyer(spec), spec.key.by_id
         agree = spec.agree
-        for check in agree:
-            allowed.add(check.field)
+        agree_fields = tuple(check.field for check in agree)
+        allowed.update(agree_fields)
         requires = spec.create_requires
         sheets: dict = {}
         # per link: its name, the cache of its keys by staged value, its keyer, whether nested
@@ -622,7 +622,7 @@ class Loader:
             if not values.keys() <= allowed:
                 extra = sorted(set(values) - allowed)
                 raise SpecError(f"staged {spec.name} values have no column: {', '.join(extra)}")
-            row = [values.get(name) for name in fields]
+            row = list(map(values.get, fields))
             # A field left out (its column is not in the file) is not "empty": an update keeps it.
             absent = () if every <= values.keys() else tuple(
                 i for i, name in enumerate(fields) if name not in values and name not in derived_columns)
@@ -648,9 +648,9 @@ class Loader:
             kind = values.get(kind_value) if kind_value else (
                 (record_links.get(kind_link[0]) or {}).get(kind_link[1]) if kind_link else None)
             names = record.get("key")
-            append(Staged(key_of(names), names.get(by_id) if by_id and names else None, row, kind,
+            append(Staged(key_of(names) if names else None, names.get(by_id) if by_id and names else None, row, kind,
                           (sheet, lineage.get("rows", "")), names, tuple(link_keys), absent,
-                          [values.get(check.field) for check in agree] if agree else None,
+                          list(map(values.get, agree_fields)) if agree else None,
                           next((f for f in requires if values.get(f) is None), None) if requires else None))
         # Links: resolved against this load's records, then the database, in one query per link.
         # The distinct keys of a link are its cache's values (every staged link went through it).
