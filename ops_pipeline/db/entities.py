@@ -789,13 +789,11 @@ class Loader:
                 by_signature.setdefault(signature, []).append(entry)
         for candidates in by_signature.values():
             candidates.reverse()  # pop() takes the lowest id first: each stored row matches once
-        # Which of the signature's links the stored rows lack, as sets: a staged row is looked up
-        # without a subset of its links only where some stored row lacks exactly those (and the
-        # ones the staged row lacks too). A first load, or one where every stored row is linked,
-        # looks nothing up this way.
-        lacked = {frozenset(i for i in unlinked if signature[i] is None) for signature in by_signature} \
-            if unlinked else set()
-        lacked.discard(frozenset())
+        # Which of the signature's links the stored rows lack, as sets (worked out when a staged
+        # row first finds no stored one): a staged row is looked up without a subset of its links
+        # only where some stored row lacks exactly those (and the ones the staged row lacks too).
+        # A first load, or one where every stored row is linked, looks nothing up this way.
+        lacked = None
         if explicit:  # before any insert: from here on the sequence never hands out these ids
             bulk.advance_sequence(self.conn, table, max(explicit))
         matched = []
@@ -807,10 +805,13 @@ class Loader:
             if positions:
                 signature = staged_signature(item.row)
                 candidates = by_signature.get(signature)
-                if not candidates and lacked:
+                if not candidates and unlinked and by_signature:
+                    if lacked is None:
+                        lacked = {frozenset(i for i in unlinked if held[i] is None) for held in by_signature}
+                        lacked.discard(frozenset())
                     # the stored row may lack any of the links the staged one now has
-                    linked = [i for i in unlinked if signature[i] is not None]
-                    missing = frozenset(i for i in unlinked if signature[i] is None)
+                    linked = [i for i in unlinked if signature[i] is not None] if lacked else ()
+                    missing = frozenset(i for i in unlinked if signature[i] is None) if lacked else None
                     for lacking in _subsets(linked):
                         if missing.union(lacking) not in lacked:
                             continue
