@@ -96,7 +96,7 @@ def money_summary(run: RunDir, dataset, *, loaded: bool, refused_rows: set[int] 
         if raw is None or raw == "":
             continue
         try:
-            amount = quantize(Decimal(raw if raw.__class__ is str else str(raw)), CENT)
+            amount = quantize(Decimal(raw), CENT)  # as _amount(Decimal, raw): a float is taken exactly
         except invalid:
             continue
         counted = loaded and record["row"] not in refused_rows
