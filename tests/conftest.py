@@ -228,3 +228,37 @@ def good_row(**overrides) -> list:
     values.update(overrides)
     return [values[k] for k in ("can", "budget_id", "project", "cig_name", "cig_type", "desc", "date",
                                 "amount", "fee", "status", "comments")]
+
+
+# -- helpers the load tests share ---------------------------------------------------------------
+
+def staged(workbook, runs_root):
+    """A workbook fetched, validated (every row valid) and transformed: a run ready to load."""
+    from ops_pipeline.stages.fetch import fetch
+    from ops_pipeline.stages.transform import transform
+    from ops_pipeline.stages.validate import validate
+
+    run = fetch(str(workbook), runs_root)
+    assert validate(run)["outcome"] == "valid"
+    transform(run)
+    return run
+
+
+def db_rows(url: str, statement) -> list:
+    """The rows a statement selects, on a connection of its own."""
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            return conn.execute(statement).all()
+    finally:
+        engine.dispose()
+
+
+def db_scalar(url: str, statement):
+    """The one value a statement selects, on a connection of its own."""
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            return conn.execute(statement).scalar()
+    finally:
+        engine.dispose()

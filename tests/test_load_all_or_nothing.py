@@ -14,22 +14,12 @@ from ops_pipeline.db.models import Lineage, PipelineRun
 from ops_pipeline.db.ops_models import CAN, Agreement, BudgetLineItem, Project
 from ops_pipeline.rundir import RunDir
 from ops_pipeline.sample import write_sample_workbook
-from ops_pipeline.stages.fetch import fetch
 from ops_pipeline.stages.load import load
-from ops_pipeline.stages.transform import transform
-from ops_pipeline.stages.validate import validate
-from tests.conftest import good_row, write_workbook
+from tests.conftest import good_row, write_workbook, staged
 from tests.test_load_crash_and_concurrency import _engine, snapshot
 
 LINES = 400  # past bulk.COPY_THRESHOLD: PostgreSQL writes the lines with COPY
 MODELS = (Project, CAN, Agreement, BudgetLineItem, Lineage, PipelineRun)
-
-
-def staged(workbook, runs_root) -> RunDir:
-    run = fetch(str(workbook), runs_root)
-    assert validate(run)["outcome"] == "valid"
-    transform(run)
-    return run
 
 
 def counts(url: str) -> dict:

@@ -17,20 +17,10 @@ from ops_pipeline.db.models import Lineage, PipelineRun
 from ops_pipeline.db.ops_models import CAN, Agreement, BudgetLineItem, Project
 from ops_pipeline.rules.money import MAX_AMOUNT
 from ops_pipeline.sample import write_sample_workbook
-from ops_pipeline.stages.fetch import fetch
 from ops_pipeline.stages.load import load
-from ops_pipeline.stages.transform import transform
-from ops_pipeline.stages.validate import validate
-from tests.conftest import good_row
+from tests.conftest import good_row, staged
 
 KINDS = ("project", "can", "agreement", "budget_line_item")
-
-
-def staged(workbook, runs_root):
-    run = fetch(str(workbook), runs_root)
-    assert validate(run)["outcome"] == "valid"
-    transform(run)
-    return run
 
 
 def table_counts(url: str) -> dict:

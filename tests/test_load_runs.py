@@ -6,32 +6,12 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from ops_pipeline.db.engine import make_engine
 from ops_pipeline.db.models import Lineage, PipelineRun
 from ops_pipeline.db.ops_models import BudgetLineItem
 from ops_pipeline.errors import DataInvalid
-from ops_pipeline.stages.fetch import fetch
 from ops_pipeline.stages.load import load_runs
-from ops_pipeline.stages.transform import transform
-from ops_pipeline.stages.validate import validate
 from ops_pipeline.rundir import read_jsonl
-from tests.conftest import good_row
-
-
-def staged(workbook, runs_root):
-    run = fetch(str(workbook), runs_root)
-    assert validate(run)["outcome"] == "valid"
-    transform(run)
-    return run
-
-
-def _rows(url, statement):
-    engine = make_engine(url)
-    try:
-        with engine.connect() as conn:
-            return conn.execute(statement).all()
-    finally:
-        engine.dispose()
+from tests.conftest import good_row, staged, db_rows as _rows
 
 
 def test_two_runs_load_in_one_transaction_the_second_seeing_the_first(db_url, runs_root, make_workbook):

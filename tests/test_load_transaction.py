@@ -21,27 +21,8 @@ from ops_pipeline.db.ops_models import CAN, BudgetLineItem, User, transaction_ta
 from ops_pipeline.errors import DataInvalid
 from ops_pipeline.rundir import read_jsonl
 from ops_pipeline.stages import load as load_stage
-from ops_pipeline.stages.fetch import fetch
 from ops_pipeline.stages.load import load
-from ops_pipeline.stages.transform import transform
-from ops_pipeline.stages.validate import validate
-from tests.conftest import good_row
-
-
-def staged(workbook, runs_root):
-    run = fetch(str(workbook), runs_root)
-    assert validate(run)["outcome"] == "valid"
-    transform(run)
-    return run
-
-
-def _rows(url, statement):
-    engine = make_engine(url)
-    try:
-        with engine.connect() as conn:
-            return conn.execute(statement).all()
-    finally:
-        engine.dispose()
+from tests.conftest import good_row, staged, db_rows as _rows
 
 
 def _execute(url, statement):

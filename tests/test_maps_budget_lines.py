@@ -16,6 +16,7 @@ from ops_pipeline.maps import recognise_file
 from ops_pipeline.pipeline import run_pipeline
 from ops_pipeline.rundir import read_jsonl
 from tests.maps_line_parents import agreement_id, seed_line_parents
+from tests.conftest import db_rows as rows
 
 DATA = Path(__file__).parent / "data" / "maps"
 SMALL = ("contract_budget_lines", "grant_budget_lines", "iaa_budget_lines", "direct_obligation_budget_lines")
@@ -41,15 +42,6 @@ def findings(outcome) -> set[tuple[str, str]]:
         if path.exists():
             found |= {(f["code"], f.get("cell")) for f in read_jsonl(path)}
     return found
-
-
-def rows(url, statement) -> list:
-    engine = make_engine(url)
-    try:
-        with engine.connect() as conn:
-            return conn.execute(statement).all()
-    finally:
-        engine.dispose()
 
 
 @pytest.mark.parametrize("name", SMALL)

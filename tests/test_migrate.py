@@ -14,11 +14,11 @@ from click.testing import CliRunner
 from sqlalchemy import func, select, text
 
 from ops_pipeline.cli import cli
-from ops_pipeline.db.engine import make_engine
 from ops_pipeline.db.models import PipelineRun
 from ops_pipeline.errors import DataInvalid, UsageError
 from ops_pipeline.maps_sample import write_maps_export
 from ops_pipeline.migrate import header_of, make_plan, migrate, migrations_root
+from tests.conftest import db_scalar as _count
 from tests.s3_server import *  # noqa: F401,F403  (fixtures)
 
 FOUNDATION = ("users.tsv", "projects.tsv")
@@ -32,15 +32,6 @@ def export(tmp_path):
     (folder / "projects.tsv").rename(folder / "a-projects.tsv")
     (folder / "users.tsv").rename(folder / "z-users.tsv")
     return folder
-
-
-def _count(url, statement):
-    engine = make_engine(url)
-    try:
-        with engine.connect() as conn:
-            return conn.execute(statement).scalar()
-    finally:
-        engine.dispose()
 
 
 def test_a_header_is_read_from_the_first_bytes_bom_crlf_and_quotes_included():
