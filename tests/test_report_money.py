@@ -95,7 +95,8 @@ def test_the_groups_add_every_valid_line_once_whatever_its_status_date_or_load_o
     ]
     with open(validate / "valid_rows.jsonl", "w") as handle:
         for row, amount, status, day in lines:
-            handle.write(json.dumps({"row": row, "values": {"amount": amount, "status": status, "date_needed": day}}) + "\n")
+            values = {"amount": amount, "status": status, "date_needed": day}
+            handle.write(json.dumps({"row": row, "values": values}) + "\n")
     for name in ("rejected.jsonl", "skipped.jsonl"):
         (validate / name).write_text("")
     (validate / "summary.json").write_text("{}")
@@ -119,7 +120,8 @@ def test_the_groups_add_every_valid_line_once_whatever_its_status_date_or_load_o
             entry["loaded"] += loaded
 
     def text(table):
-        return {k: {"lines": v["lines"], "valid": str(v["valid"]), "loaded": str(v["loaded"])} for k, v in table.items()}
+        return {k: {"lines": v["lines"], "valid": str(v["valid"]), "loaded": str(v["loaded"])}
+                for k, v in table.items()}
 
     assert money["by_status"] == text(expected_status)
     assert money["by_fiscal_year"] == text(expected_year)
