@@ -136,6 +136,17 @@ def _tree_pss_mb(pid: int) -> float:
     return total
 
 
+def print_figures(figures: dict[str, dict], rows: int, targets: dict, labels: tuple[str, str, int]) -> None:
+    """One line per stage (or step): seconds, CPU seconds, rate, peak RSS and the processes' peak."""
+    first, unit, width = labels
+    print(f"{first:<{width}} {'seconds':>8} {'cpu s':>6} {unit:>10} {'peak MB':>8} {'all procs':>9}")
+    for name, res in figures.items():
+        rate = rows / res["seconds"] if res["seconds"] else 0
+        target = f"  (target < {targets[name]:g} s)" if name in targets else ""
+        print(f"{name:<{width}} {res['seconds']:>8.2f} {res.get('cpu', 0):>6.2f} {rate:>10,.0f} {res['peak_mb']:>8.0f} "
+              f"{res['peak_all_mb']:>9.0f}{target}")
+
+
 def in_process(command: list[str]) -> dict:
     """Run a command; its wall seconds, peak RSS (MB) and exit code."""
     started = time.perf_counter()
@@ -309,12 +320,7 @@ def bench_database(kind: str, workbook: Path, work: Path, args) -> bool:
                     return False
                 floor_figure = floor["result"]
 
-    print(f"{'stage':<11} {'seconds':>8} {'cpu s':>6} {'rows/s':>10} {'peak MB':>8} {'all procs':>9}")
-    for name, res in figures.items():
-        rate = args.rows / res["seconds"] if res["seconds"] else 0
-        target = f"  (target < {TARGETS[name]:g} s)" if name in TARGETS else ""
-        print(f"{name:<11} {res['seconds']:>8.2f} {res.get('cpu', 0):>6.2f} {rate:>10,.0f} {res['peak_mb']:>8.0f} "
-              f"{res['peak_all_mb']:>9.0f}{target}")
+    print_figures(figures, args.rows, TARGETS, ("stage", "rows/s", 11))
     vt = figures["validate"]["seconds"] + figures["transform"]["seconds"]
     total = sum(r["seconds"] for n, r in figures.items() if n not in ("load again", "export"))
     peak = max(figures[n][k] for n in ("validate", "transform") for k in ("peak_mb", "peak_all_mb"))
@@ -456,12 +462,7 @@ def bench_maps(kind: str, export: Path, work: Path, args) -> bool:
                 return False
         after_again = _history_rows(db_url)
 
-    print(f"{'step':<14} {'seconds':>8} {'cpu s':>6} {'lines/s':>10} {'peak MB':>8} {'all procs':>9}")
-    for name, res in figures.items():
-        rate = args.rows / res["seconds"] if res["seconds"] else 0
-        target = f"  (target < {MAPS_TARGETS[name]:g} s)" if name in MAPS_TARGETS else ""
-        print(f"{name:<14} {res['seconds']:>8.2f} {res.get('cpu', 0):>6.2f} {rate:>10,.0f} {res['peak_mb']:>8.0f} "
-              f"{res['peak_all_mb']:>9.0f}{target}")
+    print_figures(figures, args.rows, MAPS_TARGETS, ("step", "lines/s", 14))
     peak = max(r[k] for r in figures.values() for k in ("peak_mb", "peak_all_mb"))
     print(f"peak memory: {peak:.0f} MB (target < {PEAK_MB_TARGET} MB)")
     print("migrate, seconds per stage over its runs:", json.dumps(figures["migrate"]["result"]["stages"]))
