@@ -46,6 +46,14 @@ def missing_prerequisite(what: str, *, postgres: bool = False):
     pytest.skip(what)
 
 
+def pytest_runtest_setup(item):
+    """A test marked serial (it stops the PostgreSQL server the others use) never runs beside
+    other workers: it would fail theirs. scripts/test.sh runs it alone, after them."""
+    if item.get_closest_marker("serial") and int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) > 1:
+        pytest.fail("a serial test runs alone: run it without -n (scripts/test.sh does, after the others)",
+                    pytrace=False)
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     """Under OPS_PIPELINE_REQUIRE_ALL=1 a skip from anywhere (a skipif mark, importorskip, a

@@ -422,6 +422,7 @@ def server_running() -> bool:
 
 
 @pytest.mark.postgres
+@pytest.mark.serial  # it stops the server every other test uses
 def test_a_load_whose_server_stops_fails_with_one_line_and_completes_later(big_run, own_pg_url, runs_root, tmp_path):
     url = own_pg_url
     small_load(url, tmp_path, runs_root)

@@ -174,6 +174,27 @@ def test_a_contract_lines_mod_and_clin_are_loaded_once_under_its_contract(engine
     assert counts["agreement_mod"]["unchanged"] == 1 and counts["budget_line_item"]["unchanged"] == 2
 
 
+def clin(clin_id, number, row):
+    return {"entity": "clin", "key": {"id": clin_id},
+            "values": {"number": number, "name": f"CLIN {clin_id}", "pop_start_date": None, "pop_end_date": None},
+            "links": {"agreement": {"agreement_type": "CONTRACT", "maps_sys_id": 1}},
+            "lineage": {"file": "f" * 64, "sheet": "c.tsv", "rows": str(row)}}
+
+
+def test_a_clin_number_its_contract_already_has_is_refused_with_its_cell(engine):
+    """OPS holds a CLIN number once per contract: a second SYS_CLIN_ID with it, in the same file or
+    a later one, is a KEY_COLLISION finding on its row, never the database's error."""
+    counts, findings = load(engine, contract_specs(), {"clin": [clin(4, 1, 2), clin(5, 1, 3), clin(6, 2, 4)]})
+    assert counts["clin"]["inserted"] == 2 and counts["clin"]["rejected"] == 1
+    assert [(f.code, f.row, f.severity) for f in findings] == [("KEY_COLLISION", 3, "error")]
+    assert "CLIN 5" in findings[0].message and "row 2" in findings[0].message
+    counts, findings = load(engine, contract_specs(), {"clin": [clin(7, 2, 9)]})
+    assert counts["clin"]["rejected"] == 1
+    assert [(f.code, f.row) for f in findings] == [("KEY_COLLISION", 9)] and "OPS already has CLIN 6" in findings[0].message
+    with engine.connect() as conn:
+        assert conn.execute(select(m.CLIN.id, m.CLIN.number).order_by(m.CLIN.id)).all() == [(4, 1), (6, 2)]
+
+
 def test_the_invoice_of_a_line_refused_as_a_collision_never_lands_on_the_other_kinds_line(engine):
     load(engine, grant_specs(), {"budget_line_item": [bli("GRANT", 5, 1)]})
     lineage = {"file": "f" * 64, "sheet": "c.tsv", "rows": "2"}

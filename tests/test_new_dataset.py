@@ -142,6 +142,22 @@ def test_an_installed_package_s_dataset_is_found_by_its_entry_point(project_list
     assert isinstance(get_dataset("project-list"), ProjectList)
 
 
+def test_the_installed_packages_are_read_once_per_import_path(tmp_path, monkeypatch):
+    """A run asks for its dataset nine times, a poller for every file: the entry points of every
+    installed distribution are read once, and again only when the import path changes."""
+    from importlib import metadata
+
+    reads = []
+    real = metadata.entry_points
+    monkeypatch.setattr(metadata, "entry_points", lambda **kw: reads.append(kw) or real(**kw))
+    monkeypatch.syspath_prepend(str(tmp_path / "first"))
+    first = discover()
+    assert discover() is first and get_dataset("budget-workbook") is not get_dataset("budget-workbook")
+    assert len(reads) == 1
+    install(tmp_path / "site", monkeypatch, "ops-pipeline-projects", projects=f"{__name__}:ProjectList")
+    assert "project-list" in discover().datasets and len(reads) == 2
+
+
 def test_an_entry_point_may_name_a_module_of_datasets(tmp_path, monkeypatch):
     site = tmp_path / "site"
     site.mkdir()

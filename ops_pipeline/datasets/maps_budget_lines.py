@@ -23,7 +23,7 @@ from decimal import Decimal
 from typing import Iterator
 
 from ..db import ops_models as m
-from ..db.entities import EntitySpec, Key, Link, Subtype
+from ..db.entities import EntitySpec, Key, Link, Subtype, Unique
 from .. import maps
 from ..maps import MapsDataset, Parse, col
 from .base import TransformResult, row_ranges
@@ -130,9 +130,12 @@ def mod_spec(kind: str = "CONTRACT") -> EntitySpec:
 
 def clin_spec(kind: str = "CONTRACT") -> EntitySpec:
     """A contract line item number (SYS_CLIN_ID, below 5000, is its OPS id), under the line's contract."""
+    # OPS holds a CLIN number once per contract (clin_number_agreement_id_key): a second SYS_CLIN_ID
+    # with that number is refused with its cell, never left to the database's error.
     return EntitySpec(
         "clin", m.CLIN, Key(("id",), by_id="id"), fields=("number", "name", "pop_start_date", "pop_end_date"),
-        links=(_parent_link(kind),), update="given", label="CLIN")
+        links=(_parent_link(kind),), update="given", label="CLIN",
+        unique=(Unique(("number", "agreement_id"), code="KEY_COLLISION", field="clin"),))
 
 
 def invoice_spec() -> EntitySpec:
