@@ -126,3 +126,23 @@ def test_the_groups_add_every_valid_line_once_whatever_its_status_date_or_load_o
     assert money["by_status"] == text(expected_status)
     assert money["by_fiscal_year"] == text(expected_year)
     assert (money["valid"], money["loaded"]) == ("48.55", "46.35")  # 20.005 rounds half to even: 20.00
+
+
+def test_a_line_the_load_refuses_is_valid_money_but_not_loaded_money(tmp_path, sqlite_url):
+    """A current-layout line naming a BL ID # OPS does not have passes validate, and the load refuses
+    it (an error finding on its row): loaded with accepted rejects, its amount counts as valid, not
+    as loaded."""
+    from ops_pipeline.datasets.budget_current import HEADERS
+
+    line = dict.fromkeys(HEADERS)
+    line.update({"Portfolio": "CC", "Project": "CC Study", "Agreement": "CC Contract", "Agreement Type": "Contract",
+                 "Obligate By": "2025-03-11", "FY": 2025, "CAN": "G99CC01 (CC)", "Status": "draft"})
+    rows = [[*{**line, "BL ID #": "new", "Description": "first", "SubTotal": 1000}.values()],
+            [*{**line, "BL ID #": 777, "Description": "unknown", "SubTotal": 250}.values()]]
+    book = write_workbook(tmp_path / "current.xlsx", rows, header=list(HEADERS), sheet="FY25 Budget")
+    outcome = run_pipeline(str(book), runs_root=tmp_path / "runs", db_url=sqlite_url, accept_rejects=True)
+    report = outcome.report
+    assert report["entities"]["budget_line_item"]["rejected"] == 1
+    assert report["findings_detail"]["unknown-budget-id"]["first"][0]["cell"] == "FY25 Budget!A3"
+    money = report["money"]
+    assert (money["read"], money["valid"], money["loaded"]) == ("1250.00", "1250.00", "1000.00")

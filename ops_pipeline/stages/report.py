@@ -11,6 +11,7 @@ import io
 import json
 import re
 import time
+from collections.abc import Iterable
 
 from ..datasets.registry import get_dataset
 from ..errors import PipelineError
@@ -86,7 +87,7 @@ def build_report(run: RunDir) -> dict:
         report["extra_columns"] = summary.get("extra_columns", [])
         report["sheet"] = summary.get("sheet")
         report["reader"] = summary.get("reader")
-        report["findings_detail"] = _findings_detail(vdir / "findings.jsonl", _codes(run.dataset))
+        report["findings_detail"] = _findings_detail(read_jsonl(vdir / "findings.jsonl"), _codes(run.dataset))
         report["rejected_rows"] = _rejected(vdir / "rejected.jsonl")
         report["skipped"] = _skipped(vdir / "skipped.jsonl")
         report["outputs"]["validate"] = str(vdir)
@@ -102,6 +103,7 @@ def build_report(run: RunDir) -> dict:
         report["outputs"]["transform"] = str(tdir)
 
     ldir = run.path / "load"
+    refused: set[int] = set()  # rows of the load's error findings
     if (ldir / "result.json").exists() and stages["load"]["status"] == SUCCEEDED:
         result = read_json(ldir / "result.json")
         report["entities"] = result["entities"]
@@ -111,14 +113,27 @@ def build_report(run: RunDir) -> dict:
         # What OPS could not take (a CAN without a portfolio, a link to a record OPS lacks) is
         # found by the load: its findings join validate's, by code.
         if (ldir / "findings.jsonl").exists():
-            for code, entry in _findings_detail(ldir / "findings.jsonl", _codes(run.dataset)).items():
+            # One pass over the load's findings (one per line loaded without its CAN: 40,000 in
+            # the benchmark's load): their detail, the CANs still without a portfolio, and the
+            # rows the load refused (their money was not loaded).
+            pending: set = set()
+
+            def noted(findings):
+                for finding in findings:
+                    if finding["code"] == "can-without-portfolio":
+                        pending.add(finding.get("value"))
+                    if finding.get("severity") == "error" and finding.get("row"):
+                        refused.add(finding["row"])
+                    yield finding
+
+            for code, entry in _findings_detail(noted(read_jsonl(ldir / "findings.jsonl")),
+                                                _codes(run.dataset)).items():
                 report["findings"][code] = report["findings"].get(code, 0) + entry["count"]
                 report["findings_detail"].setdefault(code, entry)
             report["findings"] = dict(sorted(report["findings"].items()))
             report["findings_detail"] = dict(sorted(report["findings_detail"].items()))
             # Once loaded, the CANs needing a decision are those OPS did not have and could not
             # take; a CAN OPS already holds has its portfolio there.
-            pending = {f.get("value") for f in read_jsonl(ldir / "findings.jsonl") if f["code"] == "can-without-portfolio"}
             report["cans_without_portfolio"] = sorted(pending)
             report["cans_without_portfolio_detail"] = [
                 c for c in report.get("cans_without_portfolio_detail", []) if c["number"] in pending]
@@ -130,7 +145,7 @@ def build_report(run: RunDir) -> dict:
         report["history"] = result.get("history") or {}
         report["writeback"] = _writeback(run, result)
     report["plan"] = _plan(run, ldir / "plan.json")
-    report["money"] = _money(run, report, loaded=stages["load"]["status"] == SUCCEEDED)
+    report["money"] = _money(run, report, loaded=stages["load"]["status"] == SUCCEEDED, refused=refused)
     if report["plan"]:
         report["outputs"]["load"] = str(ldir)
 
@@ -144,8 +159,9 @@ def build_report(run: RunDir) -> dict:
     return printable_data(report)
 
 
-def _money(run: RunDir, report: dict, *, loaded: bool) -> dict | None:
-    """The run's money (ops_pipeline.money); a totals row that does not match joins the findings."""
+def _money(run: RunDir, report: dict, *, loaded: bool, refused: set[int]) -> dict | None:
+    """The run's money (ops_pipeline.money); a totals row that does not match joins the findings.
+    ``refused``: the rows whose lines the load refused (not loaded, so not in the loaded money)."""
     from ..money import mismatch_finding, money_summary
 
     try:
@@ -154,11 +170,7 @@ def _money(run: RunDir, report: dict, *, loaded: bool) -> dict | None:
         return None  # an old run of a dataset no longer installed: no money to show
     if report["stages"]["validate"]["status"] not in (SUCCEEDED, FAILED, "stale"):
         return None
-    refused = set()
-    findings = run.path / "load" / "findings.jsonl"
-    if loaded and findings.exists():
-        refused = {f["row"] for f in read_jsonl(findings) if f.get("severity") == "error" and f.get("row")}
-    money = money_summary(run, dataset, loaded=loaded, refused_rows=refused)
+    money = money_summary(run, dataset, loaded=loaded, refused_rows=refused if loaded else set())
     if money is None:
         return None
     summary = read_json(run.path / "validate" / "summary.json")
@@ -237,9 +249,9 @@ def _codes(dataset: str) -> dict:
         return CODES
 
 
-def _findings_detail(path, codes: dict) -> dict:
+def _findings_detail(findings: Iterable[dict], codes: dict) -> dict:
     detail: dict = {}
-    for finding in read_jsonl(path):
+    for finding in findings:
         entry = detail.setdefault(finding["code"], {
             "severity": finding.get("severity"),
             "meaning": codes.get(finding["code"], ("", ""))[1],
