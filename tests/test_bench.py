@@ -27,3 +27,8 @@ def test_the_benchmark_copies_what_the_load_wrote_and_prints_the_ratios(tmp_path
     # 200 lines, each with its subtype row, version rows, history and event rows: well over 1,000
     assert rows > 200 * 5 and tables > 10
     assert float(floor.group(3)) > 0 and float(floor.group(5)) >= float(floor.group(4)) > 0
+    # and the figures scaled to the copy the issue measured (20 s): fetch to report is that ratio x 20
+    scaled = re.search(r"at the issue's 20 s copy: fetch to report ([\d.]+) s \(target < 30 s\), "
+                       r"load again ([\d.]+) s \(target < 4 s\)", done.stdout)
+    assert scaled, done.stdout
+    assert abs(float(scaled.group(1)) - 20 * float(floor.group(5))) <= 0.2
