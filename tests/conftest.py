@@ -263,10 +263,6 @@ def db_rows(url: str, statement) -> list:
 
 
 def db_scalar(url: str, statement):
-    """The one value a statement selects, on a connection of its own."""
-    engine = make_engine(url)
-    try:
-        with engine.connect() as conn:
-            return conn.execute(statement).scalar()
-    finally:
-        engine.dispose()
+    """The first value a statement selects (None when it selects no row), on a connection of its own."""
+    rows = db_rows(url, statement)
+    return rows[0][0] if rows else None
