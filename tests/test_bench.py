@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import _pg_base_url
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,3 +34,37 @@ def test_the_benchmark_copies_what_the_load_wrote_and_prints_the_ratios(tmp_path
                        r"load again ([\d.]+) s \(target < 4 s\)", done.stdout)
     assert scaled, done.stdout
     assert abs(float(scaled.group(1)) - 20 * float(floor.group(5))) <= 0.2
+
+
+def _bench_module():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench", ROOT / "scripts" / "bench.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_both_layouts_are_compared_on_the_median_of_their_runs(capsys):
+    bench = _bench_module()
+
+    def run(validate, load, floor):
+        return {"stages": {"fetch": 0.1, "validate": validate, "load": load},
+                "fetch to report": 0.1 + validate + load, "floor": floor}
+
+    # the slow second classic run and the fast first current one are not what the medians take
+    measured = {"classic": [run(4.0, 30.0, 25.0), run(9.0, 40.0, 30.0), run(4.4, 31.0, 26.0)],
+                "current": [run(2.0, 20.0, 20.0), run(5.0, 32.0, 25.0), run(5.2, 33.0, 26.0)]}
+    ratios = bench.layout_ratios(measured)
+    assert ratios["validate"] == (4.4, 5.0, 5.0 / 4.4)
+    assert ratios["load"] == (31.0, 32.0, 32.0 / 31.0)
+    assert ratios["fetch to report"][:2] == pytest.approx((35.5, 37.1))
+    assert "fetch" not in ratios
+    # over each run's own copy: 34.1/25, 49.1/30, 35.5/26 -> 35.5/26; 22.1/20, 37.1/25, 38.3/26 -> 38.3/26
+    assert ratios["fetch to report / copy"][:2] == pytest.approx((35.5 / 26.0, 38.3 / 26.0))
+    bench.print_layout_ratios(measured)
+    out = capsys.readouterr().out
+    assert f"fetch to report, current / classic {37.1 / 35.5:.2f} x: within 10%" in out
+    measured["current"][1]["fetch to report"] = measured["current"][2]["fetch to report"] = 45.0
+    bench.print_layout_ratios(measured)
+    assert f"current / classic {45.0 / 35.5:.2f} x: NOT within 10%" in capsys.readouterr().out

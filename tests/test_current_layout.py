@@ -202,3 +202,38 @@ def test_a_current_workbook_loads_into_ops_and_reloads_unchanged(pg_schema_url, 
             assert conn.execute(text("SELECT count(*) FROM ops.ops_db_history")).scalar() == history
     finally:
         engine.dispose()
+
+
+# -- transform: each line's services component and shop, however often a combination repeats ---
+
+def _valid_row(row, shop, sc, agreement="A Contract"):
+    return {"row": row, "values": {
+        "can_number": "G99CC01", "can_description": "CC", "budget_id": None, "project_title": "CC Study",
+        "agreement_name": agreement, "agreement_type": "CONTRACT", "line_description": f"line {row}",
+        "comments": None, "date_needed": "2025-03-11", "amount": "1000.00", "proc_fee_amount": None,
+        "status": "DRAFT", "portfolio": "CC", "services_component": sc, "fiscal_year": 2025,
+        "procurement_shop": shop, "proc_fee_rate": None}}
+
+
+def test_every_line_naming_a_second_shop_for_a_new_agreement_is_a_question():
+    rows = [_valid_row(3, "PSC", [1, False, None]), _valid_row(4, "NIH", [1, False, None]),
+            _valid_row(5, "NIH", [1, False, None]), _valid_row(6, "PSC", [2, False, None]),
+            _valid_row(7, "NIH", [1, False, None]), _valid_row(8, "GCS", None, agreement="B Contract"),
+            _valid_row(9, "GCS", None, agreement="B Contract")]
+    result = CurrentBudgetWorkbook().transform(iter(rows), {"sheet": "FY25 Budget", "file_sha256": "f"})
+    entities = list(result.entities)
+    summary = result.summary()
+    conflicts = [(q["code"], q["row"]) for q in summary["questions"] if q["code"] == "agreement-shop-conflict"]
+    assert conflicts == [("agreement-shop-conflict", 4), ("agreement-shop-conflict", 5),
+                         ("agreement-shop-conflict", 7)]
+    agreements = {e["key"]["name"]: e for e in entities if e["entity"] == "agreement"}
+    assert agreements["A Contract"]["links"]["procurement_shop"] == {"abbr": "PSC"}  # its first
+    assert agreements["B Contract"]["links"]["procurement_shop"] == {"abbr": "GCS"}
+    lines = {e["lineage"]["rows"]: e["links"] for e in entities if e["entity"] == "budget_line_item"}
+    assert [lines[str(row)]["procurement_shop"]["abbr"] for row in range(3, 10)] == \
+        ["PSC", "NIH", "NIH", "PSC", "NIH", "GCS", "GCS"]
+    assert [lines[str(row)]["services_component"] and lines[str(row)]["services_component"]["number"]
+            for row in range(3, 10)] == [1, 1, 1, 2, 1, None, None]
+    components = {(e["values"]["number"], e["links"]["agreement"]["name"]): e["lineage"]["rows"]
+                  for e in entities if e["entity"] == "services_component"}
+    assert components == {(1, "A Contract"): "3-5,7", (2, "A Contract"): "6"}

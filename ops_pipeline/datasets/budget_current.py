@@ -314,33 +314,54 @@ class _CurrentTransform(_BudgetTransform):
         self.components: dict[tuple, dict] = {}
         self._shops_seen: set = set()
         self._extended: dict[tuple, dict] = {}
+        #: (id of the row's links, SC, shop) -> (the line's links, its component's rows or None)
+        self._settled: dict[tuple, tuple] = {}
         self._keep: list = []
         self.counts["services_component"] = 0
 
     def _extend_line(self, line: dict, links: dict, values: dict, row: int) -> dict:
         """A line's services component, procurement shop, Portfolio and fee rate (called by the
         classic transform for each line). Lines with the same links share one links object, as
-        the classic layout's do: most rows repeat a few combinations."""
+        the classic layout's do: most rows repeat a few combinations, and a combination met
+        before without a question is settled by one lookup."""
+        get = values.get
+        line["portfolio"] = get("portfolio")
+        line["proc_shop_fee_rate"] = get("proc_fee_rate")
+        shop = get("procurement_shop")
+        sc = get("services_component")
+        if sc is not None:
+            sc = tuple(sc)  # staged as a JSON list
+        settled = self._settled.get((id(links), sc, shop))
+        if settled is not None:
+            extended, rows = settled
+            if rows is not None:
+                rows.append(row)
+            return extended
         agreement = links.get("agreement")
-        shop = values.get("procurement_shop")
-        sc = values.get("services_component")
         component = self._component(agreement, sc, row) if agreement and sc else None
+        asked = self._asked
         if agreement and shop:
             self._shop(values, shop, row)
-        line["portfolio"] = values.get("portfolio")
-        line["proc_shop_fee_rate"] = values.get("proc_fee_rate")
         key = (id(links), id(component), shop)
         extended = self._extended.get(key)
         if extended is None:
             extended = self._extended[key] = {**links, "services_component": component,
                                               "procurement_shop": {"abbr": shop} if shop else None}
-            self._keep.append((links, component))  # the ids in the key stay those objects'
+            self._keep.append((links, component))  # the ids in the keys stay those objects'
+        if self._asked == asked:  # no question: the next such row is the same
+            rows = self.components[self._component_key(agreement, sc)]["rows"] if component is not None else None
+            self._settled[(id(links), sc, shop)] = (extended, rows)
         return extended
+
+    @staticmethod
+    def _component_key(agreement: dict, sc: tuple) -> tuple:
+        number, optional, sub = sc
+        return (id(agreement), number, optional, sub)
 
     def _component(self, agreement: dict, sc: dict, row: int) -> dict:
         # An agreement's link is one object for all its rows (see _BudgetTransform._agreement_row).
         number, optional, sub = sc
-        key = (id(agreement), number, optional, sub)
+        key = self._component_key(agreement, sc)
         component = self.components.get(key)
         if component is None:
             label = sub or f"{'O' if optional else ''}SC{number}"
