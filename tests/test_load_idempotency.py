@@ -127,6 +127,11 @@ def test_a_line_without_id_is_matched_by_can_agreement_description_date_and_amou
     result = load(staged(make_workbook(rows), runs_root), db_url=db_url)
     assert result["entities"]["budget_line_item"] == {"inserted": 1, "updated": 0, "unchanged": 3, "skipped": 0, "rejected": 0}
     assert len(lines(db_url)) == 4
+    # The 80 line twice where OPS holds it once: the stored one matches one of them, once.
+    rows.append(good_row(budget_id="new", desc="Printing", amount=80, status="obligated"))
+    result = load(staged(make_workbook(rows), runs_root), db_url=db_url)
+    assert result["entities"]["budget_line_item"] == {"inserted": 1, "updated": 0, "unchanged": 4, "skipped": 0, "rejected": 0}
+    assert len(lines(db_url)) == 5
 
 
 def test_a_line_without_id_whose_amount_changed_is_a_new_line(db_url, runs_root, make_workbook):

@@ -771,6 +771,7 @@ class Loader:
                        for row in rows]
             self._with_subtype_columns(spec, written, entries)
             stored = [(row_id, *((kind,) if discriminator else ()), *values) for row_id, kind, values in entries]
+            del rows, entries
         else:
             stored = bulk.read_rows(self.conn, table, ("id", *discriminator, *written), any_of)
         offset = 1 + len(discriminator)
@@ -778,7 +779,9 @@ class Loader:
         stored_signature = _tuple_getter([offset + p for p in positions])
         staged_signature = _tuple_getter(positions)
         by_id: dict[int, tuple] = {}
-        by_signature: dict[tuple, list] = {}
+        # signature -> its stored row's entry, or a list of entries when several rows share it
+        # (a list per row would cost a reload of 100,000 lines matched by signature 10 MB more)
+        by_signature: dict[tuple, tuple | list] = {}
         for row in stored:
             kind = row[1] if discriminator else None
             entry = (row[0], kind, list(row[offset:]))
@@ -786,9 +789,17 @@ class Loader:
                 by_id[row[0]] = entry
             elif positions:
                 signature = stored_signature(row)
-                by_signature.setdefault(signature, []).append(entry)
+                earlier = by_signature.get(signature)
+                if earlier is None:
+                    by_signature[signature] = entry
+                elif earlier.__class__ is list:
+                    earlier.append(entry)
+                else:
+                    by_signature[signature] = [earlier, entry]
+        del stored  # the entries hold what is compared: the rows as read can go before the writes
         for candidates in by_signature.values():
-            candidates.reverse()  # pop() takes the lowest id first: each stored row matches once
+            if candidates.__class__ is list:
+                candidates.reverse()  # pop() takes the lowest id first: each stored row matches once
         # Which of the signature's links the stored rows lack, as sets (worked out when a staged
         # row first finds no stored one): a staged row is looked up without a subset of its links
         # only where some stored row lacks exactly those (and the ones the staged row lacks too).
@@ -815,12 +826,17 @@ class Loader:
                     for lacking in _subsets(linked):
                         if missing.union(lacking) not in lacked:
                             continue
-                        candidates = by_signature.get(
-                            tuple(None if i in lacking else v for i, v in enumerate(signature)))
+                        without = tuple(None if i in lacking else v for i, v in enumerate(signature))
+                        candidates = by_signature.get(without)
                         if candidates:
+                            signature = without
                             break
                 if candidates:
-                    found = candidates.pop()
+                    if candidates.__class__ is list:
+                        found = candidates.pop()
+                    else:  # the one stored row with this signature: matched once
+                        found = candidates
+                        by_signature[signature] = ()
             matched.append(found)
         return matched
 
