@@ -201,15 +201,18 @@ class SheetRows:
 
     def _convert(self, raw_rows) -> Iterator[Row]:
         pad = self._pad
-        datetime_class = dt.datetime
+        datetime_class, str_class, float_class = dt.datetime, str, float
         # calamine gives "" for empty cells, floats for numbers and date/datetime for date cells;
         # error cells arrive as "" too, which is why validate sends workbooks with errors to openpyxl.
         for raw in raw_rows:
             index = self._next
             self._next = index + 1
+            # Text first (most cells, the empty ones included), by class: no comparison of a
+            # number with "".
             values = [
-                None if v == "" else (int(v) if v.__class__ is float and v.is_integer() and -2**53 < v < 2**53 else
-                                      (normalise(v) if v.__class__ is datetime_class else v))
+                (v or None) if v.__class__ is str_class else (
+                    int(v) if v.__class__ is float_class and v.is_integer() and -2**53 < v < 2**53 else
+                    (normalise(v) if v.__class__ is datetime_class else v))
                 for v in raw
             ]
             if pad and values:
