@@ -22,7 +22,7 @@ import functools
 import operator
 import os
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Callable, Iterable

@@ -17,6 +17,11 @@ drops it after; a URL given without it is used as it is (it must hold OPS's sche
 time (nothing changes), ``export`` every line of the database written to a workbook (``ops-pipeline export``). ``--workdir DIR`` keeps the workbook for the next benchmark: generating
 100,000 rows takes longer than processing them.
 
+``--layout current`` measures budget staff's current layout; ``--layout both --pairs N`` runs the
+two layouts in turn N times each (classic first, then current first, ...), each on a fresh
+database, and ends with the median of each figure per layout and current / classic (issue 17:
+within 10 %). Alternating and taking medians keeps one noisy minute from landing on one layout.
+
 ``--maps`` benchmarks ``ops-pipeline migrate`` instead (issue 10): a generated MAPS export set of
 ``--rows`` budget lines over the four kinds plus their parents (ops_pipeline/maps_sample.py) migrated
 in one transaction, then ``reload`` (the migration's runs loaded again: nothing changes, no history

@@ -26,7 +26,7 @@ from ..rules.current import (
 )
 from ..rules.dates import fiscal_year
 from .base import Column, Problem, TransformResult, row_ranges
-from .budget_workbook import CELL_RULES, BudgetWorkbook, _BudgetTransform, _LINE_DEFAULTS, _text
+from .budget_workbook import BudgetWorkbook, _BudgetTransform, _text
 from .cells import FULL, CellRule
 
 

@@ -588,7 +588,6 @@ class Loader:
     # -- the upsert ---------------------------------------------------------------------------
     def _upsert(self, spec: EntitySpec, records: Iterable[dict]) -> None:
         counts = self.counts[spec.name]
-        table = spec.table
         written = spec.written()
         fields = spec.fields
         # Identity conversions are skipped: only money and dates change form.

@@ -23,7 +23,7 @@ import orjson
 
 from ..datasets.base import Problem
 from ..errors import LimitExceeded
-from ..findings import ERROR, column_letter, make_finding
+from ..findings import ERROR, make_finding
 from ..rules import RuleViolation
 from ..rules.text import check_cell_text, control_character
 

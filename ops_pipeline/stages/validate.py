@@ -15,7 +15,7 @@ from .. import progress
 from ..datasets.base import Dataset, Table
 from ..datasets.registry import get_dataset
 from ..errors import DataInvalid, LimitExceeded, ReaderCrashed
-from ..findings import ERROR, WARNING, Finding, column_letter, make_finding
+from ..findings import ERROR, WARNING, Finding, make_finding
 from ..readers.tsv import is_text_export
 from ..readers.workbook import Workbook, open_workbook
 from ..rundir import RunDir, write_json, write_jsonl
