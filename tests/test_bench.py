@@ -1,5 +1,6 @@
 """The benchmark script runs, and on PostgreSQL measures the floor issue 9 compares the load with:
-the rows the load wrote, copied into a fresh database of OPS's schema (a few hundred rows here)."""
+the rows the load wrote, copied into a fresh database of OPS's schema (a few hundred rows here);
+with ``--layout both`` it runs the two layouts in turn and compares them (issue 17)."""
 from __future__ import annotations
 
 import os
@@ -15,11 +16,11 @@ from tests.conftest import _pg_base_url
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_the_benchmark_copies_what_the_load_wrote_and_prints_the_ratios(tmp_path):
+def test_the_benchmark_copies_what_the_load_wrote_and_compares_the_layouts(tmp_path):
     _pg_base_url()  # skips (or fails under OPS_PIPELINE_REQUIRE_PG) without a server
     done = subprocess.run(
         [sys.executable, str(ROOT / "scripts" / "bench.py"), "--rows", "200", "--db", "pg", "--skip-cli",
-         "--workdir", str(tmp_path)],
+         "--workdir", str(tmp_path), "--layout", "both", "--pairs", "1"],
         cwd=ROOT, capture_output=True, text=True, timeout=600, env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     floor = re.search(r"copying the ([\d,]+) rows the load wrote into (\d+) of OPS's tables .*?: ([\d.]+) s; "
@@ -34,6 +35,15 @@ def test_the_benchmark_copies_what_the_load_wrote_and_prints_the_ratios(tmp_path
                        r"load again ([\d.]+) s \(target < 4 s\)", done.stdout)
     assert scaled, done.stdout
     assert abs(float(scaled.group(1)) - 20 * float(floor.group(5))) <= 0.2
+    # --layout both: each layout ran (the current one with its services components), then the
+    # comparison, whose fetch to report is the ratio of the two runs' own figures
+    assert done.stdout.count("--- classic layout, run 1 of 1") == 1
+    assert done.stdout.count("--- current layout, run 1 of 1") == 1
+    assert '"services_component": {"inserted": ' in done.stdout
+    totals = [float(t) for t in re.findall(r"fetch to report, stage by stage .*?: ([\d.]+) s", done.stdout)]
+    ratio = re.search(r"issue 17: fetch to report, current / classic ([\d.]+) x: (NOT )?within 10%", done.stdout)
+    assert len(totals) == 2 and ratio, done.stdout
+    assert abs(float(ratio.group(1)) - totals[1] / totals[0]) <= 0.01
 
 
 def _bench_module():
