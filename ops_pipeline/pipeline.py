@@ -20,7 +20,6 @@ from .errors import DataInvalid, ExitCode, PipelineError, UsageError
 from .rundir import SUCCEEDED, RunDir
 from .stages import exclusive
 from .stages.fetch import DEFAULT_MAX_BYTES, fetch
-from .stages.load import load
 from .stages.report import report
 from .stages.transform import transform
 from .stages.validate import validate
@@ -97,6 +96,10 @@ def _transform(run: RunDir, options: Options) -> dict:
 
 
 def _load(run: RunDir, options: Options) -> dict:
+    # Imported here: the load brings SQLAlchemy and OPS's ORM (about a second), which fetch,
+    # validate, transform and report run without.
+    from .stages.load import load
+
     return load(run, db_url=options.db_url, dry_run=options.dry_run, lock_wait=options.lock_wait,
                 accept_rejects=options.accept_rejects)
 

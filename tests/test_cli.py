@@ -435,3 +435,20 @@ def test_a_plan_made_before_transform_ran_again_is_not_shown(invoke, make_workbo
     assert invoke("validate", run).exit_code == 0  # transform is stale now: a plan of what?
     data = json.loads(invoke("report", run, "--format", "json").stdout)
     assert (data["plan"], data["status"]) == (None, "incomplete")
+
+
+def test_fetch_does_not_import_the_database_layer(make_workbook, runs_root):
+    """A fetch in a CI chain costs what copying the file does: SQLAlchemy and OPS's ORM (about a
+    second) are imported by the stages that use them, not by every command."""
+    import subprocess
+    import sys
+
+    book = make_workbook([good_row()])
+    probe = ("import sys\nfrom ops_pipeline.cli import cli\n"
+             "try:\n    cli.main(['--runs-root', sys.argv[2], '-q', 'fetch', sys.argv[1]], standalone_mode=False)\n"
+             "finally:\n    print(sorted(m for m in sys.modules if m.startswith(('sqlalchemy.orm', 'ops_pipeline.db'))))")
+    done = subprocess.run([sys.executable, "-c", probe, str(book), str(runs_root)], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "[]"
+    assert len(find_runs(runs_root)) == 1
