@@ -49,6 +49,7 @@ import os
 import resource
 import secrets
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -583,12 +584,6 @@ def main_layouts(args, databases: list[str], work: Path) -> int:
     return 0
 
 
-def _median(values: list[float]) -> float:
-    ordered = sorted(values)
-    middle = len(ordered) // 2
-    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
-
-
 def layout_ratios(measured: dict[str, list[dict]]) -> dict[str, tuple[float, float, float]]:
     """Figure -> (classic median, current median, current / classic), stage by stage, then fetch
     to report, and fetch to report over each run's own copy of what its load wrote (the floor)."""
@@ -605,7 +600,7 @@ def layout_ratios(measured: dict[str, list[dict]]) -> dict[str, tuple[float, flo
     ratios = {}
     for name, by_layout in columns.items():
         if len(by_layout) == 2:
-            classic, current = _median(by_layout["classic"]), _median(by_layout["current"])
+            classic, current = statistics.median(by_layout["classic"]), statistics.median(by_layout["current"])
             ratios[name] = (classic, current, current / classic if classic else float("inf"))
     return ratios
 
