@@ -73,6 +73,20 @@ def test_plain_rows_take_the_fast_path():
     assert fast.judge(3, wrong_fee)[3] == ["fee-mismatch"]
 
 
+def test_a_cell_equal_to_one_read_before_but_of_another_type_is_read_again():
+    # The fast path remembers what it made of a row's Portfolio, SC, FY, shop and rate cells; True
+    # equals 1 and 1.0 in Python, but a true/false cell is no fee rate, SC or fiscal year.
+    fast, full = _judges(HEADERS)
+    row = ("new", "CC", "CC Study", "CC Contract", "SC1", "Contract", "line", dt.date(2025, 3, 11), 2025,
+           "G99CC01 (CC)", 1000, "PSC", 10, 1.0, "draft", None)
+    assert fast.quick(row, 2) is not None
+    for at, odd in ((13, True), (8, 2025.0), (4, 1), (11, 1)):
+        changed = row[:at] + (odd,) + row[at + 1:]
+        assert _verdict(fast, 3, changed) == _verdict(full, 3, changed), (HEADERS[at], odd)
+    as_true = row[:13] + (True,) + row[14:]
+    assert "bad-fee-rate" in fast.judge(3, as_true)[3]
+
+
 def _book(tmp_path, header, rows=(), name="b.xlsx"):
     from openpyxl import Workbook
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import sys
+from dataclasses import replace
 from typing import Iterator
 
 from ..findings import ERROR, WARNING
@@ -26,7 +27,7 @@ from ..rules.current import (
 )
 from ..rules.dates import fiscal_year
 from .base import Column, Problem, TransformResult, row_ranges
-from .budget_workbook import BudgetWorkbook, _BudgetTransform, _text
+from .budget_workbook import CELL_RULES, BudgetWorkbook, _BudgetTransform, _text
 from .cells import FULL, CellRule
 
 
@@ -48,6 +49,9 @@ CURRENT_RULES: dict[str, CellRule] = {rule.field: rule for rule in (
     CellRule("fiscal_year", parse_fiscal_year, memo=256),
     CellRule("procurement_shop", _abbreviation, memo=256),
     CellRule("proc_fee_rate", parse_fee_rate, memo=1024),
+    # The classic rule, with a few parses remembered: this layout's new lines say "new" (most
+    # of a sheet); numbers, all different, fill the memo at once and take the shortcut after.
+    replace(CELL_RULES["budget_id"], memo=16),
 )}
 
 #: The fields this layout reads beyond the classic ones, in the order the parsed row holds them.
@@ -175,30 +179,34 @@ class CurrentBudgetWorkbook(BudgetWorkbook):
         seen = state.setdefault("seen", {})
         fiscal_years = self._fiscal_years
         full = FULL
+        #: the five cells as read (with their classes: 1, 1.0 and True are equal keys) -> what the
+        #: readers make of them, or False when one needs the full path; most rows repeat a few
+        extras: dict = {}
+
+        def read_extras(key: tuple):
+            values = []
+            for raw, read, empty in ((key[0], read_portfolio, empty_portfolio), (key[2], read_sc, empty_sc),
+                                     (key[4], read_fy, empty_fy), (key[6], read_shop, empty_shop),
+                                     (key[8], read_rate, empty_rate)):
+                value = empty if raw is None else read(raw)
+                if value is full:
+                    return False
+                values.append(value)
+            return tuple(values)
 
         def quick(values: tuple, row_number: int) -> dict | None:
             if len(values) < width:
                 values = values + pad[len(values):]
-            raw = values[i_portfolio]
-            portfolio = empty_portfolio if raw is None else read_portfolio(raw)
-            if portfolio is full:
+            a, b, c, d, e = values[i_portfolio], values[i_sc], values[i_fy], values[i_shop], values[i_rate]
+            key = (a, a.__class__, b, b.__class__, c, c.__class__, d, d.__class__, e, e.__class__)
+            read = extras.get(key)
+            if read is None:
+                read = read_extras(key)
+                if len(extras) < 65536:
+                    extras[key] = read
+            if read is False:
                 return None
-            raw = values[i_sc]
-            component = empty_sc if raw is None else read_sc(raw)
-            if component is full:
-                return None
-            raw = values[i_fy]
-            year = empty_fy if raw is None else read_fy(raw)
-            if year is full:
-                return None
-            raw = values[i_shop]
-            shop = empty_shop if raw is None else read_shop(raw)
-            if shop is full:
-                return None
-            raw = values[i_rate]
-            rate = empty_rate if raw is None else read_rate(raw)
-            if rate is full:
-                return None
+            portfolio, component, year, shop, rate = read
             parsed = base(values, row_number)
             if parsed is None:
                 return None
