@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from ops_pipeline.errors import LimitExceeded, UnreadableFile
 from ops_pipeline.readers import guard
 from ops_pipeline.readers.extent import sheet_extents
-from ops_pipeline.readers.guard import Limits, check_workbook_file
+from ops_pipeline.readers.guard import Limits, check_sheet_extents, check_workbook_file
 from ops_pipeline.readers.workbook import open_workbook
 
 from .hostile import BOMB, ods_cell, ods_row, sheet_xml, write_ods, write_package, write_sheet, write_xls
@@ -288,12 +288,23 @@ def test_a_visible_budget_sheet_wins_over_a_hidden_one_that_comes_first(tmp_path
     assert json.loads(render(data, "json"))["sheet"] == "Budget"
 
 
+@pytest.mark.parametrize("tag", ['<c r="A2" t="e">', "<c r='A2' t='e'>", '<c t="e" r="A2">', '<c r="A2"\n t="e">'])
+def test_the_extent_scan_finds_an_error_cell_however_its_tag_is_written(tmp_path, tag):
+    # quick_extent reads the usual <c r="..." tags; the others go to scan_extent: both must say.
+    xml = sheet_xml({"A1": 1, "A2": 2}).replace('<c r="A2"><v>2</v></c>', f"{tag}<v>#N/A</v></c>")
+    path = write_package(tmp_path / "err.xlsx", [("Sheet1", "worksheets/sheet1.xml", xml)])
+    assert [e.error_cells for e in check_sheet_extents(path)] == [True]
+    plain = write_package(tmp_path / "plain.xlsx", [("Sheet1", "worksheets/sheet1.xml", sheet_xml({"A1": 1}))])
+    assert [e.error_cells for e in check_sheet_extents(plain)] == [False]
+
+
 def test_error_cells_and_shared_strings_are_found_in_a_sheet_part_of_any_name(tmp_path):
     from ops_pipeline.readers.workbook import has_error_cells, shared_text_bytes
 
     xml = sheet_xml({"A1": 1}).replace('<c r="A1"><v>1</v></c>', '<c r="A1" t="e"><v>#REF!</v></c>')
     path = write_package(tmp_path / "err.xlsx", [("Sheet1", "worksheets/sheet1.bin", xml)])
     assert has_error_cells(path)
+    assert check_sheet_extents(path)[0].error_cells  # validate's gate answers from the extent scan
     sst = ('<?xml version="1.0"?><sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
            f'<si><t>{"x" * 1000}</t></si></sst>')
     cells = "".join(f'<c r="A{i}" t="s"><v>0</v></c>' for i in range(1, 501))

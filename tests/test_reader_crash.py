@@ -96,6 +96,14 @@ def test_a_gate_that_passes_lets_the_reader_write(tmp_path):
     assert target.read_text() == "written"
 
 
+@pytest.mark.parametrize("answer", [True, False, None, ["an error cell"]])
+def test_a_gate_that_passes_hands_the_reader_its_answer(answer):
+    # validate's gate says whether a sheet holds error cells, from the scan that checks extents
+    gate = Gate(lambda: answer)
+    assert run_contained(lambda: (gate.wait(), gate.wait()), file="ok.xlsx", reader="calamine",
+                         gate=gate) == (bool(answer), bool(answer))
+
+
 def test_the_gates_refusal_wins_over_a_reader_that_crashed_meanwhile():
     """A hostile sheet may kill calamine before the check is done: the operator still gets the
     check's one line naming the cell, not "the reader crashed"."""

@@ -35,6 +35,12 @@ _PLACING_NAME = re.compile(rb"<(?:[\w.-]+:)?(?:row|c|dimension)\b")
 MAX_TAG_BYTES = 64 * 1024
 _REF = re.compile(rb"^\s*\$?([A-Za-z]{1,4})?\$?(\d{1,9})?\s*$")
 _HEAD = 256 * 1024
+#: An error cell's type attribute, in a view whose whitespace is spaces (_WHITESPACE_AS_SPACE).
+_ERROR_TYPES = (b' t="e"', b" t='e'")
+
+
+def _holds_error_cell(spaced: bytes) -> bool:
+    return _ERROR_TYPES[0] in spaced or _ERROR_TYPES[1] in spaced
 
 
 @dataclass
@@ -52,6 +58,8 @@ class Extent:
     dimension: tuple[int, int] | None = None
     #: False when far_cell is the farthest row and column rather than a cell (quick_extent)
     exact: bool = True
+    #: whether a cell holds an error (``t="e"``: #REF!, #N/A...), which calamine reads as empty
+    error_cells: bool = False
 
     @property
     def area(self) -> int:
@@ -247,6 +255,8 @@ def quick_extent(zf: zipfile.ZipFile, info: zipfile.ZipInfo, sheet: str | None =
         if _UNUSUAL_CELL.search(view) or b":c " in view or b":c>" in view:
             return None  # a cell tag of another shape
         spaced = view.translate(_WHITESPACE_AS_SPACE)
+        if not extent.error_cells:
+            extent.error_cells = _holds_error_cell(spaced)
         if (spaced.count(b" r=") != spaced.count(b'<c r="') + spaced.count(b'<row r="')
                 or b" r " in spaced):
             return None  # an r attribute elsewhere than first in a cell or row tag
@@ -297,6 +307,8 @@ def scan_extent(zf: zipfile.ZipFile, info: zipfile.ZipInfo, sheet: str | None = 
     column = 0
     far = (0, 0)  # the cell with the largest row, then column
     for view in _tag_blocks(zf, info, block):
+        if not extent.error_cells:
+            extent.error_cells = _holds_error_cell(view.translate(_WHITESPACE_AS_SPACE))
         for match in _PLACING.finditer(view):
             kind, raw = match.group(1), match.group(2)
             r = _reference(raw, b"ref" if kind == b"dimension" else b"r")

@@ -902,10 +902,11 @@ def _check_zip_entries(zf: zipfile.ZipFile, limits: Limits, name: str, extents: 
     return kind
 
 
-def check_sheet_extents(path: Path | str, limits: Limits = Limits(), *, display_name: str | None = None) -> None:
+def check_sheet_extents(path: Path | str, limits: Limits = Limits(), *, display_name: str | None = None) -> list:
     """The part of :func:`check_workbook_file` that ``extents=False`` leaves out, for an OOXML
     workbook that check has passed: refuse a worksheet whose far cells would pad millions of
-    empty cells."""
+    empty cells. Returns every worksheet's :class:`~ops_pipeline.readers.extent.Extent` (which
+    also says whether the sheet holds error cells: the same scan finds them)."""
     path = Path(path)
     name = _display(path, display_name)
     try:
@@ -913,7 +914,7 @@ def check_sheet_extents(path: Path | str, limits: Limits = Limits(), *, display_
     except Exception as exc:
         raise _damaged(name, exc) from None
     with zf:
-        _check_extents(zf, "ooxml", limits, name)
+        return _check_extents(zf, "ooxml", limits, name)
 
 
 def _check_xml_parts(zf: zipfile.ZipFile, kind: str, name: str) -> None:
@@ -948,7 +949,7 @@ def _check_biff_extents(fh: IO[bytes], size: int, limits: Limits, name: str) -> 
     _refuse_padded(extents, limits, name)
 
 
-def _check_extents(zf: zipfile.ZipFile, kind: str, limits: Limits, name: str) -> None:
+def _check_extents(zf: zipfile.ZipFile, kind: str, limits: Limits, name: str) -> list:
     """Refuse a sheet whose farthest cell lies far beyond its data: both readers would pad it
     (calamine allocates every cell from A1 to there, openpyxl gives every row up to there)."""
     from .extent import ods_extents, sheet_extents
@@ -958,6 +959,7 @@ def _check_extents(zf: zipfile.ZipFile, kind: str, limits: Limits, name: str) ->
     except Exception as exc:  # a part that cannot be inflated: the zip is damaged
         raise _damaged(name, exc) from None
     _refuse_padded(extents, limits, name, zf if kind == "ooxml" else None)
+    return extents
 
 
 def _refuse_padded(extents, limits: Limits, name: str, zf: zipfile.ZipFile | None = None) -> None:

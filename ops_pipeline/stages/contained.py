@@ -26,20 +26,23 @@ class Gate:
     The exact extent check of a large sheet takes about as long as calamine's parse, on the core
     the parse leaves idle. If the check refuses the file, the parent kills the child (which may be
     busy allocating for a hostile sheet) and raises the check's one-line error; nothing was written.
+    A check that passes may answer yes or no (its return value taken as a bool): :meth:`wait`
+    returns the answer.
     """
 
-    def __init__(self, check: Callable[[], None]) -> None:
+    def __init__(self, check: Callable[[], object]) -> None:
         self.check = check
         self._read, self._write = os.pipe()
-        self._passed = False
+        self._answer: bool | None = None
 
-    def wait(self) -> None:
-        """In the child: return once the parent's check passed; exit if it did not."""
-        if self._passed:
-            return
-        if os.read(self._read, 1) != b"1":
-            os._exit(75)  # the parent refused the file (or died): write nothing
-        self._passed = True
+    def wait(self) -> bool:
+        """In the child: the check's answer once it passed; exit if it did not."""
+        if self._answer is None:
+            said = os.read(self._read, 1)
+            if said not in (b"0", b"1"):
+                os._exit(75)  # the parent refused the file (or died): write nothing
+            self._answer = said == b"1"
+        return self._answer
 
     def _in_child(self) -> None:
         os.close(self._write)
@@ -47,14 +50,14 @@ class Gate:
     def _in_parent(self, pid: int) -> None:
         os.close(self._read)
         try:
-            self.check()
+            answer = self.check()
         except BaseException:
             os.close(self._write)
             os.kill(pid, signal.SIGKILL)
             os.waitpid(pid, 0)
             raise
         try:
-            os.write(self._write, b"1")
+            os.write(self._write, b"1" if answer else b"0")
         except BrokenPipeError:  # the child is already gone: its death is reported below
             pass
         finally:

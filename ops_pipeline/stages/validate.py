@@ -48,12 +48,13 @@ def validate(run: RunDir, *, reader: str = "auto", limits=None, parallel: bool =
         kind = _guard(source, limits, display)
         # How far an .xlsx's sheets reach is measured here while the child parses (the exact
         # scan of a large sheet costs about what the parse does, on the core the parse leaves
-        # idle); the child writes nothing until it passes, and a refusal kills the child.
+        # idle); the child writes nothing until it passes, and a refusal kills the child. The
+        # same scan says whether a sheet holds error cells (the gate's answer).
         gate = Gate(lambda: _check_extents(source, limits, display)) if kind == "ooxml" else None
         before_writing = gate.wait if gate is not None else _no_wait
 
         def read(reader: str) -> dict:
-            with _open(source, reader, display) as workbook:
+            with _open(source, reader, display, gate) as workbook:
                 try:
                     return _validate_workbook(run, dataset, workbook, display, limits, parallel, before_writing)
                 except _ErrorCellsFound:
@@ -124,10 +125,11 @@ def _guard(source: Path, limits, display: str) -> str:
     return check_workbook_file(source, limits, display_name=display, extents=False)
 
 
-def _check_extents(source: Path, limits, display: str) -> None:
+def _check_extents(source: Path, limits, display: str) -> bool:
+    """Refuse a sheet padded far beyond its data; whether any worksheet holds error cells."""
     from ..readers.guard import check_sheet_extents
 
-    check_sheet_extents(source, limits, display_name=display)
+    return any(extent.error_cells for extent in check_sheet_extents(source, limits, display_name=display))
 
 
 def _no_wait() -> None:
@@ -138,17 +140,28 @@ class _ErrorCellsFound(Exception):
     """calamine was reading a workbook that holds error cells: read it with openpyxl instead."""
 
 
-def _open(source: Path, reader: str, display: str) -> Workbook:
+class _Answer:
+    """The gate's answer as a future's result (see _open)."""
+
+    def __init__(self, gate: Gate) -> None:
+        self.result = gate.wait
+
+
+def _open(source: Path, reader: str, display: str, gate: Gate | None = None) -> Workbook:
     if reader != "auto":
         return open_workbook(source, reader=reader, display_name=display)
     from ..errors import EncryptedFile, UnreadableFile
     from ..readers.workbook import has_error_cells
 
-    # calamine is fast but reads error cells (#REF!) as empty: openpyxl keeps them. The scan for
-    # error cells runs beside calamine's parse (both release the GIL); see _validate_workbook.
-    scan = ThreadPoolExecutor(max_workers=1)
-    error_cells = scan.submit(has_error_cells, source)
-    scan.shutdown(wait=False)
+    # calamine is fast but reads error cells (#REF!) as empty: openpyxl keeps them. Whether a
+    # sheet holds any is the gate's answer (its extent scan looks at every cell tag), or else a
+    # scan beside calamine's parse (both release the GIL); see _validate_workbook.
+    if gate is not None:
+        error_cells = _Answer(gate)
+    else:
+        scan = ThreadPoolExecutor(max_workers=1)
+        error_cells = scan.submit(has_error_cells, source)
+        scan.shutdown(wait=False)
     try:
         workbook = open_workbook(source, reader="calamine", display_name=display)
     except EncryptedFile:
