@@ -36,11 +36,11 @@ MAX_TAG_BYTES = 64 * 1024
 _REF = re.compile(rb"^\s*\$?([A-Za-z]{1,4})?\$?(\d{1,9})?\s*$")
 _HEAD = 256 * 1024
 #: An error cell's type attribute, in a view whose whitespace is spaces (_WHITESPACE_AS_SPACE).
-_ERROR_TYPES = (b' t="e"', b" t='e'")
+ERROR_TYPES = (b' t="e"', b" t='e'")
 
 
 def _holds_error_cell(spaced: bytes) -> bool:
-    return _ERROR_TYPES[0] in spaced or _ERROR_TYPES[1] in spaced
+    return ERROR_TYPES[0] in spaced or ERROR_TYPES[1] in spaced
 
 
 @dataclass

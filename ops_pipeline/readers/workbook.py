@@ -407,9 +407,8 @@ def _first_line(exc: BaseException) -> str:
 
 def has_error_cells(path: Path, chunk: int = 1 << 20) -> bool:
     """Whether any worksheet holds an error cell (``t="e"``): a streaming byte scan, no XML parse."""
-    from .extent import worksheet_parts
+    from .extent import ERROR_TYPES as needles, worksheet_parts
 
-    needles = (b' t="e"', b" t='e'")
     try:
         with zipfile.ZipFile(path) as zf:
             sheets = worksheet_parts(zf)  # whatever their names: sheet1.bin is read as a sheet
