@@ -40,6 +40,7 @@ def test_the_benchmark_copies_what_the_load_wrote_and_compares_the_layouts(tmp_p
     assert done.stdout.count("--- classic layout, run 1 of 1") == 1
     assert done.stdout.count("--- current layout, run 1 of 1") == 1
     assert '"services_component": {"inserted": ' in done.stdout
+    assert re.search(r"cells holding a value: classic [\d,]+, current [\d,]+: current / classic 1\.\d\d", done.stdout)
     totals = [float(t) for t in re.findall(r"fetch to report, stage by stage .*?: ([\d.]+) s", done.stdout)]
     ratio = re.search(r"issue 17: fetch to report, current / classic ([\d.]+) x: (NOT )?within 10%", done.stdout)
     assert len(totals) == 2 and ratio, done.stdout
@@ -81,3 +82,24 @@ def test_both_layouts_are_compared_on_the_median_of_their_runs(capsys):
     measured["current"][1]["fetch to report"] = measured["current"][2]["fetch to report"] = 45.0
     bench.print_layout_ratios(measured)
     assert f"current / classic {45.0 / 35.5:.2f} x: NOT within 10%" in capsys.readouterr().out
+
+
+def test_the_comparison_gives_each_ratio_per_cell_when_the_cells_are_counted(tmp_path, capsys):
+    from openpyxl import Workbook
+
+    bench = _bench_module()
+    book = Workbook()
+    book.active.append(["CAN", None, "Amount"])
+    book.active.append(["G99HRF2", "", 0])  # an empty string is no value; a zero is one
+    book.create_sheet("Notes").append(["a note"])
+    book.save(tmp_path / "counted.xlsx")
+    assert bench.count_cells(tmp_path / "counted.xlsx") == 5
+
+    measured = {"classic": [{"stages": {"validate": 4.0}, "fetch to report": 10.0, "floor": None}],
+                "current": [{"stages": {"validate": 6.0}, "fetch to report": 10.5, "floor": None}]}
+    bench.print_layout_ratios(measured, {"classic": 1000, "current": 1250})
+    out = capsys.readouterr().out
+    assert "cells holding a value: classic 1,000, current 1,250: current / classic 1.25" in out
+    # validate: 6 / 4 = 1.50 as measured, 1.50 / 1.25 = 1.20 per cell
+    assert re.search(r"^validate +4\.00 +6\.00 +1\.50 +1\.20$", out, re.M), out
+    assert re.search(r"^fetch to report +10\.00 +10\.50 +1\.05 +0\.84$", out, re.M), out
