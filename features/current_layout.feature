@@ -35,6 +35,24 @@ Feature: The budget workbook as budget staff keep it today (the current layout)
     And agreement "CC Contract" has procurement shop "PSC"
     And the report asks no questions
 
+  Scenario: The sheet saved as tab-separated text is recognised by its header and loads the same
+    OPS's own data tools take the sheet as tab-separated text. Its cells are all text: dates,
+    amounts and fiscal years are read as they are typed.
+    Given the budget sheet in the current layout, saved as tab-separated text, with these rows:
+      | BL ID # | Portfolio | Project  | Agreement   | SC    | Agreement Type    | Description | Obligate By | FY   | CAN          | SubTotal  | Procurement shop | Procurement shop fee | Procurement shop fee rate | Status  |
+      | new     | CC        | CC Study | CC Contract | SC1   | Contract          | line A      | 3/11/2025   | FY25 | G99CC01 (CC) | $1,000.00 | PSC              | $10.00               | 1.0                       | planned |
+      |         | CC        | CC Study | CC Contract | OSC 2 | Contract          | line B      | 2025-03-11  | 2025 | G99CC01 (CC) | 2000      | PSC              | 20                   | 1                         | draft   |
+      | new     | CC        | CC Study | CC Direct   |       | Direct Obligation | line C      | 03/11/25    | 2025 | G99CC01 (CC) | 700.50    |                  |                      |                           | draft   |
+    When the text file goes through the pipeline
+    Then the load succeeds
+    And the database has 3 budget lines in all
+    And the budget lines are on these services components:
+      | description | services component | sorted as |
+      | line A      | SC1                | SC1       |
+      | line B      | OSC2               | OSC2      |
+      | line C      |                    |           |
+    And agreement "CC Contract" has procurement shop "PSC"
+
   Scenario Outline: The SC cell names a services component of the line's agreement
     OPS shows a component as SC<n>, or OSC<n> when optional; on a severable contract it shows
     Base Period 1, Optional Period 2... (next scenario). A sub-component keeps its own name.

@@ -352,6 +352,10 @@ def maps_datasets() -> list[type[MapsDataset]]:
     return sorted(found, key=lambda cls: (cls.tier, cls.name))
 
 
+class UnrecognisedExport(UnreadableFile):
+    """A text file whose header row is no MAPS export's (fetch then looks for a budget sheet's)."""
+
+
 def recognise(header: tuple, *, file: str | None = None) -> type[MapsDataset]:
     """The MAPS dataset a header row belongs to: of those whose required columns it has all, the
     one knowing most of its columns. None fits, or two fit alike: one error naming the known ones."""
@@ -366,7 +370,7 @@ def recognise(header: tuple, *, file: str | None = None) -> type[MapsDataset]:
     ranked.sort(key=lambda item: -item[0])
     names = ", ".join(cls.name for cls in maps_datasets())
     if not ranked or ranked[0][0] == 0:
-        raise UnreadableFile("the header row is not that of any MAPS export this tool knows", file=file,
+        raise UnrecognisedExport("the header row is not that of any MAPS export this tool knows", file=file,
                           hint=f"known datasets: {names}; or name one with --dataset")
     if len(ranked) > 1 and ranked[1][0] == ranked[0][0]:
         raise DataInvalid(f"the header row fits both {ranked[0][1].name} and {ranked[1][1].name}", file=file,

@@ -67,8 +67,10 @@ EXPECTED: dict[str, object] = {
     "calamine__vba.xlsm": NO_HEADER,  # read as data; macros never run
     "messytables__characters.csv": TEXT,
     "messytables__encrypted_no_password.xls": ENCRYPTED,
-    # A .tsv is read as a MAPS export, and this one's header is no MAPS export's.
-    "messytables__example.tsv": ("UnreadableFile", "the header row is not that of any MAPS export"),
+    # A .tsv is read as a MAPS export or a budget sheet saved as text, and this one's header is
+    # neither's (UnrecognisedExport is an UnreadableFile).
+    "messytables__example.tsv": ("UnrecognisedExport",
+                                 "the header row is not that of any MAPS export this tool knows, nor a budget sheet's"),
     "messytables__excel_pasting.csv": TEXT,
     "messytables__large.xlsx": NO_HEADER,
     "messytables__mixedGLB.csv": TEXT,

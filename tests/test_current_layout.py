@@ -251,3 +251,72 @@ def test_every_line_naming_a_second_shop_for_a_new_agreement_is_a_question():
     components = {(e["values"]["number"], e["links"]["agreement"]["name"]): e["lineage"]["rows"]
                   for e in entities if e["entity"] == "services_component"}
     assert components == {(1, "A Contract"): "3-5,7", (2, "A Contract"): "6"}
+
+
+# -- the sheet saved as tab-separated text --------------------------------------------------------
+
+def _as_text(value) -> str:
+    """A cell as a sheet saved as text shows it: dates as m/d/yyyy, whole numbers without ".0"."""
+    from ops_pipeline.rules.dates import from_serial
+
+    if value is None:
+        return ""
+    if isinstance(value, int) and not isinstance(value, bool) and 40_000 < value < 60_000:
+        value = from_serial(value)  # the sample's Obligate By serials
+    if isinstance(value, dt.date):
+        return f"{value.month}/{value.day}/{value.year}"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _text_sheet(path, header, rows):
+    lines = ["OPRE Budget - saved as text", "\t".join(header)]
+    lines += ["\t".join(_as_text(v) for v in row) for row in rows]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("layout", ["current", "classic", "current, three columns short"])
+def test_a_budget_sheet_saved_as_tab_separated_text_is_recognised_by_its_header(tmp_path, layout):
+    from ops_pipeline.stages.fetch import resolve_dataset
+
+    from .conftest import HEADER
+
+    header = {"current": list(HEADERS), "classic": HEADER,
+              "current, three columns short": list(HEADERS[:-4]) + ["Status"]}[layout]
+    path = _text_sheet(tmp_path / "budget lines.tsv", header, [])
+    assert resolve_dataset("auto", path.name, path) == "budget-workbook"
+
+
+def test_a_text_file_with_neither_a_maps_nor_a_budget_header_is_refused_naming_both(tmp_path):
+    from ops_pipeline.errors import UnreadableFile
+    from ops_pipeline.stages.fetch import resolve_dataset
+
+    # two budget columns of the current layout's fifteen required ones: not a budget sheet
+    path = _text_sheet(tmp_path / "notes.tsv", ["CAN", "SubTotal", "Note"], [["G99HRF2", "12", "x"]])
+    with pytest.raises(UnreadableFile, match="not that of any MAPS export this tool knows, nor a budget sheet's"):
+        resolve_dataset("auto", path.name, path)
+
+
+def test_the_sheet_saved_as_text_loads_the_lines_its_workbook_does(tmp_path, sqlite_url):
+    from ops_pipeline.pipeline import run_pipeline
+    from ops_pipeline.rundir import read_jsonl
+    from ops_pipeline.sample import current_rows, seed_procurement_shops
+
+    assert seed_procurement_shops(sqlite_url) == 4
+    rows = current_rows(40, seed=5, dirty=False)
+    text = _text_sheet(tmp_path / "budget.tsv", HEADERS, rows)
+    book = _book(tmp_path, HEADERS, rows, name="budget.xlsx")
+    valid = {}
+    for source in (text, book):
+        outcome = run_pipeline(str(source), runs_root=tmp_path / "runs", db_url=sqlite_url, dry_run=True)
+        assert outcome.error is None, outcome.error.one_line()
+        assert outcome.run.manifest["dataset"] == "budget-workbook"
+        valid[source.suffix] = [r["values"] for r in read_jsonl(outcome.run.path / "validate" / "valid_rows.jsonl")]
+    assert len(valid[".tsv"]) == 40 and valid[".tsv"] == valid[".xlsx"]
+    # and into OPS: every line, with its services components
+    outcome = run_pipeline(str(text), runs_root=tmp_path / "runs", db_url=sqlite_url)
+    assert outcome.error is None, outcome.error.one_line()
+    assert outcome.report["entities"]["budget_line_item"]["inserted"] == 40
+    assert outcome.report["entities"]["services_component"]["inserted"] > 0

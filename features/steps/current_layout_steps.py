@@ -100,6 +100,16 @@ def step_current_workbook(context):
     context.workbook = _write(context, context.table)
 
 
+@given("the budget sheet in the current layout, saved as tab-separated text, with these rows:")
+def step_current_text(context):
+    """Every cell as the text the table shows (a sheet saved as text has no numbers or dates)."""
+    lines = ["OPRE budget lines, current layout", "\t".join(HEADERS)]
+    lines += ["\t".join(row[h] if h in row.headings else "" for h in HEADERS) for row in context.table]
+    path = context.tmp / "budget lines.tsv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    context.workbook = str(path)
+
+
 @given("a budget workbook whose header row has the columns {columns}")
 def step_header_only(context, columns):
     header = [c.strip().strip('"') for c in columns.split(",")]
@@ -111,6 +121,7 @@ def step_header_only(context, columns):
 
 
 @when("the current-layout workbook goes through the pipeline")
+@when("the text file goes through the pipeline")
 @given("the current-layout workbook has gone through the pipeline")
 def step_run_current(context):
     _run(context, context.workbook)

@@ -14,8 +14,10 @@ from . import recorded
 
 DEFAULT_MAX_BYTES = 100 * 1024 * 1024
 #: The dataset of a file not named: a workbook is a budget workbook, a MAPS text export (.tsv) is
-#: recognised from its header row (ops_pipeline.maps.recognise).
+#: recognised from its header row (ops_pipeline.maps.recognise); a text file with no MAPS header
+#: that holds a budget sheet's header row (either layout) is a budget sheet saved as text.
 AUTO = "auto"
+BUDGET = "budget-workbook"
 
 
 def resolve_dataset(dataset: str, name: str, path: Path | None = None) -> str | None:
@@ -26,12 +28,37 @@ def resolve_dataset(dataset: str, name: str, path: Path | None = None) -> str | 
     from ..readers.tsv import is_text_export
 
     if not is_text_export(name):
-        return "budget-workbook"
+        return BUDGET
     if path is None:
         return None
-    from ..maps import recognise_file
+    from ..maps import UnrecognisedExport, recognise_file
 
-    return recognise_file(path, display_name=name).name
+    try:
+        return recognise_file(path, display_name=name).name
+    except UnrecognisedExport as exc:
+        if not _budget_sheet(path, name):
+            raise UnrecognisedExport(f"{exc.message}, nor a budget sheet's", file=exc.file, hint=exc.hint) from None
+    return BUDGET
+
+
+def _budget_sheet(path: Path, name: str) -> bool:
+    """Whether a text file's first rows hold a budget sheet's header row, in either layout: at
+    least half of the layout's required columns (validate then names any that are missing), as
+    budget staff, or OPS's own data tools, keep the sheet as tab-separated text."""
+    import itertools
+
+    from ..datasets.base import HEADER_SCAN_ROWS
+    from ..readers.tsv import TsvBook
+
+    with TsvBook(path, name, None) as book:
+        head = list(itertools.islice(book.rows(), HEADER_SCAN_ROWS))
+    budget = get_dataset(BUDGET)
+    for layout in (budget, *(get_dataset(other) for other in budget.layouts)):
+        table, score = layout.locate(book.sheet, head)
+        required = sum(1 for column in layout.columns if column.required)
+        if table is not None and 2 * score >= required:
+            return True
+    return False
 
 
 def fetch(source: str, runs_root: Path | str, *, dataset: str = AUTO,

@@ -77,13 +77,15 @@ def validate(run: RunDir, *, reader: str = "auto", limits=None, parallel: bool =
 
 
 def _validate_text(run: RunDir, dataset: Dataset, source: Path, display: str, limits) -> dict:
-    """A tab-separated export (MAPS): read in this process (no native parser to contain)."""
+    """A tab-separated export (MAPS), or a budget sheet saved as such: read in this process (no
+    native parser to contain)."""
     from ..readers.tsv import TsvBook, check_text_file
 
     check_text_file(source, limits, display)
     with progress.task("validate: reading the export"), TsvBook(source, display, limits) as book:
         summary = _validate_workbook(run, dataset, book, display, limits, parallel=False)
-    return _finish(run, source, display, summary, hint="check the file is the MAPS export it should be")
+    what = "the MAPS export it should be" if getattr(dataset, "text_export", False) else "an OPS budget sheet"
+    return _finish(run, source, display, summary, hint=f"check the file is {what}")
 
 
 def _finish(run: RunDir, source: Path, display: str, summary: dict, hint: str) -> dict:
