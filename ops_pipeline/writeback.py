@@ -24,6 +24,10 @@ from .stages.fetch import source_file
 from .stages.transform import entity_file
 
 
+#: What a write-back can write into: a copy of a workbook of these kinds.
+WRITES_INTO = (".xlsx", ".xlsm")
+
+
 def rows_without_id(run: RunDir, entity: str, key: str) -> set[int]:
     """The sheet rows whose staged ``entity`` record has no ``key`` (a new row)."""
     rows = set()
@@ -76,7 +80,7 @@ def write_back(run: RunDir, output: Path | str, *, db_url: str | None = None) ->
         raise UsageError(f"run {run.run_id} has not been loaded: OPS has given its lines no ids yet",
                          hint=f"ops-pipeline load {run.path}")
     source = source_file(run)
-    if source.suffix.lower() not in (".xlsx", ".xlsm"):
+    if source.suffix.lower() not in WRITES_INTO:
         raise UsageError(f"{source.name}: ids can be written back into .xlsx and .xlsm workbooks only")
     if output.suffix.lower() != source.suffix.lower():
         raise UsageError(f"--output must end in {source.suffix.lower()} like the submitted workbook, "

@@ -320,3 +320,5 @@ def test_the_sheet_saved_as_text_loads_the_lines_its_workbook_does(tmp_path, sql
     assert outcome.error is None, outcome.error.one_line()
     assert outcome.report["entities"]["budget_line_item"]["inserted"] == 40
     assert outcome.report["entities"]["services_component"]["inserted"] > 0
+    # the report offers no write-back of the new ids: it writes into workbooks only
+    assert outcome.report["writeback"] is None

@@ -188,10 +188,13 @@ def _money(run: RunDir, report: dict, *, loaded: bool, refused: set[int]) -> dic
 
 
 def _writeback(run: RunDir, result: dict) -> dict | None:
-    """How to get the submitted workbook back with the ids OPS gave its new lines (when it has some)."""
+    """How to get the submitted workbook back with the ids OPS gave its new lines (when it has some,
+    and the file is a workbook the write-back writes into: not a sheet saved as text)."""
+    from ..writeback import WRITES_INTO
+
     target = getattr(get_dataset(run.dataset), "writes_back", None)
     created = (result.get("entities") or {}).get(target[0], {}).get("inserted", 0) if target else 0
-    if not created or str(run.manifest["source"].get("name", "")).lower().endswith((".csv", ".xls")):
+    if not created or not str(run.manifest["source"].get("name", "")).lower().endswith(WRITES_INTO):
         return None
     return {"created": created, "command": f"ops-pipeline writeback {run.path} -o WORKBOOK-with-ids.xlsx"}
 
