@@ -571,7 +571,8 @@ def main_layouts(args, databases: list[str], work: Path) -> int:
     fresh database; then, per database, the median of each figure and current / classic (issue 17).
     Alternating and taking medians keeps a noisy minute from landing on one layout only."""
     books = {layout: _workbook(work, args.rows, layout) for layout in ("classic", "current")}
-    cells = {layout: count_cells(book) for layout, book in books.items()}
+    # counted in a child: the parse would grow this process, and with it every stage forked from it
+    cells = {layout: in_child(count_cells, book).get("result") for layout, book in books.items()}
     for kind in databases:
         measured: dict[str, list[dict]] = {"classic": [], "current": []}
         for pair in range(args.pairs):
@@ -628,7 +629,7 @@ def print_layout_ratios(measured: dict[str, list[dict]], cells: dict[str, int] |
     columns), and what validate and transform do grows with them."""
     ratios = layout_ratios(measured)
     runs = len(measured["classic"])
-    more = cells["current"] / cells["classic"] if cells and cells.get("classic") else None
+    more = cells["current"] / cells["classic"] if cells and cells.get("classic") and cells.get("current") else None
     print(f"\ncurrent layout against classic, medians of {runs} run{'s' if runs > 1 else ''} each (issue 17: "
           f"within {LAYOUT_RATIO_TARGET - 1:.0%})")
     if more is not None:
