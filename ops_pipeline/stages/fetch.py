@@ -49,16 +49,13 @@ def _budget_sheet(path: Path, name: str) -> bool:
 
     from ..datasets.base import HEADER_SCAN_ROWS
     from ..readers.tsv import TsvBook
+    from .validate import _locate_any, layouts
 
     with TsvBook(path, name, None) as book:
         head = list(itertools.islice(book.rows(), HEADER_SCAN_ROWS))
-    budget = get_dataset(BUDGET)
-    for layout in (budget, *(get_dataset(other) for other in budget.layouts)):
-        table, score = layout.locate(book.sheet, head)
-        required = sum(1 for column in layout.columns if column.required)
-        if table is not None and 2 * score >= required:
-            return True
-    return False
+    # the layout matching the largest share of its required columns, as validate picks it
+    table, score, found = _locate_any(layouts(get_dataset(BUDGET)), book.sheet, head)
+    return table is not None and 2 * score >= sum(1 for column in found.columns if column.required)
 
 
 def fetch(source: str, runs_root: Path | str, *, dataset: str = AUTO,
